@@ -1,0 +1,24 @@
+"""Local development / end-to-end environment: a real control plane and a mocked AWS.
+
+* :func:`ensure_controlplane_binaries` builds (once, cached per version) kube-apiserver, etcd
+  and kubectl from the pinned Go modules in ``hack/controlplane/``.
+* :class:`LocalControlPlane` runs etcd + kube-apiserver on loopback with generated
+  certificates and RBAC; no controller manager, scheduler or kubelet.
+* :class:`MotoServer` runs moto's AWS mock server in a separate process.
+
+Needs the ``local`` extra (``cryptography``, ``kubernetes``, ``moto[server]``).
+"""
+
+from ._process import DevEnvError, ProcessExitedError
+from .binaries import ControlPlaneBinaries, ensure_controlplane_binaries
+from .controlplane import LocalControlPlane
+from .motoserver import MotoServer
+
+__all__ = [
+    "ControlPlaneBinaries",
+    "DevEnvError",
+    "LocalControlPlane",
+    "MotoServer",
+    "ProcessExitedError",
+    "ensure_controlplane_binaries",
+]

@@ -1,0 +1,50 @@
+"""boto3 clients, one set per region, reused: clients are thread-safe and costly to create.
+
+Credentials, endpoint (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_ECR``...) and profile come from the
+standard AWS chain, so the same code talks to AWS or to an emulator.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_RETRY_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 8},
+    connect_timeout=5,
+    read_timeout=30,
+    max_pool_connections=32,
+)
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    region: str
+    ecr: Any
+    kms: Any
+    sts: Any
+
+
+class ClientFactory:
+    def __init__(self, session: boto3.session.Session | None = None) -> None:
+        self._session = session or boto3.session.Session()
+        self._lock = threading.Lock()
+        self._clients: dict[str, AwsClients] = {}
+        self._account_ids: dict[str, str] = {}
+
+    def for_region(self, region: str) -> AwsClients:
+        with self._lock:
+            clients = self._clients.get(region)
+            if clients is None:
+                clients = AwsClients(
+                    region=region,
+                    ecr=self._session.client("ecr", region_name=region, config=_RETRY_CONFIG),
+                    kms=self._session.client("kms", region_name=region, config=_RETRY_CONFIG),
+                    sts=self._session.client("sts", region_name=region, config=_RETRY_CONFIG),
+                )
+                self._clients[region] = clients
+            return clients

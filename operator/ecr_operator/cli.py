@@ -1,0 +1,148 @@
+"""`ecr-operator`: run the operator, print the CRD, or show what a manifest would change in AWS."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from .settings import DEFAULT_REQUIRED_TAGS, DEFAULT_RESYNC_SECONDS, Settings, default_region
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"ECR_OPERATOR_{name}", default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ecr-operator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the operator against the current kubeconfig / in-cluster config")
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch this namespace (repeatable); default: all namespaces",
+    )
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (the default)")
+    run.add_argument(
+        "--region",
+        default=default_region(),
+        help="default AWS region for resources without spec.region (default: AWS_REGION)",
+    )
+    run.add_argument(
+        "--required-tags",
+        type=_csv,
+        default=_csv(_env("REQUIRED_TAGS", ",".join(DEFAULT_REQUIRED_TAGS))),
+        help="comma-separated tag keys every resource must carry ('' for none)",
+    )
+    run.add_argument(
+        "--resync-interval",
+        type=float,
+        default=float(_env("RESYNC_INTERVAL", str(DEFAULT_RESYNC_SECONDS))),
+        help="seconds between drift checks of each resource (default 600)",
+    )
+    run.add_argument(
+        "--cluster-id",
+        default=_env("CLUSTER_ID", "default"),
+        help="this cluster's name in the ownership tags; unique per cluster sharing an AWS account",
+    )
+    run.add_argument(
+        "--workers", type=int, default=int(_env("WORKERS", "16")), help="threads for AWS calls (default 16)"
+    )
+    run.add_argument(
+        "--peering",
+        default=os.environ.get("ECR_OPERATOR_PEERING") or None,
+        help="kopf peering name for active/standby replicas (needs kopf's peering CRDs)",
+    )
+    run.add_argument("--log-format", choices=("plain", "full", "json"), default=_env("LOG_FORMAT", "full"))
+    run.add_argument("-v", "--verbose", action="store_true")
+    run.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+
+    commands.add_parser("crd", help="print the CustomResourceDefinition generated from the spec model")
+
+    plan = commands.add_parser("plan", help="show the AWS changes a manifest needs, without making them")
+    plan.add_argument("manifest", help="an EcrRepository YAML file")
+    plan.add_argument("--region", default=default_region())
+    plan.add_argument("--cluster-id", default=_env("CLUSTER_ID", "default"))
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    import kopf
+
+    from .handlers import Runtime, build_registry, build_settings
+
+    settings = Settings(
+        region=args.region,
+        cluster_id=args.cluster_id,
+        required_tags=args.required_tags,
+        resync_seconds=args.resync_interval,
+        namespaces=tuple(args.namespace),
+        max_workers=args.workers,
+    )
+    log_format = {"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
+    kopf.configure(verbose=args.verbose, log_format=log_format[args.log_format])
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    logging.getLogger(__package__).info("settings: %s", settings)
+    kopf.run(
+        registry=build_registry(settings),
+        settings=build_settings(args.peering),
+        memo=Runtime(settings),
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        standalone=args.peering is None,
+        peering_name=args.peering,
+        liveness_endpoint=args.liveness,
+    )
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .aws import ClientFactory
+    from .reconcile import reconcile
+    from .render import Owner, render
+    from .spec import EcrRepositorySpec
+
+    with open(args.manifest) as handle:
+        manifest = yaml.safe_load(handle)
+    metadata = manifest.get("metadata", {})
+    owner = Owner(args.cluster_id, metadata.get("namespace", "default"), metadata["name"])
+    spec = EcrRepositorySpec.model_validate(manifest.get("spec") or {})
+    desired = render(spec, owner, args.region)
+    outcome = reconcile(ClientFactory().for_region(desired.region), desired, dry_run=True)
+    if not outcome.planned:
+        print(f"{desired.repository_name}: in sync, nothing to do")
+    for action in outcome.planned:
+        print(f"{action.service}:{action.operation}  {action.summary}")
+    for problem in outcome.problems:
+        print(f"problem: {problem.reason}: {problem.message}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return _run(args)
+    if args.command == "crd":
+        from .crd import render_crd_yaml
+
+        sys.stdout.write(render_crd_yaml())
+        return 0
+    if args.command == "plan":
+        return _plan(args)
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

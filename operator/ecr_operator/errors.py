@@ -1,0 +1,124 @@
+"""Errors, classified once at the AWS edge: retry with backoff, or report and wait for a change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+_THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "SlowDown",
+    }
+)
+_TRANSIENT_CODES = frozenset(
+    {
+        "ServerException",
+        "InternalFailure",
+        "InternalError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "KMSInternalException",
+        "DependencyTimeoutException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+_DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredTokenException",
+        "KMSAccessDeniedException",
+    }
+)
+# "Invalid repository policy provided" is also what AWS says while a just-created principal is not visible yet.
+_EVENTUALLY_CONSISTENT_MESSAGES = ("invalid repository policy provided",)
+
+
+class OperatorError(Exception):
+    """A problem to report in status: ``reason`` is a CamelCase word, ``retryable`` says whether retrying helps."""
+
+    def __init__(self, reason: str, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.retryable = retryable
+
+
+class SpecError(OperatorError):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(reason, message, retryable=False)
+
+
+@dataclass(frozen=True)
+class Classified:
+    reason: str
+    retryable: bool
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def classify(exc: BaseException) -> Classified:
+    """Map a botocore exception to a status reason and whether a retry can help."""
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        message = str(exc.response.get("Error", {}).get("Message", "")).lower()
+        if code in _THROTTLING_CODES or status == 429:
+            return Classified("Throttled", True)
+        if code in _TRANSIENT_CODES or status >= 500:
+            return Classified("AwsUnavailable", True)
+        if code in _DENIED_CODES or status == 403:
+            return Classified("AccessDenied", False)
+        if any(text in message for text in _EVENTUALLY_CONSISTENT_MESSAGES):
+            return Classified("PolicyRejected", True)
+        if code == "KMSInvalidStateException":
+            return Classified("KmsKeyInvalidState", True)
+        if code in ("NotFoundException", "KeyUnavailableException", "DisabledException"):
+            return Classified("KmsKeyUnavailable", False)
+        if code == "TooManyTagsException":
+            return Classified("AwsLimitExceeded", False)
+        return Classified(_camel(code) or "AwsError", False)
+    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):
+        return Classified("AwsUnreachable", True)
+    if isinstance(exc, BotoCoreError):
+        return Classified("AwsClientError", True)
+    return Classified("InternalError", True)
+
+
+def to_operator_error(exc: BaseException, action: str) -> OperatorError:
+    classified = classify(exc)
+    return OperatorError(classified.reason, f"{action}: {_describe(exc)}", retryable=classified.retryable)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip()
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _camel(code: str) -> str:
+    code = code.removesuffix("Exception")
+    return code[:1].upper() + code[1:]

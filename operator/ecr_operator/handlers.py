@@ -1,0 +1,208 @@
+"""Thin kopf wiring: parse the body, call the reconciler, write status, map errors to retry semantics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import kopf
+from pydantic import ValidationError
+
+from .aws import ClientFactory
+from .errors import OperatorError, SpecError
+from .reconcile import delete, reconcile
+from .render import Desired, Owner, render
+from .settings import Settings
+from .spec import ADOPT_ANNOTATION, GROUP, PLURAL, VERSION, EcrRepositorySpec
+from .status import now, outcome_status, ready_condition
+from .validate import validate
+
+FINALIZER = f"{GROUP}/finalizer"
+NOT_EMPTY_RETRY_SECONDS = 20.0
+MAX_BACKOFF_SECONDS = 300.0
+
+T = TypeVar("T")
+
+
+@dataclass
+class Runtime:
+    """Shared by all handlers (kopf's memo): settings, AWS clients, the thread pool, per-object locks."""
+
+    settings: Settings
+    clients: ClientFactory = field(default_factory=ClientFactory)
+    executor: ThreadPoolExecutor = field(init=False)
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=self.settings.max_workers, thread_name_prefix="aws")
+
+    def lock(self, uid: str) -> asyncio.Lock:
+        # Create/update, resume, the resync timer and delete of one object must never overlap.
+        return self.locks.setdefault(uid, asyncio.Lock())
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+
+
+def backoff(retry: int) -> float:
+    return float(min(MAX_BACKOFF_SECONDS, 2.0 ** min(retry, 10) * 2))
+
+
+def _desired(runtime: Runtime, spec: Mapping[str, Any], namespace: str, name: str) -> tuple[EcrRepositorySpec, Desired]:
+    try:
+        model = EcrRepositorySpec.model_validate(dict(spec))
+    except ValidationError as exc:
+        fields = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise SpecError("InvalidSpec", fields) from exc
+    owner = Owner(runtime.settings.cluster_id, namespace, name)
+    return model, render(model, owner, runtime.settings.region)
+
+
+def _write_failure(
+    patch: kopf.Patch, body: kopf.Body, status: Mapping[str, Any], error: OperatorError, generation: int | None
+) -> None:
+    patch.status["conditions"] = [
+        ready_condition(
+            status.get("conditions"),
+            ready=False,
+            reason=error.reason,
+            message=error.message,
+            generation=generation,
+            timestamp=now(),
+        )
+    ]
+    patch.status["observedGeneration"] = generation
+    kopf.warn(body, reason=error.reason, message=error.message)
+
+
+async def reconcile_handler(
+    *,
+    body: kopf.Body,
+    meta: kopf.Meta,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: Runtime,
+    retry: int,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    resync: bool = False,
+    **_: Any,
+) -> None:
+    namespace, name = str(meta.namespace), str(meta.name)
+    generation = meta.get("generation")
+    try:
+        model, desired = _desired(memo, spec, namespace, name)
+        validate(model, memo.settings.required_tags)
+        adopt = meta.annotations.get(ADOPT_ANNOTATION, "").lower() == "true"
+        async with memo.lock(str(meta.uid)):
+            outcome = await memo.run(reconcile, memo.clients.for_region(desired.region), desired, adopt=adopt)
+    except OperatorError as error:
+        logger.warning("not ready: %s: %s", error.reason, error.message)
+        _write_failure(patch, body, status, error, generation)
+        if error.retryable:
+            raise kopf.TemporaryError(error.message, delay=backoff(retry)) from error
+        raise kopf.PermanentError(f"{error.reason}: {error.message}") from error
+
+    changes = [action.summary for action in outcome.applied]
+    if changes:
+        reason = "DriftCorrected" if resync else "Updated"
+        kopf.info(body, reason=reason, message="; ".join(changes))
+        logger.info("%s: %s", reason, "; ".join(changes))
+    if outcome.problems:
+        first = outcome.problems[0]
+        ready, reason, message = False, first.reason, "; ".join(p.message for p in outcome.problems)
+        kopf.warn(body, reason=reason, message=message)
+    else:
+        ready, reason, message = True, "Synced", f"repository {outcome.repository_name} is in sync"
+    patch.status.update(outcome_status(outcome))
+    timestamp = now()
+    patch.status["observedGeneration"] = generation
+    patch.status["lastSyncTime"] = timestamp
+    patch.status["conditions"] = [
+        ready_condition(
+            status.get("conditions"),
+            ready=ready,
+            reason=reason,
+            message=message,
+            generation=generation,
+            timestamp=timestamp,
+        )
+    ]
+
+
+async def resync_handler(**kwargs: Any) -> None:
+    if kwargs["meta"].get("deletionTimestamp"):
+        return
+    await reconcile_handler(resync=True, **kwargs)
+
+
+async def delete_handler(
+    *,
+    body: kopf.Body,
+    meta: kopf.Meta,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: Runtime,
+    retry: int,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    **_: Any,
+) -> None:
+    namespace, name = str(meta.namespace), str(meta.name)
+    generation = meta.get("generation")
+    try:
+        desired = _desired(memo, spec, namespace, name)[1]
+        async with memo.lock(str(meta.uid)):
+            outcome = await memo.run(delete, memo.clients.for_region(desired.region), desired)
+    except OperatorError as error:
+        logger.warning("delete blocked: %s: %s", error.reason, error.message)
+        _write_failure(patch, body, status, error, generation)
+        # The finalizer stays until the AWS side is really gone (or the user chooses Retain / forceDelete).
+        delay = NOT_EMPTY_RETRY_SECONDS if error.reason == "RepositoryNotEmpty" else backoff(retry)
+        raise kopf.TemporaryError(error.message, delay=delay) from error
+    finally:
+        memo.locks.pop(str(meta.uid), None)
+    if outcome.skipped:
+        logger.info("deleted the resource only: %s", outcome.skipped)
+    for action in outcome.applied:
+        logger.info("deleted: %s", action.summary)
+
+
+def build_registry(settings: Settings) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    resource = (GROUP, VERSION, PLURAL)
+    for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
+        decorator(*resource, registry=registry, id="reconcile", errors=kopf.ErrorsMode.TEMPORARY)(reconcile_handler)
+    kopf.timer(
+        *resource,
+        registry=registry,
+        id="resync",
+        interval=settings.resync_seconds,
+        initial_delay=settings.resync_seconds,
+        idle=None,
+    )(resync_handler)
+    kopf.on.delete(*resource, registry=registry, id="delete")(delete_handler)
+    return registry
+
+
+def build_settings(peering_name: str | None) -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.peering.standalone = peering_name is None
+    if peering_name is not None:
+        settings.peering.name = peering_name
+        settings.peering.mandatory = True
+    return settings

@@ -1,0 +1,1 @@
+"""One module per AWS part. Each has the same small surface: observe (reads), plan (pure), apply (writes)."""

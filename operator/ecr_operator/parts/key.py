@@ -1,0 +1,190 @@
+"""The KMS key the operator creates for a repository (never a key the user brings)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..aws import AwsClients
+from ..compare import tag_changes, tags_from_list
+from ..errors import OperatorError
+from ..render import Desired, Owner, owner_from_tags
+from .actions import NEW_KEY, Action, read
+
+PENDING_DELETION = "PendingDeletion"
+
+
+@dataclass(frozen=True)
+class ObservedKey:
+    key_id: str
+    arn: str
+    state: str
+    rotation_enabled: bool
+    tags: dict[str, str]
+    has_alias: bool
+
+    @property
+    def owner(self) -> Owner | None:
+        return owner_from_tags(self.tags)
+
+
+def _describe(clients: AwsClients, key_id: str) -> dict[str, object] | None:
+    response = read(clients, "kms", "describe_key", ("NotFoundException",), KeyId=key_id)
+    return None if response is None else response["KeyMetadata"]
+
+
+def _observe_metadata(clients: AwsClients, metadata: dict[str, object], has_alias: bool) -> ObservedKey:
+    key_id = str(metadata["KeyId"])
+    state = str(metadata.get("KeyState", ""))
+    rotation = False
+    if state != PENDING_DELETION:
+        status = read(clients, "kms", "get_key_rotation_status", KeyId=key_id)
+        rotation = bool(status.get("KeyRotationEnabled", False))
+    tags = tags_from_list(read(clients, "kms", "list_resource_tags", KeyId=key_id).get("Tags"), "TagKey", "TagValue")
+    return ObservedKey(key_id, str(metadata["Arn"]), state, rotation, tags, has_alias)
+
+
+def _find_unaliased_key(clients: AwsClients, owner: Owner) -> ObservedKey | None:
+    """After a crash between CreateKey and CreateAlias, find the key by its ownership tags.
+
+    Only keys without any alias are candidates, so this stays cheap in accounts where every key has one.
+    """
+    aliased: set[str] = set()
+    for page in clients.kms.get_paginator("list_aliases").paginate():
+        aliased.update(a["TargetKeyId"] for a in page.get("Aliases", []) if a.get("TargetKeyId"))
+    wanted = owner.tags()
+    for page in clients.kms.get_paginator("list_keys").paginate():
+        for entry in page.get("Keys", []):
+            if entry["KeyId"] in aliased:
+                continue
+            tags = read(
+                clients,
+                "kms",
+                "list_resource_tags",
+                ("NotFoundException", "AccessDeniedException"),
+                KeyId=entry["KeyId"],
+            )
+            if tags is None:
+                continue
+            if all(tags_from_list(tags.get("Tags"), "TagKey", "TagValue").get(k) == v for k, v in wanted.items()):
+                metadata = _describe(clients, entry["KeyId"])
+                if metadata and metadata.get("KeyState") != PENDING_DELETION:
+                    return _observe_metadata(clients, metadata, has_alias=False)
+    return None
+
+
+def observe_user_key(clients: AwsClients, key_arn: str) -> None:
+    """A key the user brings must exist and be usable; AWS would reject the repository otherwise."""
+    metadata = _describe(clients, key_arn)
+    if metadata is None:
+        raise OperatorError("KmsKeyNotFound", f"KMS key {key_arn} does not exist or is not visible", retryable=False)
+    if metadata.get("KeyState") != "Enabled":
+        raise OperatorError(
+            "KmsKeyUnavailable", f"KMS key {key_arn} is {metadata.get('KeyState')}, not Enabled", retryable=False
+        )
+
+
+def check_ownership(desired: Desired, observed: ObservedKey) -> None:
+    if observed.owner != desired.owner:
+        holder = observed.owner.describe() if observed.owner else "no ecr-operator owner"
+        raise OperatorError(
+            "KmsAliasTaken",
+            f"KMS alias {desired.key_alias} points at key {observed.key_id} owned by {holder}",
+            retryable=False,
+        )
+
+
+def plan(desired: Desired, observed: ObservedKey | None) -> list[Action]:
+    if not desired.manages_key:
+        return []
+    if observed is None:
+        actions = [
+            Action(
+                "kms",
+                "create_key",
+                {
+                    "Description": f"ECR repository {desired.repository_name} ({desired.owner.describe()})",
+                    "KeyUsage": "ENCRYPT_DECRYPT",
+                    "KeySpec": "SYMMETRIC_DEFAULT",
+                    "Tags": [{"TagKey": k, "TagValue": v} for k, v in sorted(desired.tags.items())],
+                },
+                f"create KMS key for {desired.repository_name}",
+            ),
+            Action(
+                "kms",
+                "create_alias",
+                {"AliasName": desired.key_alias, "TargetKeyId": NEW_KEY},
+                f"create alias {desired.key_alias}",
+            ),
+        ]
+        if desired.enable_key_rotation:
+            actions.append(Action("kms", "enable_key_rotation", {"KeyId": NEW_KEY}, "enable key rotation"))
+        return actions
+
+    check_ownership(desired, observed)
+    key_id = observed.key_id
+    actions = []
+    if observed.state == PENDING_DELETION:
+        actions.append(Action("kms", "cancel_key_deletion", {"KeyId": key_id}, "cancel the key's pending deletion"))
+    if observed.state in (PENDING_DELETION, "Disabled"):
+        actions.append(Action("kms", "enable_key", {"KeyId": key_id}, "enable the key"))
+    if not observed.has_alias:
+        actions.append(
+            Action(
+                "kms",
+                "create_alias",
+                {"AliasName": desired.key_alias, "TargetKeyId": key_id},
+                f"create alias {desired.key_alias}",
+            )
+        )
+    if observed.rotation_enabled != desired.enable_key_rotation:
+        operation = "enable_key_rotation" if desired.enable_key_rotation else "disable_key_rotation"
+        actions.append(Action("kms", operation, {"KeyId": key_id}, operation.replace("_", " ")))
+    to_set, to_remove = tag_changes(desired.tags, observed.tags)
+    if to_set:
+        actions.append(
+            Action(
+                "kms",
+                "tag_resource",
+                {"KeyId": key_id, "Tags": [{"TagKey": k, "TagValue": v} for k, v in sorted(to_set.items())]},
+                f"set key tags {sorted(to_set)}",
+            )
+        )
+    if to_remove:
+        actions.append(
+            Action("kms", "untag_resource", {"KeyId": key_id, "TagKeys": to_remove}, f"remove key tags {to_remove}")
+        )
+    return actions
+
+
+def plan_delete(desired: Desired, observed: ObservedKey | None) -> list[Action]:
+    """Schedule deletion of our own key, then drop its alias; a key already pending deletion counts as deleted."""
+    if not desired.manages_key or observed is None or observed.owner != desired.owner:
+        return []
+    actions = []
+    if observed.state != PENDING_DELETION:
+        actions.append(
+            Action(
+                "kms",
+                "schedule_key_deletion",
+                {"KeyId": observed.key_id, "PendingWindowInDays": desired.deletion_window_in_days},
+                f"schedule deletion of key {observed.key_id} in {desired.deletion_window_in_days} days",
+            )
+        )
+    if observed.has_alias:
+        actions.append(
+            Action("kms", "delete_alias", {"AliasName": desired.key_alias}, f"delete alias {desired.key_alias}")
+        )
+    return actions
+
+
+def observe_for_repository(clients: AwsClients, desired: Desired, repository_key: str | None) -> ObservedKey | None:
+    """The managed key: found by alias, by the key the existing repository uses, or (after a crash) by tags."""
+    metadata = _describe(clients, desired.key_alias)
+    if metadata is not None and (repository_key is None or metadata.get("Arn") == repository_key):
+        return _observe_metadata(clients, metadata, has_alias=True)
+    if repository_key is not None:
+        repository_metadata = _describe(clients, repository_key)
+        if repository_metadata is not None:
+            return _observe_metadata(clients, repository_metadata, has_alias=False)
+        return None
+    return _find_unaliased_key(clients, desired.owner)

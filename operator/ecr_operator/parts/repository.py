@@ -1,0 +1,222 @@
+"""The ECR repository: settings, lifecycle policy, repository policy and tags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..aws import AwsClients
+from ..compare import lifecycles_equal, parse_json, policies_equal, tag_changes, tags_from_list
+from ..errors import OperatorError
+from ..render import Desired, Owner, owner_from_tags, to_json
+from .actions import Action, read
+
+
+@dataclass(frozen=True)
+class ObservedRepository:
+    name: str
+    arn: str
+    uri: str
+    registry_id: str
+    image_tag_mutability: str
+    scan_on_push: bool
+    encryption_type: str
+    kms_key: str | None
+    tags: dict[str, str]
+    lifecycle_policy: Any
+    repository_policy: Any
+
+    @property
+    def owner(self) -> Owner | None:
+        return owner_from_tags(self.tags)
+
+
+@dataclass(frozen=True)
+class RepositoryPlan:
+    actions: list[Action]
+    problems: list[OperatorError]
+    """What differs but cannot be changed in place (reported, never silently ignored)."""
+
+
+def observe(clients: AwsClients, repository_name: str) -> ObservedRepository | None:
+    response = read(
+        clients, "ecr", "describe_repositories", ("RepositoryNotFoundException",), repositoryNames=[repository_name]
+    )
+    if response is None or not response.get("repositories"):
+        return None
+    return observe_details(clients, response["repositories"][0])
+
+
+def observe_details(clients: AwsClients, repository: dict[str, Any]) -> ObservedRepository:
+    """The per-repository reads that DescribeRepositories does not cover."""
+    name = repository["repositoryName"]
+    tags = tags_from_list(
+        read(clients, "ecr", "list_tags_for_resource", resourceArn=repository["repositoryArn"]).get("tags")
+    )
+    lifecycle = read(clients, "ecr", "get_lifecycle_policy", ("LifecyclePolicyNotFoundException",), repositoryName=name)
+    policy = read(clients, "ecr", "get_repository_policy", ("RepositoryPolicyNotFoundException",), repositoryName=name)
+    encryption = repository.get("encryptionConfiguration") or {"encryptionType": "AES256"}
+    return ObservedRepository(
+        name=name,
+        arn=repository["repositoryArn"],
+        uri=repository["repositoryUri"],
+        registry_id=repository["registryId"],
+        image_tag_mutability=repository.get("imageTagMutability", "MUTABLE"),
+        scan_on_push=bool((repository.get("imageScanningConfiguration") or {}).get("scanOnPush", False)),
+        encryption_type=encryption.get("encryptionType", "AES256"),
+        kms_key=encryption.get("kmsKey"),
+        tags=tags,
+        lifecycle_policy=parse_json(lifecycle.get("lifecyclePolicyText")) if lifecycle else None,
+        repository_policy=parse_json(policy.get("policyText")) if policy else None,
+    )
+
+
+def check_ownership(desired: Desired, observed: ObservedRepository, adopt: bool) -> None:
+    """Ours when our ownership tags are on it; adoptable only when asked and nobody's tags are on it."""
+    owner = observed.owner
+    if owner == desired.owner:
+        return
+    if owner is None and adopt:
+        return
+    if owner is None:
+        message = (
+            f"repository {observed.name} exists and is not managed by ecr-operator; "
+            f"annotate with ecr.platform.dev/adopt=true to adopt it"
+        )
+    else:
+        message = f"repository {observed.name} is owned by {owner.describe()}"
+    raise OperatorError("RepositoryNotOwned", message, retryable=False)
+
+
+def _encryption_config(desired: Desired, key_arn: str | None) -> dict[str, str]:
+    if desired.encryption_type == "AES256":
+        return {"encryptionType": "AES256"}
+    assert key_arn is not None, "a KMS repository needs a key"
+    return {"encryptionType": "KMS", "kmsKey": key_arn}
+
+
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def _policy_actions(desired: Desired, observed: ObservedRepository | None) -> list[Action]:
+    name = desired.repository_name
+    actions = []
+    current_lifecycle = observed.lifecycle_policy if observed else None
+    if desired.lifecycle_policy is None:
+        if current_lifecycle is not None:
+            actions.append(
+                Action("ecr", "delete_lifecycle_policy", {"repositoryName": name}, "remove the lifecycle policy")
+            )
+    elif current_lifecycle is None or not lifecycles_equal(desired.lifecycle_policy, current_lifecycle):
+        actions.append(
+            Action(
+                "ecr",
+                "put_lifecycle_policy",
+                {"repositoryName": name, "lifecyclePolicyText": to_json(desired.lifecycle_policy)},
+                "set the lifecycle policy",
+            )
+        )
+    current_policy = observed.repository_policy if observed else None
+    if desired.repository_policy is None:
+        if current_policy is not None:
+            actions.append(
+                Action("ecr", "delete_repository_policy", {"repositoryName": name}, "remove the repository policy")
+            )
+    elif current_policy is None or not policies_equal(desired.repository_policy, current_policy):
+        actions.append(
+            Action(
+                "ecr",
+                "set_repository_policy",
+                {"repositoryName": name, "policyText": to_json(desired.repository_policy)},
+                "set the cross-account pull policy",
+            )
+        )
+    return actions
+
+
+def plan(desired: Desired, observed: ObservedRepository | None, key_arn: str | None) -> RepositoryPlan:
+    name = desired.repository_name
+    if observed is None:
+        create = Action(
+            "ecr",
+            "create_repository",
+            {
+                "repositoryName": name,
+                "imageTagMutability": desired.image_tag_mutability,
+                "imageScanningConfiguration": {"scanOnPush": desired.scan_on_push},
+                "encryptionConfiguration": _encryption_config(desired, key_arn),
+                "tags": _tag_list(desired.tags),
+            },
+            f"create repository {name}",
+        )
+        return RepositoryPlan([create, *_policy_actions(desired, None)], [])
+
+    problems = []
+    wanted_key = key_arn if desired.encryption_type == "KMS" else None
+    if observed.encryption_type != desired.encryption_type or (wanted_key and observed.kms_key != wanted_key):
+        actual = observed.encryption_type + (f" with key {observed.kms_key}" if observed.kms_key else "")
+        wanted = desired.encryption_type + (f" with key {wanted_key}" if wanted_key else "")
+        problems.append(
+            OperatorError(
+                "EncryptionMismatch",
+                f"repository {name} is encrypted with {actual} but the spec asks for {wanted}; "
+                "ECR cannot re-encrypt a repository: recreate it or change the spec to match",
+                retryable=False,
+            )
+        )
+
+    actions = []
+    if observed.image_tag_mutability != desired.image_tag_mutability:
+        actions.append(
+            Action(
+                "ecr",
+                "put_image_tag_mutability",
+                {"repositoryName": name, "imageTagMutability": desired.image_tag_mutability},
+                f"set tag mutability to {desired.image_tag_mutability}",
+            )
+        )
+    if observed.scan_on_push != desired.scan_on_push:
+        actions.append(
+            Action(
+                "ecr",
+                "put_image_scanning_configuration",
+                {"repositoryName": name, "imageScanningConfiguration": {"scanOnPush": desired.scan_on_push}},
+                f"set scan on push to {desired.scan_on_push}",
+            )
+        )
+    actions.extend(_policy_actions(desired, observed))
+    to_set, to_remove = tag_changes(desired.tags, observed.tags)
+    if to_set:
+        actions.append(
+            Action(
+                "ecr",
+                "tag_resource",
+                {"resourceArn": observed.arn, "tags": _tag_list(to_set)},
+                f"set repository tags {sorted(to_set)}",
+            )
+        )
+    if to_remove:
+        actions.append(
+            Action(
+                "ecr",
+                "untag_resource",
+                {"resourceArn": observed.arn, "tagKeys": to_remove},
+                f"remove repository tags {to_remove}",
+            )
+        )
+    return RepositoryPlan(actions, problems)
+
+
+def plan_delete(desired: Desired, observed: ObservedRepository | None) -> list[Action]:
+    """Delete our own repository; its images only when forceDelete asks for it."""
+    if observed is None or observed.owner != desired.owner:
+        return []
+    return [
+        Action(
+            "ecr",
+            "delete_repository",
+            {"repositoryName": desired.repository_name, "force": desired.force_delete},
+            f"delete repository {desired.repository_name}" + (" and its images" if desired.force_delete else ""),
+        )
+    ]

@@ -1,0 +1,130 @@
+"""Orders the parts (key -> repository -> settings -> lifecycle -> policy -> tags) and collects the outcome.
+
+Knows nothing of kopf: a test, a benchmark or a CLI can drive it exactly as the handlers do.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from .aws import AwsClients
+from .errors import OperatorError
+from .parts import key, repository
+from .parts.actions import Action, Applied, apply
+from .render import Desired
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    repository_name: str
+    region: str
+    repository_uri: str | None = None
+    repository_arn: str | None = None
+    registry_id: str | None = None
+    kms_key_arn: str | None = None
+    applied: list[Action] = field(default_factory=list)
+    planned: list[Action] = field(default_factory=list)
+    problems: list[OperatorError] = field(default_factory=list)
+    """Differences that cannot be fixed in place; the resource is not Ready while there are any."""
+
+
+def reconcile(clients: AwsClients, desired: Desired, *, adopt: bool = False, dry_run: bool = False) -> Outcome:
+    """Observe AWS, plan the differences and apply them; writes nothing when already in sync."""
+    outcome = Outcome(desired.repository_name, desired.region)
+    observed_repository = repository.observe(clients, desired.repository_name)
+    if observed_repository is not None:
+        repository.check_ownership(desired, observed_repository, adopt)
+
+    key_actions: list[Action] = []
+    key_arn: str | None = None
+    if desired.manages_key:
+        repository_key = observed_repository.kms_key if observed_repository else None
+        observed_key = key.observe_for_repository(clients, desired, repository_key)
+        if observed_key is not None and observed_key.owner != desired.owner and repository_key is not None:
+            # The repository already uses a key we did not create: leave that key alone, say so.
+            key_arn = repository_key
+            outcome.problems.append(
+                OperatorError(
+                    "KmsKeyNotOwned",
+                    f"repository {desired.repository_name} is encrypted with KMS key {repository_key}, "
+                    "which ecr-operator does not own; its rotation and tags are not managed",
+                    retryable=False,
+                )
+            )
+        else:
+            key_actions = key.plan(desired, observed_key)
+            key_arn = observed_key.arn if observed_key else None
+    elif desired.user_kms_key_arn is not None:
+        key_arn = desired.user_kms_key_arn
+        if observed_repository is None:
+            key.observe_user_key(clients, key_arn)
+
+    applied = Applied()
+    outcome.planned.extend(key_actions)
+    if key_actions and not dry_run:
+        apply(clients, key_actions, applied)
+        created = applied.responses.get("create_key")
+        if created is not None:
+            key_arn = created["KeyMetadata"]["Arn"]
+
+    repository_plan = repository.plan(desired, observed_repository, key_arn)
+    outcome.planned.extend(repository_plan.actions)
+    outcome.problems.extend(repository_plan.problems)
+    if repository_plan.actions and not dry_run:
+        apply(clients, repository_plan.actions, applied)
+
+    outcome.applied = applied.actions
+    outcome.kms_key_arn = key_arn
+    created_repository = applied.responses.get("create_repository")
+    if created_repository is not None:
+        details = created_repository["repository"]
+        outcome.repository_uri = details["repositoryUri"]
+        outcome.repository_arn = details["repositoryArn"]
+        outcome.registry_id = details["registryId"]
+    elif observed_repository is not None:
+        outcome.repository_uri = observed_repository.uri
+        outcome.repository_arn = observed_repository.arn
+        outcome.registry_id = observed_repository.registry_id
+    for action in outcome.applied:
+        log.info("%s/%s: %s", desired.owner.namespace, desired.owner.name, action.summary)
+    return outcome
+
+
+@dataclass
+class DeleteOutcome:
+    applied: list[Action] = field(default_factory=list)
+    skipped: str | None = None
+    """Why nothing was deleted (not ours, already gone), for the log."""
+
+
+def delete(clients: AwsClients, desired: Desired) -> DeleteOutcome:
+    """Delete the repository (raises RepositoryNotEmpty when it has images and force is off), then our key."""
+    outcome = DeleteOutcome()
+    if desired.deletion_policy == "Retain":
+        outcome.skipped = "deletionPolicy is Retain"
+        return outcome
+    applied = Applied()
+    observed_repository = repository.observe(clients, desired.repository_name)
+    if observed_repository is not None and observed_repository.owner != desired.owner:
+        outcome.skipped = f"repository {desired.repository_name} is not owned by this resource; left untouched"
+        return outcome
+    try:
+        apply(clients, repository.plan_delete(desired, observed_repository), applied)
+    except OperatorError as exc:
+        if exc.reason == "RepositoryNotEmpty":
+            raise OperatorError(
+                "RepositoryNotEmpty",
+                f"repository {desired.repository_name} still has images; set spec.forceDelete: true to delete "
+                "them with it, or deletionPolicy: Retain to keep it",
+                retryable=True,
+            ) from exc
+        raise
+    if desired.manages_key:
+        repository_key = observed_repository.kms_key if observed_repository else None
+        observed_key = key.observe_for_repository(clients, desired, repository_key)
+        apply(clients, key.plan_delete(desired, observed_key), applied)
+    outcome.applied = applied.actions
+    return outcome

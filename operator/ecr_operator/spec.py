@@ -1,0 +1,214 @@
+"""The EcrRepository API: pydantic models of the spec, the single source of truth.
+
+The CRD's OpenAPI schema is generated from these models (see ``crd.py``); CEL rules that need the
+old object (immutability) or span several fields live next to the model they guard, in
+``json_schema_extra["x-kubernetes-validations"]``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "ecr.platform.dev"
+VERSION = "v1alpha1"
+KIND = "EcrRepository"
+PLURAL = "ecrrepositories"
+SINGULAR = "ecrrepository"
+SHORT_NAMES = ["ecr", "ecrrepo"]
+
+# ECR's own name rule (2-256 characters, lowercase, optional namespaces separated by '/').
+REPOSITORY_NAME_PATTERN = r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$"
+REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$"
+ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
+KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$"
+
+ADOPT_ANNOTATION = f"{GROUP}/adopt"
+
+
+def _rules(*rules: dict[str, str]) -> dict[str, Any]:
+    return {"x-kubernetes-validations": list(rules)}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class Encryption(_Model):
+    """How the repository is encrypted at rest. ECR cannot re-encrypt a repository, so type and key are immutable."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "self.type == oldSelf.type",
+                "message": "spec.encryption.type is immutable: ECR cannot re-encrypt an existing repository",
+                "fieldPath": ".type",
+            },
+            {
+                "rule": "(has(self.kmsKeyArn) ? self.kmsKeyArn : '')"
+                " == (has(oldSelf.kmsKeyArn) ? oldSelf.kmsKeyArn : '')",
+                "message": "spec.encryption.kmsKeyArn is immutable: ECR cannot re-encrypt an existing repository",
+                "fieldPath": ".kmsKeyArn",
+            },
+            {
+                "rule": "self.type == 'KMS' || !has(self.kmsKeyArn)",
+                "message": "spec.encryption.kmsKeyArn is only allowed with type KMS",
+                "fieldPath": ".kmsKeyArn",
+            },
+        )
+    )
+
+    type: Literal["KMS", "AES256"] = Field(
+        "KMS", description="KMS (a customer-managed key) or AES256 (an AWS-owned key)."
+    )
+    kms_key_arn: str | None = Field(
+        None,
+        pattern=KMS_KEY_ARN_PATTERN,
+        max_length=2048,
+        description="Use this existing KMS key instead of creating one. The operator never modifies or deletes it.",
+    )
+    enable_key_rotation: bool = Field(True, description="Yearly automatic rotation of the key the operator creates.")
+    deletion_window_in_days: int = Field(
+        30,
+        ge=7,
+        le=30,
+        description="Pending-deletion window (7-30 days) used when the operator deletes the key it created.",
+    )
+
+
+class Lifecycle(_Model):
+    """The repository's lifecycle policy: generated rules, or a raw ECR lifecycle policy document."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "!has(self.policyText) || (!has(self.maxImageCount) && !has(self.expireUntaggedAfterDays))",
+                "message": "spec.lifecycle.policyText excludes maxImageCount and expireUntaggedAfterDays",
+                "fieldPath": ".policyText",
+            },
+            {
+                "rule": "has(self.policyText) || has(self.maxImageCount) || has(self.expireUntaggedAfterDays)",
+                "message": "spec.lifecycle needs maxImageCount, expireUntaggedAfterDays or policyText",
+            },
+        )
+    )
+
+    max_image_count: int | None = Field(
+        None, ge=1, le=10000, description="Keep the newest N images (any tag status); older ones expire."
+    )
+    expire_untagged_after_days: int | None = Field(
+        None, ge=1, le=3650, description="Expire untagged images this many days after they were pushed."
+    )
+    policy_text: str | None = Field(
+        None,
+        min_length=100,
+        max_length=30720,
+        pattern=r'^\s*\{[\s\S]*"rules"[\s\S]*\}\s*$',
+        description="A raw ECR lifecycle policy (JSON object with 'rules'); excludes the two fields above.",
+    )
+
+
+class CrossAccountPull(_Model):
+    """A repository policy that lets the listed AWS accounts pull images."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "!self.enabled || size(self.allowedAccountIds) > 0",
+                "message": "spec.crossAccountPull.allowedAccountIds must list at least one account when enabled",
+                "fieldPath": ".allowedAccountIds",
+            },
+        )
+    )
+
+    enabled: bool = Field(False, description="Attach the cross-account pull policy.")
+    allowed_account_ids: list[Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="12-digit AWS account IDs allowed to pull.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
+class EcrRepositorySpec(_Model):
+    """Desired state of one ECR repository and what it needs: KMS key, lifecycle, pull policy, tags."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "has(self.repositoryName) == has(oldSelf.repositoryName)"
+                " && (!has(self.repositoryName) || self.repositoryName == oldSelf.repositoryName)",
+                "message": "spec.repositoryName is immutable",
+                "fieldPath": ".repositoryName",
+            },
+            {
+                "rule": "has(self.region) == has(oldSelf.region)"
+                " && (!has(self.region) || self.region == oldSelf.region)",
+                "message": "spec.region is immutable",
+                "fieldPath": ".region",
+            },
+        )
+    )
+
+    repository_name: str | None = Field(
+        None,
+        min_length=2,
+        max_length=256,
+        pattern=REPOSITORY_NAME_PATTERN,
+        description="ECR repository name (ECR naming rules); defaults to metadata.name. Immutable.",
+    )
+    region: str | None = Field(
+        None, pattern=REGION_PATTERN, description="AWS region; defaults to the operator's region. Immutable."
+    )
+    image_tag_mutability: Literal["MUTABLE", "IMMUTABLE"] = Field(
+        "MUTABLE", description="Whether image tags can be overwritten."
+    )
+    scan_on_push: bool = Field(True, description="Scan each image for vulnerabilities when it is pushed.")
+    encryption: Encryption = Field(
+        default_factory=lambda: Encryption.model_validate({}), description=Encryption.__doc__
+    )
+    lifecycle: Lifecycle | None = Field(None, description=Lifecycle.__doc__)
+    cross_account_pull: CrossAccountPull | None = Field(None, description=CrossAccountPull.__doc__)
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tags for the repository and the KMS key the operator creates.",
+    )
+    deletion_policy: Literal["Delete", "Retain"] = Field(
+        "Delete", description="Delete or Retain the AWS resources when this resource is deleted."
+    )
+    force_delete: bool = Field(
+        False, description="On delete, also delete the images in the repository. Off: a non-empty one is kept."
+    )
+
+
+Reason = str
+
+
+class Condition(_Model):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: Reason
+    message: str
+    last_transition_time: str
+    observed_generation: int | None = None
+
+
+class EcrRepositoryStatus(_Model):
+    """What the operator did and saw."""
+
+    repository_name: str | None = None
+    repository_uri: str | None = None
+    repository_arn: str | None = None
+    registry_id: str | None = None
+    region: str | None = None
+    kms_key_arn: str | None = None
+    observed_generation: int | None = None
+    last_sync_time: str | None = None
+    conditions: list[Condition] = Field(default_factory=list)

@@ -53,9 +53,7 @@ def test_namespace_and_configmap(k8s_api: kubernetes.client.ApiClient) -> None:
     _create_namespace(k8s_api, namespace)
     core.create_namespaced_config_map(
         namespace,
-        kubernetes.client.V1ConfigMap(
-            metadata=kubernetes.client.V1ObjectMeta(name="settings"), data={"answer": "42"}
-        ),
+        kubernetes.client.V1ConfigMap(metadata=kubernetes.client.V1ObjectMeta(name="settings"), data={"answer": "42"}),
     )
     fetched = core.read_namespaced_config_map("settings", namespace)
     assert fetched.data == {"answer": "42"}
@@ -87,9 +85,7 @@ def test_service_account_token_is_subject_to_rbac(
     assert controlplane.token_kubeconfig(own, "operator").is_file()
 
 
-def test_restart_apiserver_keeps_data(
-    controlplane: LocalControlPlane, k8s_api: kubernetes.client.ApiClient
-) -> None:
+def test_restart_apiserver_keeps_data(controlplane: LocalControlPlane, k8s_api: kubernetes.client.ApiClient) -> None:
     core = kubernetes.client.CoreV1Api(k8s_api)
     namespace = _unique("restart")
     _create_namespace(k8s_api, namespace)
@@ -105,9 +101,7 @@ def test_restart_apiserver_keeps_data(
     assert controlplane.running
     # Both a fresh client and the long-lived session client reach the restarted server.
     with controlplane.api_client() as fresh:
-        assert kubernetes.client.CoreV1Api(fresh).read_namespaced_config_map("kept", namespace).data == {
-            "k": "v"
-        }
+        assert kubernetes.client.CoreV1Api(fresh).read_namespaced_config_map("kept", namespace).data == {"k": "v"}
     assert core.read_namespaced_config_map("kept", namespace).data == {"k": "v"}
 
 

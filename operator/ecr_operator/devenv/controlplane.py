@@ -95,12 +95,7 @@ class LocalControlPlane:
 
     @property
     def running(self) -> bool:
-        return (
-            self._etcd is not None
-            and self._etcd.running
-            and self._apiserver is not None
-            and self._apiserver.running
-        )
+        return self._etcd is not None and self._etcd.running and self._apiserver is not None and self._apiserver.running
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -182,9 +177,7 @@ class LocalControlPlane:
             try:
                 core.create_namespaced_service_account(
                     namespace,
-                    kubernetes.client.V1ServiceAccount(
-                        metadata=kubernetes.client.V1ObjectMeta(name=service_account)
-                    ),
+                    kubernetes.client.V1ServiceAccount(metadata=kubernetes.client.V1ObjectMeta(name=service_account)),
                 )
             except kubernetes.client.ApiException as exc:
                 if exc.status != 409:
@@ -225,9 +218,7 @@ class LocalControlPlane:
             "--unsafe-no-fsync",
             "--log-level=warn",
         ]
-        self._etcd = ManagedProcess(
-            "etcd", argv, self.etcd_log, cwd=self.workdir, die_with_parent=self.die_with_parent
-        )
+        self._etcd = ManagedProcess("etcd", argv, self.etcd_log, cwd=self.workdir, die_with_parent=self.die_with_parent)
         self._etcd.start()
 
         def healthy() -> bool:
@@ -235,9 +226,7 @@ class LocalControlPlane:
                 body: dict[str, Any] = json.load(resp)
             return body.get("health") == "true"
 
-        wait_until(
-            healthy, what=f"etcd at {client_url}", timeout=self.startup_timeout, processes=[self._etcd]
-        )
+        wait_until(healthy, what=f"etcd at {client_url}", timeout=self.startup_timeout, processes=[self._etcd])
 
     def _apiserver_argv(self) -> list[str]:
         pki = self.pki
@@ -296,9 +285,7 @@ class LocalControlPlane:
     def _get(self, path: str) -> int:
         """Status code of an admin GET (0 if the connection failed)."""
         try:
-            with urllib.request.urlopen(
-                f"{self.server}{path}", timeout=5, context=self._ssl_context()
-            ) as resp:
+            with urllib.request.urlopen(f"{self.server}{path}", timeout=5, context=self._ssl_context()) as resp:
                 status: int = resp.status
                 return status
         except urllib.error.HTTPError as exc:
@@ -318,9 +305,7 @@ class LocalControlPlane:
             namespace="default",
         )
 
-    def _write_kubeconfig(
-        self, path: Path, user: str, credentials: dict[str, str], *, namespace: str
-    ) -> None:
+    def _write_kubeconfig(self, path: Path, user: str, credentials: dict[str, str], *, namespace: str) -> None:
         # JSON is valid YAML, so every kubeconfig reader accepts this.
         config = {
             "apiVersion": "v1",
@@ -335,9 +320,7 @@ class LocalControlPlane:
                 }
             ],
             "users": [{"name": user, "user": credentials}],
-            "contexts": [
-                {"name": "devenv", "context": {"cluster": "devenv", "user": user, "namespace": namespace}}
-            ],
+            "contexts": [{"name": "devenv", "context": {"cluster": "devenv", "user": user, "namespace": namespace}}],
             "current-context": "devenv",
             "preferences": {},
         }

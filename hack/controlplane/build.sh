@@ -71,7 +71,8 @@ fi
 export CGO_ENABLED=0
 build_date="$(date -u +'%Y-%m-%dT%H:%M:%SZ')"
 
-# "v1.34.4" -> major "1", minor "34" (what `hack/lib/version.sh` upstream stamps in).
+# "v1.34.4" -> major "1", minor "34" (what `hack/lib/version.sh` upstream stamps in). The module
+# proxy does not record the release commit, so gitCommit is left empty rather than "$Format:%H$".
 k8s_semver="${k8s_version#v}"
 k8s_major="${k8s_semver%%.*}"
 k8s_minor="${k8s_semver#*.}"
@@ -84,17 +85,19 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
         -X "${pkg}.gitMajor=${k8s_major}"
         -X "${pkg}.gitMinor=${k8s_minor}"
         -X "${pkg}.gitTreeState=clean"
+        -X "${pkg}.gitCommit="
         -X "${pkg}.buildDate=${build_date}"
     )
 done
 
 # Build into a temporary name and rename, so an interrupted build never looks complete.
 build() {
-    local name="$1" module_dir="$2" package="$3" ldflags="$4" started
+    local name="$1" module_dir="$2" package="$3" ldflags="$4" note="$5" started
     if [[ -x "${bin_dir}/${name}" ]]; then
         log "${name} already built"
         return
     fi
+    log "building ${name} ${note}…"
     started="${SECONDS}"
     (
         cd "${module_dir}"
@@ -104,12 +107,9 @@ build() {
     log "built ${name} in $((SECONDS - started))s"
 }
 
-log "building etcd ${etcd_version} (takes a minute or two on first build)…"
-build etcd "${etcd_mod}" . "-s -w"
-log "building kube-apiserver ${k8s_version} (first build takes several minutes)…"
-build kube-apiserver "${apiserver_mod}" . "${k8s_ldflags[*]}"
-log "building kubectl ${k8s_version} (shares most of the kube-apiserver build cache)…"
-build kubectl "${apiserver_mod}" ./cmd/kubectl "${k8s_ldflags[*]}"
+build etcd "${etcd_mod}" . "-s -w" "${etcd_version} (takes a minute on first build)"
+build kube-apiserver "${apiserver_mod}" . "${k8s_ldflags[*]}" "${k8s_version} (first build takes several minutes)"
+build kubectl "${apiserver_mod}" ./cmd/kubectl "${k8s_ldflags[*]}" "${k8s_version} (reuses most of the kube-apiserver build)"
 
 log "control plane binaries are in ${bin_dir}"
 printf '%s\n' "${bin_dir}"

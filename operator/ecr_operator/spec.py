@@ -47,7 +47,7 @@ class Encryption(_Model):
     model_config = ConfigDict(
         json_schema_extra=_rules(
             {
-                "rule": "self.type == oldSelf.type",
+                "rule": "(has(self.type) ? self.type : 'KMS') == (has(oldSelf.type) ? oldSelf.type : 'KMS')",
                 "message": "spec.encryption.type is immutable: ECR cannot re-encrypt an existing repository",
                 "fieldPath": ".type",
             },
@@ -58,7 +58,7 @@ class Encryption(_Model):
                 "fieldPath": ".kmsKeyArn",
             },
             {
-                "rule": "self.type == 'KMS' || !has(self.kmsKeyArn)",
+                "rule": "!has(self.kmsKeyArn) || !has(self.type) || self.type == 'KMS'",
                 "message": "spec.encryption.kmsKeyArn is only allowed with type KMS",
                 "fieldPath": ".kmsKeyArn",
             },

@@ -61,6 +61,7 @@ class LocalControlPlane:
         self._pki: ControlPlanePKI | None = None
         self._apiserver_port: int | None = None
         self._etcd_client_port: int | None = None
+        self._etcd_peer_port: int | None = None
         self._etcd: ManagedProcess | None = None
         self._apiserver: ManagedProcess | None = None
         self._lock = threading.RLock()
@@ -197,11 +198,14 @@ class LocalControlPlane:
     # -- internals -----------------------------------------------------------------------
 
     def _start_etcd(self) -> None:
-        client_port = free_port(_HOST)
-        peer_port = free_port(_HOST)
-        while peer_port == client_port:
-            peer_port = free_port(_HOST)
-        self._etcd_client_port = client_port
+        # Ports are kept for the lifetime of this object: etcd records its peer URL in its data
+        # directory, and a restarted control plane should keep its addresses.
+        if self._etcd_client_port is None or self._etcd_peer_port is None:
+            self._etcd_client_port = free_port(_HOST)
+            self._etcd_peer_port = free_port(_HOST)
+            while self._etcd_peer_port == self._etcd_client_port:
+                self._etcd_peer_port = free_port(_HOST)
+        client_port, peer_port = self._etcd_client_port, self._etcd_peer_port
         client_url = f"http://{_HOST}:{client_port}"
         peer_url = f"http://{_HOST}:{peer_port}"
         argv = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,23 +21,25 @@ _HOST = "127.0.0.1"
 class MotoServer:
     """``python -m moto.server`` on a free loopback port.
 
+    Its log goes to ``<workdir>/moto-server.log`` (default workdir: a new temporary directory).
+
     Point AWS clients at :attr:`endpoint_url` (or put :meth:`aws_environment` into the
     environment of a child process). :meth:`reset` forgets every mocked resource.
     """
 
     def __init__(
         self,
-        workdir: Path,
+        workdir: Path | None = None,
         *,
         python: str = sys.executable,
         startup_timeout: float = 60.0,
         die_with_parent: bool = True,
     ) -> None:
-        self.workdir = workdir
+        self.workdir = workdir if workdir is not None else Path(tempfile.mkdtemp(prefix="ecr-operator-moto-"))
         self.python = python
         self.startup_timeout = startup_timeout
         self.die_with_parent = die_with_parent
-        self.log_path = workdir / "moto-server.log"
+        self.log_path = self.workdir / "moto-server.log"
         self._port: int | None = None
         self._process: ManagedProcess | None = None
 

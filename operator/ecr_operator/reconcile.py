@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from .aws import AwsClients
 from .errors import OperatorError
 from .parts import key, repository
-from .parts.actions import Action, Applied, apply
+from .parts.actions import NEW_KEY, Action, Applied, apply
 from .render import Desired
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,10 @@ def reconcile(clients: AwsClients, desired: Desired, *, adopt: bool = False, dry
         if created is not None:
             key_arn = created["KeyMetadata"]["Arn"]
 
-    repository_plan = repository.plan(desired, observed_repository, key_arn)
+    planned_key_arn = key_arn
+    if planned_key_arn is None and dry_run and desired.manages_key:
+        planned_key_arn = NEW_KEY  # a dry run shows the repository with the key it would create
+    repository_plan = repository.plan(desired, observed_repository, planned_key_arn)
     outcome.planned.extend(repository_plan.actions)
     outcome.problems.extend(repository_plan.problems)
     if repository_plan.actions and not dry_run:

@@ -5,18 +5,23 @@
 * :class:`LocalControlPlane` runs etcd + kube-apiserver on loopback with generated
   certificates and RBAC; no controller manager, scheduler or kubelet.
 * :class:`MotoServer` runs moto's AWS mock server in a separate process.
+* :class:`AwsProxy` counts the AWS calls a process makes and injects faults moto never produces.
 
 Needs the ``local`` extra (``cryptography``, ``kubernetes``, ``moto[server]``).
 """
 
 from ._process import DevEnvError, ProcessExitedError
+from .awsproxy import AwsProxy, Call, Fault
 from .binaries import ControlPlaneBinaries, ensure_controlplane_binaries
 from .controlplane import LocalControlPlane
 from .motoserver import MotoServer
 
 __all__ = [
+    "AwsProxy",
+    "Call",
     "ControlPlaneBinaries",
     "DevEnvError",
+    "Fault",
     "LocalControlPlane",
     "MotoServer",
     "ProcessExitedError",

@@ -1,0 +1,261 @@
+"""A counting, fault-injecting HTTP proxy for the AWS JSON protocol, put between a client and moto.
+
+Point a process at it with ``AWS_ENDPOINT_URL=proxy.endpoint_url``: every request is recorded as a
+:class:`Call` (service, operation, status), so benchmarks count exactly what a process sends, and tests
+can inject AWS faults moto never produces (throttling, 5xx, access denied, slow or dropped connections)
+or act at the N-th call (e.g. SIGKILL the operator between two AWS calls).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Literal, Self
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = ["AwsProxy", "Call", "Fault", "is_read"]
+
+FaultKind = Literal["throttle", "http429", "http500", "http503", "access_denied", "invalid_parameter", "delay", "drop"]
+
+_READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "BatchCheck")
+_SERVICES = {"AmazonEC2ContainerRegistry_V20150921": "ecr", "TrentService": "kms"}
+
+_FAULT_RESPONSES: dict[str, tuple[int, str, str]] = {
+    "throttle": (400, "ThrottlingException", "Rate exceeded"),
+    "http429": (429, "TooManyRequestsException", "Too Many Requests"),
+    "http500": (500, "InternalFailure", "injected internal failure"),
+    "http503": (503, "ServiceUnavailable", "injected unavailability"),
+    "access_denied": (400, "AccessDeniedException", "User is not authorized to perform this action (injected)"),
+    "invalid_parameter": (400, "InvalidParameterException", "injected invalid parameter"),
+}
+
+
+def is_read(operation: str) -> bool:
+    return operation.startswith(_READ_PREFIXES)
+
+
+@dataclass(frozen=True)
+class Call:
+    service: str
+    operation: str
+    status: int
+    """HTTP status returned to the client (0 when the connection was dropped)."""
+    started: float
+    """time.monotonic() when the request arrived."""
+    injected: str | None = None
+    """The fault kind injected instead of (or before) forwarding, if any."""
+
+    @property
+    def read(self) -> bool:
+        return is_read(self.operation)
+
+
+@dataclass
+class Fault:
+    """Inject ``kind`` into calls matching ``operation`` ("*" = all, "write" = every non-read call).
+
+    ``skip`` matching calls pass through first, then ``times`` matching calls get the fault
+    (None = forever). ``delay_seconds`` is used by kind "delay" (the call is then forwarded).
+    """
+
+    kind: FaultKind
+    operation: str = "*"
+    times: int | None = 1
+    skip: int = 0
+    delay_seconds: float = 0.0
+    seen: int = field(default=0, init=False)
+    injected: int = field(default=0, init=False)
+
+    def matches(self, operation: str) -> bool:
+        if self.operation == "*":
+            return True
+        if self.operation == "write":
+            return not is_read(operation)
+        return self.operation == operation
+
+    def take(self, operation: str) -> bool:
+        """Whether this call gets the fault (updates the counters)."""
+        if not self.matches(operation):
+            return False
+        self.seen += 1
+        if self.seen <= self.skip or (self.times is not None and self.injected >= self.times):
+            return False
+        self.injected += 1
+        return True
+
+
+Hook = Callable[[str, str], None]
+"""Called with (service, operation) before a request is forwarded; may block or raise nothing."""
+
+
+class AwsProxy:
+    """The proxy on a free loopback port; a context manager. Thread-safe counters."""
+
+    def __init__(self, upstream: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        parts = urlsplit(upstream)
+        self._upstream_host = parts.hostname or "127.0.0.1"
+        self._upstream_port = parts.port or 80
+        self._lock = threading.Lock()
+        self._calls: list[Call] = []
+        self._faults: list[Fault] = []
+        self._before: list[Hook] = []
+        self._after: list[Hook] = []
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="aws-proxy", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- what the tests and benchmarks use ------------------------------------------------
+
+    def calls(self, since: float | None = None) -> list[Call]:
+        with self._lock:
+            calls = list(self._calls)
+        return calls if since is None else [c for c in calls if c.started >= since]
+
+    def clear_calls(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def add_fault(self, fault: Fault) -> Fault:
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def on_before(self, hook: Hook) -> None:
+        """Run ``hook`` before forwarding each request (e.g. to kill the client at the N-th write)."""
+        with self._lock:
+            self._before.append(hook)
+
+    def on_after(self, hook: Hook) -> None:
+        """Run ``hook`` after AWS answered, before the answer goes back to the client."""
+        with self._lock:
+            self._after.append(hook)
+
+    def clear_hooks(self) -> None:
+        with self._lock:
+            self._before.clear()
+            self._after.clear()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _record(self, call: Call) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    def _fault_for(self, operation: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.take(operation):
+                    return fault
+        return None
+
+    def _hooks(self, which: Literal["before", "after"]) -> list[Hook]:
+        with self._lock:
+            return list(self._before if which == "before" else self._after)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self._proxy()
+
+            def do_GET(self) -> None:
+                self._proxy()
+
+            def _proxy(self) -> None:
+                started = time.monotonic()
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                service, operation = _identify(self.headers.get("X-Amz-Target"), body, self.path)
+                fault = proxy._fault_for(operation)
+                if fault is not None and fault.kind == "drop":
+                    proxy._record(Call(service, operation, 0, started, "drop"))
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if fault is not None and fault.kind in _FAULT_RESPONSES:
+                    status, code, message = _FAULT_RESPONSES[fault.kind]
+                    self._respond(status, json.dumps({"__type": code, "message": message}).encode(), {})
+                    proxy._record(Call(service, operation, status, started, fault.kind))
+                    return
+                if fault is not None and fault.kind == "delay":
+                    time.sleep(fault.delay_seconds)
+                for hook in proxy._hooks("before"):
+                    hook(service, operation)
+                status, payload, headers = proxy._forward(self.command, self.path, dict(self.headers), body)
+                for hook in proxy._hooks("after"):
+                    hook(service, operation)
+                self._respond(status, payload, headers)
+                proxy._record(Call(service, operation, status, started, fault.kind if fault else None))
+
+            def _respond(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                content_type = headers.get("Content-Type") or headers.get("content-type")
+                self.send_header("Content-Type", content_type or "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        return Handler
+
+    def _forward(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, bytes, dict[str, str]]:
+        connection = http.client.HTTPConnection(self._upstream_host, self._upstream_port, timeout=60)
+        try:
+            headers = {k: v for k, v in headers.items() if k.lower() not in ("connection", "keep-alive")}
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.read(), dict(response.getheaders())
+        finally:
+            connection.close()
+
+
+def _identify(target: str | None, body: bytes, path: str) -> tuple[str, str]:
+    """(service, operation) from the JSON protocol's X-Amz-Target, or the query protocol's Action."""
+    if target and "." in target:
+        prefix, operation = target.split(".", 1)
+        return _SERVICES.get(prefix, prefix), operation
+    try:
+        action = parse_qs(body.decode()).get("Action", [""])[0]
+    except UnicodeDecodeError:
+        action = ""
+    return ("sts" if action else "other"), (action or path)

@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -28,22 +26,6 @@ DEFAULT_MANIFEST = REPO_ROOT / "examples" / "my-application.yaml"
 
 def _say(line: str) -> None:
     print(f"==> {line}", flush=True)
-
-
-@contextmanager
-def _operator_process(env: dict[str, str], log_path: Path, region: str) -> Iterator[subprocess.Popen[bytes]]:
-    command = [sys.executable, "-m", "ecr_operator.cli", "run", "--region", region, "--cluster-id", "demo"]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _kubectl(kubectl: str, env: dict[str, str], *args: str, check: bool = True) -> str:
@@ -63,7 +45,7 @@ def _wait_ready(kubectl: str, env: dict[str, str], ref: list[str], timeout: floa
         if ready and ready["status"] == "True" and ready.get("observedGeneration") == generation:
             result: dict[str, Any] = body
             return result
-        if operator.poll() is not None:
+        if not operator.running:
             raise RuntimeError("the operator exited; see its log")
         if time.monotonic() > deadline:
             reason = f"{ready['reason']}: {ready['message']}" if ready else "no Ready condition yet"
@@ -130,7 +112,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def run_demo(manifest: Path, exit_after_ready: bool, workdir: Path | None, timeout: float) -> int:
-    from .devenv import LocalControlPlane, MotoServer, ensure_controlplane_binaries
+    from .devenv import LocalControlPlane, MotoServer, OperatorProcess, ensure_controlplane_binaries
 
     document = yaml.safe_load(manifest.read_text())
     region = (document.get("spec") or {}).get("region") or os.environ.get("AWS_REGION") or "us-east-1"
@@ -160,7 +142,14 @@ def run_demo(manifest: Path, exit_after_ready: bool, workdir: Path | None, timeo
         )
         log_path = workdir / "operator.log"
         _say(f"starting the operator (log: {log_path})")
-        operator = stack.enter_context(_operator_process(env, log_path, region))
+        operator = stack.enter_context(
+            OperatorProcess(
+                kubeconfig=controlplane.kubeconfig,
+                aws_env=moto.aws_environment(region),
+                log_path=log_path,
+                args=["--region", region, "--cluster-id", "demo"],
+            )
+        )
 
         _say(f"applying {manifest}")
         if namespace != "default":
@@ -192,7 +181,7 @@ def run_demo(manifest: Path, exit_after_ready: bool, workdir: Path | None, timeo
         print(f"  operator log: {log_path}")
         print("Press Ctrl-C to stop everything.", flush=True)
         try:
-            while operator.poll() is None:
+            while operator.running:
                 time.sleep(1)
             print("the operator exited; see its log", file=sys.stderr)
             return 1

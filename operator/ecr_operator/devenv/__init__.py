@@ -15,6 +15,7 @@ from .awsproxy import AwsProxy, Call, Fault
 from .binaries import ControlPlaneBinaries, ensure_controlplane_binaries
 from .controlplane import LocalControlPlane
 from .motoserver import MotoServer
+from .operatorproc import OperatorProcess
 
 __all__ = [
     "AwsProxy",
@@ -24,6 +25,7 @@ __all__ = [
     "Fault",
     "LocalControlPlane",
     "MotoServer",
+    "OperatorProcess",
     "ProcessExitedError",
     "ensure_controlplane_binaries",
 ]

@@ -54,6 +54,19 @@ def reconcile(clients: AwsClients, desired: Desired, *, adopt: bool = False, dry
                     retryable=False,
                 )
             )
+        elif observed_key is None and observed_repository is not None:
+            # ECR cannot re-encrypt an existing repository: a new key could never be used, so make none.
+            # (AES256 shows up as EncryptionMismatch in the repository plan.)
+            key_arn = repository_key
+            if repository_key is not None:
+                outcome.problems.append(
+                    OperatorError(
+                        "KmsKeyNotFound",
+                        f"repository {desired.repository_name} is encrypted with KMS key {repository_key}, "
+                        "which does not exist or is not visible",
+                        retryable=False,
+                    )
+                )
         else:
             key_actions = key.plan(desired, observed_key)
             key_arn = observed_key.arn if observed_key else None

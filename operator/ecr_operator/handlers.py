@@ -111,7 +111,9 @@ async def reconcile_handler(
     changes = [action.summary for action in outcome.applied]
     if changes:
         reason = "DriftCorrected" if resync else "Updated"
-        kopf.info(body, reason=reason, message="; ".join(changes))
+        # kopf.info() obeys settings.posting.level (WARNING here, to keep kopf's own log lines out of the
+        # events) and would silently drop this one; kopf.event() always posts.
+        kopf.event(body, type="Normal", reason=reason, message="; ".join(changes))
         logger.info("%s: %s", reason, "; ".join(changes))
     if outcome.problems:
         first = outcome.problems[0]

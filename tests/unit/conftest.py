@@ -1,0 +1,87 @@
+"""Builders for the pure unit tests: specs, desired state and hand-made observations (no AWS)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from ecr_operator.parts.key import ObservedKey
+from ecr_operator.parts.repository import ObservedRepository
+from ecr_operator.render import Desired, Owner, render
+from ecr_operator.spec import EcrRepositorySpec
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+OWNER = Owner("prod-cluster", "team-a", "web")
+REQUIRED = {
+    "owner": "team-a",
+    "cost_center": "cc-42",
+    "resource_lifecycle": "permanent",
+    "data_class": "internal",
+    "service": "web",
+}
+
+
+def spec_from(**fields: Any) -> EcrRepositorySpec:
+    """A spec from camelCase fields, with the required tags filled in unless ``tags`` is given."""
+    fields.setdefault("tags", dict(REQUIRED))
+    return EcrRepositorySpec.model_validate(fields)
+
+
+def desired_from(owner: Owner = OWNER, region: str = REGION, **fields: Any) -> Desired:
+    return render(spec_from(**fields), owner, region)
+
+
+def observed_repository_for(desired: Desired, key_arn: str | None = KEY_ARN, **changes: Any) -> ObservedRepository:
+    """What AWS would report for a repository exactly in sync with ``desired``, then ``changes``."""
+    in_sync = ObservedRepository(
+        name=desired.repository_name,
+        arn=f"arn:aws:ecr:{desired.region}:{ACCOUNT}:repository/{desired.repository_name}",
+        uri=f"{ACCOUNT}.dkr.ecr.{desired.region}.amazonaws.com/{desired.repository_name}",
+        registry_id=ACCOUNT,
+        image_tag_mutability=desired.image_tag_mutability,
+        scan_on_push=desired.scan_on_push,
+        encryption_type=desired.encryption_type,
+        kms_key=key_arn if desired.encryption_type == "KMS" else None,
+        tags=dict(desired.tags),
+        lifecycle_policy=desired.lifecycle_policy,
+        repository_policy=desired.repository_policy,
+    )
+    return dataclasses.replace(in_sync, **changes)
+
+
+def observed_key_for(desired: Desired, **changes: Any) -> ObservedKey:
+    """A managed key exactly in sync with ``desired``, then ``changes``."""
+    in_sync = ObservedKey(
+        key_id="1234abcd-12ab-34cd-56ef-1234567890ab",
+        arn=KEY_ARN,
+        state="Enabled",
+        rotation_enabled=desired.enable_key_rotation,
+        tags=dict(desired.tags),
+        has_alias=True,
+    )
+    return dataclasses.replace(in_sync, **changes)
+
+
+@pytest.fixture(scope="session")
+def make_spec() -> Callable[..., EcrRepositorySpec]:
+    return spec_from
+
+
+@pytest.fixture(scope="session")
+def make_desired() -> Callable[..., Desired]:
+    return desired_from
+
+
+@pytest.fixture(scope="session")
+def make_observed_repository() -> Callable[..., ObservedRepository]:
+    return observed_repository_for
+
+
+@pytest.fixture(scope="session")
+def make_observed_key() -> Callable[..., ObservedKey]:
+    return observed_key_for

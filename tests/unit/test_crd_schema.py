@@ -1,0 +1,213 @@
+"""crd.py: the CRD is generated from the pydantic models, is structural, and crds/ never drifts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ecr_operator.crd import build_crd, render_crd_yaml, to_structural
+from ecr_operator.spec import ACCOUNT_ID_PATTERN, REPOSITORY_NAME_PATTERN
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CRD_FILE = REPO_ROOT / "crds" / "ecrrepository.yaml"
+
+
+@pytest.fixture(scope="module")
+def crd() -> dict[str, Any]:
+    return build_crd()
+
+
+@pytest.fixture(scope="module")
+def version(crd: dict[str, Any]) -> dict[str, Any]:
+    [only] = crd["spec"]["versions"]
+    result: dict[str, Any] = only
+    return result
+
+
+@pytest.fixture(scope="module")
+def spec_schema(version: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    return result
+
+
+@pytest.fixture(scope="module")
+def status_schema(version: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+    return result
+
+
+def walk(node: Any, path: str = "") -> Iterator[tuple[str, str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield path, key, value
+            yield from walk(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk(value, f"{path}[{index}]")
+
+
+def test_crds_file_matches_the_model() -> None:
+    assert CRD_FILE.read_text() == render_crd_yaml(), (
+        "crds/ecrrepository.yaml drifted from operator/ecr_operator/spec.py; "
+        "regenerate it: ecr-operator crd > crds/ecrrepository.yaml"
+    )
+
+
+def test_rendered_yaml_round_trips(crd: dict[str, Any]) -> None:
+    text = render_crd_yaml()
+    assert text.startswith("# Generated from")
+    assert yaml.safe_load(text) == crd
+
+
+def test_schema_is_structural(version: dict[str, Any]) -> None:
+    schema = version["schema"]["openAPIV3Schema"]
+    offenders = [
+        f"{path}.{key}"
+        for path, key, value in walk(schema)
+        if key in ("anyOf", "oneOf", "allOf", "$ref", "$defs", "title")
+        or (key == "additionalProperties" and value is False)
+        or (key == "default" and value is None)
+    ]
+    assert offenders == []
+
+
+def test_every_property_has_a_type(version: dict[str, Any]) -> None:
+    untyped = [
+        f"{path}.{name}"
+        for path, key, value in walk(version["schema"]["openAPIV3Schema"])
+        if key == "properties"
+        for name, sub in value.items()
+        if "type" not in sub
+    ]
+    assert untyped == []
+
+
+def test_names_and_scope(crd: dict[str, Any]) -> None:
+    assert crd["metadata"]["name"] == "ecrrepositories.ecr.platform.dev"
+    spec = crd["spec"]
+    assert spec["group"] == "ecr.platform.dev"
+    assert spec["scope"] == "Namespaced"
+    assert spec["names"]["kind"] == "EcrRepository"
+    assert spec["names"]["plural"] == "ecrrepositories"
+    assert spec["names"]["shortNames"] == ["ecr", "ecrrepo"]
+
+
+def test_status_subresource_and_printer_columns(version: dict[str, Any]) -> None:
+    assert version["subresources"] == {"status": {}}
+    assert version["served"] is True and version["storage"] is True
+    columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
+    assert list(columns) == ["URI", "Ready", "Reason", "Age"]
+    assert columns["URI"]["jsonPath"] == ".status.repositoryUri"
+    assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
+    assert columns["Reason"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].reason'
+    assert columns["Age"] == {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+
+def test_spec_defaults(spec_schema: dict[str, Any]) -> None:
+    props = spec_schema["properties"]
+    assert spec_schema["default"] == {}
+    assert props["imageTagMutability"]["default"] == "MUTABLE"
+    assert props["scanOnPush"]["default"] is True
+    assert props["deletionPolicy"]["default"] == "Delete"
+    assert props["forceDelete"]["default"] is False
+    encryption = props["encryption"]
+    assert encryption["default"] == {}
+    assert encryption["properties"]["type"]["default"] == "KMS"
+    assert encryption["properties"]["enableKeyRotation"]["default"] is True
+    assert encryption["properties"]["deletionWindowInDays"]["default"] == 30
+    assert props["crossAccountPull"]["properties"]["enabled"]["default"] is False
+
+
+def test_spec_enums_and_bounds(spec_schema: dict[str, Any]) -> None:
+    props = spec_schema["properties"]
+    assert props["imageTagMutability"]["enum"] == ["MUTABLE", "IMMUTABLE"]
+    assert props["deletionPolicy"]["enum"] == ["Delete", "Retain"]
+    assert props["encryption"]["properties"]["type"]["enum"] == ["KMS", "AES256"]
+    window = props["encryption"]["properties"]["deletionWindowInDays"]
+    assert (window["minimum"], window["maximum"]) == (7, 30)
+    assert props["lifecycle"]["properties"]["policyText"]["minLength"] == 100
+
+
+def test_spec_patterns(spec_schema: dict[str, Any]) -> None:
+    props = spec_schema["properties"]
+    name = props["repositoryName"]
+    assert name["pattern"] == REPOSITORY_NAME_PATTERN
+    assert (name["minLength"], name["maxLength"]) == (2, 256)
+    accounts = props["crossAccountPull"]["properties"]["allowedAccountIds"]
+    assert accounts["type"] == "array"
+    assert accounts["items"] == {"type": "string", "pattern": ACCOUNT_ID_PATTERN}
+    assert accounts["x-kubernetes-list-type"] == "set"
+
+
+def test_tags_are_a_string_map(spec_schema: dict[str, Any]) -> None:
+    assert spec_schema["properties"]["tags"]["type"] == "object"
+    assert spec_schema["properties"]["tags"]["additionalProperties"] == {"type": "string"}
+
+
+def _rules(schema: dict[str, Any]) -> list[str]:
+    return [r["rule"] for r in schema.get("x-kubernetes-validations", [])]
+
+
+def test_cel_rules(spec_schema: dict[str, Any]) -> None:
+    props = spec_schema["properties"]
+    spec_rules = " ".join(_rules(spec_schema))
+    assert "oldSelf.repositoryName" in spec_rules
+    assert "oldSelf.region" in spec_rules
+    encryption_rules = _rules(props["encryption"])
+    assert any("oldSelf.type" in r for r in encryption_rules)  # type is immutable
+    assert any("oldSelf.kmsKeyArn" in r for r in encryption_rules)  # key is immutable
+    assert any("'KMS'" in r and "kmsKeyArn" in r and "oldSelf" not in r for r in encryption_rules)  # key needs KMS
+    lifecycle_rules = _rules(props["lifecycle"])
+    assert any("policyText" in r and "maxImageCount" in r for r in lifecycle_rules)
+    assert len(lifecycle_rules) == 2
+    assert _rules(props["crossAccountPull"]) == ["!self.enabled || size(self.allowedAccountIds) > 0"]
+    for _, key, value in walk(spec_schema):
+        if key == "x-kubernetes-validations":
+            assert all(rule.get("message") for rule in value)
+
+
+def test_status_declares_every_field_the_operator_writes(status_schema: dict[str, Any]) -> None:
+    props = status_schema["properties"]
+    for field in (
+        "repositoryName",
+        "repositoryUri",
+        "repositoryArn",
+        "registryId",
+        "region",
+        "kmsKeyArn",
+        "observedGeneration",
+        "lastSyncTime",
+        "conditions",
+    ):
+        assert field in props, field
+    conditions = props["conditions"]
+    assert conditions["x-kubernetes-list-type"] == "map"
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+    condition = conditions["items"]["properties"]
+    assert set(condition) == {"type", "status", "reason", "message", "lastTransitionTime", "observedGeneration"}
+    assert condition["observedGeneration"]["type"] == "integer"
+
+
+def test_to_structural_resolves_optional_refs() -> None:
+    schema = {
+        "$defs": {"Inner": {"title": "Inner", "type": "object", "properties": {"a": {"type": "string"}}}},
+        "title": "Outer",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"inner": {"anyOf": [{"$ref": "#/$defs/Inner"}, {"type": "null"}], "default": None}},
+        "required": ["inner"],
+    }
+    assert to_structural(schema) == {
+        "type": "object",
+        "properties": {"inner": {"type": "object", "properties": {"a": {"type": "string"}}}},
+        "required": ["inner"],
+    }
+
+
+def test_to_structural_rejects_real_unions() -> None:
+    with pytest.raises(ValueError, match="structural"):
+        to_structural({"anyOf": [{"type": "string"}, {"type": "integer"}]})

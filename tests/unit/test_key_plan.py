@@ -1,0 +1,197 @@
+"""parts/key.py: the managed KMS key's plan, delete plan and ownership check (pure, no AWS)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from ecr_operator.errors import OperatorError
+from ecr_operator.parts.actions import NEW_KEY, Action
+from ecr_operator.parts.key import PENDING_DELETION, ObservedKey, check_ownership, plan, plan_delete
+from ecr_operator.render import NAME_TAG, Desired, Owner
+
+MakeDesired = Callable[..., Desired]
+MakeKey = Callable[..., ObservedKey]
+
+
+def ops(actions: list[Action]) -> list[str]:
+    return [a.operation for a in actions]
+
+
+def test_in_sync_key_plans_nothing(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired()
+    assert plan(desired, make_observed_key(desired)) == []
+
+
+def test_in_sync_key_with_rotation_off_plans_nothing(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired(encryption={"enableKeyRotation": False})
+    assert plan(desired, make_observed_key(desired)) == []
+
+
+def test_absent_key_create_alias_rotation_in_order(make_desired: MakeDesired) -> None:
+    desired = make_desired(repositoryName="team/my.app")
+    actions = plan(desired, None)
+    assert ops(actions) == ["create_key", "create_alias", "enable_key_rotation"]
+    create, alias, rotation = actions
+    assert create.service == "kms"
+    assert create.params["KeyUsage"] == "ENCRYPT_DECRYPT"
+    assert create.params["KeySpec"] == "SYMMETRIC_DEFAULT"
+    tags = {t["TagKey"]: t["TagValue"] for t in create.params["Tags"]}
+    assert tags == desired.tags  # user tags and ownership tags, so a crash before the alias is recoverable
+    assert tags[NAME_TAG] == "web"
+    assert alias.params == {"AliasName": "alias/ecr/team/my_app", "TargetKeyId": NEW_KEY}
+    assert rotation.params == {"KeyId": NEW_KEY}
+
+
+def test_absent_key_without_rotation(make_desired: MakeDesired) -> None:
+    desired = make_desired(encryption={"enableKeyRotation": False})
+    assert ops(plan(desired, None)) == ["create_key", "create_alias"]
+
+
+@pytest.mark.parametrize("encryption", [{"type": "AES256"}, {"kmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/u"}])
+def test_unmanaged_key_plans_nothing(
+    make_desired: MakeDesired, make_observed_key: MakeKey, encryption: dict[str, Any]
+) -> None:
+    desired = make_desired(encryption=encryption)
+    assert desired.manages_key is False
+    assert plan(desired, None) == []
+    assert plan(desired, make_observed_key(desired, rotation_enabled=False, tags={})) == []
+
+
+@pytest.mark.parametrize(
+    ("wanted", "observed", "operation"),
+    [(True, False, "enable_key_rotation"), (False, True, "disable_key_rotation")],
+)
+def test_rotation_drift(
+    make_desired: MakeDesired, make_observed_key: MakeKey, wanted: bool, observed: bool, operation: str
+) -> None:
+    desired = make_desired(encryption={"enableKeyRotation": wanted})
+    key = make_observed_key(desired, rotation_enabled=observed)
+    [action] = plan(desired, key)
+    assert action.operation == operation
+    assert action.params == {"KeyId": key.key_id}
+
+
+def test_pending_deletion_key_is_cancelled_then_enabled(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired()
+    key = make_observed_key(desired, state=PENDING_DELETION, rotation_enabled=False)
+    actions = plan(desired, key)
+    assert ops(actions)[:2] == ["cancel_key_deletion", "enable_key"]
+    assert ops(actions) == ["cancel_key_deletion", "enable_key", "enable_key_rotation"]
+    assert all(a.params["KeyId"] == key.key_id for a in actions)
+
+
+def test_disabled_key_is_enabled(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired()
+    assert ops(plan(desired, make_observed_key(desired, state="Disabled"))) == ["enable_key"]
+
+
+def test_key_found_by_tags_gets_its_alias(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired()
+    key = make_observed_key(desired, has_alias=False)
+    [action] = plan(desired, key)
+    assert action.operation == "create_alias"
+    assert action.params == {"AliasName": desired.key_alias, "TargetKeyId": key.key_id}
+
+
+def test_tag_drift_sets_and_removes_only_differences(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired()
+    tags = dict(desired.tags)
+    tags["owner"] = "someone-else"
+    del tags["service"]
+    tags["stale"] = "x"
+    tags["aws:created-by"] = "console"
+    key = make_observed_key(desired, tags=tags)
+    actions = plan(desired, key)
+    assert ops(actions) == ["tag_resource", "untag_resource"]
+    tag, untag = actions
+    assert tag.params == {
+        "KeyId": key.key_id,
+        "Tags": [{"TagKey": "owner", "TagValue": desired.tags["owner"]}, {"TagKey": "service", "TagValue": "web"}],
+    }
+    assert untag.params == {"KeyId": key.key_id, "TagKeys": ["stale"]}
+
+
+def test_only_extra_tag_plans_only_untag(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired()
+    key = make_observed_key(desired, tags={**desired.tags, "stale": "x"})
+    assert ops(plan(desired, key)) == ["untag_resource"]
+
+
+def test_key_owned_by_someone_else_is_alias_taken(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired()
+    other = Owner("other-cluster", "team-b", "web")
+    key = make_observed_key(desired, tags={**desired.tags, **other.tags()})
+    with pytest.raises(OperatorError) as caught:
+        plan(desired, key)
+    assert caught.value.reason == "KmsAliasTaken"
+    assert caught.value.retryable is False
+    assert "team-b/web in cluster other-cluster" in caught.value.message
+    assert desired.key_alias in caught.value.message
+
+
+def test_key_without_owner_tags_is_alias_taken(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired()
+    key = make_observed_key(desired, tags={"team": "x"})
+    with pytest.raises(OperatorError) as caught:
+        check_ownership(desired, key)
+    assert caught.value.reason == "KmsAliasTaken"
+    assert "no ecr-operator owner" in caught.value.message
+
+
+def test_check_ownership_accepts_own_key(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired()
+    check_ownership(desired, make_observed_key(desired))
+
+
+# --- plan_delete -----------------------------------------------------------------------------------------------
+
+
+def test_delete_schedules_with_window_then_drops_alias(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired(encryption={"deletionWindowInDays": 7})
+    key = make_observed_key(desired)
+    actions = plan_delete(desired, key)
+    assert ops(actions) == ["schedule_key_deletion", "delete_alias"]
+    assert actions[0].params == {"KeyId": key.key_id, "PendingWindowInDays": 7}
+    assert actions[1].params == {"AliasName": desired.key_alias}
+
+
+def test_delete_pending_deletion_key_is_not_rescheduled(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired()
+    key = make_observed_key(desired, state=PENDING_DELETION)
+    assert ops(plan_delete(desired, key)) == ["delete_alias"]
+    assert plan_delete(desired, make_observed_key(desired, state=PENDING_DELETION, has_alias=False)) == []
+
+
+def test_delete_unaliased_key_only_schedules(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired()
+    assert ops(plan_delete(desired, make_observed_key(desired, has_alias=False))) == ["schedule_key_deletion"]
+
+
+def test_delete_user_supplied_key_does_nothing(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired(encryption={"kmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/user"})
+    assert plan_delete(desired, make_observed_key(desired)) == []
+
+
+def test_delete_foreign_or_absent_key_does_nothing(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired()
+    assert plan_delete(desired, None) == []
+    foreign = make_observed_key(desired, tags=Owner("c", "ns", "other").tags())
+    assert plan_delete(desired, foreign) == []
+    untagged = make_observed_key(desired, tags={})
+    assert plan_delete(desired, untagged) == []
+
+
+def test_alias_collision_between_dot_and_underscore_names_is_reported(make_desired: MakeDesired) -> None:
+    # "my.app" and "my_app" share alias/ecr/my_app: the second owner must be told, never share the first one's key.
+    first = make_desired(owner=Owner("c", "ns", "a"), repositoryName="my.app")
+    second = make_desired(owner=Owner("c", "ns", "b"), repositoryName="my_app")
+    assert first.key_alias == second.key_alias
+    key = ObservedKey("k1", "arn:aws:kms:eu-west-1:123456789012:key/k1", "Enabled", True, dict(first.tags), True)
+    assert plan(first, key) == []
+    with pytest.raises(OperatorError) as caught:
+        plan(second, key)
+    assert caught.value.reason == "KmsAliasTaken"
+    assert plan_delete(second, key) == []

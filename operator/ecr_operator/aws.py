@@ -27,6 +27,8 @@ class AwsClients:
     ecr: Any
     kms: Any
     sts: Any
+    tagging: Any
+    """Resource Groups Tagging API: finds resources by tag in one call."""
 
 
 class ClientFactory:
@@ -45,6 +47,7 @@ class ClientFactory:
                     ecr=self._session.client("ecr", region_name=region, config=_RETRY_CONFIG),
                     kms=self._session.client("kms", region_name=region, config=_RETRY_CONFIG),
                     sts=self._session.client("sts", region_name=region, config=_RETRY_CONFIG),
+                    tagging=self._session.client("resourcegroupstaggingapi", region_name=region, config=_RETRY_CONFIG),
                 )
                 self._clients[region] = clients
             return clients

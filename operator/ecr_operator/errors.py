@@ -20,7 +20,6 @@ _THROTTLING_CODES = frozenset(
         "RequestThrottledException",
         "TooManyRequestsException",
         "RequestLimitExceeded",
-        "LimitExceededException",
         "SlowDown",
     }
 )
@@ -97,7 +96,7 @@ def classify(exc: BaseException) -> Classified:
             return Classified("KmsKeyInvalidState", True)
         if code in ("NotFoundException", "KeyUnavailableException", "DisabledException"):
             return Classified("KmsKeyUnavailable", False)
-        if code == "TooManyTagsException":
+        if code in ("LimitExceededException", "TooManyTagsException"):
             return Classified("AwsLimitExceeded", False)
         return Classified(_camel(code) or "AwsError", False)
     if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):

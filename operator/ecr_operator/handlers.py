@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,9 +15,10 @@ from pydantic import ValidationError
 
 from .aws import ClientFactory
 from .errors import OperatorError, SpecError
-from .reconcile import delete, reconcile
+from .reconcile import Outcome, delete, reconcile
 from .render import Desired, Owner, render
 from .settings import Settings
+from .snapshot import Snapshots
 from .spec import ADOPT_ANNOTATION, GROUP, PLURAL, VERSION, EcrRepositorySpec
 from .status import now, outcome_status, ready_condition
 from .validate import validate
@@ -36,9 +38,24 @@ class Runtime:
     clients: ClientFactory = field(default_factory=ClientFactory)
     executor: ThreadPoolExecutor = field(init=False)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    snapshots: Snapshots = field(init=False)
+    last_write: dict[str, float] = field(default_factory=dict)
+    """time.monotonic() after each object's last AWS write: batched views older than that are not used."""
 
     def __post_init__(self) -> None:
         self.executor = ThreadPoolExecutor(max_workers=self.settings.max_workers, thread_name_prefix="aws")
+        # A view serves every resync in a tenth of the interval (0.5-60 s); older views are re-read.
+        max_age = min(60.0, max(0.5, self.settings.resync_seconds / 10))
+        self.snapshots = Snapshots(self.settings.cluster_id, max_age)
+
+    def reconcile(self, uid: str, desired: Desired, adopt: bool, resync: bool) -> Outcome:
+        """One pass for one object (in a worker thread); resyncs share batched reads of the region."""
+        clients = self.clients.for_region(desired.region)
+        view = self.snapshots.view(clients, self.last_write.get(uid, 0.0)) if resync else None
+        outcome = reconcile(clients, desired, adopt=adopt, view=view)
+        if outcome.applied:
+            self.last_write[uid] = time.monotonic()
+        return outcome
 
     def lock(self, uid: str) -> asyncio.Lock:
         # Create/update, resume, the resync timer and delete of one object must never overlap.
@@ -100,7 +117,7 @@ async def reconcile_handler(
         validate(model, memo.settings.required_tags)
         adopt = meta.annotations.get(ADOPT_ANNOTATION, "").lower() == "true"
         async with memo.lock(str(meta.uid)):
-            outcome = await memo.run(reconcile, memo.clients.for_region(desired.region), desired, adopt=adopt)
+            outcome = await memo.run(memo.reconcile, str(meta.uid), desired, adopt, resync)
     except OperatorError as error:
         logger.warning("not ready: %s: %s", error.reason, error.message)
         _write_failure(patch, body, status, error, generation)
@@ -169,6 +186,7 @@ async def delete_handler(
         raise kopf.TemporaryError(error.message, delay=delay) from error
     finally:
         memo.locks.pop(str(meta.uid), None)
+        memo.last_write.pop(str(meta.uid), None)
     if outcome.skipped:
         logger.info("deleted the resource only: %s", outcome.skipped)
     for action in outcome.applied:

@@ -13,6 +13,7 @@ from .errors import OperatorError
 from .parts import key, repository
 from .parts.actions import NEW_KEY, Action, Applied, apply
 from .render import Desired
+from .snapshot import RegionView
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,22 @@ class Outcome:
     """Differences that cannot be fixed in place; the resource is not Ready while there are any."""
 
 
-def reconcile(clients: AwsClients, desired: Desired, *, adopt: bool = False, dry_run: bool = False) -> Outcome:
-    """Observe AWS, plan the differences and apply them; writes nothing when already in sync."""
+def reconcile(
+    clients: AwsClients,
+    desired: Desired,
+    *,
+    adopt: bool = False,
+    dry_run: bool = False,
+    view: RegionView | None = None,
+) -> Outcome:
+    """Observe AWS, plan the differences and apply them; writes nothing when already in sync.
+
+    ``view`` (a batched read of the region, for resyncs) replaces the per-resource DescribeRepositories
+    and KMS tag reads.
+    """
     outcome = Outcome(desired.repository_name, desired.region)
-    observed_repository = repository.observe(clients, desired.repository_name)
+    listed = view.repositories.get(desired.repository_name) if view else None
+    observed_repository = repository.observe(clients, desired.repository_name, listed)
     if observed_repository is not None:
         repository.check_ownership(desired, observed_repository, adopt)
 
@@ -42,7 +55,8 @@ def reconcile(clients: AwsClients, desired: Desired, *, adopt: bool = False, dry
     key_arn: str | None = None
     if desired.manages_key:
         repository_key = observed_repository.kms_key if observed_repository else None
-        observed_key = key.observe_for_repository(clients, desired, repository_key)
+        known_tags = view.key_tags if view else None
+        observed_key = key.observe_for_repository(clients, desired, repository_key, known_tags)
         if observed_key is not None and observed_key.owner != desired.owner and repository_key is not None:
             # The repository already uses a key we did not create: leave that key alone, say so.
             key_arn = repository_key

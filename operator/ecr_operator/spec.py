@@ -26,6 +26,8 @@ ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
 KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$"
 
 ADOPT_ANNOTATION = f"{GROUP}/adopt"
+REPOSITORY_PREFIXES_ANNOTATION = f"{GROUP}/repository-prefixes"
+"""On a Namespace: comma-separated repositoryName prefixes its resources may use (policy namespace-prefix)."""
 
 
 def _rules(*rules: dict[str, str]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Checks the API server cannot make: required tags, AWS tag limits, lifecycle policy semantics."""
+"""Checks the API server cannot make: required tags, AWS tag limits, lifecycle policy semantics, name policy."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from typing import Any
 
 from .errors import SpecError
 from .render import OWNER_TAG_KEYS, OWNER_TAG_PREFIX
-from .spec import EcrRepositorySpec
+from .settings import RepositoryNamePolicy
+from .spec import REPOSITORY_PREFIXES_ANNOTATION, EcrRepositorySpec
 
 MAX_TAGS = 50
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
-_TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)
+_TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$", re.UNICODE)
 
 _TAG_STATUSES = {"tagged", "untagged", "any"}
 _COUNT_TYPES = {"imageCountMoreThan", "sinceImagePushed"}
@@ -115,3 +116,31 @@ def validate(spec: EcrRepositorySpec, required_tags: Iterable[str]) -> None:
         problems.extend(lifecycle_policy_problems(spec.lifecycle.policy_text))
     if problems:
         raise SpecError("InvalidSpec", "; ".join(problems))
+
+
+def parse_prefixes(annotation: str | None) -> tuple[str, ...]:
+    """The prefixes of a Namespace's repository-prefixes annotation: comma-separated, blanks and repeats dropped."""
+    if not annotation:
+        return ()
+    return tuple(dict.fromkeys(item.strip() for item in annotation.split(",") if item.strip()))
+
+
+def allowed_prefixes(namespace: str, listed: Iterable[str]) -> tuple[str, ...]:
+    """What a repositoryName in ``namespace`` may start with under the namespace-prefix policy."""
+    return tuple(dict.fromkeys((f"{namespace}/", *listed)))
+
+
+def check_repository_name(
+    policy: RepositoryNamePolicy, repository_name: str, namespace: str, listed: Iterable[str]
+) -> None:
+    """Raise RepositoryNameNotAllowed when the policy forbids this name in this namespace."""
+    if policy == "any":
+        return
+    allowed = allowed_prefixes(namespace, listed)
+    if not repository_name.startswith(allowed):
+        raise SpecError(
+            "RepositoryNameNotAllowed",
+            f"repository name {repository_name!r} is not allowed in namespace {namespace!r}: it must start with "
+            f"{' or '.join(repr(p) for p in allowed)} (more prefixes can be listed in the Namespace annotation "
+            f"{REPOSITORY_PREFIXES_ANNOTATION})",
+        )

@@ -128,3 +128,14 @@ def test_spec_error_is_never_retryable() -> None:
     error = SpecError("InvalidSpec", "bad")
     assert error.retryable is False
     assert (error.reason, error.message) == ("InvalidSpec", "bad")
+
+
+def test_limit_exceeded_is_a_quota_not_throttling() -> None:
+    from botocore.exceptions import ClientError
+
+    from ecr_operator.errors import classify
+
+    exc = ClientError({"Error": {"Code": "LimitExceededException", "Message": "quota"}}, "CreateRepository")
+    classified = classify(exc)
+    assert classified.reason == "AwsLimitExceeded"
+    assert classified.retryable is False

@@ -239,3 +239,11 @@ def test_generated_lifecycle_is_not_policy_checked() -> None:
 def test_missing_tags_are_reported_before_other_problems() -> None:
     error = invalid(spec({"aws:x": "y"}))
     assert error.reason == "MissingRequiredTags"
+
+
+def test_tag_values_with_tabs_or_newlines_are_refused() -> None:
+    from ecr_operator.validate import tag_problems
+
+    assert tag_problems({"owner": "a\tb"})
+    assert tag_problems({"owner": "a\nb"})
+    assert not tag_problems({"owner": "a b"})

@@ -24,7 +24,11 @@ __all__ = ["AwsProxy", "Call", "Fault", "is_read"]
 FaultKind = Literal["throttle", "http429", "http500", "http503", "access_denied", "invalid_parameter", "delay", "drop"]
 
 _READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "BatchCheck")
-_SERVICES = {"AmazonEC2ContainerRegistry_V20150921": "ecr", "TrentService": "kms"}
+_SERVICES = {
+    "AmazonEC2ContainerRegistry_V20150921": "ecr",
+    "TrentService": "kms",
+    "ResourceGroupsTaggingAPI_20170126": "tagging",
+}
 
 _FAULT_RESPONSES: dict[str, tuple[int, str, str]] = {
     "throttle": (400, "ThrottlingException", "Rate exceeded"),

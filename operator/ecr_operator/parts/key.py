@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..aws import AwsClients
@@ -32,43 +33,39 @@ def _describe(clients: AwsClients, key_id: str) -> dict[str, object] | None:
     return None if response is None else response["KeyMetadata"]
 
 
-def _observe_metadata(clients: AwsClients, metadata: dict[str, object], has_alias: bool) -> ObservedKey:
+def _observe_metadata(
+    clients: AwsClients,
+    metadata: dict[str, object],
+    has_alias: bool,
+    known_tags: Mapping[str, dict[str, str]] | None = None,
+) -> ObservedKey:
     key_id = str(metadata["KeyId"])
     state = str(metadata.get("KeyState", ""))
     rotation = False
     if state != PENDING_DELETION:
         status = read(clients, "kms", "get_key_rotation_status", KeyId=key_id)
         rotation = bool(status.get("KeyRotationEnabled", False))
-    tags = tags_from_list(read(clients, "kms", "list_resource_tags", KeyId=key_id).get("Tags"), "TagKey", "TagValue")
+    tags = (known_tags or {}).get(str(metadata["Arn"]))
+    if tags is None:
+        response = read(clients, "kms", "list_resource_tags", KeyId=key_id)
+        tags = tags_from_list(response.get("Tags"), "TagKey", "TagValue")
     return ObservedKey(key_id, str(metadata["Arn"]), state, rotation, tags, has_alias)
 
 
-def _find_unaliased_key(clients: AwsClients, owner: Owner) -> ObservedKey | None:
+def _find_key_by_tags(clients: AwsClients, owner: Owner) -> ObservedKey | None:
     """After a crash between CreateKey and CreateAlias, find the key by its ownership tags.
 
-    Only keys without any alias are candidates, so this stays cheap in accounts where every key has one.
+    One Resource Groups Tagging API call finds every key carrying the owner's tags, whatever the number of
+    keys in the account; keys already pending deletion belong to an earlier life of the resource.
     """
-    aliased: set[str] = set()
-    for page in clients.kms.get_paginator("list_aliases").paginate():
-        aliased.update(a["TargetKeyId"] for a in page.get("Aliases", []) if a.get("TargetKeyId"))
-    wanted = owner.tags()
-    for page in clients.kms.get_paginator("list_keys").paginate():
-        for entry in page.get("Keys", []):
-            if entry["KeyId"] in aliased:
-                continue
-            tags = read(
-                clients,
-                "kms",
-                "list_resource_tags",
-                ("NotFoundException", "AccessDeniedException"),
-                KeyId=entry["KeyId"],
-            )
-            if tags is None:
-                continue
-            if all(tags_from_list(tags.get("Tags"), "TagKey", "TagValue").get(k) == v for k, v in wanted.items()):
-                metadata = _describe(clients, entry["KeyId"])
-                if metadata and metadata.get("KeyState") != PENDING_DELETION:
-                    return _observe_metadata(clients, metadata, has_alias=False)
+    tag_filters = [{"Key": key, "Values": [value]} for key, value in owner.tags().items()]
+    for page in clients.tagging.get_paginator("get_resources").paginate(
+        ResourceTypeFilters=["kms:key"], TagFilters=tag_filters
+    ):
+        for resource in page.get("ResourceTagMappingList", []):
+            metadata = _describe(clients, resource["ResourceARN"])
+            if metadata and metadata.get("KeyState") != PENDING_DELETION:
+                return _observe_metadata(clients, metadata, has_alias=False)
     return None
 
 
@@ -177,14 +174,22 @@ def plan_delete(desired: Desired, observed: ObservedKey | None) -> list[Action]:
     return actions
 
 
-def observe_for_repository(clients: AwsClients, desired: Desired, repository_key: str | None) -> ObservedKey | None:
-    """The managed key: found by alias, by the key the existing repository uses, or (after a crash) by tags."""
+def observe_for_repository(
+    clients: AwsClients,
+    desired: Desired,
+    repository_key: str | None,
+    known_tags: Mapping[str, dict[str, str]] | None = None,
+) -> ObservedKey | None:
+    """The managed key: found by alias, by the key the existing repository uses, or (after a crash) by tags.
+
+    ``known_tags`` (key ARN -> tags, from a batched read) saves the per-key tag read.
+    """
     metadata = _describe(clients, desired.key_alias)
     if metadata is not None and (repository_key is None or metadata.get("Arn") == repository_key):
-        return _observe_metadata(clients, metadata, has_alias=True)
+        return _observe_metadata(clients, metadata, has_alias=True, known_tags=known_tags)
     if repository_key is not None:
         repository_metadata = _describe(clients, repository_key)
         if repository_metadata is not None:
-            return _observe_metadata(clients, repository_metadata, has_alias=False)
+            return _observe_metadata(clients, repository_metadata, has_alias=False, known_tags=known_tags)
         return None
-    return _find_unaliased_key(clients, desired.owner)
+    return _find_key_by_tags(clients, desired.owner)

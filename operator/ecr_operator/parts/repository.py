@@ -38,7 +38,12 @@ class RepositoryPlan:
     """What differs but cannot be changed in place (reported, never silently ignored)."""
 
 
-def observe(clients: AwsClients, repository_name: str) -> ObservedRepository | None:
+def observe(
+    clients: AwsClients, repository_name: str, listed: dict[str, Any] | None = None
+) -> ObservedRepository | None:
+    """The repository, from ``listed`` (a batched DescribeRepositories entry) when given, else read now."""
+    if listed is not None:
+        return observe_details(clients, listed)
     response = read(
         clients, "ecr", "describe_repositories", ("RepositoryNotFoundException",), repositoryNames=[repository_name]
     )

@@ -1,0 +1,68 @@
+"""Batched reads for the periodic resync: one per-region view shared by every resource's pass in a tick.
+
+DescribeRepositories lists up to 1000 repositories a page, and the Resource Groups Tagging API returns the
+tags of every KMS key this cluster owns 100 a page, so N resources resyncing within ``max_age`` seconds cost
+a handful of batched calls instead of 2*N. A view is never older than the resource's own last write: a
+resource that just changed something reads fresh, so the operator never "corrects" its own write.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .aws import AwsClients
+from .compare import tags_from_list
+from .errors import to_operator_error
+from .render import CLUSTER_TAG
+
+
+@dataclass(frozen=True)
+class RegionView:
+    taken_at: float
+    """time.monotonic() just before the first read."""
+    repositories: dict[str, dict[str, Any]]
+    """DescribeRepositories entries by repository name."""
+    key_tags: dict[str, dict[str, str]]
+    """Tags of this cluster's KMS keys by key ARN."""
+
+
+@dataclass
+class Snapshots:
+    cluster_id: str
+    max_age: float
+    _views: dict[str, RegionView] = field(default_factory=dict)
+    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def view(self, clients: AwsClients, not_before: float) -> RegionView:
+        """A view of the region taken after ``not_before`` and at most ``max_age`` seconds ago."""
+        with self._guard:
+            lock = self._locks.setdefault(clients.region, threading.Lock())
+        with lock:  # one refresh per region at a time; the others wait for it and share it
+            view = self._views.get(clients.region)
+            now = time.monotonic()
+            if view is None or view.taken_at < not_before or now - view.taken_at > self.max_age:
+                view = self._take(clients)
+                self._views[clients.region] = view
+            return view
+
+    def _take(self, clients: AwsClients) -> RegionView:
+        taken_at = time.monotonic()
+        try:
+            repositories: dict[str, dict[str, Any]] = {}
+            for page in clients.ecr.get_paginator("describe_repositories").paginate(
+                PaginationConfig={"PageSize": 1000}
+            ):
+                repositories.update((r["repositoryName"], r) for r in page.get("repositories", []))
+            key_tags: dict[str, dict[str, str]] = {}
+            for page in clients.tagging.get_paginator("get_resources").paginate(
+                ResourceTypeFilters=["kms:key"], TagFilters=[{"Key": CLUSTER_TAG, "Values": [self.cluster_id]}]
+            ):
+                for mapping in page.get("ResourceTagMappingList", []):
+                    key_tags[mapping["ResourceARN"]] = tags_from_list(mapping.get("Tags"))
+        except Exception as exc:
+            raise to_operator_error(exc, "read the region's repositories and keys") from exc
+        return RegionView(taken_at, repositories, key_tags)

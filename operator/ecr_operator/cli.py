@@ -8,7 +8,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .settings import DEFAULT_REQUIRED_TAGS, DEFAULT_RESYNC_SECONDS, Settings, default_region
+from .settings import (
+    DEFAULT_REQUIRED_TAGS,
+    DEFAULT_RESYNC_SECONDS,
+    REPOSITORY_NAME_POLICIES,
+    Settings,
+    default_region,
+)
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -59,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=int(_env("WORKERS", "16")), help="threads for AWS calls (default 16)"
     )
     run.add_argument(
+        "--repository-name-policy",
+        choices=REPOSITORY_NAME_POLICIES,
+        default=_env("REPOSITORY_NAME_POLICY", "any"),
+        help="'any' (default), or 'namespace-prefix' for self-service clusters: a repositoryName must start with"
+        " '<namespace>/' or a prefix listed in the Namespace annotation ecr.platform.dev/repository-prefixes",
+    )
+    run.add_argument(
         "--peering",
         default=os.environ.get("ECR_OPERATOR_PEERING") or None,
         help="kopf peering name for active/standby replicas (needs kopf's peering CRDs)",
@@ -89,6 +102,11 @@ def _run(args: argparse.Namespace) -> int:
 
     from .handlers import Runtime, build_registry, build_settings
 
+    if args.repository_name_policy not in REPOSITORY_NAME_POLICIES:  # argparse does not check a default
+        build_parser().error(
+            f"ECR_OPERATOR_REPOSITORY_NAME_POLICY={args.repository_name_policy!r}:"
+            f" expected one of {', '.join(REPOSITORY_NAME_POLICIES)}"
+        )
     settings = Settings(
         region=args.region,
         cluster_id=args.cluster_id,
@@ -96,6 +114,7 @@ def _run(args: argparse.Namespace) -> int:
         resync_seconds=args.resync_interval,
         namespaces=tuple(args.namespace),
         max_workers=args.workers,
+        repository_name_policy=args.repository_name_policy,
     )
     log_format = {"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
     kopf.configure(verbose=args.verbose, log_format=log_format[args.log_format])

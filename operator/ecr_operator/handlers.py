@@ -19,9 +19,17 @@ from .reconcile import Outcome, delete, reconcile
 from .render import Desired, Owner, render
 from .settings import Settings
 from .snapshot import Snapshots
-from .spec import ADOPT_ANNOTATION, GROUP, PLURAL, VERSION, EcrRepositorySpec
+from .spec import (
+    ADOPT_ANNOTATION,
+    GROUP,
+    OBSERVE_ONLY_ANNOTATION,
+    PLURAL,
+    REPOSITORY_PREFIXES_ANNOTATION,
+    VERSION,
+    EcrRepositorySpec,
+)
 from .status import now, outcome_status, ready_condition
-from .validate import validate
+from .validate import check_repository_name, parse_prefixes, validate
 
 FINALIZER = f"{GROUP}/finalizer"
 NOT_EMPTY_RETRY_SECONDS = 20.0
@@ -48,11 +56,11 @@ class Runtime:
         max_age = min(60.0, max(0.5, self.settings.resync_seconds / 10))
         self.snapshots = Snapshots(self.settings.cluster_id, max_age)
 
-    def reconcile(self, uid: str, desired: Desired, adopt: bool, resync: bool) -> Outcome:
+    def reconcile(self, uid: str, desired: Desired, adopt: bool, resync: bool, dry_run: bool = False) -> Outcome:
         """One pass for one object (in a worker thread); resyncs share batched reads of the region."""
         clients = self.clients.for_region(desired.region)
         view = self.snapshots.view(clients, self.last_write.get(uid, 0.0)) if resync else None
-        outcome = reconcile(clients, desired, adopt=adopt, view=view)
+        outcome = reconcile(clients, desired, adopt=adopt, view=view, dry_run=dry_run)
         if outcome.applied:
             self.last_write[uid] = time.monotonic()
         return outcome
@@ -108,6 +116,7 @@ async def reconcile_handler(
     retry: int,
     logger: logging.Logger | logging.LoggerAdapter[Any],
     resync: bool = False,
+    repository_prefixes: kopf.Index[str, tuple[str, ...]] | None = None,
     **_: Any,
 ) -> None:
     namespace, name = str(meta.namespace), str(meta.name)
@@ -115,9 +124,12 @@ async def reconcile_handler(
     try:
         model, desired = _desired(memo, spec, namespace, name)
         validate(model, memo.settings.required_tags)
-        adopt = meta.annotations.get(ADOPT_ANNOTATION, "").lower() == "true"
+        listed = next(iter(repository_prefixes.get(namespace, ())), ()) if repository_prefixes is not None else ()
+        check_repository_name(memo.settings.repository_name_policy, desired.repository_name, namespace, listed)
+        adopt = _flag(meta, ADOPT_ANNOTATION)
+        observe_only = _flag(meta, OBSERVE_ONLY_ANNOTATION)
         async with memo.lock(str(meta.uid)):
-            outcome = await memo.run(memo.reconcile, str(meta.uid), desired, adopt, resync)
+            outcome = await memo.run(memo.reconcile, str(meta.uid), desired, adopt, resync, observe_only)
     except OperatorError as error:
         logger.warning("not ready: %s: %s", error.reason, error.message)
         _write_failure(patch, body, status, error, generation)
@@ -132,13 +144,18 @@ async def reconcile_handler(
         # events) and would silently drop this one; kopf.event() always posts.
         kopf.event(body, type="Normal", reason=reason, message="; ".join(changes))
         logger.info("%s: %s", reason, "; ".join(changes))
+    planned = [action.summary for action in outcome.planned] if observe_only else []
     if outcome.problems:
         first = outcome.problems[0]
         ready, reason, message = False, first.reason, "; ".join(p.message for p in outcome.problems)
         kopf.warn(body, reason=reason, message=message)
+    elif planned:
+        ready, reason = False, "OutOfSync"
+        message = f"observe-only ({OBSERVE_ONLY_ANNOTATION}); a reconcile would: {'; '.join(planned)}"
     else:
         ready, reason, message = True, "Synced", f"repository {outcome.repository_name} is in sync"
     patch.status.update(outcome_status(outcome))
+    patch.status["plannedChanges"] = planned
     timestamp = now()
     patch.status["observedGeneration"] = generation
     patch.status["lastSyncTime"] = timestamp
@@ -152,6 +169,10 @@ async def reconcile_handler(
             timestamp=timestamp,
         )
     ]
+
+
+def _flag(meta: kopf.Meta, annotation: str) -> bool:
+    return str(meta.annotations.get(annotation, "")).lower() == "true"
 
 
 async def resync_handler(**kwargs: Any) -> None:
@@ -176,6 +197,9 @@ async def delete_handler(
     generation = meta.get("generation")
     try:
         desired = _desired(memo, spec, namespace, name)[1]
+        if _flag(meta, OBSERVE_ONLY_ANNOTATION):
+            logger.info("observe-only: the AWS side is left as it is")
+            return
         async with memo.lock(str(meta.uid)):
             outcome = await memo.run(delete, memo.clients.for_region(desired.region), desired)
     except OperatorError as error:
@@ -198,9 +222,27 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
+def namespace_prefixes(name: str, annotations: kopf.Annotations, **_: Any) -> dict[str, tuple[str, ...]]:
+    """kopf index over Namespaces: name -> the prefixes listed in its repository-prefixes annotation."""
+    # Always a value (maybe empty): kopf keeps an object's old entry when the index function returns None.
+    return {name: parse_prefixes(annotations.get(REPOSITORY_PREFIXES_ANNOTATION))}
+
+
+def _deletion_unblocked(spec: kopf.Spec, **_: Any) -> bool:
+    """Nothing in AWS can block this delete: the images go with the repository, or nothing is deleted."""
+    return bool(spec.get("forceDelete")) or spec.get("deletionPolicy") == "Retain"
+
+
+def _deletion_blockable(spec: kopf.Spec, **kwargs: Any) -> bool:
+    return not _deletion_unblocked(spec, **kwargs)
+
+
 def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     kopf.on.login(registry=registry)(login)
+    if settings.repository_name_policy == "namespace-prefix":
+        # Handlers get the index as the keyword argument `repository_prefixes`; kopf fills it before they run.
+        kopf.index("", "v1", "namespaces", registry=registry, id="repository_prefixes")(namespace_prefixes)
     resource = (GROUP, VERSION, PLURAL)
     for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
         decorator(*resource, registry=registry, id="reconcile", errors=kopf.ErrorsMode.TEMPORARY)(reconcile_handler)
@@ -212,7 +254,11 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         initial_delay=settings.resync_seconds,
         idle=None,
     )(resync_handler)
-    kopf.on.delete(*resource, registry=registry, id="delete")(delete_handler)
+    # Two ids for one handler: a delete blocked by a non-empty repository waits NOT_EMPTY_RETRY_SECONDS,
+    # and kopf keeps that delay per handler id even when the spec changes. Setting forceDelete or Retain
+    # switches to the other id, which has no pending delay, so the delete is retried at once.
+    kopf.on.delete(*resource, registry=registry, id="delete", when=_deletion_blockable)(delete_handler)
+    kopf.on.delete(*resource, registry=registry, id="delete-unblocked", when=_deletion_unblocked)(delete_handler)
     return registry
 
 

@@ -1,0 +1,101 @@
+"""The repository name policy (--repository-name-policy): pure prefix checks, the flag and the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from ecr_operator.cli import build_parser
+from ecr_operator.errors import SpecError
+from ecr_operator.handlers import build_registry, namespace_prefixes
+from ecr_operator.settings import Settings
+from ecr_operator.validate import allowed_prefixes, check_repository_name, parse_prefixes
+
+
+@pytest.mark.parametrize(
+    ("annotation", "expected"),
+    [
+        (None, ()),
+        ("", ()),
+        (" , ,", ()),
+        ("shared/", ("shared/",)),
+        (" shared/ , platform-,shared/ ", ("shared/", "platform-")),
+        ("a/,b/,c/", ("a/", "b/", "c/")),
+    ],
+)
+def test_parse_prefixes(annotation: str | None, expected: tuple[str, ...]) -> None:
+    assert parse_prefixes(annotation) == expected
+
+
+def test_allowed_prefixes_start_with_the_namespace_and_drop_repeats() -> None:
+    assert allowed_prefixes("team-a", ()) == ("team-a/",)
+    assert allowed_prefixes("team-a", ("shared/", "team-a/")) == ("team-a/", "shared/")
+
+
+@pytest.mark.parametrize("name", ["anything", "Team-B/x", "team-b/app", "x"])
+def test_policy_any_allows_every_name(name: str) -> None:
+    check_repository_name("any", name, "team-a", ())
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("team-a/app", ()),
+        ("team-a/sub/app", ()),
+        ("shared/app", ("shared/",)),
+        ("platform-tools", ("shared/", "platform-")),
+    ],
+)
+def test_namespace_prefix_allows(name: str, listed: tuple[str, ...]) -> None:
+    check_repository_name("namespace-prefix", name, "team-a", listed)
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("app", ()),
+        ("team-a", ()),  # the namespace itself is not a prefix: it needs the '/'
+        ("team-ab/app", ()),  # another namespace whose name starts with ours
+        ("team-b/app", ()),
+        ("team-b/app", ("shared/",)),
+        ("sharedx/app", ("shared/",)),
+        ("Team-a/app", ()),
+    ],
+)
+def test_namespace_prefix_refuses(name: str, listed: tuple[str, ...]) -> None:
+    with pytest.raises(SpecError) as caught:
+        check_repository_name("namespace-prefix", name, "team-a", listed)
+    error = caught.value
+    assert error.reason == "RepositoryNameNotAllowed"
+    assert not error.retryable
+    assert repr(name) in error.message
+    for prefix in ("team-a/", *listed):
+        assert repr(prefix) in error.message, error.message
+    assert "ecr.platform.dev/repository-prefixes" in error.message
+
+
+def test_index_function_always_gives_a_value() -> None:
+    # kopf keeps a stale entry when an index function returns None: removing the annotation must clear it.
+    assert namespace_prefixes(name="team-a", annotations={}) == {"team-a": ()}
+    annotations = {"ecr.platform.dev/repository-prefixes": "shared/, ops-"}
+    assert namespace_prefixes(name="team-a", annotations=annotations) == {"team-a": ("shared/", "ops-")}
+
+
+def _indexers(policy: str) -> list[str]:
+    registry = build_registry(Settings(region="eu-west-1", repository_name_policy=policy))  # type: ignore[arg-type]
+    return [str(handler.id) for handler in registry._indexing.get_all_handlers()]
+
+
+def test_the_namespace_index_exists_only_for_the_namespace_prefix_policy() -> None:
+    assert _indexers("any") == []
+    assert _indexers("namespace-prefix") == ["repository_prefixes"]
+
+
+def test_flag_default_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ECR_OPERATOR_REPOSITORY_NAME_POLICY", raising=False)
+    assert build_parser().parse_args(["run"]).repository_name_policy == "any"
+    args = build_parser().parse_args(["run", "--repository-name-policy", "namespace-prefix"])
+    assert args.repository_name_policy == "namespace-prefix"
+    monkeypatch.setenv("ECR_OPERATOR_REPOSITORY_NAME_POLICY", "namespace-prefix")
+    assert build_parser().parse_args(["run"]).repository_name_policy == "namespace-prefix"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--repository-name-policy", "prefix"])

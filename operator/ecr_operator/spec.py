@@ -26,6 +26,8 @@ ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
 KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$"
 
 ADOPT_ANNOTATION = f"{GROUP}/adopt"
+OBSERVE_ONLY_ANNOTATION = f"{GROUP}/observe-only"
+"""On an EcrRepository: read and report (status.plannedChanges), never write to AWS, never delete."""
 REPOSITORY_PREFIXES_ANNOTATION = f"{GROUP}/repository-prefixes"
 """On a Namespace: comma-separated repositoryName prefixes its resources may use (policy namespace-prefix)."""
 
@@ -213,4 +215,8 @@ class EcrRepositoryStatus(_Model):
     kms_key_arn: str | None = None
     observed_generation: int | None = None
     last_sync_time: str | None = None
+    planned_changes: list[str] = Field(
+        default_factory=list,
+        description="With the observe-only annotation: the AWS changes a normal reconcile would make.",
+    )
     conditions: list[Condition] = Field(default_factory=list)

@@ -54,6 +54,8 @@ PULL_ACTIONS = {"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:Get
 READ_OPERATIONS = ("Describe", "Get", "List", "BatchGet", "BatchCheck")
 
 DEFAULT_TIMEOUT = 45.0
+# The operator watches only these namespaces: other e2e modules run operators of their own on the same API server.
+NAMESPACE_PREFIX = "ecrop"
 T = TypeVar("T")
 
 
@@ -109,6 +111,8 @@ class OperatorProcess:
         return [
             *command,
             "run",
+            "--namespace",
+            f"{NAMESPACE_PREFIX}-*",
             "--resync-interval",
             str(RESYNC_SECONDS),
             "--cluster-id",
@@ -522,7 +526,7 @@ def seed_spec(repository_name: str) -> dict[str, Any]:
 @pytest.fixture(name="ns")
 def ns_fixture(operator_env: OperatorEnv) -> Iterator[Namespace]:
     operator_env.operator.ensure_running()
-    name = unique("e2e")
+    name = unique(NAMESPACE_PREFIX)
     operator_env.core.create_namespace(
         kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=name))
     )

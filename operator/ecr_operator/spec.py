@@ -125,7 +125,7 @@ class CrossAccountPull(_Model):
     model_config = ConfigDict(
         json_schema_extra=_rules(
             {
-                "rule": "!self.enabled || size(self.allowedAccountIds) > 0",
+                "rule": "!self.enabled || (has(self.allowedAccountIds) && size(self.allowedAccountIds) > 0)",
                 "message": "spec.crossAccountPull.allowedAccountIds must list at least one account when enabled",
                 "fieldPath": ".allowedAccountIds",
             },

@@ -1,0 +1,475 @@
+"""Bad input is refused: by the API server at admission (naming the field), or by the operator before AWS.
+
+The admission corpus runs against a real kube-apiserver with the generated CRD (create with dryRun=All,
+updates of immutable fields on real objects). The operator-only checks (AWS tag limits, lifecycle policy
+semantics) run against an operator of this module's own: Ready=False with the reason, and nothing in AWS.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import kubernetes
+import pytest
+from hardening_env import TAGS, Aws, Cluster, isolated_cluster, start_operator, unique
+
+from ecr_operator.devenv import ControlPlaneBinaries, MotoServer, OperatorProcess
+
+pytestmark = pytest.mark.e2e
+
+KEY_ARN = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+OTHER_KEY_ARN = "arn:aws:kms:eu-central-1:123456789012:key/ffffffff-12ab-34cd-56ef-1234567890ab"
+
+
+def _policy(*rules: dict[str, Any]) -> str:
+    return json.dumps({"rules": list(rules)}, indent=2)
+
+
+def _rule(priority: int, selection: dict[str, Any], action: str = "expire") -> dict[str, Any]:
+    return {"rulePriority": priority, "description": "rule", "selection": selection, "action": {"type": action}}
+
+
+KEEP_30 = {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 30}
+VALID_POLICY = _policy(_rule(1, KEEP_30))
+assert len(VALID_POLICY) >= 100
+
+
+def base_spec() -> dict[str, Any]:
+    return {
+        "repositoryName": "team-a/valid-repo",
+        "region": "eu-central-1",
+        "imageTagMutability": "IMMUTABLE",
+        "scanOnPush": True,
+        "encryption": {"type": "KMS", "deletionWindowInDays": 7},
+        "lifecycle": {"maxImageCount": 30, "expireUntaggedAfterDays": 7},
+        "crossAccountPull": {"enabled": True, "allowedAccountIds": ["111122223333"]},
+        "tags": dict(TAGS),
+        "deletionPolicy": "Delete",
+        "forceDelete": False,
+    }
+
+
+@dataclass(frozen=True)
+class Bad:
+    id: str
+    field: str
+    """The field path the API server's message must name."""
+    changes: dict[str, Any]
+    """Merged (recursively) into the valid base spec; a value None removes the key."""
+    strict: bool = False
+
+
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and value and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+NAME = "spec.repositoryName"
+LIFECYCLE = "spec.lifecycle"
+ACCOUNTS = "spec.crossAccountPull.allowedAccountIds"
+
+ADMISSION_CORPUS = [
+    # ECR name rules
+    Bad("name-uppercase", NAME, {"repositoryName": "Team-A/Repo"}),
+    Bad("name-leading-dash", NAME, {"repositoryName": "-repo"}),
+    Bad("name-trailing-dash", NAME, {"repositoryName": "repo-"}),
+    Bad("name-leading-dot", NAME, {"repositoryName": ".repo"}),
+    Bad("name-trailing-dot", NAME, {"repositoryName": "repo."}),
+    Bad("name-leading-underscore", NAME, {"repositoryName": "_repo"}),
+    Bad("name-leading-slash", NAME, {"repositoryName": "/repo"}),
+    Bad("name-trailing-slash", NAME, {"repositoryName": "team-a/"}),
+    Bad("name-double-dash", NAME, {"repositoryName": "my--repo"}),
+    Bad("name-double-dot", NAME, {"repositoryName": "my..repo"}),
+    Bad("name-dot-dash", NAME, {"repositoryName": "my.-repo"}),
+    Bad("name-double-slash", NAME, {"repositoryName": "team-a//repo"}),
+    Bad("name-separator-before-slash", NAME, {"repositoryName": "team-a-/repo"}),
+    Bad("name-too-long-257", NAME, {"repositoryName": "a" * 257}),
+    Bad("name-one-char", NAME, {"repositoryName": "a"}),
+    Bad("name-empty", NAME, {"repositoryName": ""}),
+    Bad("name-space", NAME, {"repositoryName": "my repo"}),
+    Bad("name-colon", NAME, {"repositoryName": "repo:latest"}),
+    # region
+    Bad("region-no-number", "spec.region", {"region": "eu-central"}),
+    Bad("region-uppercase", "spec.region", {"region": "EU-CENTRAL-1"}),
+    Bad("region-availability-zone", "spec.region", {"region": "eu-central-1a"}),
+    # enum typos
+    Bad("mutability-lowercase", "spec.imageTagMutability", {"imageTagMutability": "immutable"}),
+    Bad("mutability-typo", "spec.imageTagMutability", {"imageTagMutability": "IMUTABLE"}),
+    Bad("encryption-type-lowercase", "spec.encryption.type", {"encryption": {"type": "aes256"}}),
+    Bad("encryption-type-unknown", "spec.encryption.type", {"encryption": {"type": "SSE-KMS"}}),
+    Bad("deletion-policy-orphan", "spec.deletionPolicy", {"deletionPolicy": "Orphan"}),
+    Bad("deletion-policy-lowercase", "spec.deletionPolicy", {"deletionPolicy": "retain"}),
+    # account IDs
+    Bad("account-11-digits", ACCOUNTS, {"crossAccountPull": {"allowedAccountIds": ["11112222333"]}}),
+    Bad("account-13-digits", ACCOUNTS, {"crossAccountPull": {"allowedAccountIds": ["1111222233334"]}}),
+    Bad("account-letters", ACCOUNTS, {"crossAccountPull": {"allowedAccountIds": ["11112222333a"]}}),
+    Bad("account-arn", ACCOUNTS, {"crossAccountPull": {"allowedAccountIds": ["arn:aws:iam::111122223333:root"]}}),
+    Bad(
+        "account-duplicate",
+        ACCOUNTS,
+        {"crossAccountPull": {"allowedAccountIds": ["111122223333", "444455556666", "111122223333"]}},
+    ),
+    Bad("enabled-empty-accounts", ACCOUNTS, {"crossAccountPull": {"enabled": True, "allowedAccountIds": []}}),
+    Bad("enabled-no-accounts-field", ACCOUNTS, {"crossAccountPull": {"enabled": True, "allowedAccountIds": None}}),
+    # lifecycle ranges and shape
+    Bad("max-image-count-zero", "spec.lifecycle.maxImageCount", {"lifecycle": {"maxImageCount": 0}}),
+    Bad("max-image-count-negative", "spec.lifecycle.maxImageCount", {"lifecycle": {"maxImageCount": -5}}),
+    Bad("max-image-count-huge", "spec.lifecycle.maxImageCount", {"lifecycle": {"maxImageCount": 10**12}}),
+    Bad(
+        "expire-untagged-zero", "spec.lifecycle.expireUntaggedAfterDays", {"lifecycle": {"expireUntaggedAfterDays": 0}}
+    ),
+    Bad(
+        "expire-untagged-negative",
+        "spec.lifecycle.expireUntaggedAfterDays",
+        {"lifecycle": {"expireUntaggedAfterDays": -1}},
+    ),
+    Bad("lifecycle-empty", LIFECYCLE, {"lifecycle": {"maxImageCount": None, "expireUntaggedAfterDays": None}}),
+    Bad(
+        "policy-text-not-json",
+        "spec.lifecycle.policyText",
+        {"lifecycle": {"maxImageCount": None, "expireUntaggedAfterDays": None, "policyText": "keep " * 30}},
+    ),
+    Bad(
+        "policy-text-no-rules",
+        "spec.lifecycle.policyText",
+        {
+            "lifecycle": {
+                "maxImageCount": None,
+                "expireUntaggedAfterDays": None,
+                "policyText": json.dumps({"policy": [_rule(1, KEEP_30)]}, indent=2),
+            }
+        },
+    ),
+    Bad(
+        "policy-text-too-short",
+        "spec.lifecycle.policyText",
+        {"lifecycle": {"maxImageCount": None, "expireUntaggedAfterDays": None, "policyText": '{"rules": []}'}},
+    ),
+    Bad(
+        "policy-text-with-max-image-count",
+        "spec.lifecycle.policyText",
+        {"lifecycle": {"expireUntaggedAfterDays": None, "policyText": VALID_POLICY}},
+    ),
+    Bad(
+        "policy-text-with-expire-untagged",
+        "spec.lifecycle.policyText",
+        {"lifecycle": {"maxImageCount": None, "policyText": VALID_POLICY}},
+    ),
+    # encryption
+    Bad("deletion-window-6", "spec.encryption.deletionWindowInDays", {"encryption": {"deletionWindowInDays": 6}}),
+    Bad("deletion-window-31", "spec.encryption.deletionWindowInDays", {"encryption": {"deletionWindowInDays": 31}}),
+    Bad(
+        "kms-key-arn-short-account",
+        "spec.encryption.kmsKeyArn",
+        {"encryption": {"kmsKeyArn": KEY_ARN.replace("123456789012", "1234")}},
+    ),
+    Bad(
+        "kms-key-arn-alias",
+        "spec.encryption.kmsKeyArn",
+        {"encryption": {"kmsKeyArn": "arn:aws:kms:eu-central-1:123456789012:alias/ecr"}},
+    ),
+    Bad(
+        "kms-key-arn-bare-id",
+        "spec.encryption.kmsKeyArn",
+        {"encryption": {"kmsKeyArn": "1234abcd-12ab-34cd-56ef-1234567890ab"}},
+    ),
+    Bad(
+        "kms-key-arn-wrong-service",
+        "spec.encryption.kmsKeyArn",
+        {"encryption": {"kmsKeyArn": KEY_ARN.replace(":kms:", ":s3:")}},
+    ),
+    Bad(
+        "kms-key-arn-with-aes256", "spec.encryption.kmsKeyArn", {"encryption": {"type": "AES256", "kmsKeyArn": KEY_ARN}}
+    ),
+    # unknown fields (fieldValidation=Strict names them)
+    Bad("unknown-spec-field", "spec.maxImages", {"maxImages": 3}, strict=True),
+    Bad("unknown-lifecycle-field", "spec.lifecycle.keepLast", {"lifecycle": {"keepLast": 3}}, strict=True),
+    Bad("unknown-encryption-field", "spec.encryption.kmsKey", {"encryption": {"kmsKey": KEY_ARN}}, strict=True),
+    Bad("unknown-pull-field", "spec.crossAccountPull.accounts", {"crossAccountPull": {"accounts": ["1"]}}, strict=True),
+    # wrong types
+    Bad("scan-on-push-string", "spec.scanOnPush", {"scanOnPush": "yes"}),
+    Bad("force-delete-string", "spec.forceDelete", {"forceDelete": "true"}),
+    Bad("max-image-count-string", "spec.lifecycle.maxImageCount", {"lifecycle": {"maxImageCount": "10"}}),
+    Bad("tag-value-number", "spec.tags.owner", {"tags": {"owner": 42}}),
+    Bad("tag-value-list", "spec.tags.service", {"tags": {"service": ["a", "b"]}}),
+    Bad("tags-a-list", "spec.tags", {"tags": ["owner=platform"]}),
+    Bad("accounts-a-string", ACCOUNTS, {"crossAccountPull": {"allowedAccountIds": "111122223333"}}),
+    Bad("encryption-a-string", "spec.encryption", {"encryption": "KMS"}),
+]
+
+
+@dataclass(frozen=True)
+class BadUpdate:
+    id: str
+    field: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    """A JSON merge patch of the spec (None removes a key)."""
+
+
+IMMUTABLE_UPDATES = [
+    BadUpdate("repository-name-changed", NAME, {}, {"repositoryName": "team-a/other-repo"}),
+    BadUpdate("repository-name-removed", NAME, {}, {"repositoryName": None}),
+    BadUpdate("repository-name-added", NAME, {"repositoryName": None}, {"repositoryName": "team-a/late-name"}),
+    BadUpdate("region-changed", "spec.region", {}, {"region": "us-west-2"}),
+    BadUpdate("region-removed", "spec.region", {}, {"region": None}),
+    BadUpdate("region-added", "spec.region", {"region": None}, {"region": "us-west-2"}),
+    BadUpdate("encryption-type-changed", "spec.encryption.type", {}, {"encryption": {"type": "AES256"}}),
+    BadUpdate(
+        "kms-key-arn-changed",
+        "spec.encryption.kmsKeyArn",
+        {"encryption": {"kmsKeyArn": KEY_ARN}},
+        {"encryption": {"kmsKeyArn": OTHER_KEY_ARN}},
+    ),
+    BadUpdate(
+        "kms-key-arn-removed",
+        "spec.encryption.kmsKeyArn",
+        {"encryption": {"kmsKeyArn": KEY_ARN}},
+        {"encryption": {"kmsKeyArn": None}},
+    ),
+    BadUpdate("kms-key-arn-added", "spec.encryption.kmsKeyArn", {}, {"encryption": {"kmsKeyArn": KEY_ARN}}),
+]
+
+
+# -- the API server ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster(controlplane_binaries: ControlPlaneBinaries, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with isolated_cluster(controlplane_binaries, tmp_path_factory.mktemp("admission-cp")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def admission_ns(cluster: Cluster) -> str:
+    return cluster.namespace("admission")
+
+
+def refusal(exc: kubernetes.client.ApiException) -> str:
+    body = json.loads(exc.body)
+    causes = (body.get("details") or {}).get("causes") or []
+    return "\n".join([body.get("message", ""), *(f"{c.get('field')}: {c.get('message')}" for c in causes)])
+
+
+def test_the_valid_base_spec_is_accepted(cluster: Cluster, admission_ns: str) -> None:
+    # Without this control every "refused" below could be the fault of the base spec.
+    created = cluster.create(admission_ns, "valid", base_spec(), dry_run=True, strict=True)
+    assert created["spec"]["repositoryName"] == "team-a/valid-repo"
+    policy_spec = merged(base_spec(), {"lifecycle": {"maxImageCount": None, "expireUntaggedAfterDays": None}})
+    policy_spec["lifecycle"]["policyText"] = VALID_POLICY
+    cluster.create(admission_ns, "valid-policy", policy_spec, dry_run=True, strict=True)
+    cluster.create(
+        admission_ns, "valid-byok", merged(base_spec(), {"encryption": {"kmsKeyArn": KEY_ARN}}), dry_run=True
+    )
+    cluster.create(admission_ns, "valid-name-256", merged(base_spec(), {"repositoryName": "a" * 256}), dry_run=True)
+    cluster.create(admission_ns, "valid-name-2", merged(base_spec(), {"repositoryName": "ab"}), dry_run=True)
+
+
+def test_the_corpus_is_big_enough() -> None:
+    assert len(ADMISSION_CORPUS) + len(IMMUTABLE_UPDATES) >= 40
+    assert len({bad.id for bad in ADMISSION_CORPUS}) == len(ADMISSION_CORPUS)
+
+
+@pytest.mark.parametrize("bad", ADMISSION_CORPUS, ids=lambda bad: bad.id)
+def test_api_server_refuses(cluster: Cluster, admission_ns: str, bad: Bad) -> None:
+    spec = merged(base_spec(), bad.changes)
+    with pytest.raises(kubernetes.client.ApiException) as caught:
+        cluster.create(admission_ns, unique("bad"), spec, dry_run=True, strict=bad.strict)
+    assert caught.value.status in (400, 422), caught.value.body
+    message = refusal(caught.value)
+    assert bad.field in message, f"the refusal does not name {bad.field}:\n{message}"
+    # A CEL rule that fails at runtime (e.g. a missing key) refuses too, but with an error instead of its message.
+    assert "evaluating rule" not in message and "no such key" not in message, message
+
+
+@pytest.mark.parametrize("bad", IMMUTABLE_UPDATES, ids=lambda bad: bad.id)
+def test_api_server_refuses_changing_an_immutable_field(cluster: Cluster, admission_ns: str, bad: BadUpdate) -> None:
+    name = unique("immutable")
+    cluster.create(admission_ns, name, merged(base_spec(), bad.before))
+    with pytest.raises(kubernetes.client.ApiException) as caught:
+        cluster.patch_spec(admission_ns, name, bad.after)
+    assert caught.value.status == 422, caught.value.body
+    message = refusal(caught.value)
+    assert bad.field in message, f"the refusal does not name {bad.field}:\n{message}"
+    assert "immutable" in message
+    # A change of a mutable field of the same object goes through (the refusal is about the field).
+    cluster.patch_spec(admission_ns, name, {"lifecycle": {"maxImageCount": 31}})
+
+
+# -- the operator ---------------------------------------------------------------------------------------------
+
+
+def _tags(**extra: Any) -> dict[str, Any]:
+    return {**TAGS, **extra}
+
+
+OPERATOR_CORPUS: list[tuple[str, str, dict[str, Any], str]] = [
+    # (id, reason, spec changes, text the message must contain)
+    ("tags-51", "InvalidSpec", {"tags": _tags(**{f"extra{i}": "x" for i in range(46)})}, "spec.tags has 51 tags"),
+    (
+        "tags-48-with-ownership",
+        "InvalidSpec",
+        {"tags": _tags(**{f"extra{i}": "x" for i in range(43)})},
+        "50 per resource",
+    ),
+    ("tag-key-129", "InvalidSpec", {"tags": _tags(**{"k" * 129: "v"})}, "1-128 characters"),
+    ("tag-value-257", "InvalidSpec", {"tags": _tags(note="v" * 257)}, "spec.tags[note] value"),
+    ("tag-key-aws-prefix", "InvalidSpec", {"tags": _tags(**{"aws:createdBy": "me"})}, "'aws:'"),
+    ("tag-key-aws-prefix-uppercase", "InvalidSpec", {"tags": _tags(**{"AWS:team": "me"})}, "'aws:'"),
+    ("tag-key-ownership-prefix", "InvalidSpec", {"tags": _tags(**{"ecr.platform.dev/name": "x"})}, "reserved prefix"),
+    ("tag-key-bad-characters", "InvalidSpec", {"tags": _tags(**{"team*": "a"})}, "spec.tags[team*]"),
+    ("tag-value-bad-characters", "InvalidSpec", {"tags": _tags(note="a;b")}, "spec.tags[note]"),
+    ("tag-value-newline", "InvalidSpec", {"tags": _tags(note="a\nb")}, "spec.tags[note]"),
+    ("tag-missing-required", "MissingRequiredTags", {"tags": {k: v for k, v in TAGS.items() if k != "owner"}}, "owner"),
+    ("tag-required-blank", "MissingRequiredTags", {"tags": _tags(service="  ")}, "service"),
+    (
+        "policy-tagged-without-prefixes",
+        "InvalidSpec",
+        {"lifecycle": _policy(_rule(1, {"tagStatus": "tagged", "countType": "imageCountMoreThan", "countNumber": 5}))},
+        "tagStatus 'tagged' needs tagPrefixList",
+    ),
+    (
+        "policy-since-pushed-without-unit",
+        "InvalidSpec",
+        {"lifecycle": _policy(_rule(1, {"tagStatus": "untagged", "countType": "sinceImagePushed", "countNumber": 5}))},
+        "countUnit must be 'days'",
+    ),
+    (
+        "policy-count-unit-with-image-count",
+        "InvalidSpec",
+        {"lifecycle": _policy(_rule(1, {**KEEP_30, "countUnit": "days"}))},
+        "countUnit is not allowed",
+    ),
+    (
+        "policy-unknown-count-type",
+        "InvalidSpec",
+        {"lifecycle": _policy(_rule(1, {"tagStatus": "any", "countType": "imagesOlderThan", "countNumber": 5}))},
+        "countType must be one of",
+    ),
+    (
+        "policy-count-zero",
+        "InvalidSpec",
+        {"lifecycle": _policy(_rule(1, {**KEEP_30, "countNumber": 0}))},
+        "countNumber must be a positive integer",
+    ),
+    (
+        "policy-action-delete",
+        "InvalidSpec",
+        {"lifecycle": _policy(_rule(1, KEEP_30, action="delete"))},
+        "action.type must be 'expire'",
+    ),
+    (
+        "policy-duplicate-priority",
+        "InvalidSpec",
+        {
+            "lifecycle": _policy(
+                _rule(
+                    1, {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 3}
+                ),
+                _rule(1, KEEP_30),
+            )
+        },
+        "rulePriority values must be unique",
+    ),
+    (
+        "policy-any-not-last",
+        "InvalidSpec",
+        {
+            "lifecycle": _policy(
+                _rule(1, KEEP_30),
+                _rule(
+                    2, {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 3}
+                ),
+            )
+        },
+        "must have the highest rulePriority",
+    ),
+    (
+        "policy-rules-empty-but-long",
+        "InvalidSpec",
+        {"lifecycle": json.dumps({"rules": [], "description": "x" * 100})},
+        "non-empty 'rules' list",
+    ),
+]
+
+
+@dataclass
+class OperatorUnderTest:
+    cluster: Cluster
+    aws: Aws
+    namespace: str
+    process: OperatorProcess
+
+
+@pytest.fixture(scope="module")
+def checked(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorUnderTest]:
+    workdir = tmp_path_factory.mktemp("admission-operator")
+    namespace = cluster.namespace("opcheck")
+    with MotoServer(workdir / "moto") as moto:
+        process = start_operator(
+            cluster.controlplane.kubeconfig,
+            moto,
+            workdir / "operator.log",
+            ["--namespace", namespace, "--cluster-id", unique("admission"), "--resync-interval", "5"],
+        )
+        cluster.log_context = process.log_tail
+        try:
+            yield OperatorUnderTest(cluster, Aws(moto.endpoint_url), namespace, process)
+        finally:
+            process.stop()
+            cluster.log_context = lambda: ""
+
+
+def _operator_spec(repository_name: str, changes: dict[str, Any]) -> dict[str, Any]:
+    spec = base_spec()
+    spec["repositoryName"] = repository_name
+    spec["crossAccountPull"] = {"enabled": False}
+    if "lifecycle" in changes:
+        spec["lifecycle"] = {"policyText": changes["lifecycle"]}
+    if "tags" in changes:
+        spec["tags"] = changes["tags"]
+    return spec
+
+
+def test_operator_control_a_valid_spec_converges(checked: OperatorUnderTest) -> None:
+    # The same operator and spec builder give Ready=True when nothing is wrong: the refusals below are real.
+    name = unique("valid")
+    spec = _operator_spec(name, {"lifecycle": VALID_POLICY})
+    checked.cluster.create(checked.namespace, name, spec)
+    checked.cluster.wait_condition(checked.namespace, name, "True", "Synced")
+    assert checked.aws.repository(name) is not None
+    checked.cluster.delete(checked.namespace, name)
+
+
+@pytest.mark.parametrize(("case", "reason", "changes", "text"), OPERATOR_CORPUS, ids=[c[0] for c in OPERATOR_CORPUS])
+def test_operator_refuses_before_aws(
+    checked: OperatorUnderTest, case: str, reason: str, changes: dict[str, Any], text: str
+) -> None:
+    name = unique(case)[:60]
+    spec = _operator_spec(name, changes)
+    # The API server accepts it (these are checks only the operator makes)...
+    checked.cluster.create(checked.namespace, name, spec)
+    # ... and the operator refuses it with a reason and a message saying what is wrong.
+    obj = checked.cluster.wait_condition(checked.namespace, name, "False", reason)
+    message = checked.cluster.ready(obj)["message"]
+    assert text in message, message
+    warnings = [
+        e for e in checked.cluster.events(checked.namespace, name) if e.type == "Warning" and e.reason == reason
+    ]
+    assert warnings, "no Warning event"
+    # Nothing in AWS: no repository, and no KMS key or alias for it.
+    assert checked.aws.repository(name) is None
+    aliases = checked.aws.kms.list_aliases()["Aliases"]
+    assert not [a for a in aliases if a["AliasName"].endswith(name)], aliases
+    assert not (obj.get("status") or {}).get("repositoryArn")

@@ -1,0 +1,155 @@
+"""The operator can die between any two AWS calls; the next pass finds what it made and never makes a second key."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ALIAS, NAME, Crash, Harness
+
+from ecr_operator.errors import OperatorError
+from ecr_operator.render import Desired
+
+CROSS_ON = {"crossAccountPull": {"enabled": True, "allowedAccountIds": ["111122223333"]}}
+CREATE = [
+    "kms:CreateKey",
+    "kms:CreateAlias",
+    "kms:EnableKeyRotation",
+    "ecr:CreateRepository",
+    "ecr:PutLifecyclePolicy",
+    "ecr:SetRepositoryPolicy",
+]
+DELETE = ["ecr:DeleteRepository", "kms:ScheduleKeyDeletion", "kms:DeleteAlias"]
+
+
+def _assert_converged(aws: Harness, desired: Desired) -> str:
+    """Exactly one live key of ours, aliased, used by exactly one repository; a further pass writes nothing."""
+    keys = aws.owned_keys(desired.owner)
+    assert len(keys) == 1, keys
+    assert aws.owned_keys(desired.owner, live_only=False) == keys, "no abandoned key either"
+    assert aws.alias_target(ALIAS) == keys[0]
+    assert aws.repository_names() == [NAME]
+    arn = aws.key(keys[0])["Arn"]
+    assert aws.existing_repository()["encryptionConfiguration"] == {"encryptionType": "KMS", "kmsKey": arn}
+    assert aws.rotation(keys[0]) is True
+    aws.assert_in_sync(desired)
+    return keys[0]
+
+
+def _key_by_hand(aws: Harness, tags: dict[str, str]) -> str:
+    """What CreateKey leaves behind when the operator dies right after it."""
+    response = aws.kms.create_key(Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()])
+    return str(response["KeyMetadata"]["KeyId"])
+
+
+@pytest.mark.parametrize("all_tags", [True, False], ids=["all-tags", "ownership-tags-only"])
+def test_crash_between_create_key_and_create_alias(aws: Harness, all_tags: bool) -> None:
+    desired = aws.desired()
+    # Someone else's unaliased key, to show the search matches the owner, not just "a key without alias".
+    other = _key_by_hand(aws, aws.desired(namespace="other").tags)
+    key_id = _key_by_hand(aws, desired.tags if all_tags else desired.owner.tags())
+
+    aws.reconcile(desired)
+    expected = ["kms:CreateAlias", "kms:EnableKeyRotation"]
+    if not all_tags:
+        expected.append("kms:TagResource")
+    assert aws.calls.writes == [*expected, "ecr:CreateRepository", "ecr:PutLifecyclePolicy"]
+    assert _assert_converged(aws, desired) == key_id
+    assert aws.key_tags(key_id) == desired.tags
+    assert aws.alias_target(ALIAS) == key_id
+    assert aws.key_tags(other)["ecr.platform.dev/namespace"] == "other"
+
+
+def test_crash_between_create_alias_and_create_repository(aws: Harness) -> None:
+    desired = aws.desired()
+    key_id = _key_by_hand(aws, desired.tags)
+    aws.kms.create_alias(AliasName=ALIAS, TargetKeyId=key_id)
+    aws.kms.enable_key_rotation(KeyId=key_id)
+
+    aws.reconcile(desired)
+    assert aws.calls.writes == ["ecr:CreateRepository", "ecr:PutLifecyclePolicy"]
+    assert _assert_converged(aws, desired) == key_id
+
+
+@pytest.mark.parametrize("survived", range(len(CREATE)))
+def test_interrupted_create_converges(aws: Harness, survived: int) -> None:
+    desired = aws.desired(CROSS_ON)
+    undo = aws.crash_after(survived)
+    with pytest.raises(OperatorError) as raised:
+        aws.reconcile(desired)
+    assert isinstance(raised.value.__cause__, Crash)
+    undo()
+    assert aws.calls.writes == CREATE[: survived + 1], "the writes that ran, then the one that 'crashed'"
+
+    aws.reconcile(desired)
+    assert aws.calls.writes == CREATE[survived:], "picks up exactly where it died: nothing twice"
+    _assert_converged(aws, desired)
+
+
+def test_crash_twice_in_a_row_still_converges(aws: Harness) -> None:
+    desired = aws.desired(CROSS_ON)
+    for survived in (1, 2):
+        undo = aws.crash_after(survived)
+        with pytest.raises(OperatorError):
+            aws.reconcile(desired)
+        undo()
+    aws.reconcile(desired)
+    assert aws.calls.writes == CREATE[3:]
+    _assert_converged(aws, desired)
+
+
+UPDATE = [
+    "kms:DisableKeyRotation",
+    "kms:TagResource",
+    "ecr:PutImageTagMutability",
+    "ecr:PutLifecyclePolicy",
+    "ecr:SetRepositoryPolicy",
+    "ecr:TagResource",
+]
+
+
+@pytest.mark.parametrize("survived", [0, 2, 4])
+def test_interrupted_update_converges(aws: Harness, survived: int) -> None:
+    aws.reconcile(aws.desired())
+    changed = aws.desired(
+        CROSS_ON,
+        {
+            "imageTagMutability": "IMMUTABLE",
+            "lifecycle": {"maxImageCount": 3},
+            "tags": {"team": "payments"},
+            "encryption": {"enableKeyRotation": False},
+        },
+    )
+    undo = aws.crash_after(survived)
+    with pytest.raises(OperatorError):
+        aws.reconcile(changed)
+    undo()
+    aws.reconcile(changed)
+    assert aws.calls.writes == UPDATE[survived:]
+    aws.assert_in_sync(changed)
+
+
+@pytest.mark.parametrize("survived", range(len(DELETE)))
+def test_interrupted_delete_converges(aws: Harness, survived: int) -> None:
+    desired = aws.desired({"encryption": {"deletionWindowInDays": 7}})
+    aws.reconcile(desired)
+    key_id = aws.alias_target()
+    assert key_id is not None
+
+    undo = aws.crash_after(survived)
+    with pytest.raises(OperatorError):
+        aws.delete(desired)
+    undo()
+    aws.delete(desired)
+    assert aws.calls.writes == DELETE[survived:]
+    assert aws.repository() is None
+    assert aws.key(key_id)["KeyState"] == "PendingDeletion"
+    assert aws.alias_target() is None
+    assert aws.owned_keys(desired.owner) == []
+
+
+def test_delete_after_a_crash_that_left_only_a_key(aws: Harness) -> None:
+    """CreateKey ran, then the resource was deleted: the unaliased key is found by its tags and scheduled."""
+    desired = aws.desired({"encryption": {"deletionWindowInDays": 7}})
+    key_id = _key_by_hand(aws, desired.tags)
+    aws.delete(desired)
+    assert aws.calls.writes == ["kms:ScheduleKeyDeletion"]
+    assert aws.key(key_id)["KeyState"] == "PendingDeletion"

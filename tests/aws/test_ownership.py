@@ -1,0 +1,176 @@
+"""A repository (or key alias) that is not ours is never modified or deleted, unless adopted and nobody owns it."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ALIAS, NAME, Harness
+
+from ecr_operator.errors import OperatorError
+from ecr_operator.render import CLUSTER_TAG, NAME_TAG, NAMESPACE_TAG
+
+AES = {"encryption": {"type": "AES256"}}
+
+
+def _foreign_repository(aws: Harness, tags: dict[str, str] | None = None) -> None:
+    aws.ecr.create_repository(
+        repositoryName=NAME,
+        imageTagMutability="IMMUTABLE",
+        imageScanningConfiguration={"scanOnPush": False},
+        tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+    )
+
+
+def _snapshot(aws: Harness) -> dict[str, object]:
+    repo = aws.existing_repository()
+    return {
+        "repository": {k: v for k, v in repo.items() if k != "createdAt"},
+        "tags": aws.repository_tags(),
+        "lifecycle": aws.lifecycle(),
+        "policy": aws.policy(),
+        "keys": aws.all_keys(),
+    }
+
+
+@pytest.mark.parametrize("overrides", [{}, AES], ids=["kms", "aes256"])
+def test_unowned_repository_is_left_alone(aws: Harness, overrides: dict[str, object]) -> None:
+    _foreign_repository(aws)
+    before = _snapshot(aws)
+    desired = aws.desired(overrides)
+
+    with pytest.raises(OperatorError) as raised:
+        aws.reconcile(desired)
+    assert raised.value.reason == "RepositoryNotOwned"
+    assert raised.value.retryable is False
+    assert aws.calls.writes == []
+    assert _snapshot(aws) == before
+    assert aws.repository_tags() == {}
+    assert aws.all_keys() == [], "no key made for a repository we may not touch"
+
+    # delete() of it leaves it too.
+    outcome = aws.delete(desired)
+    assert aws.calls.writes == []
+    assert outcome.skipped is not None and "not owned" in outcome.skipped
+    assert _snapshot(aws) == before
+
+
+def test_unowned_repository_is_adopted_when_asked(aws: Harness) -> None:
+    _foreign_repository(aws, {"owner": "someone", "legacy": "yes"})
+    desired = aws.desired(AES, {"crossAccountPull": {"enabled": True, "allowedAccountIds": ["111122223333"]}})
+
+    outcome = aws.reconcile(desired, adopt=True)
+    assert outcome.problems == []
+    assert aws.calls.writes == [
+        "ecr:PutImageTagMutability",
+        "ecr:PutImageScanningConfiguration",
+        "ecr:PutLifecyclePolicy",
+        "ecr:SetRepositoryPolicy",
+        "ecr:TagResource",
+        "ecr:UntagResource",
+    ]
+    tags = aws.repository_tags()
+    assert tags == desired.tags
+    assert tags[CLUSTER_TAG] == "test-cluster" and tags[NAMESPACE_TAG] == "default" and tags[NAME_TAG] == NAME
+    repo = aws.existing_repository()
+    assert repo["imageTagMutability"] == "MUTABLE"
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert aws.lifecycle() is not None and aws.policy() is not None
+
+    # Once adopted it is ours: no adopt flag needed any more, nothing to do.
+    aws.assert_in_sync(desired)
+
+
+def test_adopting_into_another_encryption_reports_the_mismatch(aws: Harness) -> None:
+    """An AES256 repository adopted with a KMS spec cannot be re-encrypted: say so (never silently ignore it)."""
+    _foreign_repository(aws)
+    outcome = aws.reconcile(aws.desired(), adopt=True)
+    assert [p.reason for p in outcome.problems] == ["EncryptionMismatch"]
+    assert aws.existing_repository()["encryptionConfiguration"] == {"encryptionType": "AES256"}
+    assert not [op for op in aws.calls.writes if op.startswith("kms:")], "a key it could never use"
+    assert aws.all_keys() == []
+    assert aws.calls.writes == [
+        "ecr:PutImageTagMutability",
+        "ecr:PutImageScanningConfiguration",
+        "ecr:PutLifecyclePolicy",
+        "ecr:TagResource",
+    ]
+    outcome = aws.reconcile(aws.desired())
+    assert [p.reason for p in outcome.problems] == ["EncryptionMismatch"]
+    assert aws.calls.writes == []
+
+
+@pytest.mark.parametrize(
+    "owner_tags",
+    [
+        {CLUSTER_TAG: "test-cluster", NAMESPACE_TAG: "team-b", NAME_TAG: NAME},
+        {CLUSTER_TAG: "test-cluster", NAMESPACE_TAG: "default", NAME_TAG: "another"},
+        {CLUSTER_TAG: "other-cluster", NAMESPACE_TAG: "default", NAME_TAG: NAME},
+        {NAMESPACE_TAG: "default"},
+    ],
+    ids=["other-namespace", "other-name", "other-cluster", "partial-tags"],
+)
+def test_repository_owned_by_another_resource_is_never_adopted(aws: Harness, owner_tags: dict[str, str]) -> None:
+    _foreign_repository(aws, owner_tags)
+    before = _snapshot(aws)
+    desired = aws.desired(AES)
+
+    with pytest.raises(OperatorError) as raised:
+        aws.reconcile(desired, adopt=True)
+    assert raised.value.reason == "RepositoryNotOwned"
+    assert aws.calls.writes == []
+    assert _snapshot(aws) == before
+
+    aws.delete(desired)
+    assert aws.calls.writes == []
+    assert _snapshot(aws) == before
+
+
+def test_resource_in_another_namespace_cannot_take_over_our_repository(aws: Harness) -> None:
+    ours = aws.desired()
+    aws.reconcile(ours)
+    before = _snapshot(aws)
+    intruder = aws.desired(namespace="team-b")
+
+    with pytest.raises(OperatorError) as raised:
+        aws.reconcile(intruder, adopt=True)
+    assert raised.value.reason == "RepositoryNotOwned"
+    assert "default/my-application" in raised.value.message
+    outcome = aws.delete(intruder)
+    assert outcome.skipped is not None
+    assert aws.calls.writes == []
+    assert _snapshot(aws) == before
+    aws.assert_in_sync(ours)
+
+
+def test_alias_pointing_at_a_foreign_key(aws: Harness) -> None:
+    foreign = aws.kms.create_key()["KeyMetadata"]["KeyId"]
+    aws.kms.create_alias(AliasName=ALIAS, TargetKeyId=foreign)
+
+    with pytest.raises(OperatorError) as raised:
+        aws.reconcile(aws.desired())
+    assert raised.value.reason == "KmsAliasTaken"
+    assert aws.calls.writes == []
+    assert aws.repository() is None
+    assert aws.all_keys() == [foreign]
+    assert aws.key_tags(foreign) == {}
+
+
+def test_adopted_repository_with_someone_elses_key(aws: Harness) -> None:
+    """Adopting a repository encrypted with a key we did not make: the key is used, never managed; not Ready."""
+    foreign = aws.kms.create_key()["KeyMetadata"]
+    aws.ecr.create_repository(
+        repositoryName=NAME, encryptionConfiguration={"encryptionType": "KMS", "kmsKey": foreign["Arn"]}
+    )
+    desired = aws.desired()
+    outcome = aws.reconcile(desired, adopt=True)
+    assert [p.reason for p in outcome.problems] == ["KmsKeyNotOwned"]
+    assert outcome.kms_key_arn == foreign["Arn"]
+    assert not [op for op in aws.calls.writes if op.startswith("kms:")]
+    assert aws.all_keys() == [foreign["KeyId"]]
+    assert aws.key_tags(foreign["KeyId"]) == {}
+    assert aws.rotation(foreign["KeyId"]) is False
+    assert aws.repository_tags() == desired.tags
+
+    # On delete the repository goes (it is ours now), the foreign key stays.
+    aws.delete(desired)
+    assert aws.calls.writes == ["ecr:DeleteRepository"]
+    assert aws.key(foreign["KeyId"])["KeyState"] == "Enabled"

@@ -164,7 +164,9 @@ def test_cel_rules(spec_schema: dict[str, Any]) -> None:
     lifecycle_rules = _rules(props["lifecycle"])
     assert any("policyText" in r and "maxImageCount" in r for r in lifecycle_rules)
     assert len(lifecycle_rules) == 2
-    assert _rules(props["crossAccountPull"]) == ["!self.enabled || size(self.allowedAccountIds) > 0"]
+    assert _rules(props["crossAccountPull"]) == [
+        "!self.enabled || (has(self.allowedAccountIds) && size(self.allowedAccountIds) > 0)"
+    ]
     for _, key, value in walk(spec_schema):
         if key == "x-kubernetes-validations":
             assert all(rule.get("message") for rule in value)

@@ -1,0 +1,156 @@
+"""What the API server refuses (schema + CEL) and what the operator refuses (required tags, ownership)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import kubernetes
+import pytest
+from operator_env import (
+    CLUSTER_ID,
+    OWNER_TAGS,
+    RESYNC_SECONDS,
+    Namespace,
+    ns_fixture,  # noqa: F401
+    operator_env_fixture,  # noqa: F401
+    seed_spec,
+    unique,
+    wait_for,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def _refused(call: Any, *args: Any) -> str:
+    with pytest.raises(kubernetes.client.ApiException) as refused:
+        call(*args)
+    assert refused.value.status == 422, refused.value.body
+    body = json.loads(refused.value.body)
+    assert body["reason"] == "Invalid"
+    message: str = body["message"]
+    return message
+
+
+@pytest.mark.parametrize(
+    ("patch", "field", "message"),
+    [
+        ({"repositoryName": "renamed"}, "spec.repositoryName", "spec.repositoryName is immutable"),
+        ({"region": "us-east-1"}, "spec.region", "spec.region is immutable"),
+        ({"encryption": {"type": "AES256"}}, "spec.encryption.type", "spec.encryption.type is immutable"),
+    ],
+    ids=["repositoryName", "region", "encryption.type"],
+)
+def test_immutable_fields_are_refused(ns: Namespace, patch: dict[str, Any], field: str, message: str) -> None:
+    name = "fixed"
+    created = ns.create(name, seed_spec(unique("immutable")))
+    text = _refused(ns.patch_spec, name, patch)
+    assert field in text and message in text, text
+    # Nothing changed: same generation, same spec.
+    current = ns.must_get(name)
+    assert current["metadata"]["generation"] == created["metadata"]["generation"]
+    assert current["spec"] == created["spec"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        (
+            {"crossAccountPull": {"enabled": True, "allowedAccountIds": []}},
+            "spec.crossAccountPull.allowedAccountIds",
+            "must list at least one account when enabled",
+        ),
+        (
+            {"crossAccountPull": {"enabled": True, "allowedAccountIds": ["12345"]}},
+            "spec.crossAccountPull.allowedAccountIds[0]",
+            "should match",
+        ),
+        (
+            {"encryption": {"type": "KMS", "deletionWindowInDays": 31}},
+            "spec.encryption.deletionWindowInDays",
+            "should be less than or equal to 30",
+        ),
+        ({"repositoryName": "Not_Valid"}, "spec.repositoryName", "should match"),
+        ({"lifecycle": {}}, "spec.lifecycle", "needs maxImageCount, expireUntaggedAfterDays or policyText"),
+    ],
+    ids=["pull-without-accounts", "bad-account-id", "deletion-window-31", "bad-name", "empty-lifecycle"],
+)
+def test_invalid_create_is_refused(ns: Namespace, change: dict[str, Any], field: str, message: str) -> None:
+    spec = {**seed_spec(unique("invalid")), **change}
+    text = _refused(ns.create, "invalid", spec)
+    assert field in text and message in text, text
+    assert ns.get("invalid") is None
+
+
+def test_missing_required_tag_creates_nothing(ns: Namespace) -> None:
+    name, repository = "untagged", unique("untagged")
+    spec = seed_spec(repository)
+    del spec["tags"]["cost_center"]
+    ns.create(name, spec)
+
+    obj = ns.wait_condition(name, "False", "MissingRequiredTags")
+    assert "cost_center" in ns.ready_condition(obj)["message"]
+    [warning, *_] = ns.wait_event(name, "MissingRequiredTags", "Warning")
+    assert "cost_center" in warning.message
+    aws = ns.env.aws
+    assert aws.repository(repository) is None
+    assert aws.alias_target(repository) is None
+    assert aws.owned_keys(ns.name, name) == []
+
+    # Fixing the spec makes it converge.
+    generation = ns.patch_spec(name, {"tags": {"cost_center": "engineering"}})["metadata"]["generation"]
+    ns.wait_condition(name, "True", "Synced", generation=generation)
+    assert aws.repository(repository) is not None
+    assert len(aws.owned_keys(ns.name, name)) == 1
+
+
+def test_foreign_repository_is_untouched_until_adopted(ns: Namespace) -> None:
+    name, repository = "legacy", unique("legacy")
+    aws = ns.env.aws
+    # Made by someone else: AES256, no lifecycle policy, no ownership tags.
+    created = aws.ecr.create_repository(
+        repositoryName=repository,
+        imageTagMutability="IMMUTABLE",
+        imageScanningConfiguration={"scanOnPush": False},
+        encryptionConfiguration={"encryptionType": "AES256"},
+        tags=[{"Key": "owner", "Value": "someone-else"}],
+    )["repository"]
+    before = (aws.repository(repository), aws.repository_tags(repository))
+
+    spec = seed_spec(repository)
+    spec["encryption"] = {"type": "AES256"}
+    ns.create(name, spec)
+    obj = ns.wait_condition(name, "False", "RepositoryNotOwned")
+    assert "ecr.platform.dev/adopt" in ns.ready_condition(obj)["message"]
+    # Retried by the resync (at least a second warning) and still untouched.
+    ns.wait_event(name, "RepositoryNotOwned", "Warning")
+    _wait_for_another_attempt(ns, name)
+    assert (aws.repository(repository), aws.repository_tags(repository)) == before
+    assert aws.lifecycle(repository) is None
+    assert aws.alias_target(repository) is None
+    assert aws.owned_keys(ns.name, name) == []
+
+    # Adopt it: the spec is applied and the ownership tags are added.
+    ns.patch(name, {"metadata": {"annotations": {"ecr.platform.dev/adopt": "true"}}})
+    obj = ns.wait_ready(name)
+    assert obj["status"]["repositoryArn"] == created["repositoryArn"]
+    details = aws.repository(repository)
+    assert details is not None
+    assert details["imageTagMutability"] == "MUTABLE"
+    assert details["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert details["encryptionConfiguration"] == {"encryptionType": "AES256"}
+    tags = aws.repository_tags(repository)
+    assert tags["owner"] == "platform-team"
+    assert {k: tags[k] for k in OWNER_TAGS} == {OWNER_TAGS[0]: CLUSTER_ID, OWNER_TAGS[1]: ns.name, OWNER_TAGS[2]: name}
+    assert aws.lifecycle(repository) is not None
+
+
+def _wait_for_another_attempt(ns: Namespace, name: str) -> None:
+    """Until the operator has looked at the resource once more (a new warning), or one resync interval passed."""
+    first = len(ns.events(name, reason="RepositoryNotOwned", type_="Warning"))
+
+    def another() -> bool:
+        events = ns.events(name, reason="RepositoryNotOwned", type_="Warning")
+        return len(events) > first or any((e.count or 1) > 1 for e in events)
+
+    wait_for(another, "another RepositoryNotOwned attempt", timeout=RESYNC_SECONDS * 4, context=ns.context)

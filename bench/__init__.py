@@ -1,0 +1,1 @@
+"""Benchmarks of ecr-operator (``python -m bench --help``)."""

@@ -1,0 +1,257 @@
+"""Tenancy and ownership: a resource never takes over another's repository; the repository name policy.
+
+Two operators of this module's own run against a private control plane and moto: one with the default
+``--repository-name-policy any``, one with ``namespace-prefix`` (each on its own namespaces).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from hardening_env import OWNER_TAGS, TAGS, Aws, Cluster, isolated_cluster, start_operator, unique, wait_for
+
+from ecr_operator.devenv import ControlPlaneBinaries, MotoServer
+
+pytestmark = pytest.mark.e2e
+
+PREFIXES_ANNOTATION = "ecr.platform.dev/repository-prefixes"
+ADOPT = {"ecr.platform.dev/adopt": "true"}
+
+
+@dataclass
+class Tenancy:
+    cluster: Cluster
+    aws: Aws
+    cluster_id: str
+    team_a: str
+    team_b: str
+    """Namespaces served by the operator with the default policy (any name)."""
+    plain: str
+    annotated: str
+    late: str
+    """Namespaces served by the operator with --repository-name-policy namespace-prefix."""
+
+
+@pytest.fixture(scope="module")
+def env(controlplane_binaries: ControlPlaneBinaries, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenancy]:
+    workdir = tmp_path_factory.mktemp("tenancy")
+    with isolated_cluster(controlplane_binaries, workdir / "cp") as cluster, MotoServer(workdir / "moto") as moto:
+        team_a, team_b = cluster.namespace("team-a"), cluster.namespace("team-b")
+        plain = cluster.namespace("plain")
+        annotated = cluster.namespace("annotated", {PREFIXES_ANNOTATION: " shared/, platform-,"})
+        late = cluster.namespace("late")
+        cluster_id = unique("tenancy")
+        common = ["--cluster-id", cluster_id, "--resync-interval", "3"]
+        any_policy = start_operator(
+            cluster.controlplane.kubeconfig,
+            moto,
+            workdir / "operator-any.log",
+            [*common, "--namespace", team_a, "--namespace", team_b],
+        )
+        try:
+            prefix_policy = start_operator(
+                cluster.controlplane.kubeconfig,
+                moto,
+                workdir / "operator-prefix.log",
+                [*common, "--repository-name-policy", "namespace-prefix"]
+                + [arg for ns in (plain, annotated, late) for arg in ("--namespace", ns)],
+            )
+            try:
+                cluster.log_context = lambda: "\n".join(
+                    [f"--- {p.log_path.name} ---\n{p.log_tail(4000)}" for p in (any_policy, prefix_policy)]
+                )
+                yield Tenancy(cluster, Aws(moto.endpoint_url), cluster_id, team_a, team_b, plain, annotated, late)
+            finally:
+                prefix_policy.stop()
+        finally:
+            any_policy.stop()
+
+
+def spec(repository_name: str | None, **changes: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "imageTagMutability": "IMMUTABLE",
+        "encryption": {"type": "AES256"},
+        "lifecycle": {"maxImageCount": 10},
+        "tags": dict(TAGS),
+        "deletionPolicy": "Delete",
+        **changes,
+    }
+    if repository_name is not None:
+        out["repositoryName"] = repository_name
+    return out
+
+
+def intruder_spec(repository_name: str) -> dict[str, Any]:
+    """Everything different from ``spec()``: if any of it reached AWS, the snapshot would show it."""
+    return spec(
+        repository_name,
+        imageTagMutability="MUTABLE",
+        scanOnPush=False,
+        lifecycle={"maxImageCount": 99, "expireUntaggedAfterDays": 1},
+        crossAccountPull={"enabled": True, "allowedAccountIds": ["999988887777"]},
+        tags={**TAGS, "owner": "intruder", "extra": "intruder"},
+    )
+
+
+def warnings(env: Tenancy, namespace: str, name: str, reason: str) -> int:
+    return sum(e.count or 1 for e in env.cluster.events(namespace, name) if e.type == "Warning" and e.reason == reason)
+
+
+def wait_refused_twice(env: Tenancy, namespace: str, name: str, reason: str) -> dict[str, Any]:
+    """Ready=False ``reason``, and a second refusal (a resync after the first): AWS had time to be changed."""
+    obj = env.cluster.wait_condition(namespace, name, "False", reason)
+    wait_for(
+        lambda: warnings(env, namespace, name, reason) >= 2,
+        f"a second {reason} refusal of {namespace}/{name}",
+        context=env.cluster.log_context,
+    )
+    return obj
+
+
+# -- (1) a second resource naming an owned repository ---------------------------------------------------------
+
+
+def test_a_second_resource_cannot_take_over_an_owned_repository(env: Tenancy) -> None:
+    repository = unique("shared-name")
+    env.cluster.create(env.team_a, "first", spec(repository))
+    env.cluster.wait_condition(env.team_a, "first", "True", "Synced")
+    before = env.aws.snapshot(repository)
+    assert before["tags"][OWNER_TAGS[1]] == env.team_a
+
+    env.cluster.create(env.team_b, "second", intruder_spec(repository))
+    obj = wait_refused_twice(env, env.team_b, "second", "RepositoryNotOwned")
+    message = env.cluster.ready(obj)["message"]
+    assert repository in message, message
+    assert env.aws.snapshot(repository) == before
+    assert not (obj.get("status") or {}).get("repositoryArn")
+
+    # Asking to adopt it does not help: it has an owner.
+    env.cluster.custom.patch_namespaced_custom_object(
+        "ecr.platform.dev", "v1alpha1", env.team_b, "ecrrepositories", "second", {"metadata": {"annotations": ADOPT}}
+    )
+    refusals = warnings(env, env.team_b, "second", "RepositoryNotOwned")
+    wait_for(
+        lambda: warnings(env, env.team_b, "second", "RepositoryNotOwned") >= refusals + 2,
+        "two more RepositoryNotOwned refusals with the adopt annotation",
+        context=env.cluster.log_context,
+    )
+    assert env.cluster.ready(env.cluster.get(env.team_b, "second"))["reason"] == "RepositoryNotOwned"
+    assert env.aws.snapshot(repository) == before
+
+    # Deleting the second resource (deletionPolicy Delete) deletes nothing of the first's.
+    env.cluster.delete(env.team_b, "second")
+    wait_for(
+        lambda: env.cluster.gone(env.team_b, "second"), "team-b/second to be gone", context=env.cluster.log_context
+    )
+    assert env.aws.snapshot(repository) == before
+    env.cluster.wait_condition(env.team_a, "first", "True", "Synced")
+
+
+# -- (2) adoption ---------------------------------------------------------------------------------------------
+
+
+def _create_outside(env: Tenancy, repository: str, owner: dict[str, str]) -> dict[str, Any]:
+    env.aws.ecr.create_repository(
+        repositoryName=repository,
+        imageTagMutability="IMMUTABLE",
+        encryptionConfiguration={"encryptionType": "AES256"},
+        tags=[{"Key": k, "Value": v} for k, v in {**TAGS, **owner}.items()],
+    )
+    return env.aws.snapshot(repository)
+
+
+@pytest.mark.parametrize(
+    "owner",
+    [
+        pytest.param({"namespace": "someone-else", "name": "theirs"}, id="other-namespace"),
+        pytest.param({"name": "theirs"}, id="same-namespace-other-name"),
+        pytest.param({"cluster": "another-cluster"}, id="other-cluster"),
+    ],
+)
+def test_adopting_a_repository_owned_by_someone_else_is_refused(env: Tenancy, owner: dict[str, str]) -> None:
+    repository = unique("owned-elsewhere")
+    name = unique("adopter")
+    tags = {OWNER_TAGS[0]: env.cluster_id, OWNER_TAGS[1]: env.team_a, OWNER_TAGS[2]: name}
+    tags.update({f"ecr.platform.dev/{key}": value for key, value in owner.items()})
+    before = _create_outside(env, repository, tags)
+
+    env.cluster.create(env.team_a, name, intruder_spec(repository), annotations=ADOPT)
+    obj = wait_refused_twice(env, env.team_a, name, "RepositoryNotOwned")
+    assert repository in env.cluster.ready(obj)["message"]
+    assert env.aws.snapshot(repository) == before
+
+
+def test_control_adopting_a_repository_nobody_owns_works(env: Tenancy) -> None:
+    # The refusals above are about the owner tags: the same adoption of an unowned repository succeeds.
+    repository = unique("unowned")
+    _create_outside(env, repository, {})
+    env.cluster.create(env.team_a, "adopter", spec(repository), annotations=ADOPT)
+    env.cluster.wait_condition(env.team_a, "adopter", "True", "Synced")
+    tags = env.aws.snapshot(repository)["tags"]
+    assert (tags[OWNER_TAGS[1]], tags[OWNER_TAGS[2]]) == (env.team_a, "adopter")
+
+
+# -- (3) --repository-name-policy namespace-prefix ------------------------------------------------------------
+
+
+def assert_nothing_in_aws(env: Tenancy, repository: str) -> None:
+    assert env.aws.repository(repository) is None
+    aliases = [a["AliasName"] for a in env.aws.kms.list_aliases()["Aliases"]]
+    assert f"alias/ecr/{repository}" not in aliases
+
+
+@pytest.mark.parametrize(
+    ("namespace_attr", "repository_name", "allowed"),
+    [
+        pytest.param("plain", "{ns}/app-{uid}", True, id="own-namespace-prefix"),
+        pytest.param("plain", "{ns}/deep/app-{uid}", True, id="own-namespace-nested"),
+        pytest.param("plain", "other/app-{uid}", False, id="other-prefix"),
+        pytest.param("plain", "{ns}-app-{uid}", False, id="namespace-without-slash"),
+        pytest.param("plain", None, False, id="default-name-from-metadata"),
+        pytest.param("annotated", "shared/app-{uid}", True, id="annotated-prefix"),
+        pytest.param("annotated", "platform-tools-{uid}", True, id="annotated-non-slash-prefix"),
+        pytest.param("annotated", "{ns}/app-{uid}", True, id="annotated-own-namespace"),
+        pytest.param("annotated", "sharedx/app-{uid}", False, id="annotated-near-miss"),
+        pytest.param("annotated", "{plain}/app-{uid}", False, id="another-namespaces-prefix"),
+    ],
+)
+def test_repository_name_policy(env: Tenancy, namespace_attr: str, repository_name: str | None, allowed: bool) -> None:
+    namespace = getattr(env, namespace_attr)
+    uid = unique("x")[2:]
+    name = f"app-{uid}"
+    wanted = (repository_name or name).format(ns=namespace, plain=env.plain, uid=uid)
+    env.cluster.create(namespace, name, spec(wanted if repository_name else None))
+    if allowed:
+        env.cluster.wait_condition(namespace, name, "True", "Synced")
+        assert env.aws.repository(wanted) is not None
+        return
+    obj = wait_refused_twice(env, namespace, name, "RepositoryNameNotAllowed")
+    message = env.cluster.ready(obj)["message"]
+    assert repr(wanted) in message, message
+    assert repr(f"{namespace}/") in message, message
+    if namespace_attr == "annotated":
+        assert "'shared/'" in message and "'platform-'" in message, message
+    assert_nothing_in_aws(env, wanted)
+
+
+def test_a_prefix_added_to_the_namespace_later_is_honoured(env: Tenancy) -> None:
+    repository = unique("late") + "/app"
+    env.cluster.create(env.late, "app", spec(repository))
+    env.cluster.wait_condition(env.late, "app", "False", "RepositoryNameNotAllowed")
+    assert_nothing_in_aws(env, repository)
+
+    env.cluster.core.patch_namespace(
+        env.late, {"metadata": {"annotations": {PREFIXES_ANNOTATION: repository.split("/")[0] + "/"}}}
+    )
+    # The next resync sees the namespace's new annotation (kopf keeps the index up to date).
+    env.cluster.wait_condition(env.late, "app", "True", "Synced")
+    assert env.aws.repository(repository) is not None
+
+
+def test_the_default_policy_allows_any_name(env: Tenancy) -> None:
+    repository = unique("anywhere") + "/app"
+    env.cluster.create(env.team_b, "anywhere", spec(repository))
+    env.cluster.wait_condition(env.team_b, "anywhere", "True", "Synced")

@@ -21,6 +21,24 @@ _RETRY_CONFIG = Config(
 )
 
 
+# Creates that are not idempotent. botocore retries any call after a connection error, also when AWS did the work
+# and only the answer was lost: a second key (an orphan), or AlreadyExists reported as a permanent error. Fail
+# such a call instead; the reconciler's retry observes first and finds what the lost call made (by alias or tags).
+_NOT_IDEMPOTENT = {"kms": ("CreateKey", "CreateAlias"), "ecr": ("CreateRepository",)}
+
+
+def _no_retry_after_connection_error(caught_exception: BaseException | None = None, **_: Any) -> None:
+    if caught_exception is not None:
+        raise caught_exception
+
+
+def _client(session: boto3.session.Session, service: str, region: str) -> Any:
+    client = session.client(service, region_name=region, config=_RETRY_CONFIG)
+    for operation in _NOT_IDEMPOTENT.get(service, ()):
+        client.meta.events.register_first(f"needs-retry.{service}.{operation}", _no_retry_after_connection_error)
+    return client
+
+
 @dataclass(frozen=True)
 class AwsClients:
     region: str
@@ -44,8 +62,8 @@ class ClientFactory:
             if clients is None:
                 clients = AwsClients(
                     region=region,
-                    ecr=self._session.client("ecr", region_name=region, config=_RETRY_CONFIG),
-                    kms=self._session.client("kms", region_name=region, config=_RETRY_CONFIG),
+                    ecr=_client(self._session, "ecr", region),
+                    kms=_client(self._session, "kms", region),
                     sts=self._session.client("sts", region_name=region, config=_RETRY_CONFIG),
                     tagging=self._session.client("resourcegroupstaggingapi", region_name=region, config=_RETRY_CONFIG),
                 )

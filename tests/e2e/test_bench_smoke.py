@@ -91,7 +91,7 @@ def test_bench_runs_every_phase_and_writes_sane_json(tmp_path: Path) -> None:
     assert calls["delete"]["writes"] >= 1
 
     memory = data["phases"]["memory"]["points"]
-    assert [p["resources"] for p in memory] == [0, N]
+    assert [p["resources"] for p in memory] == [0, 1, N]
     for point in memory:
         _non_negative(point["vm_hwm_kib"], "memory.vm_hwm_kib")
         assert point["vm_hwm_kib"] > 0

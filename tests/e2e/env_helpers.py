@@ -30,6 +30,7 @@ CRD_DIR = REPO_ROOT / "crds"
 GROUP = "ecr.platform.dev"
 VERSION = "v1alpha1"
 PLURAL = "ecrrepositories"
+FINALIZER = f"{GROUP}/finalizer"
 CLUSTER_TAG, NAMESPACE_TAG, NAME_TAG = (f"{GROUP}/cluster", f"{GROUP}/namespace", f"{GROUP}/name")
 TIMEOUT = 90.0
 T = TypeVar("T")

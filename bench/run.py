@@ -373,7 +373,7 @@ class Env:
                 "--liveness",
                 f"http://127.0.0.1:{port}/healthz",
             ],
-            extra_env={"PYTHONUNBUFFERED": "1"},
+            extra_env={"PYTHONUNBUFFERED": "1", **self.args.operator_env},
         )
         process.start()
         try:
@@ -969,7 +969,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one resource (120)")
     parser.add_argument("--timeout-all", type=float, default=1800.0, help="seconds to wait for all N resources (1800)")
     parser.add_argument("--note", default=DEFAULT_NOTE, help="a note stored in the JSON")
+    parser.add_argument(
+        "--operator-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment of the operator process (repeatable), e.g. MALLOC_ARENA_MAX=2",
+    )
     args = parser.parse_args(argv)
+    if any("=" not in item for item in args.operator_env):
+        parser.error("--operator-env takes KEY=VALUE")
+    args.operator_env = dict(item.split("=", 1) for item in args.operator_env)
     args.phases = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = set(args.phases) - set(PHASES)
     if unknown:
@@ -995,6 +1005,7 @@ def main(argv: list[str] | None = None) -> int:
             "resync_interval": args.resync_interval,
             "phases": args.phases,
             "region": REGION,
+            "operator_env": args.operator_env,
         },
         "note": args.note,
         "load_average": {"start": list(os.getloadavg())},

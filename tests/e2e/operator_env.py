@@ -6,7 +6,8 @@ Import the fixtures into a test module::
 
 ``operator_env`` (session): the CRDs applied and Established, a moto server of its own (so that the
 harness tests' ``reset()`` cannot wipe the operator's AWS state), boto3 clients and one
-``ecr-operator run --resync-interval 3 --cluster-id e2e`` process that tests may kill and restart.
+``ecr-operator run --namespace 'ecrop-*' --resync-interval 3 --cluster-id e2e`` process that tests may kill
+and restart. It watches only ``ecrop-*`` namespaces, so operators of other e2e modules never race it.
 
 ``ns`` (function): a fresh namespace with helpers to create / patch / delete / wait for
 ``EcrRepository`` objects in it. The operator's log lines written during the test are printed in the

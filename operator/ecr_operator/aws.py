@@ -44,7 +44,6 @@ class AwsClients:
     region: str
     ecr: Any
     kms: Any
-    sts: Any
     tagging: Any
     """Resource Groups Tagging API: finds resources by tag in one call."""
 
@@ -54,7 +53,6 @@ class ClientFactory:
         self._session = session or boto3.session.Session()
         self._lock = threading.Lock()
         self._clients: dict[str, AwsClients] = {}
-        self._account_ids: dict[str, str] = {}
 
     def for_region(self, region: str) -> AwsClients:
         with self._lock:
@@ -64,7 +62,6 @@ class ClientFactory:
                     region=region,
                     ecr=_client(self._session, "ecr", region),
                     kms=_client(self._session, "kms", region),
-                    sts=self._session.client("sts", region_name=region, config=_RETRY_CONFIG),
                     tagging=self._session.client("resourcegroupstaggingapi", region_name=region, config=_RETRY_CONFIG),
                 )
                 self._clients[region] = clients

@@ -137,7 +137,7 @@ def delete(clients: AwsClients, desired: Desired) -> DeleteOutcome:
         outcome.skipped = "deletionPolicy is Retain"
         return outcome
     applied = Applied()
-    observed_repository = repository.observe(clients, desired.repository_name)
+    observed_repository = repository.observe(clients, desired.repository_name, policies=False)
     if observed_repository is not None and observed_repository.owner != desired.owner:
         outcome.skipped = f"repository {desired.repository_name} is not owned by this resource; left untouched"
         return outcome
@@ -154,7 +154,7 @@ def delete(clients: AwsClients, desired: Desired) -> DeleteOutcome:
         raise
     if desired.manages_key:
         repository_key = observed_repository.kms_key if observed_repository else None
-        observed_key = key.observe_for_repository(clients, desired, repository_key)
+        observed_key = key.observe_for_repository(clients, desired, repository_key, rotation=False)
         apply(clients, key.plan_delete(desired, observed_key), applied)
     outcome.applied = applied.actions
     return outcome

@@ -38,18 +38,20 @@ def _observe_metadata(
     metadata: dict[str, object],
     has_alias: bool,
     known_tags: Mapping[str, dict[str, str]] | None = None,
+    rotation: bool = True,
 ) -> ObservedKey:
+    """``rotation=False`` skips the rotation read (a delete needs only state and ownership)."""
     key_id = str(metadata["KeyId"])
     state = str(metadata.get("KeyState", ""))
-    rotation = False
-    if state != PENDING_DELETION:
+    rotation_enabled = False
+    if rotation and state != PENDING_DELETION:
         status = read(clients, "kms", "get_key_rotation_status", KeyId=key_id)
-        rotation = bool(status.get("KeyRotationEnabled", False))
+        rotation_enabled = bool(status.get("KeyRotationEnabled", False))
     tags = (known_tags or {}).get(str(metadata["Arn"]))
     if tags is None:
         response = read(clients, "kms", "list_resource_tags", KeyId=key_id)
         tags = tags_from_list(response.get("Tags"), "TagKey", "TagValue")
-    return ObservedKey(key_id, str(metadata["Arn"]), state, rotation, tags, has_alias)
+    return ObservedKey(key_id, str(metadata["Arn"]), state, rotation_enabled, tags, has_alias)
 
 
 def _find_key_by_tags(clients: AwsClients, owner: Owner) -> ObservedKey | None:
@@ -179,6 +181,8 @@ def observe_for_repository(
     desired: Desired,
     repository_key: str | None,
     known_tags: Mapping[str, dict[str, str]] | None = None,
+    *,
+    rotation: bool = True,
 ) -> ObservedKey | None:
     """The managed key: found by alias, by the key the existing repository uses, or (after a crash) by tags.
 
@@ -186,10 +190,12 @@ def observe_for_repository(
     """
     metadata = _describe(clients, desired.key_alias)
     if metadata is not None and (repository_key is None or metadata.get("Arn") == repository_key):
-        return _observe_metadata(clients, metadata, has_alias=True, known_tags=known_tags)
+        return _observe_metadata(clients, metadata, has_alias=True, known_tags=known_tags, rotation=rotation)
     if repository_key is not None:
         repository_metadata = _describe(clients, repository_key)
         if repository_metadata is not None:
-            return _observe_metadata(clients, repository_metadata, has_alias=False, known_tags=known_tags)
+            return _observe_metadata(
+                clients, repository_metadata, has_alias=False, known_tags=known_tags, rotation=rotation
+            )
         return None
     return _find_key_by_tags(clients, desired.owner)

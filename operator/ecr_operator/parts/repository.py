@@ -39,27 +39,36 @@ class RepositoryPlan:
 
 
 def observe(
-    clients: AwsClients, repository_name: str, listed: dict[str, Any] | None = None
+    clients: AwsClients, repository_name: str, listed: dict[str, Any] | None = None, *, policies: bool = True
 ) -> ObservedRepository | None:
-    """The repository, from ``listed`` (a batched DescribeRepositories entry) when given, else read now."""
+    """The repository, from ``listed`` (a batched DescribeRepositories entry) when given, else read now.
+
+    ``policies=False`` skips the lifecycle and repository policy reads (a delete needs only ownership).
+    """
     if listed is not None:
-        return observe_details(clients, listed)
+        return observe_details(clients, listed, policies=policies)
     response = read(
         clients, "ecr", "describe_repositories", ("RepositoryNotFoundException",), repositoryNames=[repository_name]
     )
     if response is None or not response.get("repositories"):
         return None
-    return observe_details(clients, response["repositories"][0])
+    return observe_details(clients, response["repositories"][0], policies=policies)
 
 
-def observe_details(clients: AwsClients, repository: dict[str, Any]) -> ObservedRepository:
+def observe_details(clients: AwsClients, repository: dict[str, Any], *, policies: bool = True) -> ObservedRepository:
     """The per-repository reads that DescribeRepositories does not cover."""
     name = repository["repositoryName"]
     tags = tags_from_list(
         read(clients, "ecr", "list_tags_for_resource", resourceArn=repository["repositoryArn"]).get("tags")
     )
-    lifecycle = read(clients, "ecr", "get_lifecycle_policy", ("LifecyclePolicyNotFoundException",), repositoryName=name)
-    policy = read(clients, "ecr", "get_repository_policy", ("RepositoryPolicyNotFoundException",), repositoryName=name)
+    lifecycle = policy = None
+    if policies:
+        lifecycle = read(
+            clients, "ecr", "get_lifecycle_policy", ("LifecyclePolicyNotFoundException",), repositoryName=name
+        )
+        policy = read(
+            clients, "ecr", "get_repository_policy", ("RepositoryPolicyNotFoundException",), repositoryName=name
+        )
     encryption = repository.get("encryptionConfiguration") or {"encryptionType": "AES256"}
     return ObservedRepository(
         name=name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import random
 import sys
 from collections.abc import Sequence
 
@@ -76,6 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("ECR_OPERATOR_PEERING") or None,
         help="kopf peering name for active/standby replicas (needs kopf's peering CRDs)",
     )
+    run.add_argument(
+        "--peering-priority",
+        type=int,
+        default=int(_env("PEERING_PRIORITY", "0")) or random.randint(1, 2**31 - 1),
+        help="the highest priority serves, the others stand by (default: random per process, because kopf"
+        " pauses every replica that shares the highest priority)",
+    )
+    run.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=int(_env("PEERING_LIFETIME", "60")),
+        help="seconds a replica's peering record stays valid; a killed active replica is replaced after at most"
+        " this long (default 60)",
+    )
     run.add_argument("--log-format", choices=("plain", "full", "json"), default=_env("LOG_FORMAT", "full"))
     run.add_argument("-v", "--verbose", action="store_true")
     run.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
@@ -120,9 +135,12 @@ def _run(args: argparse.Namespace) -> int:
     kopf.configure(verbose=args.verbose, log_format=log_format[args.log_format])
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger(__package__).info("settings: %s", settings)
+    kopf_settings = build_settings(args.peering)
+    kopf_settings.peering.lifetime = args.peering_lifetime
     kopf.run(
         registry=build_registry(settings),
-        settings=build_settings(args.peering),
+        settings=kopf_settings,
+        priority=args.peering_priority,
         memo=Runtime(settings),
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,

@@ -37,7 +37,8 @@ TAGS = {
     "data_class": "confidential",
     "service": "container-registry",
 }
-FORBIDDEN_MARKERS = ("403", "Forbidden", "forbidden", "Not enough permissions")
+# Not a bare "403": log timestamps carry milliseconds (",403]").
+FORBIDDEN_MARKERS = ("status=403", "code': 403", "Forbidden", "forbidden", "Not enough permissions")
 
 T = TypeVar("T")
 

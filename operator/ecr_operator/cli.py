@@ -135,7 +135,7 @@ def _run(args: argparse.Namespace) -> int:
     kopf.configure(verbose=args.verbose, log_format=log_format[args.log_format])
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger(__package__).info("settings: %s", settings)
-    kopf_settings = build_settings(args.peering)
+    kopf_settings = build_settings(args.peering, concurrency=2 * settings.max_workers)
     kopf_settings.peering.lifetime = args.peering_lifetime
     kopf.run(
         registry=build_registry(settings),

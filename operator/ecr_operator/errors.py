@@ -92,6 +92,9 @@ def classify(exc: BaseException) -> Classified:
             return Classified("AccessDenied", False)
         if any(text in message for text in _EVENTUALLY_CONSISTENT_MESSAGES):
             return Classified("PolicyRejected", True)
+        if code in ("AlreadyExistsException", "RepositoryAlreadyExistsException"):
+            # Someone (another replica during a failover, a person) created it meanwhile: the next pass sees it.
+            return Classified("AlreadyExists", True)
         if code == "KMSInvalidStateException":
             return Classified("KmsKeyInvalidState", True)
         if code in ("NotFoundException", "KeyUnavailableException", "DisabledException"):

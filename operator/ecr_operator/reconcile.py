@@ -92,7 +92,13 @@ def reconcile(
     applied = Applied()
     outcome.planned.extend(key_actions)
     if key_actions and not dry_run:
-        apply(clients, key_actions, applied)
+        try:
+            apply(clients, key_actions, applied)
+        except OperatorError as exc:
+            created_key = applied.responses.get("create_key")
+            if exc.reason == "AlreadyExists" and created_key and "create_alias" not in applied.responses:
+                applied.actions.append(key.discard_unaliased_new_key(clients, created_key["KeyMetadata"]["KeyId"]))
+            raise
         created = applied.responses.get("create_key")
         if created is not None:
             key_arn = created["KeyMetadata"]["Arn"]

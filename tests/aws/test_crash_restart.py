@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from conftest import ALIAS, NAME, Crash, Harness
 
@@ -99,10 +101,10 @@ def test_crash_twice_in_a_row_still_converges(aws: Harness) -> None:
 UPDATE = [
     "kms:DisableKeyRotation",
     "kms:TagResource",
+    "ecr:TagResource",
     "ecr:PutImageTagMutability",
     "ecr:PutLifecyclePolicy",
     "ecr:SetRepositoryPolicy",
-    "ecr:TagResource",
 ]
 
 
@@ -153,3 +155,31 @@ def test_delete_after_a_crash_that_left_only_a_key(aws: Harness) -> None:
     aws.delete(desired)
     assert aws.calls.writes == ["kms:ScheduleKeyDeletion"]
     assert aws.key(key_id)["KeyState"] == "PendingDeletion"
+
+
+def test_a_replica_that_loses_the_alias_race_discards_its_new_key(aws: Harness) -> None:
+    """Two replicas during a failover: the other one's key gets the alias between our CreateKey and CreateAlias."""
+    desired = aws.desired()
+    rival: dict[str, str] = {}
+
+    def rival_takes_the_alias(**_: Any) -> None:
+        if rival:
+            return
+        tags = [{"TagKey": k, "TagValue": v} for k, v in desired.tags.items()]
+        rival["key"] = aws.kms.create_key(Tags=tags)["KeyMetadata"]["KeyId"]
+        aws.kms.create_alias(AliasName=ALIAS, TargetKeyId=rival["key"])
+
+    aws.clients.kms.meta.events.register("before-call.kms.CreateAlias", rival_takes_the_alias)
+    try:
+        with pytest.raises(OperatorError) as raised:
+            aws.reconcile(desired)
+    finally:
+        aws.clients.kms.meta.events.unregister("before-call.kms.CreateAlias", rival_takes_the_alias)
+    assert raised.value.reason == "AlreadyExists" and raised.value.retryable
+    assert aws.owned_keys(desired.owner) == [rival["key"]], "our unused key is scheduled for deletion"
+    assert len(aws.owned_keys(desired.owner, live_only=False)) == 2
+
+    outcome = aws.reconcile(desired)
+    assert outcome.problems == []
+    assert aws.existing_repository()["encryptionConfiguration"]["kmsKey"].endswith(rival["key"])
+    aws.assert_in_sync(desired)

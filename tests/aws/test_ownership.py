@@ -59,12 +59,13 @@ def test_unowned_repository_is_adopted_when_asked(aws: Harness) -> None:
 
     outcome = aws.reconcile(desired, adopt=True)
     assert outcome.problems == []
+    # Ownership tags go on before any other write (IAM conditions on aws:ResourceTag need them).
     assert aws.calls.writes == [
+        "ecr:TagResource",
         "ecr:PutImageTagMutability",
         "ecr:PutImageScanningConfiguration",
         "ecr:PutLifecyclePolicy",
         "ecr:SetRepositoryPolicy",
-        "ecr:TagResource",
         "ecr:UntagResource",
     ]
     tags = aws.repository_tags()
@@ -88,10 +89,10 @@ def test_adopting_into_another_encryption_reports_the_mismatch(aws: Harness) -> 
     assert not [op for op in aws.calls.writes if op.startswith("kms:")], "a key it could never use"
     assert aws.all_keys() == []
     assert aws.calls.writes == [
+        "ecr:TagResource",
         "ecr:PutImageTagMutability",
         "ecr:PutImageScanningConfiguration",
         "ecr:PutLifecyclePolicy",
-        "ecr:TagResource",
     ]
     outcome = aws.reconcile(aws.desired())
     assert [p.reason for p in outcome.problems] == ["EncryptionMismatch"]

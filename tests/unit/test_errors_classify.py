@@ -11,7 +11,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from ecr_operator.errors import OperatorError, SpecError, classify, error_code, to_operator_error
+from ecr_operator.errors import Classified, OperatorError, SpecError, classify, error_code, to_operator_error
 
 
 def client_error(
@@ -54,7 +54,6 @@ def test_retryable_errors(code: str, status: int, reason: str) -> None:
         ("ExpiredTokenException", 400, "AccessDenied"),
         ("InvalidParameterException", 400, "InvalidParameter"),
         ("RepositoryNotEmptyException", 400, "RepositoryNotEmpty"),
-        ("RepositoryAlreadyExistsException", 400, "RepositoryAlreadyExists"),
         ("NotFoundException", 400, "KmsKeyUnavailable"),
         ("DisabledException", 400, "KmsKeyUnavailable"),
         ("TooManyTagsException", 400, "AwsLimitExceeded"),
@@ -139,3 +138,9 @@ def test_limit_exceeded_is_a_quota_not_throttling() -> None:
     classified = classify(exc)
     assert classified.reason == "AwsLimitExceeded"
     assert classified.retryable is False
+
+
+@pytest.mark.parametrize("code", ["AlreadyExistsException", "RepositoryAlreadyExistsException"])
+def test_already_exists_is_retried_because_the_next_pass_observes_it(code: str) -> None:
+    classified = classify(client_error(code, 400))
+    assert classified == Classified("AlreadyExists", True)

@@ -199,11 +199,11 @@ def test_several_changes_plan_in_order(make_desired: MakeDesired, make_observed_
         tags={},
     )
     assert ops(plan(desired, observed, KEY_ARN).actions) == [
+        "tag_resource",
         "put_image_tag_mutability",
         "put_image_scanning_configuration",
         "put_lifecycle_policy",
         "set_repository_policy",
-        "tag_resource",
     ]
 
 

@@ -9,7 +9,7 @@ from ..aws import AwsClients
 from ..compare import tag_changes, tags_from_list
 from ..errors import OperatorError
 from ..render import Desired, Owner, owner_from_tags
-from .actions import NEW_KEY, Action, read
+from .actions import NEW_KEY, Action, call, read
 
 PENDING_DELETION = "PendingDeletion"
 
@@ -199,3 +199,19 @@ def observe_for_repository(
             )
         return None
     return _find_key_by_tags(clients, desired.owner)
+
+
+def discard_unaliased_new_key(clients: AwsClients, key_id: str) -> Action:
+    """Schedule deletion of a key created in this pass whose alias someone else took meanwhile.
+
+    Happens when two replicas race during a failover: the other replica's key won the alias. Ours was never
+    used, so it goes (shortest window); the next pass adopts the aliased key.
+    """
+    action = Action(
+        "kms",
+        "schedule_key_deletion",
+        {"KeyId": key_id, "PendingWindowInDays": 7},
+        f"discard unused key {key_id}: its alias was taken by another key",
+    )
+    call(clients, action)
+    return action

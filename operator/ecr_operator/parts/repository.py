@@ -181,6 +181,18 @@ def plan(desired: Desired, observed: ObservedRepository | None, key_arn: str | N
         )
 
     actions = []
+    to_set, to_remove = tag_changes(desired.tags, observed.tags)
+    if to_set:
+        # Tags first: an adopted repository then carries the ownership tags before any other write, which
+        # IAM policies conditioned on aws:ResourceTag/ecr.platform.dev/cluster need (deploy/iam-policy.json).
+        actions.append(
+            Action(
+                "ecr",
+                "tag_resource",
+                {"resourceArn": observed.arn, "tags": _tag_list(to_set)},
+                f"set repository tags {sorted(to_set)}",
+            )
+        )
     if observed.image_tag_mutability != desired.image_tag_mutability:
         actions.append(
             Action(
@@ -200,16 +212,6 @@ def plan(desired: Desired, observed: ObservedRepository | None, key_arn: str | N
             )
         )
     actions.extend(_policy_actions(desired, observed))
-    to_set, to_remove = tag_changes(desired.tags, observed.tags)
-    if to_set:
-        actions.append(
-            Action(
-                "ecr",
-                "tag_resource",
-                {"resourceArn": observed.arn, "tags": _tag_list(to_set)},
-                f"set repository tags {sorted(to_set)}",
-            )
-        )
     if to_remove:
         actions.append(
             Action(

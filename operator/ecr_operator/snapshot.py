@@ -59,7 +59,9 @@ class Snapshots:
                 repositories.update((r["repositoryName"], r) for r in page.get("repositories", []))
             key_tags: dict[str, dict[str, str]] = {}
             for page in clients.tagging.get_paginator("get_resources").paginate(
-                ResourceTypeFilters=["kms:key"], TagFilters=[{"Key": CLUSTER_TAG, "Values": [self.cluster_id]}]
+                ResourceTypeFilters=["kms:key"],
+                TagFilters=[{"Key": CLUSTER_TAG, "Values": [self.cluster_id]}],
+                ResourcesPerPage=100,
             ):
                 for mapping in page.get("ResourceTagMappingList", []):
                     key_tags[mapping["ResourceARN"]] = tags_from_list(mapping.get("Tags"))

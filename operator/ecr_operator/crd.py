@@ -63,6 +63,16 @@ def to_structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) ->
 _DEFAULTED_OBJECTS = {"encryption"}
 
 
+# metadata.name becomes the repository name when spec.repositoryName is empty: it must satisfy ECR's rules
+# too (Kubernetes allows "a", "a--b" or "a.-b", ECR does not). Only a rule at the root can see metadata.
+DEFAULT_NAME_RULE = {
+    "rule": "!has(self.spec) || has(self.spec.repositoryName) || (size(self.metadata.name) >= 2"
+    " && self.metadata.name.matches('^[a-z0-9]+(?:[._-][a-z0-9]+)*$'))",
+    "message": "metadata.name is the repository name when spec.repositoryName is not set, so it must follow "
+    "ECR's naming rules (at least 2 characters, no consecutive separators); set spec.repositoryName otherwise",
+}
+
+
 def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
     return to_structural(model.model_json_schema(by_alias=True, mode="validation"))
 
@@ -111,6 +121,7 @@ def build_crd() -> dict[str, Any]:
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
+                            "x-kubernetes-validations": [DEFAULT_NAME_RULE],
                             "description": "An Amazon ECR repository with its KMS key, lifecycle policy, "
                             "cross-account pull policy and tags, managed by ecr-operator.",
                             "properties": {

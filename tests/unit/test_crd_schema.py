@@ -213,3 +213,12 @@ def test_to_structural_resolves_optional_refs() -> None:
 def test_to_structural_rejects_real_unions() -> None:
     with pytest.raises(ValueError, match="structural"):
         to_structural({"anyOf": [{"type": "string"}, {"type": "integer"}]})
+
+
+def test_the_root_rule_checks_metadata_name_when_it_is_the_repository_name() -> None:
+    from ecr_operator.crd import DEFAULT_NAME_RULE, build_crd
+
+    root = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert DEFAULT_NAME_RULE in root["x-kubernetes-validations"]
+    assert "self.metadata.name" in DEFAULT_NAME_RULE["rule"]
+    assert "has(self.spec.repositoryName)" in DEFAULT_NAME_RULE["rule"]

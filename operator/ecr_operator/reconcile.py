@@ -51,43 +51,9 @@ def reconcile(
     if observed_repository is not None:
         repository.check_ownership(desired, observed_repository, adopt)
 
-    key_actions: list[Action] = []
-    key_arn: str | None = None
-    if desired.manages_key:
-        repository_key = observed_repository.kms_key if observed_repository else None
-        known_tags = view.key_tags if view else None
-        observed_key = key.observe_for_repository(clients, desired, repository_key, known_tags)
-        if observed_key is not None and observed_key.owner != desired.owner and repository_key is not None:
-            # The repository already uses a key we did not create: leave that key alone, say so.
-            key_arn = repository_key
-            outcome.problems.append(
-                OperatorError(
-                    "KmsKeyNotOwned",
-                    f"repository {desired.repository_name} is encrypted with KMS key {repository_key}, "
-                    "which ecr-operator does not own; its rotation and tags are not managed",
-                    retryable=False,
-                )
-            )
-        elif observed_key is None and observed_repository is not None:
-            # ECR cannot re-encrypt an existing repository: a new key could never be used, so make none.
-            # (AES256 shows up as EncryptionMismatch in the repository plan.)
-            key_arn = repository_key
-            if repository_key is not None:
-                outcome.problems.append(
-                    OperatorError(
-                        "KmsKeyNotFound",
-                        f"repository {desired.repository_name} is encrypted with KMS key {repository_key}, "
-                        "which does not exist or is not visible",
-                        retryable=False,
-                    )
-                )
-        else:
-            key_actions = key.plan(desired, observed_key)
-            key_arn = observed_key.arn if observed_key else None
-    elif desired.user_kms_key_arn is not None:
-        key_arn = desired.user_kms_key_arn
-        if observed_repository is None:
-            key.observe_user_key(clients, key_arn)
+    key_plan = _plan_key(clients, desired, observed_repository, view)
+    key_actions, key_arn = key_plan.actions, key_plan.key_arn
+    outcome.problems.extend(key_plan.problems)
 
     applied = Applied()
     outcome.planned.extend(key_actions)
@@ -127,6 +93,59 @@ def reconcile(
     for action in outcome.applied:
         log.info("%s/%s: %s", desired.owner.namespace, desired.owner.name, action.summary)
     return outcome
+
+
+@dataclass
+class _KeyPlan:
+    actions: list[Action] = field(default_factory=list)
+    key_arn: str | None = None
+    """The key the repository is (or will be) encrypted with; None for AES256 or a key still to create."""
+    problems: list[OperatorError] = field(default_factory=list)
+
+
+def _plan_key(
+    clients: AwsClients,
+    desired: Desired,
+    observed_repository: repository.ObservedRepository | None,
+    view: RegionView | None,
+) -> _KeyPlan:
+    """Which key the repository uses and what the operator's own key needs; never a key ECR could not use."""
+    if desired.user_kms_key_arn is not None:
+        if observed_repository is None:
+            key.observe_user_key(clients, desired.user_kms_key_arn)
+        return _KeyPlan(key_arn=desired.user_kms_key_arn)
+    if not desired.manages_key:
+        return _KeyPlan()
+    repository_key = observed_repository.kms_key if observed_repository else None
+    observed_key = key.observe_for_repository(clients, desired, repository_key, view.key_tags if view else None)
+    if observed_key is not None and observed_key.owner != desired.owner and repository_key is not None:
+        # The repository already uses a key we did not create: leave that key alone, say so.
+        return _KeyPlan(
+            key_arn=repository_key,
+            problems=[
+                OperatorError(
+                    "KmsKeyNotOwned",
+                    f"repository {desired.repository_name} is encrypted with KMS key {repository_key}, "
+                    "which ecr-operator does not own; its rotation and tags are not managed",
+                    retryable=False,
+                )
+            ],
+        )
+    if observed_key is None and observed_repository is not None:
+        # ECR cannot re-encrypt an existing repository: a new key could never be used, so make none.
+        # (AES256 shows up as EncryptionMismatch in the repository plan.)
+        problems = []
+        if repository_key is not None:
+            problems.append(
+                OperatorError(
+                    "KmsKeyNotFound",
+                    f"repository {desired.repository_name} is encrypted with KMS key {repository_key}, "
+                    "which does not exist or is not visible",
+                    retryable=False,
+                )
+            )
+        return _KeyPlan(key_arn=repository_key, problems=problems)
+    return _KeyPlan(key.plan(desired, observed_key), observed_key.arn if observed_key else None)
 
 
 @dataclass

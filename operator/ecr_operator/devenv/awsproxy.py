@@ -2,8 +2,9 @@
 
 Point a process at it with ``AWS_ENDPOINT_URL=proxy.endpoint_url``: every request is recorded as a
 :class:`Call` (service, operation, status), so benchmarks count exactly what a process sends, and tests
-can inject AWS faults moto never produces (throttling, 5xx, access denied, slow or dropped connections)
-or act at the N-th call (e.g. SIGKILL the operator between two AWS calls).
+can inject AWS faults moto never produces (throttling, 5xx, access denied, slow or dropped connections,
+requests that never reach AWS, answers that are lost) or act at the N-th call (e.g. SIGKILL the operator
+between two AWS calls).
 """
 
 from __future__ import annotations
@@ -21,7 +22,18 @@ from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["AwsProxy", "Call", "Fault", "is_read"]
 
-FaultKind = Literal["throttle", "http429", "http500", "http503", "access_denied", "invalid_parameter", "delay", "drop"]
+FaultKind = Literal[
+    "throttle",
+    "http429",
+    "http500",
+    "http503",
+    "access_denied",
+    "invalid_parameter",
+    "delay",
+    "drop",
+    "abort",
+    "lose_response",
+]
 
 _READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "BatchCheck")
 _SERVICES = {
@@ -66,6 +78,14 @@ class Fault:
 
     ``skip`` matching calls pass through first, then ``times`` matching calls get the fault
     (None = forever). ``delay_seconds`` is used by kind "delay" (the call is then forwarded).
+
+    Connection faults (the client gets no answer, the call is recorded with status 0):
+
+    * "drop": the connection is closed as the request arrives (no hook runs);
+    * "abort": the before-hooks run, then the connection is closed and the request never reaches AWS,
+      like a client killed just before sending;
+    * "lose_response": the request is forwarded (AWS does the work), the after-hooks run, then the
+      connection is closed without an answer, like a client killed before reading it.
     """
 
     kind: FaultKind
@@ -95,7 +115,7 @@ class Fault:
 
 
 Hook = Callable[[str, str], None]
-"""Called with (service, operation) before a request is forwarded; may block or raise nothing."""
+"""Called with (service, operation) around forwarding; may block, must not raise (use a fault to cut a call)."""
 
 
 class AwsProxy:
@@ -211,9 +231,7 @@ class AwsProxy:
                 service, operation = _identify(self.headers.get("X-Amz-Target"), body, self.path)
                 fault = proxy._fault_for(operation)
                 if fault is not None and fault.kind == "drop":
-                    proxy._record(Call(service, operation, 0, started, "drop"))
-                    self.close_connection = True
-                    self.connection.close()
+                    self._hang_up(Call(service, operation, 0, started, "drop"))
                     return
                 if fault is not None and fault.kind in _FAULT_RESPONSES:
                     status, code, message = _FAULT_RESPONSES[fault.kind]
@@ -224,11 +242,23 @@ class AwsProxy:
                     time.sleep(fault.delay_seconds)
                 for hook in proxy._hooks("before"):
                     hook(service, operation)
+                if fault is not None and fault.kind == "abort":
+                    self._hang_up(Call(service, operation, 0, started, "abort"))
+                    return
                 status, payload, headers = proxy._forward(self.command, self.path, dict(self.headers), body)
                 for hook in proxy._hooks("after"):
                     hook(service, operation)
+                if fault is not None and fault.kind == "lose_response":
+                    self._hang_up(Call(service, operation, 0, started, "lose_response"))
+                    return
                 self._respond(status, payload, headers)
                 proxy._record(Call(service, operation, status, started, fault.kind if fault else None))
+
+            def _hang_up(self, call: Call) -> None:
+                """Close the connection without an answer."""
+                proxy._record(call)
+                self.close_connection = True
+                self.connection.close()
 
             def _respond(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
                 self.send_response(status)

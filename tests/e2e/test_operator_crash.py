@@ -7,15 +7,12 @@ from collections.abc import Callable
 import pytest
 from operator_env import (
     CLUSTER_ID,
-    OWNER_TAGS,
-    Aws,
     Namespace,
     ns_fixture,  # noqa: F401
     operator_env_fixture,  # noqa: F401
     seed_spec,
-    unique,
-    wait_for,
 )
+from support import OWNER_TAGS, Aws, unique, wait_for
 
 pytestmark = pytest.mark.e2e
 

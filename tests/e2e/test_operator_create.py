@@ -11,16 +11,12 @@ import pytest
 import yaml
 from operator_env import (
     CLUSTER_ID,
-    GROUP,
-    PLURAL,
-    REGION,
     SEED_EXAMPLE,
-    VERSION,
     Namespace,
     ns_fixture,  # noqa: F401
     operator_env_fixture,  # noqa: F401
-    unique,
 )
+from support import GROUP, PLURAL, REGION, VERSION, unique
 
 pytestmark = pytest.mark.e2e
 

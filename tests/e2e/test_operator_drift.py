@@ -12,9 +12,8 @@ from operator_env import (
     ns_fixture,  # noqa: F401
     operator_env_fixture,  # noqa: F401
     seed_spec,
-    unique,
-    wait_for,
 )
+from support import unique, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -10,17 +10,14 @@ from typing import Any
 import kubernetes
 import pytest
 from operator_env import (
-    GROUP,
-    PLURAL,
     RESYNC_SECONDS,
-    VERSION,
     MotoRecorder,
     Namespace,
     ns_fixture,  # noqa: F401
     operator_env_fixture,  # noqa: F401
     seed_spec,
-    unique,
 )
+from support import GROUP, PLURAL, VERSION, unique
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ from operator_env import (
     ns_fixture,  # noqa: F401
     operator_env_fixture,  # noqa: F401
     seed_spec,
-    unique,
 )
+from support import unique
 
 pytestmark = pytest.mark.e2e
 

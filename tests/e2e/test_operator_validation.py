@@ -9,15 +9,13 @@ import kubernetes
 import pytest
 from operator_env import (
     CLUSTER_ID,
-    OWNER_TAGS,
     RESYNC_SECONDS,
     Namespace,
     ns_fixture,  # noqa: F401
     operator_env_fixture,  # noqa: F401
     seed_spec,
-    unique,
-    wait_for,
 )
+from support import OWNER_TAGS, unique, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -6,27 +6,17 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import kubernetes
 import pytest
-from env_helpers import FINALIZER, Harness, full_spec, operator_harness, unique, wait_for
+from support import FINALIZER, Harness, full_spec, harness_fixture, unique, wait_for
 
-from ecr_operator.devenv import Fault, LocalControlPlane, MotoServer
+from ecr_operator.devenv import Fault
 
 pytestmark = pytest.mark.e2e
 
 REGION = "eu-central-1"
 
 
-@pytest.fixture(scope="module")
-def harness(
-    controlplane: LocalControlPlane,
-    k8s_api: kubernetes.client.ApiClient,
-    moto_server: MotoServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Harness]:
-    workdir = tmp_path_factory.mktemp("delete-safety")
-    with operator_harness(controlplane, k8s_api, moto_server, workdir, region=REGION, resync_seconds=5) as env:
-        yield env
+harness = harness_fixture(REGION, resync_seconds=5)
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +43,7 @@ def assert_blocked(harness: Harness, namespace: str, name: str) -> dict[str, Any
 def test_non_empty_repository_is_kept_without_force_delete(harness: Harness) -> None:
     namespace, name, repository_name = ready_resource(harness)
     digest = harness.aws.put_image(repository_name, "v1")
-    [key] = harness.live_keys(namespace, name)
+    [key] = harness.aws.live_keys(namespace, name)
 
     harness.delete(namespace, name)
     obj = harness.wait_condition(namespace, name, "False", "RepositoryNotEmpty")
@@ -66,13 +56,13 @@ def test_non_empty_repository_is_kept_without_force_delete(harness: Harness) -> 
     # The user decides: forceDelete on the object being deleted lets the finalizer finish.
     harness.patch_spec(namespace, name, {"forceDelete": True})
     harness.wait_gone(namespace, name)
-    harness.assert_deleted(namespace, name, repository_name)
+    harness.aws.assert_deleted(namespace, name, repository_name)
 
 
 def test_retain_leaves_repository_key_and_alias(harness: Harness) -> None:
     namespace, name, repository_name = ready_resource(harness, deletionPolicy="Retain")
     digest = harness.aws.put_image(repository_name, "v1")
-    [key] = harness.live_keys(namespace, name)
+    [key] = harness.aws.live_keys(namespace, name)
 
     harness.delete(namespace, name)
     harness.wait_gone(namespace, name)
@@ -93,7 +83,7 @@ def test_user_supplied_key_is_never_deleted_nor_tagged(harness: Harness) -> None
     repository = harness.aws.repository(repository_name)
     assert repository is not None
     assert repository["encryptionConfiguration"] == {"encryptionType": "KMS", "kmsKey": user_key["Arn"]}
-    assert harness.owned_keys(namespace, name) == [], "the operator made or tagged a key of its own"
+    assert harness.aws.owned_keys(namespace, name) == [], "the operator made or tagged a key of its own"
 
     harness.delete(namespace, name)
     harness.wait_gone(namespace, name)
@@ -108,7 +98,7 @@ def test_user_supplied_key_is_never_deleted_nor_tagged(harness: Harness) -> None
 
 def test_key_already_pending_deletion_does_not_block_the_finalizer(harness: Harness) -> None:
     namespace, name, repository_name = ready_resource(harness)
-    [key] = harness.live_keys(namespace, name)
+    [key] = harness.aws.live_keys(namespace, name)
     harness.aws.kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
     since = time.monotonic()
 
@@ -125,7 +115,7 @@ def test_key_already_pending_deletion_does_not_block_the_finalizer(harness: Harn
 @pytest.mark.parametrize("kind", ["http503", "access_denied"])
 def test_finalizer_stays_while_aws_fails(harness: Harness, kind: str) -> None:
     namespace, name, repository_name = ready_resource(harness)
-    [key] = harness.live_keys(namespace, name)
+    [key] = harness.aws.live_keys(namespace, name)
     fault = harness.proxy.add_fault(Fault(kind, "DeleteRepository", times=None))
 
     harness.delete(namespace, name)
@@ -142,4 +132,4 @@ def test_finalizer_stays_while_aws_fails(harness: Harness, kind: str) -> None:
 
     harness.proxy.clear_faults()
     harness.wait_gone(namespace, name, timeout=180)
-    harness.assert_deleted(namespace, name, repository_name)
+    harness.aws.assert_deleted(namespace, name, repository_name)

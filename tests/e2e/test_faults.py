@@ -14,16 +14,14 @@ So at most floor(W / R) + 1 calls in W seconds (and a spec change retries at onc
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 
-import kubernetes
 import pytest
-from env_helpers import Harness, full_spec, operator_harness, unique, wait_for
+from support import Harness, full_spec, harness_fixture, unique, wait_for
 
-from ecr_operator.devenv import Fault, LocalControlPlane, MotoServer
+from ecr_operator.devenv import Fault
 
 pytestmark = pytest.mark.e2e
 
@@ -35,33 +33,25 @@ INJECTED: Counter[str] = Counter()
 """Faults injected and survived, by kind (printed at the end of the module)."""
 
 
-@pytest.fixture(scope="module")
-def harness(
-    controlplane: LocalControlPlane,
-    k8s_api: kubernetes.client.ApiClient,
-    moto_server: MotoServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Harness]:
-    workdir = tmp_path_factory.mktemp("faults")
-    with operator_harness(
-        controlplane, k8s_api, moto_server, workdir, region=REGION, resync_seconds=RESYNC_SECONDS
-    ) as env:
-        yield env
+harness = harness_fixture(REGION, resync_seconds=RESYNC_SECONDS)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report() -> Iterator[None]:
+    yield
     print(f"\nfaults injected and survived, by kind: {dict(INJECTED)}; hot-loop windows: {HOT_LOOP}")
 
 
 @pytest.fixture(autouse=True)
 def clean_proxy(harness: Harness) -> Iterator[None]:
     harness.proxy.clear_faults()
-    harness.proxy.clear_hooks()
     yield
     harness.proxy.clear_faults()
-    harness.proxy.clear_hooks()
 
 
 def assert_one_key_one_repository(harness: Harness, namespace: str, name: str, repository_name: str) -> None:
-    repository = harness.assert_converged(namespace, name, repository_name)
-    assert len(harness.owned_keys(namespace, name)) == 1, "a second (orphaned) key was created"
+    repository = harness.aws.assert_converged(namespace, name, repository_name)
+    assert len(harness.aws.owned_keys(namespace, name)) == 1, "a second (orphaned) key was created"
     assert sum(1 for n in harness.aws.repository_names() if n == repository_name) == 1
     assert repository["repositoryName"] == repository_name
 
@@ -103,47 +93,25 @@ def test_transient_faults_converge_without_duplicates(harness: Harness, case: st
         INJECTED[fault.kind] += fault.injected
     assert_one_key_one_repository(harness, namespace, name, repository_name)
     obj = harness.must_get(namespace, name)
-    assert obj["status"]["kmsKeyArn"] == harness.live_keys(namespace, name)[0]["Arn"]
-
-
-class LoseResponse:
-    """An after-hook that lets AWS do the work, then loses the answer (the connection closes).
-
-    botocore then retries the (non-idempotent) call itself: the retry meets the resource the lost call
-    created (AlreadyExists), or, for CreateKey, would create a second key.
-    """
-
-    def __init__(self, operation: str, times: int = 1) -> None:
-        self.operation = operation
-        self.left = times
-        self.lost = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, service: str, operation: str) -> None:
-        if operation != self.operation:
-            return
-        with self._lock:
-            if self.left <= 0:
-                return
-            self.left -= 1
-            self.lost += 1
-        raise ConnectionAbortedError(f"injected: response to {operation} lost")
+    assert obj["status"]["kmsKeyArn"] == harness.aws.live_keys(namespace, name)[0]["Arn"]
 
 
 @pytest.mark.parametrize("operation", ["CreateKey", "CreateAlias", "CreateRepository"])
 def test_lost_response_after_a_create_leaves_no_duplicate_and_no_permanent_error(
     harness: Harness, operation: str
 ) -> None:
-    hook = LoseResponse(operation)
-    harness.proxy.on_after(hook)
-    offset = harness.operator.log_path.stat().st_size
+    # AWS does the work, then the answer is lost (the connection closes). botocore retries the (non-idempotent)
+    # call itself: the retry meets the resource the lost call created (AlreadyExists), or, for CreateKey, would
+    # create a second key.
+    fault = harness.proxy.add_fault(Fault("lose_response", operation, times=1))
+    offset = harness.operator.log_size()
     namespace, name = harness.namespace(), "app"
     repository_name = unique("lost")
     harness.create(namespace, name, full_spec(repository_name))
 
     harness.wait_ready(namespace, name)
-    assert hook.lost == 1, f"the response to {operation} was never lost"
-    INJECTED["lost-response"] += hook.lost
+    assert fault.injected == 1, f"the response to {operation} was never lost"
+    INJECTED["lost-response"] += fault.injected
     assert_one_key_one_repository(harness, namespace, name, repository_name)
     # A retry is fine (Ready=False AwsUnreachable for a moment); giving up until the next resync is not.
     log = harness.operator.log_path.read_bytes()[offset:].decode(errors="replace")
@@ -188,7 +156,7 @@ def test_access_denied_is_reported_without_a_hot_loop_then_a_spec_change_converg
     assert 1 <= len(times) <= MAX_PASSES, f"CreateRepository at {times} s (bound {MAX_PASSES} in {WINDOW_SECONDS} s)"
     assert writes == len(times), f"{writes} writes in the window: only the failing CreateRepository may be retried"
     assert harness.aws.repository(repository_name) is None
-    assert len(harness.owned_keys(namespace, name)) == 1, "every failing pass must reuse the one key"
+    assert len(harness.aws.owned_keys(namespace, name)) == 1, "every failing pass must reuse the one key"
     INJECTED["access_denied"] += fault.injected
 
     harness.proxy.clear_faults()

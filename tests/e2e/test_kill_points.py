@@ -1,7 +1,8 @@
 """SIGKILL the operator right before or right after each AWS write of a create and of a delete, restart it.
 
-A proxy hook counts the writes and, at the N-th, sends SIGKILL to the operator ("before": the write then never
-reaches AWS; "after": AWS did it but the answer is lost with the process). The test thread restarts the operator.
+A proxy hook counts the writes and, at the N-th, sends SIGKILL to the operator; a proxy fault cuts that call
+("before": "abort", the write never reaches AWS; "after": "lose_response", AWS did it but the answer is lost with
+the process). The test thread restarts the operator.
 Every run must converge: after a create exactly one live key for the owner, aliased and used by the one
 repository; after a delete no repository, no alias, every owned key pending deletion; a bystander resource in
 the same namespace untouched throughout. The module also restarts kube-apiserver under the running operator.
@@ -15,11 +16,10 @@ import threading
 from collections.abc import Iterator
 from typing import Literal
 
-import kubernetes
 import pytest
-from env_helpers import Harness, full_spec, operator_harness, unique
+from support import Harness, full_spec, harness_fixture, unique
 
-from ecr_operator.devenv import LocalControlPlane, MotoServer
+from ecr_operator.devenv import Fault
 
 pytestmark = pytest.mark.e2e
 
@@ -37,16 +37,12 @@ When = Literal["before", "after"]
 TRIED: list[str] = []
 
 
-@pytest.fixture(scope="module")
-def harness(
-    controlplane: LocalControlPlane,
-    k8s_api: kubernetes.client.ApiClient,
-    moto_server: MotoServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Harness]:
-    workdir = tmp_path_factory.mktemp("kill-points")
-    with operator_harness(controlplane, k8s_api, moto_server, workdir, region=REGION, resync_seconds=5) as env:
-        yield env
+harness = harness_fixture(REGION, resync_seconds=5)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report() -> Iterator[None]:
+    yield
     print(f"\nkill points tried: {len(TRIED)}: {TRIED}")
 
 
@@ -61,7 +57,7 @@ def bystander(harness: Harness, namespace: str) -> tuple[str, str]:
     repository_name = unique("bystander")
     harness.create(namespace, "bystander", full_spec(repository_name))
     harness.wait_ready(namespace, "bystander")
-    key_id = harness.assert_converged(namespace, "bystander", repository_name)["encryptionConfiguration"]["kmsKey"]
+    key_id = harness.aws.assert_converged(namespace, "bystander", repository_name)["encryptionConfiguration"]["kmsKey"]
     return repository_name, key_id
 
 
@@ -73,6 +69,8 @@ class KillAt:
         self.seen = 0
         self.operation: str | None = None
         self.killed = threading.Event()
+        self.cut: Fault | None = None
+        """The proxy fault that cuts the call the operator is killed at."""
         self._lock = threading.Lock()
 
     def __call__(self, service: str, operation: str) -> None:
@@ -85,9 +83,6 @@ class KillAt:
             self.operation = operation
             os.kill(self.pid, signal.SIGKILL)
             self.killed.set()
-        if self.when == "before":
-            # The client is gone: abort this request so that the write never reaches AWS.
-            raise ConnectionAbortedError(f"operator killed before {operation}")
 
 
 def arm_kill(harness: Harness, writes: tuple[str, ...], n: int, when: When) -> KillAt:
@@ -95,6 +90,8 @@ def arm_kill(harness: Harness, writes: tuple[str, ...], n: int, when: When) -> K
     pid = harness.operator.pid
     assert pid is not None and harness.operator.running, "the operator is not running"
     hook = KillAt(pid, writes, n, when)
+    # The client is gone: the write never reaches AWS ("before"), or its answer is lost ("after").
+    hook.cut = harness.proxy.add_fault(Fault("abort" if when == "before" else "lose_response", writes[n - 1]))
     (harness.proxy.on_before if when == "before" else harness.proxy.on_after)(hook)
     return hook
 
@@ -104,6 +101,8 @@ def wait_killed_and_restart(harness: Harness, hook: KillAt) -> None:
         assert hook.killed.wait(90), f"write #{hook.n} never came ({hook.seen} seen)\n{harness.context()}"
     finally:
         harness.proxy.clear_hooks()
+        harness.proxy.clear_faults()
+    assert hook.cut is not None and hook.cut.injected == 1, f"the call killed at was not cut: {hook.cut}"
     harness.operator.kill()  # reaps the killed process
     assert not harness.operator.running
     TRIED.append(f"{hook.when} {hook.operation}")
@@ -112,7 +111,7 @@ def wait_killed_and_restart(harness: Harness, hook: KillAt) -> None:
 
 def assert_bystander_intact(harness: Harness, namespace: str, bystander: tuple[str, str]) -> None:
     repository_name, key_arn = bystander
-    repository = harness.assert_converged(namespace, "bystander", repository_name)
+    repository = harness.aws.assert_converged(namespace, "bystander", repository_name)
     assert repository["encryptionConfiguration"]["kmsKey"] == key_arn
 
 
@@ -128,16 +127,16 @@ def test_kill_during_create(harness: Harness, namespace: str, bystander: tuple[s
     assert hook.operation == CREATE_WRITES[n - 1]
 
     obj = harness.wait_ready(namespace, name)
-    harness.assert_converged(namespace, name, repository_name)
-    assert len(harness.live_keys(namespace, name)) == 1
-    assert obj["status"]["kmsKeyArn"] == harness.live_keys(namespace, name)[0]["Arn"]
+    harness.aws.assert_converged(namespace, name, repository_name)
+    assert len(harness.aws.live_keys(namespace, name)) == 1
+    assert obj["status"]["kmsKeyArn"] == harness.aws.live_keys(namespace, name)[0]["Arn"]
     assert [n for n in harness.aws.repository_names() if n == repository_name] == [repository_name]
     assert_bystander_intact(harness, namespace, bystander)
 
     # Leave nothing running for the next cases (and check that a crash-recovered resource deletes cleanly).
     harness.delete(namespace, name)
     harness.wait_gone(namespace, name)
-    harness.assert_deleted(namespace, name, repository_name)
+    harness.aws.assert_deleted(namespace, name, repository_name)
 
 
 DELETE_CASES = [(n, when) for n in range(1, len(DELETE_WRITES) + 1) for when in ("before", "after")]
@@ -148,7 +147,7 @@ def test_kill_during_delete(harness: Harness, namespace: str, bystander: tuple[s
     name, repository_name = unique("delete"), unique("kill")
     harness.create(namespace, name, full_spec(repository_name))
     harness.wait_ready(namespace, name)
-    [key] = harness.live_keys(namespace, name)
+    [key] = harness.aws.live_keys(namespace, name)
 
     hook = arm_kill(harness, DELETE_WRITES, n, when)
     harness.delete(namespace, name)
@@ -156,8 +155,8 @@ def test_kill_during_delete(harness: Harness, namespace: str, bystander: tuple[s
     assert hook.operation == DELETE_WRITES[n - 1]
 
     harness.wait_gone(namespace, name)
-    harness.assert_deleted(namespace, name, repository_name)
-    assert [k["KeyId"] for k in harness.owned_keys(namespace, name)] == [key["KeyId"]]
+    harness.aws.assert_deleted(namespace, name, repository_name)
+    assert [k["KeyId"] for k in harness.aws.owned_keys(namespace, name)] == [key["KeyId"]]
     assert_bystander_intact(harness, namespace, bystander)
 
 
@@ -172,7 +171,7 @@ def test_apiserver_restart_under_the_operator(harness: Harness, namespace: str, 
     fresh, fresh_repository = unique("after-restart"), unique("restart")
     harness.create(namespace, fresh, full_spec(fresh_repository))
     harness.wait_ready(namespace, fresh, timeout=180)
-    harness.assert_converged(namespace, fresh, fresh_repository)
+    harness.aws.assert_converged(namespace, fresh, fresh_repository)
 
     patched = harness.patch_spec(namespace, existing, {"lifecycle": {"maxImageCount": 42}})
     harness.wait_condition(namespace, existing, "True", "Synced", generation=patched["metadata"]["generation"])

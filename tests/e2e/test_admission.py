@@ -15,12 +15,13 @@ from typing import Any
 
 import kubernetes
 import pytest
-from hardening_env import TAGS, Aws, Cluster, isolated_cluster, start_operator, unique
+from support import TAGS, Aws, Cluster, Operator, operator_process, private_cluster, unique
 
-from ecr_operator.devenv import ControlPlaneBinaries, MotoServer, OperatorProcess
+from ecr_operator.devenv import ControlPlaneBinaries, MotoServer
 
 pytestmark = pytest.mark.e2e
 
+REGION = "eu-central-1"
 KEY_ARN = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 OTHER_KEY_ARN = "arn:aws:kms:eu-central-1:123456789012:key/ffffffff-12ab-34cd-56ef-1234567890ab"
 
@@ -41,7 +42,7 @@ assert len(VALID_POLICY) >= 100
 def base_spec() -> dict[str, Any]:
     return {
         "repositoryName": "team-a/valid-repo",
-        "region": "eu-central-1",
+        "region": REGION,
         "imageTagMutability": "IMMUTABLE",
         "scanOnPush": True,
         "encryption": {"type": "KMS", "deletionWindowInDays": 7},
@@ -247,7 +248,7 @@ IMMUTABLE_UPDATES = [
 
 @pytest.fixture(scope="module")
 def cluster(controlplane_binaries: ControlPlaneBinaries, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with isolated_cluster(controlplane_binaries, tmp_path_factory.mktemp("admission-cp")) as cluster:
+    with private_cluster(controlplane_binaries, tmp_path_factory.mktemp("admission-cp")) as cluster:
         yield cluster
 
 
@@ -409,7 +410,7 @@ class OperatorUnderTest:
     cluster: Cluster
     aws: Aws
     namespace: str
-    process: OperatorProcess
+    process: Operator
 
 
 @pytest.fixture(scope="module")
@@ -417,15 +418,20 @@ def checked(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
     workdir = tmp_path_factory.mktemp("admission-operator")
     namespace = cluster.namespace("opcheck")
     with MotoServer(workdir / "moto") as moto:
-        process = start_operator(
-            cluster.controlplane.kubeconfig,
-            moto,
-            workdir / "operator.log",
-            ["--namespace", namespace, "--cluster-id", unique("admission"), "--resync-interval", "5"],
+        process = operator_process(
+            kubeconfig=cluster.controlplane.kubeconfig,
+            aws_env=moto.aws_environment(REGION),
+            log_path=workdir / "operator.log",
+            cluster_id=unique("admission"),
+            region=REGION,
+            resync_seconds=5,
+            workers=None,
+            extra_args=["--namespace", namespace],
         )
+        process.start()
         cluster.log_context = process.log_tail
         try:
-            yield OperatorUnderTest(cluster, Aws(moto.endpoint_url), namespace, process)
+            yield OperatorUnderTest(cluster, Aws(moto.endpoint_url, REGION), namespace, process)
         finally:
             process.stop()
             cluster.log_context = lambda: ""
@@ -462,12 +468,9 @@ def test_operator_refuses_before_aws(
     checked.cluster.create(checked.namespace, name, spec)
     # ... and the operator refuses it with a reason and a message saying what is wrong.
     obj = checked.cluster.wait_condition(checked.namespace, name, "False", reason)
-    message = checked.cluster.ready(obj)["message"]
+    message = checked.cluster.ready_condition(obj)["message"]
     assert text in message, message
-    warnings = [
-        e for e in checked.cluster.events(checked.namespace, name) if e.type == "Warning" and e.reason == reason
-    ]
-    assert warnings, "no Warning event"
+    assert checked.cluster.events(checked.namespace, name, reason=reason, type_="Warning"), "no Warning event"
     # Nothing in AWS: no repository, and no KMS key or alias for it.
     assert checked.aws.repository(name) is None
     aliases = checked.aws.kms.list_aliases()["Aliases"]

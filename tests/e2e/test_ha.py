@@ -10,9 +10,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from isolated import DEPLOY, REGION, Cluster, forbidden_lines, operator_process, private_cluster, spec, unique, wait_for
+from support import (
+    DEPLOY,
+    REGION,
+    Cluster,
+    Operator,
+    forbidden_lines,
+    operator_process,
+    private_cluster,
+    tagged_spec,
+    unique,
+    wait_for,
+)
 
-from ecr_operator.devenv import ControlPlaneBinaries, MotoServer, OperatorProcess
+from ecr_operator.devenv import ControlPlaneBinaries, MotoServer
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +34,7 @@ LIFETIME_SECONDS = 10
 @dataclass
 class Replica:
     name: str
-    process: OperatorProcess
+    process: Operator
 
     def log(self) -> str:
         return self.process.log_path.read_text(errors="replace") if self.process.log_path.exists() else ""
@@ -86,7 +97,7 @@ def pair(
 def test_one_serves_the_other_stands_by_and_takes_over_after_a_kill(
     pair: Pair, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cluster, ns = pair.cluster, pair.cluster.create_namespace("ha")
+    cluster, ns = pair.cluster, pair.cluster.namespace("ha")
 
     # Both replicas are in the peering object with different priorities (random per process by default), and
     # exactly one has its watch-stream paused. The stream's own state is what counts: kopf does not interrupt a
@@ -105,16 +116,16 @@ def test_one_serves_the_other_stands_by_and_takes_over_after_a_kill(
     passive = wait_for(standby, "one replica to stand by", timeout=60, context=pair.context)
     active = next(r for r in pair.replicas if r is not passive)
 
-    cluster.create(ns, "first", spec(unique("ha-first")))
-    cluster.wait_condition(ns, "first", context=pair.context)
+    cluster.create(ns, "first", tagged_spec(unique("ha-first")))
+    cluster.wait_ready(ns, "first", context=pair.context)
     assert active.handled(ns, "first")
     assert not passive.handled(ns, "first"), "the standby must not reconcile while the active replica lives"
     assert standby() is passive, "still exactly one standby"
 
     active.process.kill()  # SIGKILL: no goodbye in the peering object; its record has to expire
     killed_at = time.monotonic()
-    cluster.create(ns, "second", spec(unique("ha-second")))
-    cluster.wait_condition(ns, "second", timeout=LIFETIME_SECONDS * 6 + 60, context=pair.context)
+    cluster.create(ns, "second", tagged_spec(unique("ha-second")))
+    cluster.wait_ready(ns, "second", timeout=LIFETIME_SECONDS * 6 + 60, context=pair.context)
     takeover = time.monotonic() - killed_at
     with capsys.disabled():
         print(f"\ntakeover: {takeover:.1f}s from the SIGKILL to a new resource Ready (lifetime {LIFETIME_SECONDS}s)")

@@ -3,28 +3,29 @@ path we can reach, and the AWS operations it sent are exactly the actions the po
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from isolated import (
+from support import (
     DEPLOY,
+    OWNER_TAGS,
     REGION,
     TAGS,
+    Aws,
     Cluster,
+    Operator,
     operator_process,
     private_cluster,
-    spec,
+    tagged_spec,
     unique,
     wait_for,
 )
 
-from ecr_operator.devenv import AwsProxy, ControlPlaneBinaries, MotoServer, OperatorProcess
+from ecr_operator.devenv import AwsProxy, ControlPlaneBinaries, MotoServer
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +36,6 @@ INDIRECT = {
     "kms:CreateGrant",
     "kms:RetireGrant",
 }
-OWNER = ("ecr.platform.dev/cluster", "ecr.platform.dev/namespace", "ecr.platform.dev/name")
 
 
 def policy_actions() -> set[str]:
@@ -53,58 +53,15 @@ def cluster(controlplane_binaries: ControlPlaneBinaries, tmp_path_factory: pytes
         yield cluster
 
 
-class Aws:
-    """Direct clients to moto (not through the proxy): the test's own setup and checks are not recorded."""
-
-    def __init__(self, endpoint_url: str) -> None:
-        kwargs: dict[str, Any] = {
-            "endpoint_url": endpoint_url,
-            "region_name": REGION,
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
-        }
-        self.ecr = boto3.client("ecr", **kwargs)
-        self.kms = boto3.client("kms", **kwargs)
-
-    def repository(self, name: str) -> dict[str, Any] | None:
-        try:
-            repositories: list[dict[str, Any]] = self.ecr.describe_repositories(repositoryNames=[name])["repositories"]
-        except self.ecr.exceptions.RepositoryNotFoundException:
-            return None
-        return repositories[0]
-
-    def key_state(self, key_id: str) -> str:
-        return str(self.kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"])
-
-    def alias_target(self, alias: str) -> str | None:
-        for page in self.kms.get_paginator("list_aliases").paginate():
-            for entry in page["Aliases"]:
-                if entry["AliasName"] == alias:
-                    target: str | None = entry.get("TargetKeyId")
-                    return target
-        return None
-
-    def put_image(self, repository: str) -> None:
-        config = {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2}
-        config["digest"] = "sha256:" + hashlib.sha256(b"{}").hexdigest()
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": config,
-            "layers": [],
-        }
-        self.ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag="v1")
-
-
 def test_recorded_calls_match_the_policy_exactly(
     cluster: Cluster, moto_server: MotoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    aws = Aws(moto_server.endpoint_url)
-    cluster_id, ns = unique("iam"), cluster.create_namespace("iam")
+    aws = Aws(moto_server.endpoint_url, REGION)
+    cluster_id, ns = unique("iam"), cluster.namespace("iam")
     names = {app: unique(f"iam-{app}") for app in ("kms", "aes", "byok", "orphan", "adopt")}
 
     with AwsProxy(upstream=moto_server.endpoint_url) as proxy:
-        operator: OperatorProcess = operator_process(
+        operator: Operator = operator_process(
             kubeconfig=cluster.controlplane.kubeconfig,
             aws_env={**moto_server.aws_environment(REGION), "AWS_ENDPOINT_URL": proxy.endpoint_url},
             log_path=tmp_path / "operator.log",
@@ -120,7 +77,7 @@ def test_recorded_calls_match_the_policy_exactly(
 
         # Situations made by hand (directly in moto, not recorded): a key left by a crash between CreateKey and
         # CreateAlias (ownership tags, no alias), a key the user brings, a repository nobody owns.
-        orphan_tags = {**TAGS, OWNER[0]: cluster_id, OWNER[1]: ns, OWNER[2]: "orphan"}
+        orphan_tags = {**TAGS, OWNER_TAGS[0]: cluster_id, OWNER_TAGS[1]: ns, OWNER_TAGS[2]: "orphan"}
         orphan_key = aws.kms.create_key(Tags=[{"TagKey": k, "TagValue": v} for k, v in orphan_tags.items()])
         orphan_key_id = orphan_key["KeyMetadata"]["KeyId"]
         user_key_arn = aws.kms.create_key(Description="brought by the user")["KeyMetadata"]["Arn"]
@@ -130,16 +87,18 @@ def test_recorded_calls_match_the_policy_exactly(
             # Create: KMS with rotation + lifecycle + cross-account policy; AES256; a user key (Retain);
             # the orphan key found by its tags; adoption.
             cross = {"enabled": True, "allowedAccountIds": ["111122223333"]}
-            cluster.create(ns, "kms", spec(names["kms"], crossAccountPull=cross, tags={**TAGS, "environment": "dev"}))
-            cluster.create(ns, "aes", spec(names["aes"], encryption={"type": "AES256"}, lifecycle=None))
+            cluster.create(
+                ns, "kms", tagged_spec(names["kms"], crossAccountPull=cross, tags={**TAGS, "environment": "dev"})
+            )
+            cluster.create(ns, "aes", tagged_spec(names["aes"], encryption={"type": "AES256"}, lifecycle=None))
             byok = {"type": "KMS", "kmsKeyArn": user_key_arn}
-            cluster.create(ns, "byok", spec(names["byok"], encryption=byok, deletionPolicy="Retain"))
-            cluster.create(ns, "orphan", spec(names["orphan"]))
-            adopt = spec(names["adopt"], encryption={"type": "AES256"}, lifecycle=None)
+            cluster.create(ns, "byok", tagged_spec(names["byok"], encryption=byok, deletionPolicy="Retain"))
+            cluster.create(ns, "orphan", tagged_spec(names["orphan"]))
+            adopt = tagged_spec(names["adopt"], encryption={"type": "AES256"}, lifecycle=None)
             cluster.create(ns, "adopt", adopt, annotations={"ecr.platform.dev/adopt": "true"})
             for name in ("kms", "aes", "byok", "orphan", "adopt"):
                 ready(name)
-            assert aws.alias_target("alias/ecr/" + names["orphan"]) == orphan_key_id, "the orphan key was reused"
+            assert aws.alias_target(names["orphan"]) == orphan_key_id, "the orphan key was reused"
 
             # Update everything that can change in place.
             cluster.patch(
@@ -165,7 +124,9 @@ def test_recorded_calls_match_the_policy_exactly(
             # Drift: the key scheduled for deletion outside Kubernetes is cancelled and re-enabled by a resync.
             key_id = key_arn.rsplit("/", 1)[-1]
             aws.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
-            wait_for(lambda: aws.key_state(key_arn) == "Enabled", "the key to be re-enabled", context=log)
+            wait_for(
+                lambda: aws.key(key_arn)["KeyState"] == "Enabled", "the key to be re-enabled", timeout=60, context=log
+            )
 
             # Delete: empty (+ key deletion), blocked by images then forced, Retain, and the adopted one.
             aws.put_image(names["aes"])
@@ -177,7 +138,7 @@ def test_recorded_calls_match_the_policy_exactly(
                 cluster.wait_gone(ns, name, context=log)
             assert aws.repository(names["byok"]) is not None, "Retain keeps the repository"
             assert [aws.repository(names[n]) for n in ("kms", "aes", "orphan", "adopt")] == [None] * 4
-            assert aws.key_state(key_arn) == "PendingDeletion"
+            assert aws.key(key_arn)["KeyState"] == "PendingDeletion"
 
         calls = proxy.calls()
 

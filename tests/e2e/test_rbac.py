@@ -3,31 +3,32 @@ and a tenant with a namespaced Role reaches its own namespace only."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import kubernetes
 import pytest
-from isolated import (
+from support import (
     DEPLOY,
     GROUP,
     PLURAL,
     REGION,
     VERSION,
+    Aws,
     Cluster,
+    Operator,
+    ecr_object,
     forbidden_lines,
     operator_process,
     private_cluster,
-    spec,
+    tagged_spec,
     unique,
     wait_for,
 )
 
-from ecr_operator.devenv import ControlPlaneBinaries, MotoServer, OperatorProcess
+from ecr_operator.devenv import ControlPlaneBinaries, MotoServer
 
 pytestmark = pytest.mark.e2e
 
@@ -37,8 +38,8 @@ SERVICE_ACCOUNT = "system:serviceaccount:ecr-operator:ecr-operator"
 @dataclass
 class Env:
     cluster: Cluster
-    operator: OperatorProcess
-    ecr: Any
+    operator: Operator
+    aws: Aws
 
     def log(self) -> str:
         return self.operator.log_tail(20000)
@@ -58,25 +59,10 @@ def env(
             log_path=workdir / "operator.log",
             cluster_id=unique("rbac"),
         )
-        ecr = boto3.client(
-            "ecr",
-            endpoint_url=moto_server.endpoint_url,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
         with operator:
-            yield Env(cluster, operator, ecr)
+            yield Env(cluster, operator, Aws(moto_server.endpoint_url, REGION))
         # After the whole module: not one request of the operator may have been refused.
         assert not forbidden_lines(operator.log_tail(10**7)), "\n".join(forbidden_lines(operator.log_tail(10**7)))
-
-
-def _repository(ecr: Any, name: str) -> dict[str, Any] | None:
-    try:
-        repositories: list[dict[str, Any]] = ecr.describe_repositories(repositoryNames=[name])["repositories"]
-    except ecr.exceptions.RepositoryNotFoundException:
-        return None
-    return repositories[0]
 
 
 def test_service_account_has_exactly_the_rules_it_needs(env: Env) -> None:
@@ -112,31 +98,31 @@ def test_service_account_has_exactly_the_rules_it_needs(env: Env) -> None:
 
 
 def test_full_lifecycle_with_the_service_account(env: Env) -> None:
-    cluster, namespace, name = env.cluster, env.cluster.create_namespace("rbac"), "app"
+    cluster, namespace, name = env.cluster, env.cluster.namespace("rbac"), "app"
     repository_name = unique("rbac-app")
-    cluster.create(namespace, name, spec(repository_name))
-    created = cluster.wait_condition(namespace, name, context=env.log)
+    cluster.create(namespace, name, tagged_spec(repository_name))
+    created = cluster.wait_ready(namespace, name, context=env.log)
     assert created["status"]["repositoryUri"].endswith("/" + repository_name)
     assert created["metadata"]["finalizers"] == [f"{GROUP}/finalizer"]
-    assert _repository(env.ecr, repository_name) is not None
+    assert env.aws.repository(repository_name) is not None
 
     cluster.patch(namespace, name, {"spec": {"imageTagMutability": "IMMUTABLE", "lifecycle": {"maxImageCount": 5}}})
-    cluster.wait_condition(namespace, name, context=env.log)
-    repository = _repository(env.ecr, repository_name)
+    cluster.wait_ready(namespace, name, context=env.log)
+    repository = env.aws.repository(repository_name)
     assert repository is not None and repository["imageTagMutability"] == "IMMUTABLE"
-    rules = json.loads(env.ecr.get_lifecycle_policy(repositoryName=repository_name)["lifecyclePolicyText"])["rules"]
+    lifecycle = env.aws.lifecycle(repository_name)
+    assert lifecycle is not None
+    rules = lifecycle["rules"]
     assert [rule["selection"]["countNumber"] for rule in rules] == [5]
     # The operator could post its events (core/v1 create).
     events = wait_for(
-        lambda: [e for e in cluster.core.list_namespaced_event(namespace).items if e.involved_object.name == name],
-        "an event from the operator",
-        context=env.log,
+        lambda: cluster.events(namespace, name), "an event from the operator", timeout=60, context=env.log
     )
     assert any(e.reason == "Updated" for e in events), [(e.reason, e.message) for e in events]
 
     cluster.delete(namespace, name)
     cluster.wait_gone(namespace, name, context=env.log)
-    assert _repository(env.ecr, repository_name) is None
+    assert env.aws.repository(repository_name) is None
     assert forbidden_lines(env.log()) == []
 
 
@@ -156,7 +142,7 @@ def _status(call: Any) -> int:
 
 def test_tenant_with_a_namespaced_role_reaches_only_its_namespace(env: Env) -> None:
     cluster = env.cluster
-    mine, theirs = cluster.create_namespace("tenant-a"), cluster.create_namespace("tenant-b")
+    mine, theirs = cluster.namespace("tenant-a"), cluster.namespace("tenant-b")
     rbac = kubernetes.client.RbacAuthorizationV1Api(cluster.api)
     rbac.create_namespaced_role(
         mine,
@@ -180,24 +166,21 @@ def test_tenant_with_a_namespaced_role_reaches_only_its_namespace(env: Env) -> N
         },
     )
     tenant = _tenant_client(cluster, mine)
-    cluster.create(theirs, "other", spec(unique("rbac-other"), encryption={"type": "AES256"}, lifecycle=None))
+    cluster.create(theirs, "other", tagged_spec(unique("rbac-other"), encryption={"type": "AES256"}, lifecycle=None))
 
     def body(namespace: str, name: str) -> dict[str, Any]:
-        return {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "EcrRepository",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": spec(unique("rbac-tenant"), encryption={"type": "AES256"}, lifecycle=None),
-        }
+        return ecr_object(
+            namespace, name, tagged_spec(unique("rbac-tenant"), encryption={"type": "AES256"}, lifecycle=None)
+        )
 
     # Full CRUD in its own namespace; the operator serves the tenant's object like any other.
     tenant.create_namespaced_custom_object(GROUP, VERSION, mine, PLURAL, body(mine, "own"))
     assert tenant.get_namespaced_custom_object(GROUP, VERSION, mine, PLURAL, "own")["metadata"]["name"] == "own"
     listed = tenant.list_namespaced_custom_object(GROUP, VERSION, mine, PLURAL)["items"]
     assert [item["metadata"]["name"] for item in listed] == ["own"]
-    cluster.wait_condition(mine, "own", context=env.log)
+    cluster.wait_ready(mine, "own", context=env.log)
     tenant.patch_namespaced_custom_object(GROUP, VERSION, mine, PLURAL, "own", {"spec": {"scanOnPush": False}})
-    cluster.wait_condition(mine, "own", context=env.log)
+    cluster.wait_ready(mine, "own", context=env.log)
     # ... but it cannot forge the status (the Role does not grant the status subresource).
     forged = {"status": {"conditions": []}}
     assert (

@@ -20,12 +20,13 @@ from typing import Any
 
 import kubernetes
 import pytest
-from hardening_env import TAGS, Aws, Cluster, isolated_cluster, start_operator, unique, wait_for
+from support import TAGS, Aws, Cluster, Operator, operator_process, private_cluster, unique
 
-from ecr_operator.devenv import ControlPlaneBinaries, MotoServer, OperatorProcess
+from ecr_operator.devenv import ControlPlaneBinaries, MotoServer
 
 pytestmark = pytest.mark.e2e
 
+REGION = "eu-central-1"
 MISSING_KEY_ARN = "arn:aws:kms:eu-central-1:123456789012:key/00000000-0000-4000-8000-000000000000"
 
 
@@ -70,14 +71,14 @@ class SecretsEnv:
     aws: Aws
     namespace: str
     secrets: Secrets
-    operator: OperatorProcess
+    operator: Operator
     token_kubeconfig: Path
 
 
 @pytest.fixture(scope="module")
 def env(controlplane_binaries: ControlPlaneBinaries, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretsEnv]:
     workdir = tmp_path_factory.mktemp("secrets")
-    with isolated_cluster(controlplane_binaries, workdir / "cp") as cluster, MotoServer(workdir / "moto") as moto:
+    with private_cluster(controlplane_binaries, workdir / "cp") as cluster, MotoServer(workdir / "moto") as moto:
         namespace = cluster.namespace("secrets")
         identity = cluster.namespace("operator-identity")
         token_kubeconfig = cluster.controlplane.token_kubeconfig(identity, "ecr-operator")
@@ -98,21 +99,25 @@ def env(controlplane_binaries: ControlPlaneBinaries, tmp_path_factory: pytest.Te
             client_key_pem=cluster.controlplane.pki.admin_key.read_text(),
         )
         aws_env = {
-            **moto.aws_environment("eu-central-1"),
+            **moto.aws_environment(REGION),
             "AWS_ACCESS_KEY_ID": values.access_key_id,
             "AWS_SECRET_ACCESS_KEY": values.secret_access_key,
             "AWS_SESSION_TOKEN": values.session_token,
         }
-        operator = start_operator(
-            token_kubeconfig,
-            moto,
-            workdir / "operator.log",
-            ["-v", "--namespace", namespace, "--cluster-id", unique("secrets"), "--resync-interval", "3"],
+        operator = operator_process(
+            kubeconfig=token_kubeconfig,
             aws_env=aws_env,
+            log_path=workdir / "operator.log",
+            cluster_id=unique("secrets"),
+            region=REGION,
+            resync_seconds=3,
+            workers=None,
+            extra_args=["-v", "--namespace", namespace],
         )
+        operator.start()
         cluster.log_context = operator.log_tail
         try:
-            yield SecretsEnv(cluster, Aws(moto.endpoint_url), namespace, values, operator, token_kubeconfig)
+            yield SecretsEnv(cluster, Aws(moto.endpoint_url, REGION), namespace, values, operator, token_kubeconfig)
         finally:
             operator.stop()
 
@@ -143,20 +148,20 @@ def test_no_secret_in_logs_or_events(env: SecretsEnv) -> None:
     cluster.wait_condition(ns, "untagged", "False", "MissingRequiredTags")
     cluster.create(ns, "byok", spec(unique("byok"), encryption={"type": "KMS", "kmsKeyArn": MISSING_KEY_ARN}))
     byok = cluster.wait_condition(ns, "byok", "False", "KmsKeyNotFound")
-    assert MISSING_KEY_ARN in cluster.ready(byok)["message"]
+    assert MISSING_KEY_ARN in cluster.ready_condition(byok)["message"]
 
-    objects = json.dumps([cluster.get(ns, name) for name in ("app", "untagged", "byok")])
+    objects = json.dumps([cluster.must_get(ns, name) for name in ("app", "untagged", "byok")])
 
     # delete, after a restart with the admin (client certificate) kubeconfig
     env.operator.stop()
     env.operator.env["KUBECONFIG"] = str(cluster.controlplane.kubeconfig)
     env.operator.start()
     cluster.delete(ns, "app")
-    wait_for(lambda: cluster.gone(ns, "app"), "the resource to be gone", context=env.operator.log_tail)
+    cluster.wait_gone(ns, "app")
     assert env.aws.repository(repository) is None
     for name in ("untagged", "byok"):
         cluster.delete(ns, name)
-        wait_for(lambda name=name: cluster.gone(ns, name), f"{name} to be gone", context=env.operator.log_tail)
+        cluster.wait_gone(ns, name)
     env.operator.stop()
 
     log = env.operator.log_path.read_text(errors="replace")

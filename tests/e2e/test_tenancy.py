@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hardening_env import OWNER_TAGS, TAGS, Aws, Cluster, isolated_cluster, start_operator, unique, wait_for
+from support import OWNER_TAGS, TAGS, Aws, Cluster, Operator, operator_process, private_cluster, unique, wait_for
 
 from ecr_operator.devenv import ControlPlaneBinaries, MotoServer
 
@@ -19,6 +19,7 @@ pytestmark = pytest.mark.e2e
 
 PREFIXES_ANNOTATION = "ecr.platform.dev/repository-prefixes"
 ADOPT = {"ecr.platform.dev/adopt": "true"}
+REGION = "eu-central-1"
 
 
 @dataclass
@@ -38,36 +39,40 @@ class Tenancy:
 @pytest.fixture(scope="module")
 def env(controlplane_binaries: ControlPlaneBinaries, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenancy]:
     workdir = tmp_path_factory.mktemp("tenancy")
-    with isolated_cluster(controlplane_binaries, workdir / "cp") as cluster, MotoServer(workdir / "moto") as moto:
+    with private_cluster(controlplane_binaries, workdir / "cp") as cluster, MotoServer(workdir / "moto") as moto:
         team_a, team_b = cluster.namespace("team-a"), cluster.namespace("team-b")
         plain = cluster.namespace("plain")
         annotated = cluster.namespace("annotated", {PREFIXES_ANNOTATION: " shared/, platform-,"})
         late = cluster.namespace("late")
         cluster_id = unique("tenancy")
-        common = ["--cluster-id", cluster_id, "--resync-interval", "3"]
-        any_policy = start_operator(
-            cluster.controlplane.kubeconfig,
-            moto,
-            workdir / "operator-any.log",
-            [*common, "--namespace", team_a, "--namespace", team_b],
-        )
-        try:
-            prefix_policy = start_operator(
-                cluster.controlplane.kubeconfig,
-                moto,
-                workdir / "operator-prefix.log",
-                [*common, "--repository-name-policy", "namespace-prefix"]
-                + [arg for ns in (plain, annotated, late) for arg in ("--namespace", ns)],
+
+        def operator(log_name: str, *args: str) -> Operator:
+            return operator_process(
+                kubeconfig=cluster.controlplane.kubeconfig,
+                aws_env=moto.aws_environment(REGION),
+                log_path=workdir / log_name,
+                cluster_id=cluster_id,
+                region=REGION,
+                resync_seconds=3,
+                # The default --workers: with --workers 4 (kopf's per-watch worker limit 8) the namespace-prefix
+                # operator never processed an object here (9 namespaces in the namespace index).
+                workers=None,
+                extra_args=args,
             )
-            try:
-                cluster.log_context = lambda: "\n".join(
-                    [f"--- {p.log_path.name} ---\n{p.log_tail(4000)}" for p in (any_policy, prefix_policy)]
-                )
-                yield Tenancy(cluster, Aws(moto.endpoint_url), cluster_id, team_a, team_b, plain, annotated, late)
-            finally:
-                prefix_policy.stop()
-        finally:
-            any_policy.stop()
+
+        def watching(*namespaces: str) -> list[str]:
+            return [arg for ns in namespaces for arg in ("--namespace", ns)]
+
+        prefix_args = ["--repository-name-policy", "namespace-prefix", *watching(plain, annotated, late)]
+        with (
+            operator("operator-any.log", *watching(team_a, team_b)) as any_policy,
+            operator("operator-prefix.log", *prefix_args) as prefix_policy,
+        ):
+            cluster.log_context = lambda: "\n".join(
+                [f"--- {p.log_path.name} ---\n{p.log_tail(4000)}" for p in (any_policy, prefix_policy)]
+            )
+            aws = Aws(moto.endpoint_url, REGION)
+            yield Tenancy(cluster, aws, cluster_id, team_a, team_b, plain, annotated, late)
 
 
 def spec(repository_name: str | None, **changes: Any) -> dict[str, Any]:
@@ -97,7 +102,7 @@ def intruder_spec(repository_name: str) -> dict[str, Any]:
 
 
 def warnings(env: Tenancy, namespace: str, name: str, reason: str) -> int:
-    return sum(e.count or 1 for e in env.cluster.events(namespace, name) if e.type == "Warning" and e.reason == reason)
+    return sum(e.count or 1 for e in env.cluster.events(namespace, name, reason=reason, type_="Warning"))
 
 
 def wait_refused_twice(env: Tenancy, namespace: str, name: str, reason: str) -> dict[str, Any]:
@@ -123,29 +128,25 @@ def test_a_second_resource_cannot_take_over_an_owned_repository(env: Tenancy) ->
 
     env.cluster.create(env.team_b, "second", intruder_spec(repository))
     obj = wait_refused_twice(env, env.team_b, "second", "RepositoryNotOwned")
-    message = env.cluster.ready(obj)["message"]
+    message = env.cluster.ready_condition(obj)["message"]
     assert repository in message, message
     assert env.aws.snapshot(repository) == before
     assert not (obj.get("status") or {}).get("repositoryArn")
 
     # Asking to adopt it does not help: it has an owner.
-    env.cluster.custom.patch_namespaced_custom_object(
-        "ecr.platform.dev", "v1alpha1", env.team_b, "ecrrepositories", "second", {"metadata": {"annotations": ADOPT}}
-    )
+    env.cluster.patch(env.team_b, "second", {"metadata": {"annotations": ADOPT}})
     refusals = warnings(env, env.team_b, "second", "RepositoryNotOwned")
     wait_for(
         lambda: warnings(env, env.team_b, "second", "RepositoryNotOwned") >= refusals + 2,
         "two more RepositoryNotOwned refusals with the adopt annotation",
         context=env.cluster.log_context,
     )
-    assert env.cluster.ready(env.cluster.get(env.team_b, "second"))["reason"] == "RepositoryNotOwned"
+    assert env.cluster.ready_condition(env.cluster.must_get(env.team_b, "second"))["reason"] == "RepositoryNotOwned"
     assert env.aws.snapshot(repository) == before
 
     # Deleting the second resource (deletionPolicy Delete) deletes nothing of the first's.
     env.cluster.delete(env.team_b, "second")
-    wait_for(
-        lambda: env.cluster.gone(env.team_b, "second"), "team-b/second to be gone", context=env.cluster.log_context
-    )
+    env.cluster.wait_gone(env.team_b, "second")
     assert env.aws.snapshot(repository) == before
     env.cluster.wait_condition(env.team_a, "first", "True", "Synced")
 
@@ -180,7 +181,7 @@ def test_adopting_a_repository_owned_by_someone_else_is_refused(env: Tenancy, ow
 
     env.cluster.create(env.team_a, name, intruder_spec(repository), annotations=ADOPT)
     obj = wait_refused_twice(env, env.team_a, name, "RepositoryNotOwned")
-    assert repository in env.cluster.ready(obj)["message"]
+    assert repository in env.cluster.ready_condition(obj)["message"]
     assert env.aws.snapshot(repository) == before
 
 
@@ -229,7 +230,7 @@ def test_repository_name_policy(env: Tenancy, namespace_attr: str, repository_na
         assert env.aws.repository(wanted) is not None
         return
     obj = wait_refused_twice(env, namespace, name, "RepositoryNameNotAllowed")
-    message = env.cluster.ready(obj)["message"]
+    message = env.cluster.ready_condition(obj)["message"]
     assert repr(wanted) in message, message
     assert repr(f"{namespace}/") in message, message
     if namespace_attr == "annotated":

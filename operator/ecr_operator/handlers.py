@@ -50,6 +50,8 @@ class Runtime:
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     snapshots: Snapshots = field(init=False)
     last_write: dict[str, float] = field(default_factory=dict)
+    namespace_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Namespace -> the repository prefixes its annotation grants (namespace-prefix policy)."""
     """time.monotonic() after each object's last AWS write: batched views older than that are not used."""
 
     def __post_init__(self) -> None:
@@ -57,6 +59,17 @@ class Runtime:
         # A view serves every resync in a tenth of the interval (0.5-60 s); older views are re-read.
         max_age = min(60.0, max(0.5, self.settings.resync_seconds / 10))
         self.snapshots = Snapshots(self.settings.cluster_id, max_age)
+
+    def prefixes_of(self, namespace: str) -> tuple[str, ...]:
+        """The prefixes a namespace's annotation grants; retried until its Namespace has been seen."""
+        if self.settings.repository_name_policy == "any":
+            return ()
+        prefixes = self.namespace_prefixes.get(namespace)
+        if prefixes is None:
+            raise OperatorError(
+                "NamespaceNotSeen", f"waiting for the operator to see Namespace {namespace}", retryable=True
+            )
+        return prefixes
 
     def reconcile(self, uid: str, desired: Desired, adopt: bool, resync: bool, dry_run: bool = False) -> Outcome:
         """One pass for one object (in a worker thread); resyncs share batched reads of the region."""
@@ -118,7 +131,6 @@ async def reconcile_handler(
     retry: int,
     logger: logging.Logger | logging.LoggerAdapter[Any],
     resync: bool = False,
-    repository_prefixes: kopf.Index[str, tuple[str, ...]] | None = None,
     **_: Any,
 ) -> None:
     namespace, name = str(meta.namespace), str(meta.name)
@@ -126,8 +138,9 @@ async def reconcile_handler(
     try:
         model, desired = _desired(memo, spec, namespace, name)
         validate(model, memo.settings.required_tags)
-        listed = next(iter(repository_prefixes.get(namespace, ())), ()) if repository_prefixes is not None else ()
-        check_repository_name(memo.settings.repository_name_policy, desired.repository_name, namespace, listed)
+        check_repository_name(
+            memo.settings.repository_name_policy, desired.repository_name, namespace, memo.prefixes_of(namespace)
+        )
         adopt = _flag(meta, ADOPT_ANNOTATION)
         observe_only = _flag(meta, OBSERVE_ONLY_ANNOTATION)
         async with memo.lock(str(meta.uid)):
@@ -224,10 +237,16 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
-def namespace_prefixes(name: str, annotations: kopf.Annotations, **_: Any) -> dict[str, tuple[str, ...]]:
-    """kopf index over Namespaces: name -> the prefixes listed in its repository-prefixes annotation."""
-    # Always a value (maybe empty): kopf keeps an object's old entry when the index function returns None.
-    return {name: parse_prefixes(annotations.get(REPOSITORY_PREFIXES_ANNOTATION))}
+def namespace_event(type: str | None, name: str, annotations: kopf.Annotations, memo: Runtime, **_: Any) -> None:
+    """Keep Runtime.namespace_prefixes current from the Namespace watch (namespace-prefix policy only).
+
+    Not a kopf index on purpose: kopf holds every handler until all indexes are filled, and with a bounded
+    number of workers (settings.queueing.worker_limit) more Namespaces than workers never finish filling.
+    """
+    if type == "DELETED":
+        memo.namespace_prefixes.pop(name, None)
+    else:
+        memo.namespace_prefixes[name] = parse_prefixes(annotations.get(REPOSITORY_PREFIXES_ANNOTATION))
 
 
 def _deletion_unblocked(spec: kopf.Spec, **_: Any) -> bool:
@@ -253,8 +272,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     kopf.on.login(registry=registry)(login)
     if settings.repository_name_policy == "namespace-prefix":
-        # Handlers get the index as the keyword argument `repository_prefixes`; kopf fills it before they run.
-        kopf.index("", "v1", "namespaces", registry=registry, id="repository_prefixes")(namespace_prefixes)
+        kopf.on.event("", "v1", "namespaces", registry=registry, id="namespace-prefixes")(namespace_event)
     resource = (GROUP, VERSION, PLURAL)
     for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
         decorator(*resource, registry=registry, id="reconcile", errors=kopf.ErrorsMode.TEMPORARY)(reconcile_handler)

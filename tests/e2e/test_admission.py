@@ -470,7 +470,8 @@ def test_operator_refuses_before_aws(
     obj = checked.cluster.wait_condition(checked.namespace, name, "False", reason)
     message = checked.cluster.ready_condition(obj)["message"]
     assert text in message, message
-    assert checked.cluster.events(checked.namespace, name, reason=reason, type_="Warning"), "no Warning event"
+    # kopf posts events from its own queue, after the status patch: wait for it (it must come).
+    assert checked.cluster.wait_event(checked.namespace, name, reason, "Warning", timeout=30)
     # Nothing in AWS: no repository, and no KMS key or alias for it.
     assert checked.aws.repository(name) is None
     aliases = checked.aws.kms.list_aliases()["Aliases"]

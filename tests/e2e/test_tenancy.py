@@ -54,9 +54,10 @@ def env(controlplane_binaries: ControlPlaneBinaries, tmp_path_factory: pytest.Te
                 cluster_id=cluster_id,
                 region=REGION,
                 resync_seconds=3,
-                # The default --workers: with --workers 4 (kopf's per-watch worker limit 8) the namespace-prefix
-                # operator never processed an object here (9 namespaces in the namespace index).
-                workers=None,
+                # Fewer workers (kopf's per-watch worker limit 2 x 2 = 4) than Namespaces in the cluster (9): a kopf
+                # index on Namespaces never finished filling this way and the operator stalled; the Namespace
+                # event handler must not.
+                workers=2,
                 extra_args=args,
             )
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ecr_operator.cli import build_parser
-from ecr_operator.errors import SpecError
-from ecr_operator.handlers import build_registry, namespace_prefixes
+from ecr_operator.errors import OperatorError, SpecError
+from ecr_operator.handlers import Runtime, build_registry, namespace_event
 from ecr_operator.settings import Settings
 from ecr_operator.validate import allowed_prefixes, check_repository_name, parse_prefixes
 
@@ -73,21 +73,39 @@ def test_namespace_prefix_refuses(name: str, listed: tuple[str, ...]) -> None:
     assert "ecr.platform.dev/repository-prefixes" in error.message
 
 
-def test_index_function_always_gives_a_value() -> None:
-    # kopf keeps a stale entry when an index function returns None: removing the annotation must clear it.
-    assert namespace_prefixes(name="team-a", annotations={}) == {"team-a": ()}
+def _runtime(policy: str) -> Runtime:
+    return Runtime(Settings(region="eu-west-1", repository_name_policy=policy))  # type: ignore[arg-type]
+
+
+def test_namespace_events_keep_the_prefixes_current() -> None:
+    runtime = _runtime("namespace-prefix")
     annotations = {"ecr.platform.dev/repository-prefixes": "shared/, ops-"}
-    assert namespace_prefixes(name="team-a", annotations=annotations) == {"team-a": ("shared/", "ops-")}
+    namespace_event(type=None, name="team-a", annotations=annotations, memo=runtime)
+    assert runtime.prefixes_of("team-a") == ("shared/", "ops-")
+    # Removing the annotation clears the grant; deleting the Namespace forgets it.
+    namespace_event(type="MODIFIED", name="team-a", annotations={}, memo=runtime)
+    assert runtime.prefixes_of("team-a") == ()
+    namespace_event(type="DELETED", name="team-a", annotations={}, memo=runtime)
+    with pytest.raises(OperatorError) as raised:
+        runtime.prefixes_of("team-a")
+    assert raised.value.reason == "NamespaceNotSeen" and raised.value.retryable
 
 
-def _indexers(policy: str) -> list[str]:
+def test_without_the_policy_no_namespace_is_needed() -> None:
+    assert _runtime("any").prefixes_of("never-seen") == ()
+
+
+def _namespace_watchers(policy: str) -> list[str]:
     registry = build_registry(Settings(region="eu-west-1", repository_name_policy=policy))  # type: ignore[arg-type]
-    return [str(handler.id) for handler in registry._indexing.get_all_handlers()]
+    return [str(handler.id) for handler in registry._watching.get_all_handlers()]
 
 
-def test_the_namespace_index_exists_only_for_the_namespace_prefix_policy() -> None:
-    assert _indexers("any") == []
-    assert _indexers("namespace-prefix") == ["repository_prefixes"]
+def test_namespaces_are_watched_only_for_the_namespace_prefix_policy() -> None:
+    assert _namespace_watchers("any") == []
+    assert _namespace_watchers("namespace-prefix") == ["namespace-prefixes"]
+    assert not build_registry(
+        Settings(region="eu-west-1", repository_name_policy="namespace-prefix")
+    )._indexing.get_all_handlers()
 
 
 def test_flag_default_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:

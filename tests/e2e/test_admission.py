@@ -477,3 +477,18 @@ def test_operator_refuses_before_aws(
     aliases = checked.aws.kms.list_aliases()["Aliases"]
     assert not [a for a in aliases if a["AliasName"].endswith(name)], aliases
     assert not (obj.get("status") or {}).get("repositoryArn")
+
+
+# Names Kubernetes accepts but ECR does not.
+@pytest.mark.parametrize("name", ["a", "a--b", "app.v2--beta"], ids=["one-char", "double-dash", "dotted-double-dash"])
+def test_api_server_refuses_a_metadata_name_ecr_would_refuse_as_repository_name(
+    cluster: Cluster, admission_ns: str, name: str
+) -> None:
+    """Without spec.repositoryName, metadata.name is the repository name: a root CEL rule checks ECR's rules."""
+    spec = merged(base_spec(), {"repositoryName": None})
+    with pytest.raises(kubernetes.client.ApiException) as caught:
+        cluster.create(admission_ns, name, spec, dry_run=True)
+    message = refusal(caught.value)
+    assert "metadata.name" in message and "spec.repositoryName" in message, message
+    # The same name is fine when spec.repositoryName is set.
+    cluster.create(admission_ns, name, base_spec(), dry_run=True)

@@ -1,7 +1,7 @@
 """Batched reads for the periodic resync: one per-region view shared by every resource's pass in a tick.
 
 DescribeRepositories lists up to 1000 repositories a page, and the Resource Groups Tagging API returns the
-tags of every KMS key this cluster owns 100 a page, so N resources resyncing within ``max_age`` seconds cost
+tags of every KMS key this cluster owns ~50 a page, so N resources resyncing within ``max_age`` seconds cost
 a handful of batched calls instead of 2*N. A view is never older than the resource's own last write: a
 resource that just changed something reads fresh, so the operator never "corrects" its own write.
 """
@@ -61,7 +61,8 @@ class Snapshots:
             for page in clients.tagging.get_paginator("get_resources").paginate(
                 ResourceTypeFilters=["kms:key"],
                 TagFilters=[{"Key": CLUSTER_TAG, "Values": [self.cluster_id]}],
-                ResourcesPerPage=100,
+                # Pages end at 100 tags by default (~10 keys); 500 is the maximum. AWS takes this or ResourcesPerPage.
+                TagsPerPage=500,
             ):
                 for mapping in page.get("ResourceTagMappingList", []):
                     key_tags[mapping["ResourceARN"]] = tags_from_list(mapping.get("Tags"))

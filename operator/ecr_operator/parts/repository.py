@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,40 +114,46 @@ def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
 
 
+def _document_action(
+    desired: dict[str, Any] | None, current: Any, equal: Callable[[Any, Any], bool], put: Action, remove: Action
+) -> Action | None:
+    """One write for a policy document that has no identity of its own: put (replace) it, remove it, or nothing."""
+    if desired is None:
+        return None if current is None else remove
+    return None if current is not None and equal(desired, current) else put
+
+
 def _policy_actions(desired: Desired, observed: ObservedRepository | None) -> list[Action]:
     name = desired.repository_name
-    actions = []
-    current_lifecycle = observed.lifecycle_policy if observed else None
-    if desired.lifecycle_policy is None:
-        if current_lifecycle is not None:
-            actions.append(
-                Action("ecr", "delete_lifecycle_policy", {"repositoryName": name}, "remove the lifecycle policy")
-            )
-    elif current_lifecycle is None or not lifecycles_equal(desired.lifecycle_policy, current_lifecycle):
-        actions.append(
-            Action(
+    lifecycle = desired.lifecycle_policy
+    policy = desired.repository_policy
+    actions = [
+        _document_action(
+            lifecycle,
+            observed.lifecycle_policy if observed else None,
+            lifecycles_equal,
+            put=Action(
                 "ecr",
                 "put_lifecycle_policy",
-                {"repositoryName": name, "lifecyclePolicyText": to_json(desired.lifecycle_policy)},
+                {"repositoryName": name, "lifecyclePolicyText": to_json(lifecycle) if lifecycle else ""},
                 "set the lifecycle policy",
-            )
-        )
-    current_policy = observed.repository_policy if observed else None
-    if desired.repository_policy is None:
-        if current_policy is not None:
-            actions.append(
-                Action("ecr", "delete_repository_policy", {"repositoryName": name}, "remove the repository policy")
-            )
-    elif current_policy is None or not policies_equal(desired.repository_policy, current_policy):
-        actions.append(
-            Action(
+            ),
+            remove=Action("ecr", "delete_lifecycle_policy", {"repositoryName": name}, "remove the lifecycle policy"),
+        ),
+        _document_action(
+            policy,
+            observed.repository_policy if observed else None,
+            policies_equal,
+            put=Action(
                 "ecr",
                 "set_repository_policy",
-                {"repositoryName": name, "policyText": to_json(desired.repository_policy)},
+                {"repositoryName": name, "policyText": to_json(policy) if policy else ""},
                 "set the cross-account pull policy",
-            )
-        )
-    return actions
+            ),
+            remove=Action("ecr", "delete_repository_policy", {"repositoryName": name}, "remove the repository policy"),
+        ),
+    ]
+    return [action for action in actions if action is not None]
 
 
 def plan(desired: Desired, observed: ObservedRepository | None, key_arn: str | None) -> RepositoryPlan:

@@ -22,6 +22,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 __all__ = [
     "DevEnvError",
@@ -30,6 +32,28 @@ __all__ = [
     "free_port",
     "wait_until",
 ]
+
+
+class Service:
+    """Something started and stopped, usable as ``with Service(...) as running:``."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 class DevEnvError(RuntimeError):

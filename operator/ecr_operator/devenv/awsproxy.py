@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 from urllib.parse import parse_qs, urlsplit
+
+from ._process import Service
 
 __all__ = ["AwsProxy", "Call", "Fault", "is_read"]
 
@@ -118,7 +119,7 @@ Hook = Callable[[str, str], None]
 """Called with (service, operation) around forwarding; may block, must not raise (use a fault to cut a call)."""
 
 
-class AwsProxy:
+class AwsProxy(Service):
     """The proxy on a free loopback port; a context manager. Thread-safe counters."""
 
     def __init__(self, upstream: str, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -148,15 +149,6 @@ class AwsProxy:
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- what the tests and benchmarks use ------------------------------------------------
 

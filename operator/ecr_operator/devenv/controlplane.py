@@ -15,12 +15,11 @@ import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import kubernetes
 
-from ._process import DevEnvError, ManagedProcess, free_port, wait_until
+from ._process import DevEnvError, ManagedProcess, Service, free_port, wait_until
 from .binaries import ControlPlaneBinaries
 from .pki import ControlPlanePKI, generate_pki
 
@@ -30,7 +29,7 @@ _HOST = "127.0.0.1"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 
-class LocalControlPlane:
+class LocalControlPlane(Service):
     """etcd + kube-apiserver in ``workdir``, as a context manager or via ``start()``/``stop()``.
 
     ``workdir`` receives ``pki/``, ``etcd-data/``, ``etcd.log``, ``kube-apiserver.log`` and the
@@ -99,18 +98,6 @@ class LocalControlPlane:
         return self._etcd is not None and self._etcd.running and self._apiserver is not None and self._apiserver.running
 
     # -- lifecycle -----------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Start etcd and kube-apiserver and wait until the API is ready to use."""

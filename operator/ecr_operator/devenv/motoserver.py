@@ -8,17 +8,15 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from ._process import DevEnvError, ManagedProcess, free_port, wait_until
+from ._process import DevEnvError, ManagedProcess, Service, free_port, wait_until
 
 __all__ = ["MotoServer"]
 
 _HOST = "127.0.0.1"
 
 
-class MotoServer:
+class MotoServer(Service):
     """``python -m moto.server`` on a free loopback port.
 
     Its log goes to ``<workdir>/moto-server.log`` (default workdir: a new temporary directory).
@@ -58,18 +56,6 @@ class MotoServer:
     def pid(self) -> int | None:
         """Process id of the server (None before the first start)."""
         return self._process.pid if self._process is not None else None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         if self.running:

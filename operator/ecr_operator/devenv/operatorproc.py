@@ -8,13 +8,13 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Self
+
+from ._process import Service
 
 __all__ = ["OperatorProcess"]
 
 
-class OperatorProcess:
+class OperatorProcess(Service):
     """Start, stop, SIGKILL and restart one operator process; its output goes to ``log_path`` (appended)."""
 
     def __init__(
@@ -75,12 +75,3 @@ class OperatorProcess:
             return self.log_path.read_text(errors="replace")[-characters:]
         except FileNotFoundError:
             return ""
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

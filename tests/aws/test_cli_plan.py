@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Harness
+from aws_harness import Harness
 
 from ecr_operator.cli import main
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ALIAS, NAME, Crash, Harness
+from aws_harness import ALIAS, NAME, Crash, Harness
 
 from ecr_operator.errors import OperatorError
 from ecr_operator.render import Desired

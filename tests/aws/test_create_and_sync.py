@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ACCOUNT, ALIAS, NAME, REGION, SEED_TAGS, Harness
+from aws_harness import ACCOUNT, ALIAS, NAME, REGION, SEED_TAGS, Harness
 
 from ecr_operator.render import CLUSTER_TAG, NAME_TAG, NAMESPACE_TAG, PULL_ACTIONS
 

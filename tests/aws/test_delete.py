@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ALIAS, NAME, Harness
+from aws_harness import ALIAS, NAME, Harness
 
 from ecr_operator.errors import OperatorError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import ACCOUNT, ALIAS, REGION, Harness
+from aws_harness import ACCOUNT, ALIAS, REGION, Harness
 
 from ecr_operator.errors import OperatorError
 

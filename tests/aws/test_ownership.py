@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ALIAS, NAME, Harness
+from aws_harness import ALIAS, NAME, Harness
 
 from ecr_operator.errors import OperatorError
 from ecr_operator.render import CLUSTER_TAG, NAME_TAG, NAMESPACE_TAG

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import CLUSTER, NAME, Harness
+from aws_harness import CLUSTER, NAME, Harness
 
 from ecr_operator.reconcile import reconcile
 from ecr_operator.render import Desired

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import NAME, Harness
+from aws_harness import NAME, Harness
 
 from ecr_operator.render import PULL_ACTIONS
 

@@ -1,0 +1,233 @@
+"""The harness of the tests of the reconciler and its parts against moto's server mode, reached over HTTP.
+
+One moto server per test session; every test starts from an empty AWS (``reset``). The operator's clients
+come from :class:`ecr_operator.aws.ClientFactory` with the standard AWS environment pointing at moto, exactly
+as in production. Every API call the operator makes is recorded through botocore's ``before-call`` event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from ecr_operator.aws import AwsClients
+from ecr_operator.reconcile import DeleteOutcome, Outcome, delete, reconcile
+from ecr_operator.render import Desired, Owner, render
+from ecr_operator.spec import EcrRepositorySpec
+
+REGION = "ap-northeast-2"
+ACCOUNT = "123456789012"
+CLUSTER = "test-cluster"
+NAME = "my-application"
+ALIAS = "alias/ecr/my-application"
+
+SEED_TAGS = {
+    "owner": "platform-team",
+    "cost_center": "engineering",
+    "resource_lifecycle": "permanent",
+    "data_class": "confidential",
+    "service": "container-registry",
+    "environment": "dev",
+}
+SEED_SPEC: dict[str, Any] = {
+    "repositoryName": NAME,
+    "region": REGION,
+    "imageTagMutability": "MUTABLE",
+    "scanOnPush": True,
+    "encryption": {"type": "KMS", "enableKeyRotation": True, "deletionWindowInDays": 30},
+    "lifecycle": {"maxImageCount": 30, "expireUntaggedAfterDays": 7},
+    "tags": SEED_TAGS,
+    "deletionPolicy": "Delete",
+    "forceDelete": False,
+}
+READ_PREFIXES = ("Describe", "Get", "List")
+
+# A minimal Docker image manifest that moto's PutImage accepts.
+MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2, "digest": "sha256:0"},
+        "layers": [],
+    }
+)
+
+
+def merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge; an override of None removes the key."""
+    result = dict(base)
+    for key, value in overrides.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+@dataclass
+class ApiCalls:
+    """Every API call made through the clients it is registered on, as ``service:Operation``."""
+
+    operations: list[str] = field(default_factory=list)
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        self.operations.append(f"{model.service_model.service_name}:{model.name}")
+
+    @staticmethod
+    def is_read(operation: str) -> bool:
+        return operation.split(":", 1)[1].startswith(READ_PREFIXES)
+
+    @property
+    def writes(self) -> list[str]:
+        return [op for op in self.operations if not self.is_read(op)]
+
+    @property
+    def reads(self) -> list[str]:
+        return [op for op in self.operations if self.is_read(op)]
+
+    def clear(self) -> None:
+        self.operations.clear()
+
+
+class Crash(Exception):
+    """The operator 'dies' here: raised in place of a write call."""
+
+
+@dataclass
+class CrashAfter:
+    """Lets ``allowed`` write calls through, then raises :class:`Crash` instead of the next write."""
+
+    allowed: int
+    writes: int = 0
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        if model.name.startswith(READ_PREFIXES):
+            return
+        if self.writes >= self.allowed:
+            raise Crash(f"crash before {model.name}")
+        self.writes += 1
+
+
+class Harness:
+    """The operator's clients (recorded) plus separate 'out of band' clients that are not recorded."""
+
+    def __init__(self, clients: AwsClients, raw: boto3.session.Session) -> None:
+        self.clients = clients
+        self.calls = ApiCalls()
+        for client in vars(clients).values():
+            if hasattr(client, "meta"):  # every boto3 client the operator has (ecr, kms, sts, tagging...)
+                client.meta.events.register("before-call", self.calls)
+        self.ecr = raw.client("ecr", region_name=REGION)
+        self.kms = raw.client("kms", region_name=REGION)
+
+    # --- driving the operator -------------------------------------------------------------------------
+
+    def desired(self, *overrides: Mapping[str, Any], namespace: str = "default", name: str = NAME) -> Desired:
+        """The seed spec with ``overrides`` deep-merged into it, one after the other."""
+        spec_dict: dict[str, Any] = dict(SEED_SPEC)
+        for override in overrides:
+            spec_dict = merged(spec_dict, override)
+        spec = EcrRepositorySpec.model_validate(spec_dict)
+        return render(spec, Owner(CLUSTER, namespace, name), "us-east-1")
+
+    def reconcile(self, desired: Desired, **kwargs: Any) -> Outcome:
+        self.calls.clear()
+        return reconcile(self.clients, desired, **kwargs)
+
+    def delete(self, desired: Desired) -> DeleteOutcome:
+        self.calls.clear()
+        return delete(self.clients, desired)
+
+    def assert_in_sync(self, desired: Desired) -> Outcome:
+        outcome = self.reconcile(desired)
+        assert self.calls.writes == [], f"in sync, yet wrote {self.calls.writes}"
+        assert outcome.applied == [] and outcome.planned == [] and outcome.problems == []
+        return outcome
+
+    def crash_after(self, allowed: int) -> Callable[[], None]:
+        """Make the operator's writes fail after ``allowed`` of them; returns the undo."""
+        hook = CrashAfter(allowed)
+        clients = (self.clients.ecr, self.clients.kms)
+        for client in clients:
+            client.meta.events.register("before-call", hook)
+
+        def undo() -> None:
+            for client in clients:
+                client.meta.events.unregister("before-call", hook)
+
+        return undo
+
+    # --- looking at AWS (unrecorded) ------------------------------------------------------------------
+
+    def repository(self, name: str = NAME) -> dict[str, Any] | None:
+        try:
+            return self.ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+        except self.ecr.exceptions.RepositoryNotFoundException:
+            return None
+
+    def existing_repository(self, name: str = NAME) -> dict[str, Any]:
+        repo = self.repository(name)
+        assert repo is not None, f"repository {name} does not exist"
+        return repo
+
+    def repository_names(self) -> list[str]:
+        return sorted(r["repositoryName"] for r in self.ecr.describe_repositories()["repositories"])
+
+    def repository_tags(self, name: str = NAME) -> dict[str, str]:
+        repo = self.repository(name)
+        assert repo is not None
+        tags = self.ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"]
+        return {t["Key"]: t["Value"] for t in tags}
+
+    def lifecycle(self, name: str = NAME) -> dict[str, Any] | None:
+        try:
+            text = self.ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
+        except self.ecr.exceptions.LifecyclePolicyNotFoundException:
+            return None
+        return json.loads(text)
+
+    def policy(self, name: str = NAME) -> dict[str, Any] | None:
+        try:
+            text = self.ecr.get_repository_policy(repositoryName=name)["policyText"]
+        except self.ecr.exceptions.RepositoryPolicyNotFoundException:
+            return None
+        return json.loads(text)
+
+    def key(self, key_id: str) -> dict[str, Any]:
+        return self.kms.describe_key(KeyId=key_id)["KeyMetadata"]
+
+    def alias_target(self, alias: str = ALIAS) -> str | None:
+        for page in self.kms.get_paginator("list_aliases").paginate():
+            for entry in page["Aliases"]:
+                if entry["AliasName"] == alias:
+                    return entry.get("TargetKeyId")
+        return None
+
+    def key_tags(self, key_id: str) -> dict[str, str]:
+        return {t["TagKey"]: t["TagValue"] for t in self.kms.list_resource_tags(KeyId=key_id)["Tags"]}
+
+    def rotation(self, key_id: str) -> bool:
+        return bool(self.kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"])
+
+    def all_keys(self) -> list[str]:
+        return [k["KeyId"] for page in self.kms.get_paginator("list_keys").paginate() for k in page["Keys"]]
+
+    def owned_keys(self, owner: Owner, *, live_only: bool = True) -> list[str]:
+        """Keys carrying ``owner``'s ownership tags (by default only those not pending deletion)."""
+        found = []
+        for key_id in self.all_keys():
+            tags = self.key_tags(key_id)
+            if all(tags.get(k) == v for k, v in owner.tags().items()):
+                if live_only and self.key(key_id)["KeyState"] == "PendingDeletion":
+                    continue
+                found.append(key_id)
+        return found
+
+    def put_image(self, tag: str = "v1", name: str = NAME) -> None:
+        self.ecr.put_image(repositoryName=name, imageManifest=MANIFEST, imageTag=tag)

@@ -30,7 +30,7 @@ from .spec import (
     VERSION,
     EcrRepositorySpec,
 )
-from .status import now, outcome_status, ready_condition
+from .status import SYNCED, now, outcome_status, ready_condition
 from .validate import check_repository_name, parse_prefixes, validate
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -168,7 +168,7 @@ async def reconcile_handler(
         ready, reason = False, "OutOfSync"
         message = f"observe-only ({OBSERVE_ONLY_ANNOTATION}); a reconcile would: {'; '.join(planned)}"
     else:
-        ready, reason, message = True, "Synced", f"repository {outcome.repository_name} is in sync"
+        ready, reason, message = True, SYNCED, f"repository {outcome.repository_name} is in sync"
     patch.status.update(outcome_status(outcome))
     patch.status["plannedChanges"] = planned
     timestamp = now()

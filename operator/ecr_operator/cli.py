@@ -141,7 +141,7 @@ def _run(args: argparse.Namespace) -> int:
         registry=build_registry(settings),
         settings=kopf_settings,
         priority=args.peering_priority,
-        memo=Runtime(settings),
+        memo=Runtime(settings, kopf_settings),
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
         standalone=args.peering is None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import time
@@ -17,7 +18,9 @@ from pydantic import ValidationError
 
 from .aws import ClientFactory
 from .errors import OperatorError, SpecError
-from .reconcile import Outcome, delete, reconcile
+from .kube import patch_status_from_thread
+from .parts.key import KeyCreation
+from .reconcile import Checkpoint, Outcome, delete, reconcile
 from .render import Desired, Owner, render
 from .settings import Settings
 from .snapshot import Snapshots
@@ -45,6 +48,8 @@ class Runtime:
     """Shared by all handlers (kopf's memo): settings, AWS clients, the thread pool, per-object locks."""
 
     settings: Settings
+    kopf_settings: kopf.OperatorSettings = field(default_factory=kopf.OperatorSettings)
+    """For the API calls made outside kopf's own patching (status checkpoints)."""
     clients: ClientFactory = field(default_factory=ClientFactory)
     executor: ThreadPoolExecutor = field(init=False)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
@@ -71,11 +76,22 @@ class Runtime:
             )
         return prefixes
 
-    def reconcile(self, uid: str, desired: Desired, adopt: bool, resync: bool, dry_run: bool = False) -> Outcome:
+    def reconcile(
+        self,
+        uid: str,
+        desired: Desired,
+        adopt: bool,
+        resync: bool,
+        dry_run: bool = False,
+        creation: KeyCreation | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> Outcome:
         """One pass for one object (in a worker thread); resyncs share batched reads of the region."""
         clients = self.clients.for_region(desired.region)
         view = self.snapshots.view(clients, self.last_write.get(uid, 0.0)) if resync else None
-        outcome = reconcile(clients, desired, adopt=adopt, view=view, dry_run=dry_run)
+        outcome = reconcile(
+            clients, desired, adopt=adopt, view=view, dry_run=dry_run, creation=creation, checkpoint=checkpoint
+        )
         if outcome.applied:
             self.last_write[uid] = time.monotonic()
         return outcome
@@ -85,8 +101,10 @@ class Runtime:
         return self.locks.setdefault(uid, asyncio.Lock())
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn`` in the AWS thread pool, in a copy of this context (kopf's API credentials live there)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self.executor, lambda: context.run(fn, *args, **kwargs))
 
 
 def backoff(retry: int) -> float:
@@ -120,6 +138,32 @@ def _write_failure(
     kopf.warn(body, reason=error.reason, message=error.message)
 
 
+def _key_creation(status: Mapping[str, Any]) -> KeyCreation | None:
+    recorded = status.get("keyCreation") or {}
+    token = recorded.get("token")
+    return KeyCreation(str(token), recorded.get("keyId")) if token else None
+
+
+def _checkpoint(
+    memo: Runtime, resource: kopf.Resource, meta: kopf.Meta, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> Checkpoint:
+    """Stores a key creation in status before the pass goes on (called from the worker thread)."""
+    loop = asyncio.get_running_loop()
+
+    def record(creation: KeyCreation) -> None:
+        fields = {"keyCreation": {"token": creation.token, "keyId": creation.key_id}}
+        try:
+            patch_status_from_thread(loop, resource, meta.namespace, meta.name, fields, memo.kopf_settings, logger)
+        except Exception as exc:
+            raise OperatorError(
+                "StatusNotWritable",
+                f"could not record the key creation in status before creating it: {exc!r}",
+                retryable=True,
+            ) from exc
+
+    return record
+
+
 async def reconcile_handler(
     *,
     body: kopf.Body,
@@ -130,6 +174,7 @@ async def reconcile_handler(
     memo: Runtime,
     retry: int,
     logger: logging.Logger | logging.LoggerAdapter[Any],
+    resource: kopf.Resource,
     resync: bool = False,
     **_: Any,
 ) -> None:
@@ -143,8 +188,11 @@ async def reconcile_handler(
         )
         adopt = _flag(meta, ADOPT_ANNOTATION)
         observe_only = _flag(meta, OBSERVE_ONLY_ANNOTATION)
+        checkpoint = _checkpoint(memo, resource, meta, logger)
         async with memo.lock(str(meta.uid)):
-            outcome = await memo.run(memo.reconcile, str(meta.uid), desired, adopt, resync, observe_only)
+            outcome = await memo.run(
+                memo.reconcile, str(meta.uid), desired, adopt, resync, observe_only, _key_creation(status), checkpoint
+            )
     except OperatorError as error:
         logger.warning("not ready: %s: %s", error.reason, error.message)
         _write_failure(patch, body, status, error, generation)
@@ -171,6 +219,8 @@ async def reconcile_handler(
         ready, reason, message = True, SYNCED, f"repository {outcome.repository_name} is in sync"
     patch.status.update(outcome_status(outcome))
     patch.status["plannedChanges"] = planned
+    if not observe_only:
+        patch.status["keyCreation"] = None  # a completed pass leaves any key it created aliased and findable
     timestamp = now()
     patch.status["observedGeneration"] = generation
     patch.status["lastSyncTime"] = timestamp
@@ -216,7 +266,7 @@ async def delete_handler(
             logger.info("observe-only: the AWS side is left as it is")
             return
         async with memo.lock(str(meta.uid)):
-            outcome = await memo.run(delete, memo.clients.for_region(desired.region), desired)
+            outcome = await memo.run(delete, memo.clients.for_region(desired.region), desired, _key_creation(status))
     except OperatorError as error:
         logger.warning("delete blocked: %s: %s", error.reason, error.message)
         _write_failure(patch, body, status, error, generation)
@@ -226,6 +276,9 @@ async def delete_handler(
     finally:
         memo.locks.pop(str(meta.uid), None)
         memo.last_write.pop(str(meta.uid), None)
+    if outcome.key_kept:
+        logger.warning("KmsKeyInUse: %s", outcome.key_kept)
+        kopf.warn(body, reason="KmsKeyInUse", message=outcome.key_kept)
     if outcome.skipped:
         logger.info("deleted the resource only: %s", outcome.skipped)
     for action in outcome.applied:

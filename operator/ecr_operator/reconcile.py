@@ -6,12 +6,16 @@ Knows nothing of kopf: a test, a benchmark or a CLI can drive it exactly as the 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .aws import AwsClients
 from .errors import OperatorError
 from .parts import key, repository
-from .parts.actions import NEW_KEY, Action, Applied, apply
+from .parts.actions import NEW_KEY, Action, Applied, apply, read
+from .parts.key import KeyCreation
 from .render import Desired
 from .snapshot import RegionView
 
@@ -32,6 +36,10 @@ class Outcome:
     """Differences that cannot be fixed in place; the resource is not Ready while there are any."""
 
 
+Checkpoint = Callable[[KeyCreation], None]
+"""Records a key creation durably (the resource's status) before the pass goes on; raises if it cannot."""
+
+
 def reconcile(
     clients: AwsClients,
     desired: Desired,
@@ -39,11 +47,14 @@ def reconcile(
     adopt: bool = False,
     dry_run: bool = False,
     view: RegionView | None = None,
+    creation: KeyCreation | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Outcome:
     """Observe AWS, plan the differences and apply them; writes nothing when already in sync.
 
     ``view`` (a batched read of the region, for resyncs) replaces the per-resource DescribeRepositories
-    and KMS tag reads.
+    and KMS tag reads. ``creation`` is the key creation recorded by an earlier pass (from status), and
+    ``checkpoint`` records a new one before CreateKey and again with the key id right after it.
     """
     outcome = Outcome(desired.repository_name, desired.region)
     listed = view.repositories.get(desired.repository_name) if view else None
@@ -51,15 +62,19 @@ def reconcile(
     if observed_repository is not None:
         repository.check_ownership(desired, observed_repository, adopt)
 
-    key_plan = _plan_key(clients, desired, observed_repository, view)
+    token = creation.token if creation else uuid.uuid4().hex
+    key_plan = _plan_key(clients, desired, observed_repository, view, creation, token)
     key_actions, key_arn = key_plan.actions, key_plan.key_arn
     outcome.problems.extend(key_plan.problems)
 
     applied = Applied()
     outcome.planned.extend(key_actions)
     if key_actions and not dry_run:
+        record = checkpoint or (lambda _: None)
+        if key_actions[0].operation == "create_key":
+            record(KeyCreation(token))
         try:
-            apply(clients, key_actions, applied)
+            apply(clients, key_actions, applied, on_new_key=lambda key_id: record(KeyCreation(token, key_id)))
         except OperatorError as exc:
             created_key = applied.responses.get("create_key")
             if exc.reason == "AlreadyExists" and created_key and "create_alias" not in applied.responses:
@@ -108,16 +123,20 @@ def _plan_key(
     desired: Desired,
     observed_repository: repository.ObservedRepository | None,
     view: RegionView | None,
+    creation: KeyCreation | None,
+    token: str,
 ) -> _KeyPlan:
     """Which key the repository uses and what the operator's own key needs; never a key ECR could not use."""
     if desired.user_kms_key_arn is not None:
         if observed_repository is None:
-            key.observe_user_key(clients, desired.user_kms_key_arn)
+            key.observe_user_key(clients, desired.user_kms_key_arn, desired)
         return _KeyPlan(key_arn=desired.user_kms_key_arn)
     if not desired.manages_key:
         return _KeyPlan()
     repository_key = observed_repository.kms_key if observed_repository else None
-    observed_key = key.observe_for_repository(clients, desired, repository_key, view.key_tags if view else None)
+    observed_key = key.observe_for_repository(
+        clients, desired, repository_key, view.key_tags if view else None, creation=creation
+    )
     if observed_key is not None and observed_key.owner != desired.owner and repository_key is not None:
         # The repository already uses a key we did not create: leave that key alone, say so.
         return _KeyPlan(
@@ -145,7 +164,7 @@ def _plan_key(
                 )
             )
         return _KeyPlan(key_arn=repository_key, problems=problems)
-    return _KeyPlan(key.plan(desired, observed_key), observed_key.arn if observed_key else None)
+    return _KeyPlan(key.plan(desired, observed_key, token), observed_key.arn if observed_key else None)
 
 
 @dataclass
@@ -153,10 +172,16 @@ class DeleteOutcome:
     applied: list[Action] = field(default_factory=list)
     skipped: str | None = None
     """Why nothing was deleted (not ours, already gone), for the log."""
+    key_kept: str | None = None
+    """Why the managed key was kept although the resource is deleted (a Warning event)."""
 
 
-def delete(clients: AwsClients, desired: Desired) -> DeleteOutcome:
-    """Delete the repository (raises RepositoryNotEmpty when it has images and force is off), then our key."""
+def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None = None) -> DeleteOutcome:
+    """Delete the repository (raises RepositoryNotEmpty when it has images and force is off), then our key.
+
+    ``creation`` (from status) finds a key whose creation was interrupted; a key that any repository of the
+    region still uses is never scheduled for deletion.
+    """
     outcome = DeleteOutcome()
     if desired.deletion_policy == "Retain":
         outcome.skipped = "deletionPolicy is Retain"
@@ -179,7 +204,29 @@ def delete(clients: AwsClients, desired: Desired) -> DeleteOutcome:
         raise
     if desired.manages_key:
         repository_key = observed_repository.kms_key if observed_repository else None
-        observed_key = key.observe_for_repository(clients, desired, repository_key, rotation=False)
-        apply(clients, key.plan_delete(desired, observed_key), applied)
+        observed_key = key.observe_for_repository(clients, desired, repository_key, rotation=False, creation=creation)
+        users = _repositories_using(clients, observed_key.arn) if observed_key else []
+        if observed_key is not None and users:
+            outcome.key_kept = (
+                f"KMS key {observed_key.arn} is kept: repositories {', '.join(users)} are encrypted with it and "
+                "would become unreadable; delete the key by hand once they are gone"
+            )
+            apply(clients, key.plan_delete_alias_only(desired, observed_key), applied)
+        else:
+            apply(clients, key.plan_delete(desired, observed_key), applied)
     outcome.applied = applied.actions
     return outcome
+
+
+def _repositories_using(clients: AwsClients, key_arn: str) -> list[str]:
+    """Every repository in the region encrypted with ``key_arn`` (read fresh: a delete must not trust a snapshot)."""
+    users = []
+    paging: dict[str, Any] = {"maxResults": 1000}
+    while True:
+        page = read(clients, "ecr", "describe_repositories", **paging)
+        for listed in page.get("repositories", []):
+            if (listed.get("encryptionConfiguration") or {}).get("kmsKey") == key_arn:
+                users.append(str(listed["repositoryName"]))
+        if not page.get("nextToken"):
+            return sorted(users)
+        paging["nextToken"] = page["nextToken"]

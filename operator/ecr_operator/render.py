@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -68,10 +69,42 @@ class Desired:
     def key_alias(self) -> str:
         return key_alias_for(self.repository_name)
 
+    @property
+    def legacy_key_alias(self) -> str | None:
+        """The first scheme's alias where it differs from ``key_alias`` (a key made before may carry it)."""
+        legacy = legacy_key_alias_for(self.repository_name)
+        return None if legacy == self.key_alias else legacy
+
+
+ALIAS_PREFIX = "alias/ecr/"
+MAX_ALIAS_LENGTH = 256
+HASHED_ALIAS_MARKER = "_sha256/"
+_ALIAS_ESCAPES = {"_": "__", ".": "_-"}
+
 
 def key_alias_for(repository_name: str) -> str:
-    # Alias names allow [A-Za-z0-9/_-]; repository names may also hold '.', which aliases don't.
-    return "alias/ecr/" + repository_name.replace(".", "_")
+    """The KMS alias of the key the operator makes for ``repository_name``: distinct names, distinct aliases.
+
+    Aliases allow ``[A-Za-z0-9/_-]``; repository names are ``[a-z0-9._/-]`` with no two separators in a row.
+    ``_`` is the escape character: ``_`` becomes ``__`` and ``.`` becomes ``_-``, every other character stays,
+    so the encoding is prefix-free and so injective (``team/app.v1`` -> ``alias/ecr/team/app_-v1``,
+    ``team/app_v1`` -> ``alias/ecr/team/app__v1``). Neither ``__`` nor ``_-`` can occur in an alias of the
+    earlier scheme (``.`` -> ``_``), so a new alias never equals another repository's old one. An encoding too
+    long for KMS's 256 characters becomes ``alias/ecr/_sha256/<sha256 of the name>/<readable prefix>``; a plain
+    encoding never starts with ``_``, so the two forms never meet.
+    """
+    encoded = "".join(_ALIAS_ESCAPES.get(char, char) for char in repository_name)
+    alias = ALIAS_PREFIX + encoded
+    if len(alias) <= MAX_ALIAS_LENGTH:
+        return alias
+    digest = hashlib.sha256(repository_name.encode()).hexdigest()
+    hashed = f"{ALIAS_PREFIX}{HASHED_ALIAS_MARKER}{digest}/"
+    return hashed + encoded[: MAX_ALIAS_LENGTH - len(hashed)].rstrip("/_")
+
+
+def legacy_key_alias_for(repository_name: str) -> str:
+    """The alias of the first scheme (``.`` -> ``_``), not injective: found on keys made before the change."""
+    return ALIAS_PREFIX + repository_name.replace(".", "_")
 
 
 def render_lifecycle_policy(lifecycle: Lifecycle | None) -> dict[str, Any] | None:

@@ -204,6 +204,13 @@ class Condition(_Model):
     observed_generation: int | None = None
 
 
+class KeyCreationStatus(_Model):
+    """A KMS key creation in progress, recorded before CreateKey so that a restart never makes a second key."""
+
+    token: str = Field(description="The token in the new key's description, to find it by strongly consistent reads.")
+    key_id: str | None = Field(default=None, description="The id CreateKey returned, recorded right after the call.")
+
+
 class EcrRepositoryStatus(_Model):
     """What the operator did and saw."""
 
@@ -220,3 +227,6 @@ class EcrRepositoryStatus(_Model):
         description="With the observe-only annotation: the AWS changes a normal reconcile would make.",
     )
     conditions: list[Condition] = Field(default_factory=list)
+    key_creation: KeyCreationStatus | None = Field(
+        default=None, description="Set while the operator creates this resource's KMS key; cleared once it is aliased."
+    )

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 
 from ecr_operator.aws import AwsClients
+from ecr_operator.parts.key import KeyCreation
 from ecr_operator.reconcile import DeleteOutcome, Outcome, delete, reconcile
 from ecr_operator.render import Desired, Owner, render
 from ecr_operator.spec import EcrRepositorySpec
@@ -125,6 +126,8 @@ class Harness:
                 client.meta.events.register("before-call", self.calls)
         self.ecr = raw.client("ecr", region_name=REGION)
         self.kms = raw.client("kms", region_name=REGION)
+        self.recorded: KeyCreation | None = None
+        """The key creation the resource's status would hold (see :meth:`record`)."""
 
     # --- driving the operator -------------------------------------------------------------------------
 
@@ -136,13 +139,23 @@ class Harness:
         spec = EcrRepositorySpec.model_validate(spec_dict)
         return render(spec, Owner(CLUSTER, namespace, name), "us-east-1")
 
+    def record(self, creation: KeyCreation) -> None:
+        """What the handlers' checkpoint does: the key creation goes into the resource's status."""
+        self.recorded = creation
+
     def reconcile(self, desired: Desired, **kwargs: Any) -> Outcome:
+        """One pass as the handlers run it: the recorded key creation in, cleared after a completed pass."""
         self.calls.clear()
-        return reconcile(self.clients, desired, **kwargs)
+        kwargs.setdefault("creation", self.recorded)
+        kwargs.setdefault("checkpoint", self.record)
+        outcome = reconcile(self.clients, desired, **kwargs)
+        if not kwargs.get("dry_run"):
+            self.recorded = None
+        return outcome
 
     def delete(self, desired: Desired) -> DeleteOutcome:
         self.calls.clear()
-        return delete(self.clients, desired)
+        return delete(self.clients, desired, creation=self.recorded)
 
     def assert_in_sync(self, desired: Desired) -> Outcome:
         outcome = self.reconcile(desired)

@@ -8,6 +8,7 @@ import pytest
 from aws_harness import ALIAS, NAME, Crash, Harness
 
 from ecr_operator.errors import OperatorError
+from ecr_operator.parts.key import KeyCreation, creation_description
 from ecr_operator.render import Desired
 
 CROSS_ON = {"crossAccountPull": {"enabled": True, "allowedAccountIds": ["111122223333"]}}
@@ -36,28 +37,68 @@ def _assert_converged(aws: Harness, desired: Desired) -> str:
     return keys[0]
 
 
-def _key_by_hand(aws: Harness, tags: dict[str, str]) -> str:
+def _key_by_hand(aws: Harness, tags: dict[str, str], description: str = "") -> str:
     """What CreateKey leaves behind when the operator dies right after it."""
-    response = aws.kms.create_key(Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()])
+    response = aws.kms.create_key(Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()], Description=description)
     return str(response["KeyMetadata"]["KeyId"])
 
 
-@pytest.mark.parametrize("all_tags", [True, False], ids=["all-tags", "ownership-tags-only"])
-def test_crash_between_create_key_and_create_alias(aws: Harness, all_tags: bool) -> None:
+def _index_lags(parsed: dict[str, Any], **_: Any) -> None:
+    """The Resource Groups Tagging API has not indexed the new key yet."""
+    parsed["ResourceTagMappingList"] = []
+
+
+@pytest.mark.parametrize(
+    ("recorded", "tags"),
+    [("key-id", "all"), ("token", "all"), ("token", "ownership"), ("token", "not-indexed")],
+    ids=["key-id-recorded", "token-found-by-tags", "token-ownership-tags-only", "token-not-in-tag-index"],
+)
+def test_crash_between_create_key_and_create_alias(aws: Harness, recorded: str, tags: str) -> None:
+    """The status recorded the creation (its token, and the key id if CreateKey answered): the key is found.
+
+    "not-indexed": the tagging index does not show the key yet (eventually consistent on AWS), so the key is
+    found by its token with ListKeys + DescribeKey.
+    """
     desired = aws.desired()
     # Someone else's unaliased key, to show the search matches the owner, not just "a key without alias".
     other = _key_by_hand(aws, aws.desired(namespace="other").tags)
-    key_id = _key_by_hand(aws, desired.tags if all_tags else desired.owner.tags())
+    key_id = _key_by_hand(
+        aws, desired.owner.tags() if tags == "ownership" else desired.tags, creation_description(desired, "tok-1")
+    )
+    aws.record(KeyCreation("tok-1", key_id if recorded == "key-id" else None))
 
-    aws.reconcile(desired)
+    if tags == "not-indexed":
+        aws.clients.tagging.meta.events.register("after-call.*.GetResources", _index_lags)
+    try:
+        aws.reconcile(desired)
+    finally:
+        aws.clients.tagging.meta.events.unregister("after-call.*.GetResources", _index_lags)
     expected = ["kms:CreateAlias", "kms:EnableKeyRotation"]
-    if not all_tags:
+    if tags == "ownership":
         expected.append("kms:TagResource")
     assert aws.calls.writes == [*expected, "ecr:CreateRepository", "ecr:PutLifecyclePolicy"]
+    assert ("kms:ListKeys" in aws.calls.reads) == (tags == "not-indexed")
     assert _assert_converged(aws, desired) == key_id
     assert aws.key_tags(key_id) == desired.tags
     assert aws.alias_target(ALIAS) == key_id
     assert aws.key_tags(other)["ecr.platform.dev/namespace"] == "other"
+
+
+def test_a_first_create_searches_for_no_key(aws: Harness) -> None:
+    """Nothing recorded: no CreateKey was ever sent for this resource, so no search (and no second key later)."""
+    desired = aws.desired()
+    aws.reconcile(desired)
+    assert not [op for op in aws.calls.reads if op in ("tagging:GetResources", "kms:ListKeys")]
+    _assert_converged(aws, desired)
+
+
+def test_a_recorded_creation_that_never_reached_kms_creates_the_key(aws: Harness) -> None:
+    desired = aws.desired()
+    aws.record(KeyCreation("tok-never-sent"))
+    aws.reconcile(desired)
+    assert aws.calls.writes[0] == "kms:CreateKey"
+    _assert_converged(aws, desired)
+    assert "tok-never-sent" in aws.key(aws.owned_keys(desired.owner)[0])["Description"], "the token is reused"
 
 
 def test_crash_between_create_alias_and_create_repository(aws: Harness) -> None:
@@ -152,6 +193,7 @@ def test_delete_after_a_crash_that_left_only_a_key(aws: Harness) -> None:
     """CreateKey ran, then the resource was deleted: the unaliased key is found by its tags and scheduled."""
     desired = aws.desired({"encryption": {"deletionWindowInDays": 7}})
     key_id = _key_by_hand(aws, desired.tags)
+    aws.record(KeyCreation("tok-1", key_id))
     aws.delete(desired)
     assert aws.calls.writes == ["kms:ScheduleKeyDeletion"]
     assert aws.key(key_id)["KeyState"] == "PendingDeletion"

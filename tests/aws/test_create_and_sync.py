@@ -213,10 +213,10 @@ def test_lifecycle_stored_in_another_form_is_not_rewritten(aws: Harness) -> None
 
 
 def test_nested_dotted_repository_name(aws: Harness) -> None:
-    """'.' is allowed in repository names but not in KMS aliases."""
+    """'.' is allowed in repository names but not in KMS aliases (it is escaped as '_-')."""
     desired = aws.desired({"repositoryName": "team.payments/api-server"})
     outcome = aws.reconcile(desired)
-    key_id = aws.alias_target("alias/ecr/team_payments/api-server")
+    key_id = aws.alias_target("alias/ecr/team_-payments/api-server")
     assert key_id is not None
     assert (
         aws.existing_repository("team.payments/api-server")["encryptionConfiguration"]["kmsKey"]

@@ -35,6 +35,7 @@ RESOURCE_STAR_ALLOWED = {
     "kms:CreateKey",  # no key exists yet
     "kms:TagResource",  # tag-on-create: KMS wants a TagResource permission not limited to particular keys
     "tag:GetResources",  # no resource-level permissions
+    "kms:ListKeys",  # no resource-level permissions
 }
 READ_PREFIXES = ("Describe", "Get", "List")
 

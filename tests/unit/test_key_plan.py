@@ -41,7 +41,7 @@ def test_absent_key_create_alias_rotation_in_order(make_desired: MakeDesired) ->
     tags = {t["TagKey"]: t["TagValue"] for t in create.params["Tags"]}
     assert tags == desired.tags  # user tags and ownership tags, so a crash before the alias is recoverable
     assert tags[NAME_TAG] == "web"
-    assert alias.params == {"AliasName": "alias/ecr/team/my_app", "TargetKeyId": NEW_KEY}
+    assert alias.params == {"AliasName": "alias/ecr/team/my_-app", "TargetKeyId": NEW_KEY}
     assert rotation.params == {"KeyId": NEW_KEY}
 
 
@@ -184,14 +184,44 @@ def test_delete_foreign_or_absent_key_does_nothing(make_desired: MakeDesired, ma
     assert plan_delete(desired, untagged) == []
 
 
-def test_alias_collision_between_dot_and_underscore_names_is_reported(make_desired: MakeDesired) -> None:
-    # "my.app" and "my_app" share alias/ecr/my_app: the second owner must be told, never share the first one's key.
+def test_dot_and_underscore_names_no_longer_share_an_alias(make_desired: MakeDesired) -> None:
+    # "my.app" and "my_app" shared alias/ecr/my_app under the first scheme; now each has its own key.
     first = make_desired(owner=Owner("c", "ns", "a"), repositoryName="my.app")
     second = make_desired(owner=Owner("c", "ns", "b"), repositoryName="my_app")
-    assert first.key_alias == second.key_alias
+    assert first.key_alias != second.key_alias
+    assert first.legacy_key_alias == second.legacy_key_alias == "alias/ecr/my_app"
+
+
+def test_a_key_aliased_to_another_owner_is_reported(make_desired: MakeDesired) -> None:
+    first = make_desired(owner=Owner("c", "ns", "a"), repositoryName="my-app")
+    second = make_desired(owner=Owner("c", "ns", "b"), repositoryName="my-app")
     key = ObservedKey("k1", "arn:aws:kms:eu-west-1:123456789012:key/k1", "Enabled", True, dict(first.tags), True)
     assert plan(first, key) == []
     with pytest.raises(OperatorError) as caught:
         plan(second, key)
     assert caught.value.reason == "KmsAliasTaken"
     assert plan_delete(second, key) == []
+
+
+def test_legacy_alias_is_replaced_then_removed(make_desired: MakeDesired) -> None:
+    desired = make_desired(repositoryName="team/my.app")
+    key = ObservedKey(
+        "k1",
+        "arn:aws:kms:eu-west-1:123456789012:key/k1",
+        "Enabled",
+        True,
+        dict(desired.tags),
+        False,
+        legacy_alias="alias/ecr/team/my_app",
+    )
+    actions = plan(desired, key)
+    assert [(a.operation, a.params.get("AliasName")) for a in actions] == [
+        ("create_alias", "alias/ecr/team/my_-app"),
+        ("delete_alias", "alias/ecr/team/my_app"),
+    ]
+
+
+def test_new_key_description_carries_the_creation_token(make_desired: MakeDesired) -> None:
+    create = plan(make_desired(), None, "tok123")[0]
+    assert create.operation == "create_key"
+    assert "tok123" in create.params["Description"]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ecr_operator.render import (
     CLUSTER_TAG,
@@ -13,6 +16,7 @@ from ecr_operator.render import (
     PULL_ACTIONS,
     Owner,
     key_alias_for,
+    legacy_key_alias_for,
     owner_from_tags,
     render,
     render_lifecycle_policy,
@@ -178,13 +182,57 @@ def test_owner_roundtrip_through_tags() -> None:
     [
         ("web", "alias/ecr/web"),
         ("team/app", "alias/ecr/team/app"),
-        ("my.app/v1.2", "alias/ecr/my_app/v1_2"),
-        ("a-b_c", "alias/ecr/a-b_c"),
+        ("my.app/v1.2", "alias/ecr/my_-app/v1_-2"),
+        ("a-b_c", "alias/ecr/a-b__c"),
+        ("team/app.v1", "alias/ecr/team/app_-v1"),
+        ("team/app_v1", "alias/ecr/team/app__v1"),
     ],
 )
 def test_key_alias_naming(name: str, alias: str) -> None:
     assert key_alias_for(name) == alias
     assert alias.startswith("alias/") and not alias.startswith("alias/aws/")
+
+
+_SEGMENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
+REPOSITORY_NAMES = st.from_regex(rf"\A(?:{_SEGMENT}/){{0,3}}{_SEGMENT}\Z", fullmatch=True).filter(
+    lambda name: 2 <= len(name) <= 256
+)
+LONG_NAMES = st.lists(st.sampled_from(["a", "b", ".", "_"]), min_size=200, max_size=250).map(
+    lambda chars: (
+        "x" + "".join(chars).replace("..", ".a").replace("__", "_a").replace("._", ".a").replace("_.", "_a") + "z"
+    )
+)
+_ALIAS_CHARS = re.compile(r"^alias/[A-Za-z0-9/_-]+$")
+
+
+@given(REPOSITORY_NAMES | LONG_NAMES, REPOSITORY_NAMES | LONG_NAMES)
+def test_distinct_repository_names_get_distinct_valid_aliases(first: str, second: str) -> None:
+    for name in (first, second):
+        alias = key_alias_for(name)
+        assert len(alias) <= 256 and _ALIAS_CHARS.match(alias), alias
+        assert not alias.startswith("alias/aws/")
+    if first != second:
+        assert key_alias_for(first) != key_alias_for(second)
+        # A key made under the first scheme for one name never carries the new alias of another.
+        assert key_alias_for(first) != legacy_key_alias_for(second)
+
+
+def test_the_example_pair_of_the_old_collision() -> None:
+    assert legacy_key_alias_for("team/app.v1") == legacy_key_alias_for("team/app_v1")
+    assert key_alias_for("team/app.v1") != key_alias_for("team/app_v1")
+
+
+def test_too_long_names_are_hashed_and_stay_readable() -> None:
+    name = "team/" + "a" * 120 + "." + "b" * 125
+    alias = key_alias_for(name)
+    assert len(alias) == 256
+    assert alias.startswith("alias/ecr/_sha256/") and "/team/aaaa" in alias
+    assert key_alias_for(name.replace(".", "_")) != alias
+
+
+def test_legacy_alias_only_where_the_schemes_differ() -> None:
+    assert render(spec(repositoryName="team/api"), OWNER, "us-east-1").legacy_key_alias is None
+    assert render(spec(repositoryName="team/a.pi"), OWNER, "us-east-1").legacy_key_alias == "alias/ecr/team/a_pi"
 
 
 def test_render_defaults() -> None:

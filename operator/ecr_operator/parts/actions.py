@@ -47,7 +47,10 @@ def call(clients: AwsClients, action: Action) -> Any:
         raise to_operator_error(exc, action.summary) from exc
 
 
-def apply(clients: AwsClients, actions: list[Action], applied: Applied) -> Applied:
+def apply(
+    clients: AwsClients, actions: list[Action], applied: Applied, on_new_key: Callable[[str], None] | None = None
+) -> Applied:
+    """Run the actions in order; ``on_new_key`` hears a created key's id before the next action runs."""
     new_key_id: str | None = None
     for action in actions:
         response = call(clients, action.resolved(new_key_id))
@@ -55,6 +58,8 @@ def apply(clients: AwsClients, actions: list[Action], applied: Applied) -> Appli
         applied.responses[action.operation] = response
         if action.operation == "create_key":
             new_key_id = response["KeyMetadata"]["KeyId"]
+            if on_new_key is not None:
+                on_new_key(new_key_id)
     return applied
 
 

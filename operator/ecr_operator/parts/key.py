@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..aws import AwsClients
 from ..compare import tag_changes, tags_from_list
@@ -22,10 +22,28 @@ class ObservedKey:
     rotation_enabled: bool
     tags: dict[str, str]
     has_alias: bool
+    legacy_alias: str | None = None
+    """The first naming scheme's alias, pointing at this key: replaced by ``key_alias`` (ours, so removed)."""
 
     @property
     def owner(self) -> Owner | None:
         return owner_from_tags(self.tags)
+
+
+@dataclass(frozen=True)
+class KeyCreation:
+    """A CreateKey this resource may have sent, recorded in its status before the call.
+
+    The key's description carries ``token``; ``key_id`` is recorded as soon as CreateKey answers. After a crash
+    anywhere in between, the next pass finds that key by strongly consistent reads instead of making a second one.
+    """
+
+    token: str
+    key_id: str | None = None
+
+
+def creation_description(desired: Desired, token: str) -> str:
+    return f"ECR repository {desired.repository_name} ({desired.owner.describe()}); ecr-operator creation {token}"
 
 
 def _describe(clients: AwsClients, key_id: str) -> dict[str, object] | None:
@@ -71,14 +89,56 @@ def _find_key_by_tags(clients: AwsClients, owner: Owner) -> ObservedKey | None:
     return None
 
 
-def observe_user_key(clients: AwsClients, key_arn: str) -> None:
-    """A key the user brings must exist and be usable; AWS would reject the repository otherwise."""
+def _find_key_by_token(clients: AwsClients, token: str) -> ObservedKey | None:
+    """The key whose description carries ``token``: ListKeys and DescribeKey are strongly consistent.
+
+    One DescribeKey per key in the account, so only used after a crash during a recorded key creation when
+    the key id was not recorded and the tagging index (eventually consistent) does not show the key yet.
+    """
+    for page in clients.kms.get_paginator("list_keys").paginate():
+        for listed in page.get("Keys", []):
+            metadata = _describe(clients, listed["KeyId"])
+            if (
+                metadata
+                and token in str(metadata.get("Description", ""))
+                and metadata.get("KeyState") != PENDING_DELETION
+            ):
+                return _observe_metadata(clients, metadata, has_alias=False)
+    return None
+
+
+def _find_created_key(clients: AwsClients, desired: Desired, creation: KeyCreation) -> ObservedKey | None:
+    """The key a recorded creation made, if the CreateKey call reached KMS at all."""
+    if creation.key_id is not None:
+        metadata = _describe(clients, creation.key_id)
+        if metadata is None or metadata.get("KeyState") == PENDING_DELETION:
+            return None
+        return _observe_metadata(clients, metadata, has_alias=False)
+    return _find_key_by_tags(clients, desired.owner) or _find_key_by_token(clients, creation.token)
+
+
+def observe_user_key(clients: AwsClients, key_arn: str, desired: Desired) -> None:
+    """A key the user brings must exist, be usable and not be another resource's managed key.
+
+    A key the operator made for another resource is scheduled for deletion when that resource goes, which
+    would leave this repository's images unreadable: refused before anything is created.
+    """
     metadata = _describe(clients, key_arn)
     if metadata is None:
         raise OperatorError("KmsKeyNotFound", f"KMS key {key_arn} does not exist or is not visible", retryable=False)
     if metadata.get("KeyState") != "Enabled":
         raise OperatorError(
             "KmsKeyUnavailable", f"KMS key {key_arn} is {metadata.get('KeyState')}, not Enabled", retryable=False
+        )
+    tags = tags_from_list(read(clients, "kms", "list_resource_tags", KeyId=key_arn).get("Tags"), "TagKey", "TagValue")
+    owner = owner_from_tags(tags)
+    if owner is not None and owner != desired.owner:
+        raise OperatorError(
+            "KmsKeyNotOwned",
+            f"spec.encryption.kmsKeyArn {key_arn} is the key ecr-operator manages for {owner.describe()}; it is "
+            "deleted with that resource, which would make this repository's images unreadable: bring a key of "
+            "your own",
+            retryable=False,
         )
 
 
@@ -92,7 +152,8 @@ def check_ownership(desired: Desired, observed: ObservedKey) -> None:
         )
 
 
-def plan(desired: Desired, observed: ObservedKey | None) -> list[Action]:
+def plan(desired: Desired, observed: ObservedKey | None, token: str = "") -> list[Action]:
+    """``token`` goes into a new key's description (see KeyCreation)."""
     if not desired.manages_key:
         return []
     if observed is None:
@@ -101,7 +162,7 @@ def plan(desired: Desired, observed: ObservedKey | None) -> list[Action]:
                 "kms",
                 "create_key",
                 {
-                    "Description": f"ECR repository {desired.repository_name} ({desired.owner.describe()})",
+                    "Description": creation_description(desired, token),
                     "KeyUsage": "ENCRYPT_DECRYPT",
                     "KeySpec": "SYMMETRIC_DEFAULT",
                     "Tags": [{"TagKey": k, "TagValue": v} for k, v in sorted(desired.tags.items())],
@@ -135,6 +196,8 @@ def plan(desired: Desired, observed: ObservedKey | None) -> list[Action]:
                 f"create alias {desired.key_alias}",
             )
         )
+    if observed.legacy_alias is not None:
+        actions.append(_delete_alias(observed.legacy_alias))
     if observed.rotation_enabled != desired.enable_key_rotation:
         operation = "enable_key_rotation" if desired.enable_key_rotation else "disable_key_rotation"
         actions.append(Action("kms", operation, {"KeyId": key_id}, operation.replace("_", " ")))
@@ -170,10 +233,21 @@ def plan_delete(desired: Desired, observed: ObservedKey | None) -> list[Action]:
             )
         )
     if observed.has_alias:
-        actions.append(
-            Action("kms", "delete_alias", {"AliasName": desired.key_alias}, f"delete alias {desired.key_alias}")
-        )
+        actions.append(_delete_alias(desired.key_alias))
+    if observed.legacy_alias is not None:
+        actions.append(_delete_alias(observed.legacy_alias))
     return actions
+
+
+def plan_delete_alias_only(desired: Desired, observed: ObservedKey) -> list[Action]:
+    """The resource's aliases go with it; the key stays (other repositories still use it)."""
+    if not desired.manages_key or observed.owner != desired.owner:
+        return []
+    return [action for action in plan_delete(desired, observed) if action.operation == "delete_alias"]
+
+
+def _delete_alias(alias: str) -> Action:
+    return Action("kms", "delete_alias", {"AliasName": alias}, f"delete alias {alias}")
 
 
 def observe_for_repository(
@@ -183,22 +257,52 @@ def observe_for_repository(
     known_tags: Mapping[str, dict[str, str]] | None = None,
     *,
     rotation: bool = True,
+    creation: KeyCreation | None = None,
 ) -> ObservedKey | None:
-    """The managed key: found by alias, by the key the existing repository uses, or (after a crash) by tags.
+    """The managed key: by alias, by the key the existing repository uses, by the first scheme's alias, or
+    (after a crash during a recorded creation) by the recorded key id, tags or creation token.
 
-    ``known_tags`` (key ARN -> tags, from a batched read) saves the per-key tag read.
+    ``known_tags`` (key ARN -> tags, from a batched read) saves the per-key tag read. Without a recorded
+    creation nothing is searched: this resource never sent a CreateKey that could have left a key behind.
     """
     metadata = _describe(clients, desired.key_alias)
     if metadata is not None and (repository_key is None or metadata.get("Arn") == repository_key):
         return _observe_metadata(clients, metadata, has_alias=True, known_tags=known_tags, rotation=rotation)
     if repository_key is not None:
         repository_metadata = _describe(clients, repository_key)
-        if repository_metadata is not None:
-            return _observe_metadata(
-                clients, repository_metadata, has_alias=False, known_tags=known_tags, rotation=rotation
-            )
+        if repository_metadata is None:
+            return None
+        observed = _observe_metadata(
+            clients, repository_metadata, has_alias=False, known_tags=known_tags, rotation=rotation
+        )
+        return _with_legacy_alias(clients, desired, observed)
+    legacy = _observe_legacy_alias(clients, desired, rotation)
+    if legacy is not None:
+        return legacy
+    return None if creation is None else _find_created_key(clients, desired, creation)
+
+
+def _with_legacy_alias(clients: AwsClients, desired: Desired, observed: ObservedKey) -> ObservedKey:
+    """Note the first scheme's alias when it points at this key (read only while the new alias is missing)."""
+    if desired.legacy_key_alias is None:
+        return observed
+    metadata = _describe(clients, desired.legacy_key_alias)
+    if metadata is None or metadata.get("KeyId") != observed.key_id:
+        return observed
+    return replace(observed, legacy_alias=desired.legacy_key_alias)
+
+
+def _observe_legacy_alias(clients: AwsClients, desired: Desired, rotation: bool) -> ObservedKey | None:
+    """A key of this resource made before the alias scheme changed, found by its old alias (no repository yet)."""
+    if desired.legacy_key_alias is None:
         return None
-    return _find_key_by_tags(clients, desired.owner)
+    metadata = _describe(clients, desired.legacy_key_alias)
+    if metadata is None or metadata.get("KeyState") == PENDING_DELETION:
+        return None
+    observed = _observe_metadata(clients, metadata, has_alias=False, rotation=rotation)
+    if observed.owner != desired.owner:
+        return None  # another repository's key under the old, shared alias: not ours to use or remove
+    return replace(observed, legacy_alias=desired.legacy_key_alias)
 
 
 def discard_unaliased_new_key(clients: AwsClients, key_id: str) -> Action:

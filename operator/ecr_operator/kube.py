@@ -1,0 +1,48 @@
+"""Writes to the Kubernetes API in the middle of a handler, where kopf's end-of-handler patch is too late.
+
+kopf has no public call for this; its own API client (``kopf._cogs.clients.api``) carries the operator's
+credentials (re-authenticating on 401) and retries, so it is used here rather than a second client. The
+kopf version is pinned by the constraints file; tests/e2e cover this path against a real API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+from kopf._cogs.clients import api
+from kopf._cogs.structs import references
+
+CHECKPOINT_TIMEOUT_SECONDS = 30.0
+
+
+async def patch_status(
+    resource: kopf.Resource,
+    namespace: str | None,
+    name: str,
+    status: Mapping[str, Any],
+    settings: kopf.OperatorSettings,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    """Merge-patch the status subresource now (raises when the API server does not take it)."""
+    await api.patch(
+        url=resource.get_url(
+            namespace=references.NamespaceName(namespace) if namespace else None, name=name, subresource="status"
+        ),
+        headers={"Content-Type": "application/merge-patch+json"},
+        payload={"status": dict(status)},
+        settings=settings,
+        logger=logger,
+    )
+
+
+def patch_status_from_thread(loop: asyncio.AbstractEventLoop, *args: Any) -> None:
+    """:func:`patch_status` from a worker thread, waiting for it: the caller goes on only once it is stored.
+
+    The thread must run in a copy of the handler's context (``contextvars``): kopf's credentials live there.
+    """
+    future = asyncio.run_coroutine_threadsafe(patch_status(*args), loop)
+    future.result(timeout=CHECKPOINT_TIMEOUT_SECONDS)

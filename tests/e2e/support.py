@@ -44,6 +44,7 @@ from ecr_operator.devenv import (
     ProcessExitedError,
 )
 from ecr_operator.devenv._process import free_port
+from ecr_operator.render import key_alias_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO_ROOT / "crds"
@@ -409,8 +410,8 @@ class Aws:
     # -- KMS
 
     def alias_target(self, repository_name: str) -> str | None:
-        """The key id behind the operator's alias for ``repository_name`` (``alias/ecr/<name>``)."""
-        alias = "alias/ecr/" + repository_name.replace(".", "_")
+        """The key id behind the operator's alias for ``repository_name``."""
+        alias = key_alias_for(repository_name)
         for page in self.kms.get_paginator("list_aliases").paginate():
             for entry in page["Aliases"]:
                 if entry["AliasName"] == alias:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -131,6 +132,9 @@ class AwsProxy(Service):
         self._faults: list[Fault] = []
         self._before: list[Hook] = []
         self._after: list[Hook] = []
+        self._tag_index_lag = 0.0
+        self._created_keys: dict[str, float] = {}
+        """KMS key ARN -> time.monotonic() of its CreateKey answer (for the tag index lag)."""
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -185,6 +189,40 @@ class AwsProxy(Service):
             self._before.clear()
             self._after.clear()
 
+    def set_tag_index_lag(self, seconds: float) -> None:
+        """Hide KMS keys from the tagging API's GetResources for ``seconds`` after their CreateKey (0: off).
+
+        The Resource Groups Tagging API is eventually consistent on AWS; moto answers at once.
+        """
+        with self._lock:
+            self._tag_index_lag = seconds
+
+    def _note_created_key(self, payload: bytes) -> None:
+        try:
+            arn = json.loads(payload)["KeyMetadata"]["Arn"]
+        except (ValueError, KeyError, TypeError):
+            return
+        with self._lock:
+            self._created_keys[str(arn)] = time.monotonic()
+
+    def _lag_tag_index(self, payload: bytes) -> bytes:
+        """GetResources' answer without the keys created less than the lag ago."""
+        with self._lock:
+            lag, created = self._tag_index_lag, dict(self._created_keys)
+        if lag <= 0:
+            return payload
+        try:
+            document = json.loads(payload)
+        except ValueError:
+            return payload
+        cutoff = time.monotonic() - lag
+        document["ResourceTagMappingList"] = [
+            entry
+            for entry in document.get("ResourceTagMappingList", [])
+            if created.get(entry.get("ResourceARN", ""), 0.0) <= cutoff
+        ]
+        return json.dumps(document).encode()
+
     # -- internals ---------------------------------------------------------------------------
 
     def _record(self, call: Call) -> None:
@@ -210,6 +248,11 @@ class AwsProxy(Service):
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                # Answers go out in one write; without this, Nagle + delayed ACK add ~40 ms to each call.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_POST(self) -> None:
                 self._proxy()
@@ -238,6 +281,10 @@ class AwsProxy(Service):
                     self._hang_up(Call(service, operation, 0, started, "abort"))
                     return
                 status, payload, headers = proxy._forward(self.command, self.path, dict(self.headers), body)
+                if status == 200 and operation == "CreateKey":
+                    proxy._note_created_key(payload)
+                elif status == 200 and service == "tagging" and operation == "GetResources":
+                    payload = proxy._lag_tag_index(payload)
                 for hook in proxy._hooks("after"):
                     hook(service, operation)
                 if fault is not None and fault.kind == "lose_response":
@@ -253,12 +300,15 @@ class AwsProxy(Service):
                 self.connection.close()
 
             def _respond(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
+                """Status line, headers and body in one send."""
                 content_type = headers.get("Content-Type") or headers.get("content-type")
-                self.send_header("Content-Type", content_type or "application/x-amz-json-1.1")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                reason = self.responses.get(status, ("",))[0]
+                head = (
+                    f"HTTP/1.1 {status} {reason}\r\n"
+                    f"Content-Type: {content_type or 'application/x-amz-json-1.1'}\r\n"
+                    f"Content-Length: {len(payload)}\r\n\r\n"
+                )
+                self.wfile.write(head.encode("latin-1") + payload)
 
         return Handler
 
@@ -268,6 +318,10 @@ class AwsProxy(Service):
         connection = http.client.HTTPConnection(self._upstream_host, self._upstream_port, timeout=60)
         try:
             headers = {k: v for k, v in headers.items() if k.lower() not in ("connection", "keep-alive")}
+            connection.connect()
+            assert connection.sock is not None
+            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # http.client sends headers and a bytes body in one write.
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             return response.status, response.read(), dict(response.getheaders())

@@ -9,6 +9,7 @@ import random
 import sys
 from collections.abc import Sequence
 
+from . import plan_command
 from .settings import (
     DEFAULT_REQUIRED_TAGS,
     DEFAULT_RESYNC_SECONDS,
@@ -26,6 +27,33 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"ECR_OPERATOR_{name}", default)
 
 
+def _add_judgement_flags(parser: argparse.ArgumentParser) -> None:
+    """The settings that decide how a manifest is judged: `run` and `plan` must agree on them."""
+    parser.add_argument(
+        "--region",
+        default=default_region(),
+        help="default AWS region for resources without spec.region (default: AWS_REGION)",
+    )
+    parser.add_argument(
+        "--required-tags",
+        type=_csv,
+        default=_csv(_env("REQUIRED_TAGS", ",".join(DEFAULT_REQUIRED_TAGS))),
+        help="comma-separated tag keys every resource must carry ('' for none)",
+    )
+    parser.add_argument(
+        "--cluster-id",
+        default=_env("CLUSTER_ID", "default"),
+        help="this cluster's name in the ownership tags; unique per cluster sharing an AWS account",
+    )
+    parser.add_argument(
+        "--repository-name-policy",
+        choices=REPOSITORY_NAME_POLICIES,
+        default=_env("REPOSITORY_NAME_POLICY", "any"),
+        help="'any' (default), or 'namespace-prefix' for self-service clusters: a repositoryName must start with"
+        " '<namespace>/' or a prefix listed in the Namespace annotation ecr.platform.dev/repository-prefixes",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecr-operator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -41,37 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (the default)")
     run.add_argument(
-        "--region",
-        default=default_region(),
-        help="default AWS region for resources without spec.region (default: AWS_REGION)",
-    )
-    run.add_argument(
-        "--required-tags",
-        type=_csv,
-        default=_csv(_env("REQUIRED_TAGS", ",".join(DEFAULT_REQUIRED_TAGS))),
-        help="comma-separated tag keys every resource must carry ('' for none)",
-    )
-    run.add_argument(
         "--resync-interval",
         type=float,
         default=float(_env("RESYNC_INTERVAL", str(DEFAULT_RESYNC_SECONDS))),
         help="seconds between drift checks of each resource (default 600)",
     )
     run.add_argument(
-        "--cluster-id",
-        default=_env("CLUSTER_ID", "default"),
-        help="this cluster's name in the ownership tags; unique per cluster sharing an AWS account",
-    )
-    run.add_argument(
         "--workers", type=int, default=int(_env("WORKERS", "16")), help="threads for AWS calls (default 16)"
     )
-    run.add_argument(
-        "--repository-name-policy",
-        choices=REPOSITORY_NAME_POLICIES,
-        default=_env("REPOSITORY_NAME_POLICY", "any"),
-        help="'any' (default), or 'namespace-prefix' for self-service clusters: a repositoryName must start with"
-        " '<namespace>/' or a prefix listed in the Namespace annotation ecr.platform.dev/repository-prefixes",
-    )
+    _add_judgement_flags(run)
     run.add_argument(
         "--peering",
         default=os.environ.get("ECR_OPERATOR_PEERING") or None,
@@ -105,11 +111,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("crd", help="print the CustomResourceDefinition generated from the spec model")
 
-    plan = commands.add_parser("plan", help="show the AWS changes a manifest needs, without making them")
-    plan.add_argument("manifest", help="an EcrRepository YAML file")
-    plan.add_argument("--region", default=default_region())
-    plan.add_argument("--cluster-id", default=_env("CLUSTER_ID", "default"))
+    plan = commands.add_parser(
+        "plan",
+        help="show what the operator would change in AWS for manifests, without changing anything",
+        description=plan_command.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plan_command.add_arguments(plan)
+    _add_judgement_flags(plan)
+    plan.add_argument(
+        "--allowed-prefixes",
+        default="",
+        help="with --repository-name-policy namespace-prefix: the prefixes the Namespace annotation"
+        " ecr.platform.dev/repository-prefixes grants (comma-separated)",
+    )
     return parser
+
+
+def _check_name_policy(args: argparse.Namespace) -> None:
+    if args.repository_name_policy not in REPOSITORY_NAME_POLICIES:  # argparse does not check a default
+        build_parser().error(
+            f"ECR_OPERATOR_REPOSITORY_NAME_POLICY={args.repository_name_policy!r}:"
+            f" expected one of {', '.join(REPOSITORY_NAME_POLICIES)}"
+        )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -117,11 +141,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from .handlers import Runtime, build_registry, build_settings
 
-    if args.repository_name_policy not in REPOSITORY_NAME_POLICIES:  # argparse does not check a default
-        build_parser().error(
-            f"ECR_OPERATOR_REPOSITORY_NAME_POLICY={args.repository_name_policy!r}:"
-            f" expected one of {', '.join(REPOSITORY_NAME_POLICIES)}"
-        )
+    _check_name_policy(args)
     settings = Settings(
         region=args.region,
         cluster_id=args.cluster_id,
@@ -151,30 +171,6 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace) -> int:
-    import yaml
-
-    from .aws import ClientFactory
-    from .reconcile import reconcile
-    from .render import Owner, render
-    from .spec import EcrRepositorySpec
-
-    with open(args.manifest) as handle:
-        manifest = yaml.safe_load(handle)
-    metadata = manifest.get("metadata", {})
-    owner = Owner(args.cluster_id, metadata.get("namespace", "default"), metadata["name"])
-    spec = EcrRepositorySpec.model_validate(manifest.get("spec") or {})
-    desired = render(spec, owner, args.region)
-    outcome = reconcile(ClientFactory().for_region(desired.region), desired, dry_run=True)
-    if not outcome.planned:
-        print(f"{desired.repository_name}: in sync, nothing to do")
-    for action in outcome.planned:
-        print(f"{action.service}:{action.operation}  {action.summary}")
-    for problem in outcome.problems:
-        print(f"problem: {problem.reason}: {problem.message}")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
@@ -193,7 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(render_crd_yaml())
         return 0
     if args.command == "plan":
-        return _plan(args)
+        _check_name_policy(args)
+        return plan_command.run(args, plan_command.plan_settings(args))
     raise AssertionError(args.command)
 
 

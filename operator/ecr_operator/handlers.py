@@ -14,27 +14,25 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import kopf
-from pydantic import ValidationError
 
 from .aws import ClientFactory
-from .errors import OperatorError, SpecError
+from .errors import OperatorError
 from .kube import patch_status_from_thread
+from .manifest import annotation_flag, desired_for, request_for
 from .parts.key import KeyCreation
 from .reconcile import Checkpoint, Outcome, delete, reconcile
-from .render import Desired, Owner, render
+from .render import Desired
 from .settings import Settings
 from .snapshot import Snapshots
 from .spec import (
-    ADOPT_ANNOTATION,
     GROUP,
     OBSERVE_ONLY_ANNOTATION,
     PLURAL,
     REPOSITORY_PREFIXES_ANNOTATION,
     VERSION,
-    EcrRepositorySpec,
 )
 from .status import SYNCED, now, outcome_status, ready_condition
-from .validate import check_repository_name, parse_prefixes, validate
+from .validate import parse_prefixes
 
 FINALIZER = f"{GROUP}/finalizer"
 NOT_EMPTY_RETRY_SECONDS = 20.0
@@ -111,16 +109,6 @@ def backoff(retry: int) -> float:
     return float(min(MAX_BACKOFF_SECONDS, 2.0 ** min(retry, 10) * 2))
 
 
-def _desired(runtime: Runtime, spec: Mapping[str, Any], namespace: str, name: str) -> tuple[EcrRepositorySpec, Desired]:
-    try:
-        model = EcrRepositorySpec.model_validate(dict(spec))
-    except ValidationError as exc:
-        fields = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise SpecError("InvalidSpec", fields) from exc
-    owner = Owner(runtime.settings.cluster_id, namespace, name)
-    return model, render(model, owner, runtime.settings.region)
-
-
 def _write_failure(
     patch: kopf.Patch, body: kopf.Body, status: Mapping[str, Any], error: OperatorError, generation: int | None
 ) -> None:
@@ -181,13 +169,8 @@ async def reconcile_handler(
     namespace, name = str(meta.namespace), str(meta.name)
     generation = meta.get("generation")
     try:
-        model, desired = _desired(memo, spec, namespace, name)
-        validate(model, memo.settings.required_tags)
-        check_repository_name(
-            memo.settings.repository_name_policy, desired.repository_name, namespace, memo.prefixes_of(namespace)
-        )
-        adopt = _flag(meta, ADOPT_ANNOTATION)
-        observe_only = _flag(meta, OBSERVE_ONLY_ANNOTATION)
+        request = request_for(spec, namespace, name, meta.annotations, memo.settings, memo.prefixes_of(namespace))
+        desired, adopt, observe_only = request.desired, request.adopt, request.observe_only
         checkpoint = _checkpoint(memo, resource, meta, logger)
         async with memo.lock(str(meta.uid)):
             outcome = await memo.run(
@@ -236,10 +219,6 @@ async def reconcile_handler(
     ]
 
 
-def _flag(meta: kopf.Meta, annotation: str) -> bool:
-    return str(meta.annotations.get(annotation, "")).lower() == "true"
-
-
 async def resync_handler(**kwargs: Any) -> None:
     if kwargs["meta"].get("deletionTimestamp"):
         return
@@ -261,8 +240,8 @@ async def delete_handler(
     namespace, name = str(meta.namespace), str(meta.name)
     generation = meta.get("generation")
     try:
-        desired = _desired(memo, spec, namespace, name)[1]
-        if _flag(meta, OBSERVE_ONLY_ANNOTATION):
+        desired = desired_for(spec, namespace, name, memo.settings)
+        if annotation_flag(meta.annotations, OBSERVE_ONLY_ANNOTATION):
             logger.info("observe-only: the AWS side is left as it is")
             return
         async with memo.lock(str(meta.uid)):

@@ -1,43 +1,153 @@
-"""`ecr-operator plan manifest.yaml`: the dry-run plan from the command line, against moto, writing nothing."""
+"""`ecr-operator plan`: judged exactly as the operator judges (same refusals, same settings flags), against moto,
+writing nothing; files, directories, stdin, multi-document YAML, JSON output, kubectl-diff exit codes."""
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from aws_harness import Harness
+import yaml
+from aws_harness import CLUSTER, Harness
 
 from ecr_operator.cli import main
+from ecr_operator.render import Owner, render
+from ecr_operator.spec import EcrRepositorySpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEED = REPO_ROOT / "examples" / "my-application.yaml"
+REGION = ["--region", "ap-northeast-2", "--cluster-id", CLUSTER]
+CREATES = [
+    "kms:create_key",
+    "kms:create_alias",
+    "kms:enable_key_rotation",
+    "ecr:create_repository",
+    "ecr:put_lifecycle_policy",
+]
 
 
-def test_plan_of_a_new_resource_lists_the_creates_and_writes_nothing(
+def seed(**changes: Any) -> dict[str, Any]:
+    manifest: dict[str, Any] = yaml.safe_load(SEED.read_text())
+    manifest["metadata"].update(changes.pop("metadata", {}))
+    manifest["spec"].update(changes)
+    return manifest
+
+
+def write(path: Path, *documents: Any) -> Path:
+    path.write_text(yaml.safe_dump_all(documents))
+    return path
+
+
+def plan_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict[str, Any]]]:
+    code = main(["plan", *args, *REGION, "-o", "json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def apply_seed(aws: Harness) -> None:
+    manifest = seed()
+    owner = Owner(CLUSTER, manifest["metadata"]["namespace"], manifest["metadata"]["name"])
+    aws.reconcile(render(EcrRepositorySpec.model_validate(manifest["spec"]), owner, "ap-northeast-2"))
+
+
+def test_a_new_resource_plans_the_creates_exits_1_and_writes_nothing(
     aws: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["plan", str(SEED), "--region", "ap-northeast-2"]) == 0
+    assert main(["plan", str(SEED), *REGION]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == [
-        "kms:create_key",
-        "kms:create_alias",
-        "kms:enable_key_rotation",
-        "ecr:create_repository",
-        "ecr:put_lifecycle_policy",
-    ]
+    assert lines[0] == "default/my-application (repository my-application in ap-northeast-2): changes"
+    assert [line.split()[0] for line in lines[1:]] == CREATES
     assert aws.repository_names() == []
     assert aws.all_keys() == []
 
 
-def test_plan_of_an_applied_resource_is_empty(aws: Harness, capsys: pytest.CaptureFixture[str]) -> None:
-    import yaml
+def test_an_applied_resource_is_in_sync_and_exits_0(aws: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    apply_seed(aws)
+    assert main(["plan", str(SEED), *REGION]) == 0
+    assert capsys.readouterr().out.strip().endswith(": in-sync")
 
-    from ecr_operator.render import Owner, render
-    from ecr_operator.spec import EcrRepositorySpec
 
-    manifest = yaml.safe_load(SEED.read_text())
-    owner = Owner("default", manifest["metadata"]["namespace"], manifest["metadata"]["name"])
-    aws.reconcile(render(EcrRepositorySpec.model_validate(manifest["spec"]), owner, "ap-northeast-2"))
+def test_refusals_are_the_operators_and_exit_2(
+    aws: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    untagged = seed(metadata={"name": "untagged"}, repositoryName="untagged", tags={"owner": "x"})
+    bad_tag = seed(metadata={"name": "bad-tag"}, repositoryName="bad-tag")
+    bad_tag["spec"]["tags"]["ecr.platform.dev/name"] = "spoof"
+    foreign_name = seed(metadata={"name": "foreign", "namespace": "team-a"}, repositoryName="team-b/app")
+    code, plans = plan_json(
+        capsys,
+        str(write(tmp_path / "all.yaml", untagged, bad_tag, foreign_name)),
+        "--repository-name-policy",
+        "namespace-prefix",
+    )
+    assert code == 2
+    assert [(p["name"], p["verdict"], p["problems"][0]["reason"]) for p in plans] == [
+        ("untagged", "refused", "MissingRequiredTags"),
+        ("bad-tag", "refused", "InvalidSpec"),
+        ("foreign", "refused", "RepositoryNameNotAllowed"),
+    ]
+    assert all(p["actions"] == [] for p in plans)
+    # The same settings flags as `run`: no required tags, a granted prefix.
+    code, plans = plan_json(
+        capsys,
+        str(tmp_path / "all.yaml"),
+        "--required-tags",
+        "",
+        "--repository-name-policy",
+        "namespace-prefix",
+        "--allowed-prefixes",
+        "team-b/,untagged",
+    )
+    assert [p["verdict"] for p in plans] == ["changes", "refused", "changes"]
+    assert aws.repository_names() == []
 
-    assert main(["plan", str(SEED), "--region", "ap-northeast-2"]) == 0
-    assert capsys.readouterr().out.strip() == "my-application: in sync, nothing to do"
+
+def test_directories_stdin_multi_documents_and_other_kinds(
+    aws: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply_seed(aws)
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}
+    write(tmp_path / "a.yaml", seed(), config_map)
+    write(
+        tmp_path / "b.yml",
+        {"apiVersion": "v1", "kind": "List", "items": [seed(metadata={"name": "second"}, repositoryName="second")]},
+    )
+    (tmp_path / "notes.txt").write_text("not a manifest")
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO(yaml.safe_dump(seed(metadata={"name": "piped"}, repositoryName="piped")))
+    )
+    code, plans = plan_json(capsys, str(tmp_path), "-")
+    assert code == 1
+    assert [(p["name"], p["verdict"]) for p in plans] == [
+        ("my-application", "in-sync"),
+        ("second", "changes"),
+        ("piped", "changes"),
+    ]
+
+
+def test_other_kinds_are_noted_on_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Path, aws: Harness) -> None:
+    path = write(tmp_path / "m.yaml", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
+    assert main(["plan", str(path), *REGION]) == 0
+    captured = capsys.readouterr()
+    assert "skipping ConfigMap (not an EcrRepository)" in captured.err
+    assert captured.out == ""
+
+
+def test_unreadable_input_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["plan", str(tmp_path / "missing.yaml"), *REGION]) == 2
+    (tmp_path / "broken.yaml").write_text("a: [unclosed")
+    assert main(["plan", str(tmp_path / "broken.yaml"), *REGION]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_the_adopt_annotation_is_honoured(aws: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    aws.ecr.create_repository(repositoryName="my-application")  # exists, nobody's
+    code, [plan] = plan_json(capsys, str(SEED))
+    assert (code, plan["verdict"], plan["problems"][0]["reason"]) == (2, "refused", "RepositoryNotOwned")
+
+    adopting = seed(metadata={"annotations": {"ecr.platform.dev/adopt": "true"}}, encryption={"type": "AES256"})
+    code, [plan] = plan_json(capsys, str(write(tmp_path / "adopt.yaml", adopting)))
+    assert code == 1 and plan["verdict"] == "changes"
+    assert plan["actions"][0]["operation"] == "tag_resource"
+    assert aws.repository_tags() == {}, "plan wrote nothing"

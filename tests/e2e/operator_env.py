@@ -181,6 +181,9 @@ class Namespace:
     def patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.env.kube.patch(self.name, name, body)
 
+    def patch_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        return self.env.kube.patch_status(self.name, name, status)
+
     def patch_spec(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
         """A JSON merge patch of the spec (``None`` removes a key); returns the patched object."""
         return self.env.kube.patch_spec(self.name, name, spec)

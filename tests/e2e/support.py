@@ -244,6 +244,13 @@ class Kube:
         )
         return patched
 
+    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge-patch the status subresource (e.g. what a crashed operator had recorded)."""
+        result: dict[str, Any] = self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, name, {"status": dict(status)}
+        )
+        return result
+
     def patch_spec(self, namespace: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         return self.patch(namespace, name, {"spec": dict(spec)})
 

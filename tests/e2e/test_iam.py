@@ -77,9 +77,17 @@ def test_recorded_calls_match_the_policy_exactly(
 
         # Situations made by hand (directly in moto, not recorded): a key left by a crash between CreateKey and
         # CreateAlias (ownership tags, no alias), a key the user brings, a repository nobody owns.
+        # The crashed operator had recorded the creation in status; the tagging index does not show the key yet,
+        # so it is found by its token (ListKeys + DescribeKey).
         orphan_tags = {**TAGS, OWNER_TAGS[0]: cluster_id, OWNER_TAGS[1]: ns, OWNER_TAGS[2]: "orphan"}
-        orphan_key = aws.kms.create_key(Tags=[{"TagKey": k, "TagValue": v} for k, v in orphan_tags.items()])
+        orphan_key = aws.kms.create_key(
+            Description="ecr-operator creation tok-orphan",
+            Tags=[{"TagKey": k, "TagValue": v} for k, v in orphan_tags.items()],
+        )
         orphan_key_id = orphan_key["KeyMetadata"]["KeyId"]
+        proxy.hide_from_tag_index(orphan_key["KeyMetadata"]["Arn"], 3600)
+        cluster.create(ns, "orphan", tagged_spec(names["orphan"]))
+        cluster.patch_status(ns, "orphan", {"keyCreation": {"token": "tok-orphan"}})
         user_key_arn = aws.kms.create_key(Description="brought by the user")["KeyMetadata"]["Arn"]
         aws.ecr.create_repository(repositoryName=names["adopt"], imageScanningConfiguration={"scanOnPush": False})
 
@@ -93,7 +101,6 @@ def test_recorded_calls_match_the_policy_exactly(
             cluster.create(ns, "aes", tagged_spec(names["aes"], encryption={"type": "AES256"}, lifecycle=None))
             byok = {"type": "KMS", "kmsKeyArn": user_key_arn}
             cluster.create(ns, "byok", tagged_spec(names["byok"], encryption=byok, deletionPolicy="Retain"))
-            cluster.create(ns, "orphan", tagged_spec(names["orphan"]))
             adopt = tagged_spec(names["adopt"], encryption={"type": "AES256"}, lifecycle=None)
             cluster.create(ns, "adopt", adopt, annotations={"ecr.platform.dev/adopt": "true"})
             for name in ("kms", "aes", "byok", "orphan", "adopt"):

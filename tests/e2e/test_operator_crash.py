@@ -14,6 +14,8 @@ from operator_env import (
 )
 from support import OWNER_TAGS, Aws, unique, wait_for
 
+from ecr_operator.render import key_alias_for
+
 pytestmark = pytest.mark.e2e
 
 
@@ -61,9 +63,12 @@ def test_sigkill_then_restart_converges_without_duplicates(ns: Namespace, moment
     _assert_converged_once(ns, name, repository)
 
 
-@pytest.mark.parametrize("leftover", ["key-without-alias", "key-and-alias-without-repository"])
+@pytest.mark.parametrize(
+    "leftover", ["key-without-alias", "key-id-recorded-without-alias", "key-and-alias-without-repository"]
+)
 def test_restart_finds_the_key_of_a_crashed_run(ns: Namespace, leftover: str) -> None:
-    """The exact states a crash between two AWS calls leaves behind, made with boto3 while the operator is down."""
+    """The exact states a crash between two AWS calls leaves behind, made with boto3 while the operator is down:
+    the key creation the crashed operator recorded in status (its token; the key id if CreateKey answered)."""
     name, repository = "resumed", unique("resume")
     operator, aws = ns.env.operator, ns.env.aws
     operator.kill()
@@ -71,16 +76,20 @@ def test_restart_finds_the_key_of_a_crashed_run(ns: Namespace, leftover: str) ->
     owner = {OWNER_TAGS[0]: CLUSTER_ID, OWNER_TAGS[1]: ns.name, OWNER_TAGS[2]: name}
     tags = {**spec["tags"], **owner}
     key = aws.kms.create_key(
-        Description="left behind by a crashed ecr-operator",
+        Description="left behind by a crashed ecr-operator; ecr-operator creation tok-crashed",
         Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(tags.items())],
     )["KeyMetadata"]
     if leftover == "key-and-alias-without-repository":
-        aws.kms.create_alias(AliasName=f"alias/ecr/{repository}", TargetKeyId=key["KeyId"])
+        aws.kms.create_alias(AliasName=key_alias_for(repository), TargetKeyId=key["KeyId"])
     ns.create(name, spec)
+    recorded_id = key["KeyId"] if leftover == "key-id-recorded-without-alias" else None
+    ns.patch_status(name, {"keyCreation": {"token": "tok-crashed", "keyId": recorded_id}})
 
     operator.start()
     _assert_converged_once(ns, name, repository)
-    assert ns.must_get(name)["status"]["kmsKeyArn"] == key["Arn"], "the leftover key was not reused"
+    status = ns.must_get(name)["status"]
+    assert status["kmsKeyArn"] == key["Arn"], "the leftover key was not reused"
+    assert status.get("keyCreation") is None, "the record is cleared once the key is aliased"
 
 
 def test_restart_finishes_a_delete_interrupted_after_the_repository_went(ns: Namespace) -> None:

@@ -133,8 +133,8 @@ class AwsProxy(Service):
         self._before: list[Hook] = []
         self._after: list[Hook] = []
         self._tag_index_lag = 0.0
-        self._created_keys: dict[str, float] = {}
-        """KMS key ARN -> time.monotonic() of its CreateKey answer (for the tag index lag)."""
+        self._unindexed: dict[str, float] = {}
+        """KMS key ARN -> time.monotonic() until which the tagging API does not show it."""
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -190,36 +190,42 @@ class AwsProxy(Service):
             self._after.clear()
 
     def set_tag_index_lag(self, seconds: float) -> None:
-        """Hide KMS keys from the tagging API's GetResources for ``seconds`` after their CreateKey (0: off).
+        """Hide each KMS key from the tagging API's GetResources for ``seconds`` after its CreateKey (0: off).
 
         The Resource Groups Tagging API is eventually consistent on AWS; moto answers at once.
         """
         with self._lock:
             self._tag_index_lag = seconds
 
+    def hide_from_tag_index(self, arn: str, seconds: float) -> None:
+        """Hide one resource (e.g. a key made straight in moto) from GetResources for ``seconds``."""
+        with self._lock:
+            self._unindexed[arn] = time.monotonic() + seconds
+
     def _note_created_key(self, payload: bytes) -> None:
+        with self._lock:
+            lag = self._tag_index_lag
+        if lag <= 0:
+            return
         try:
             arn = json.loads(payload)["KeyMetadata"]["Arn"]
         except (ValueError, KeyError, TypeError):
             return
-        with self._lock:
-            self._created_keys[str(arn)] = time.monotonic()
+        self.hide_from_tag_index(str(arn), lag)
 
     def _lag_tag_index(self, payload: bytes) -> bytes:
-        """GetResources' answer without the keys created less than the lag ago."""
+        """GetResources' answer without the resources the index does not show yet."""
+        now = time.monotonic()
         with self._lock:
-            lag, created = self._tag_index_lag, dict(self._created_keys)
-        if lag <= 0:
+            hidden = {arn for arn, until in self._unindexed.items() if until > now}
+        if not hidden:
             return payload
         try:
             document = json.loads(payload)
         except ValueError:
             return payload
-        cutoff = time.monotonic() - lag
         document["ResourceTagMappingList"] = [
-            entry
-            for entry in document.get("ResourceTagMappingList", [])
-            if created.get(entry.get("ResourceARN", ""), 0.0) <= cutoff
+            entry for entry in document.get("ResourceTagMappingList", []) if entry.get("ResourceARN") not in hidden
         ]
         return json.dumps(document).encode()
 

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from .settings import (
+    ADOPTION_MODES,
     DEFAULT_REQUIRED_TAGS,
     DEFAULT_RESYNC_SECONDS,
     REPOSITORY_NAME_POLICIES,
@@ -73,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
         " '<namespace>/' or a prefix listed in the Namespace annotation ecr.platform.dev/repository-prefixes",
     )
     run.add_argument(
+        "--adoption",
+        choices=ADOPTION_MODES,
+        default=_env("ADOPTION", "disabled"),
+        help="where a resource annotated ecr.platform.dev/adopt=true may take over an existing repository nobody"
+        " owns: 'disabled' (default), 'annotated-namespaces' (Namespaces annotated"
+        " ecr.platform.dev/allow-adoption=true by cluster admins) or 'everywhere' (single-tenant clusters)",
+    )
+    run.add_argument(
         "--peering",
         default=os.environ.get("ECR_OPERATOR_PEERING") or None,
         help="kopf peering name for active/standby replicas (needs kopf's peering CRDs)",
@@ -117,11 +126,13 @@ def _run(args: argparse.Namespace) -> int:
 
     from .handlers import Runtime, build_registry, build_settings
 
-    if args.repository_name_policy not in REPOSITORY_NAME_POLICIES:  # argparse does not check a default
-        build_parser().error(
-            f"ECR_OPERATOR_REPOSITORY_NAME_POLICY={args.repository_name_policy!r}:"
-            f" expected one of {', '.join(REPOSITORY_NAME_POLICIES)}"
-        )
+    # argparse does not check a default, i.e. a value from the environment
+    for variable, value, allowed in (
+        ("REPOSITORY_NAME_POLICY", args.repository_name_policy, REPOSITORY_NAME_POLICIES),
+        ("ADOPTION", args.adoption, ADOPTION_MODES),
+    ):
+        if value not in allowed:
+            build_parser().error(f"ECR_OPERATOR_{variable}={value!r}: expected one of {', '.join(allowed)}")
     settings = Settings(
         region=args.region,
         cluster_id=args.cluster_id,
@@ -130,6 +141,7 @@ def _run(args: argparse.Namespace) -> int:
         namespaces=tuple(args.namespace),
         max_workers=args.workers,
         repository_name_policy=args.repository_name_policy,
+        adoption=args.adoption,
     )
     log_format = {"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
     kopf.configure(verbose=args.verbose, log_format=log_format[args.log_format])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from .adoption import NO_ADOPTION, Adoption
 from .aws import AwsClients
 from .errors import OperatorError
 from .parts import key, repository
@@ -30,26 +31,29 @@ class Outcome:
     planned: list[Action] = field(default_factory=list)
     problems: list[OperatorError] = field(default_factory=list)
     """Differences that cannot be fixed in place; the resource is not Ready while there are any."""
+    adopted: bool = False
+    """This pass adopted the repository: it had no owner's tags and the pass wrote ours onto it."""
 
 
 def reconcile(
     clients: AwsClients,
     desired: Desired,
     *,
-    adopt: bool = False,
+    adoption: Adoption = NO_ADOPTION,
     dry_run: bool = False,
     view: RegionView | None = None,
 ) -> Outcome:
     """Observe AWS, plan the differences and apply them; writes nothing when already in sync.
 
     ``view`` (a batched read of the region, for resyncs) replaces the per-resource DescribeRepositories
-    and KMS tag reads.
+    and KMS tag reads. ``adoption`` says whether an existing repository nobody owns may be taken over.
     """
     outcome = Outcome(desired.repository_name, desired.region)
     listed = view.repositories.get(desired.repository_name) if view else None
     observed_repository = repository.observe(clients, desired.repository_name, listed)
     if observed_repository is not None:
-        repository.check_ownership(desired, observed_repository, adopt)
+        repository.check_ownership(desired, observed_repository, adoption)
+    adopting = observed_repository is not None and observed_repository.owner is None
 
     key_plan = _plan_key(clients, desired, observed_repository, view)
     key_actions, key_arn = key_plan.actions, key_plan.key_arn
@@ -79,6 +83,9 @@ def reconcile(
         apply(clients, repository_plan.actions, applied)
 
     outcome.applied = applied.actions
+    outcome.adopted = adopting and any(
+        action.service == "ecr" and action.operation == "tag_resource" for action in applied.actions
+    )
     outcome.kms_key_arn = key_arn
     created_repository = applied.responses.get("create_repository")
     if created_repository is not None:
@@ -92,6 +99,8 @@ def reconcile(
         outcome.registry_id = observed_repository.registry_id
     for action in outcome.applied:
         log.info("%s/%s: %s", desired.owner.namespace, desired.owner.name, action.summary)
+    if outcome.adopted:
+        log.info("%s/%s: adopted repository %s", desired.owner.namespace, desired.owner.name, desired.repository_name)
     return outcome
 
 

@@ -46,11 +46,11 @@ class Tenancy:
     cluster_id: str
     team_a: str
     team_b: str
-    """Namespaces served by the operator with the default policy (any name)."""
+    """Namespaces served by the operator with the default name policy (any name) and --adoption everywhere."""
     plain: str
     annotated: str
     late: str
-    """Namespaces served by the operator with --repository-name-policy namespace-prefix."""
+    """Namespaces served by the operator with --repository-name-policy namespace-prefix (and --adoption everywhere)."""
     adoption_open: str
     adoption_closed: str
     """Namespaces served by the operator with --adoption annotated-namespaces; the first annotated to allow it."""

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from .adoption import Adoption, decide_adoption, is_true
 from .aws import ClientFactory
 from .errors import OperatorError, SpecError
-from .reconcile import Outcome, delete, reconcile
+from .reconcile import AdoptedThenFailed, Outcome, delete, reconcile
 from .render import Desired, Owner, render
 from .settings import Settings
 from .snapshot import Snapshots
@@ -162,6 +162,8 @@ async def reconcile_handler(
     except OperatorError as error:
         logger.warning("not ready: %s: %s", error.reason, error.message)
         _write_failure(patch, body, status, error, generation)
+        if isinstance(error, AdoptedThenFailed):
+            patch.status.update(adoption_status(True, status, now()))
         if error.retryable:
             raise kopf.TemporaryError(error.message, delay=backoff(retry)) from error
         raise kopf.PermanentError(f"{error.reason}: {error.message}") from error

@@ -35,6 +35,18 @@ class Outcome:
     """This pass adopted the repository: it had no owner's tags and the pass wrote ours onto it."""
 
 
+class AdoptedThenFailed(OperatorError):
+    """A write failed after this pass had adopted the repository (written its ownership tags): the status must
+    still record the adoption, because the next pass sees a repository that is already owned."""
+
+    def __init__(self, cause: OperatorError) -> None:
+        super().__init__(cause.reason, cause.message, retryable=cause.retryable)
+
+
+def _wrote_repository_tags(actions: list[Action]) -> bool:
+    return any(action.service == "ecr" and action.operation == "tag_resource" for action in actions)
+
+
 def reconcile(
     clients: AwsClients,
     desired: Desired,
@@ -80,12 +92,15 @@ def reconcile(
     outcome.planned.extend(repository_plan.actions)
     outcome.problems.extend(repository_plan.problems)
     if repository_plan.actions and not dry_run:
-        apply(clients, repository_plan.actions, applied)
+        try:
+            apply(clients, repository_plan.actions, applied)
+        except OperatorError as exc:
+            if adopting and _wrote_repository_tags(applied.actions):
+                raise AdoptedThenFailed(exc) from exc
+            raise
 
     outcome.applied = applied.actions
-    outcome.adopted = adopting and any(
-        action.service == "ecr" and action.operation == "tag_resource" for action in applied.actions
-    )
+    outcome.adopted = adopting and _wrote_repository_tags(applied.actions)
     outcome.kms_key_arn = key_arn
     created_repository = applied.responses.get("create_repository")
     if created_repository is not None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from aws_harness import ALIAS, NAME, Harness
+from botocore.exceptions import ClientError
 
 from ecr_operator.adoption import Adoption
 from ecr_operator.errors import OperatorError
+from ecr_operator.reconcile import AdoptedThenFailed
 from ecr_operator.render import CLUSTER_TAG, NAME_TAG, NAMESPACE_TAG
 
 AES = {"encryption": {"type": "AES256"}}
@@ -84,6 +88,37 @@ def test_unowned_repository_is_adopted_when_asked(aws: Harness) -> None:
     # Once adopted it is ours: no adopt flag needed any more, nothing to do, and later passes adopt nothing.
     assert aws.assert_in_sync(desired).adopted is False
     assert aws.reconcile(desired, adoption=ADOPT).adopted is False
+
+
+def test_a_write_failing_after_the_adoption_still_reports_it(aws: Harness) -> None:
+    """The ownership tags are on, a later write fails: the error says the pass adopted (status records it), since
+    the next pass sees a repository that is already owned."""
+    _foreign_repository(aws)
+    desired = aws.desired(AES)
+
+    def denied(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "PutImageTagMutability")
+
+    aws.clients.ecr.meta.events.register("before-call.ecr.PutImageTagMutability", denied)
+    try:
+        with pytest.raises(AdoptedThenFailed) as raised:
+            aws.reconcile(desired, adoption=ADOPT)
+    finally:
+        aws.clients.ecr.meta.events.unregister("before-call.ecr.PutImageTagMutability", denied)
+    assert (raised.value.reason, raised.value.retryable) == ("AccessDenied", False)
+    assert aws.calls.writes[0] == "ecr:TagResource"
+    assert aws.repository_tags() == desired.tags
+    assert aws.existing_repository()["imageTagMutability"] == "IMMUTABLE", "the failed write did not happen"
+
+    outcome = aws.reconcile(desired)
+    assert outcome.adopted is False and outcome.problems == []
+
+
+def test_a_write_failing_without_adoption_is_a_plain_error(aws: Harness) -> None:
+    _foreign_repository(aws)
+    with pytest.raises(OperatorError) as raised:
+        aws.reconcile(aws.desired(AES), adoption=ASKED_NOT_ALLOWED)
+    assert not isinstance(raised.value, AdoptedThenFailed)
 
 
 def test_asking_to_adopt_where_the_platform_does_not_allow_it_changes_nothing(aws: Harness) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from . import plan_command
 from .settings import (
+    ADOPTION_MODES,
     DEFAULT_REQUIRED_TAGS,
     DEFAULT_RESYNC_SECONDS,
     REPOSITORY_NAME_POLICIES,
@@ -51,6 +52,14 @@ def _add_judgement_flags(parser: argparse.ArgumentParser) -> None:
         default=_env("REPOSITORY_NAME_POLICY", "any"),
         help="'any' (default), or 'namespace-prefix' for self-service clusters: a repositoryName must start with"
         " '<namespace>/' or a prefix listed in the Namespace annotation ecr.platform.dev/repository-prefixes",
+    )
+    parser.add_argument(
+        "--adoption",
+        choices=ADOPTION_MODES,
+        default=_env("ADOPTION", "disabled"),
+        help="where a resource annotated ecr.platform.dev/adopt=true may take over an existing repository nobody"
+        " owns: 'disabled' (default), 'annotated-namespaces' (Namespaces annotated"
+        " ecr.platform.dev/allow-adoption=true by cluster admins) or 'everywhere' (single-tenant clusters)",
     )
 
 
@@ -125,15 +134,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --repository-name-policy namespace-prefix: the prefixes the Namespace annotation"
         " ecr.platform.dev/repository-prefixes grants (comma-separated)",
     )
+    plan.add_argument(
+        "--namespace-allows-adoption",
+        action="store_true",
+        help="with --adoption annotated-namespaces: the Namespace carries ecr.platform.dev/allow-adoption=true",
+    )
     return parser
 
 
-def _check_name_policy(args: argparse.Namespace) -> None:
-    if args.repository_name_policy not in REPOSITORY_NAME_POLICIES:  # argparse does not check a default
-        build_parser().error(
-            f"ECR_OPERATOR_REPOSITORY_NAME_POLICY={args.repository_name_policy!r}:"
-            f" expected one of {', '.join(REPOSITORY_NAME_POLICIES)}"
-        )
+def _check_choices(args: argparse.Namespace) -> None:
+    # argparse does not check a default, i.e. a value from the environment
+    for variable, value, allowed in (
+        ("REPOSITORY_NAME_POLICY", args.repository_name_policy, REPOSITORY_NAME_POLICIES),
+        ("ADOPTION", args.adoption, ADOPTION_MODES),
+    ):
+        if value not in allowed:
+            build_parser().error(f"ECR_OPERATOR_{variable}={value!r}: expected one of {', '.join(allowed)}")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -141,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from .handlers import Runtime, build_registry, build_settings
 
-    _check_name_policy(args)
+    _check_choices(args)
     settings = Settings(
         region=args.region,
         cluster_id=args.cluster_id,
@@ -150,6 +166,7 @@ def _run(args: argparse.Namespace) -> int:
         namespaces=tuple(args.namespace),
         max_workers=args.workers,
         repository_name_policy=args.repository_name_policy,
+        adoption=args.adoption,
     )
     log_format = {"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
     kopf.configure(verbose=args.verbose, log_format=log_format[args.log_format])
@@ -189,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(render_crd_yaml())
         return 0
     if args.command == "plan":
-        _check_name_policy(args)
+        _check_choices(args)
         return plan_command.run(args, plan_command.plan_settings(args))
     raise AssertionError(args.command)
 

@@ -51,6 +51,12 @@ _DENIED_CODES = frozenset(
 _EVENTUALLY_CONSISTENT_MESSAGES = ("invalid repository policy provided",)
 
 
+REPOSITORY_NOT_OWNED = "RepositoryNotOwned"
+"""The repository carries another owner's tags, or none and the resource did not ask to adopt it."""
+ADOPTION_NOT_ALLOWED = "AdoptionNotAllowed"
+"""The resource asks to adopt a repository nobody owns, but the platform does not allow adoption there."""
+
+
 class OperatorError(Exception):
     """A problem to report in status: ``reason`` is a CamelCase word, ``retryable`` says whether retrying helps."""
 

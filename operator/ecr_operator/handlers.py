@@ -15,23 +15,25 @@ from typing import Any, TypeVar
 
 import kopf
 
+from .adoption import Adoption, decide_adoption, is_true
 from .aws import ClientFactory
 from .errors import OperatorError
 from .kube import patch_status_from_thread
 from .manifest import annotation_flag, desired_for, request_for
 from .parts.key import KeyCreation
-from .reconcile import Checkpoint, Outcome, delete, reconcile
+from .reconcile import AdoptedThenFailed, Checkpoint, Outcome, delete, reconcile
 from .render import Desired
 from .settings import Settings
 from .snapshot import Snapshots
 from .spec import (
+    ALLOW_ADOPTION_ANNOTATION,
     GROUP,
     OBSERVE_ONLY_ANNOTATION,
     PLURAL,
     REPOSITORY_PREFIXES_ANNOTATION,
     VERSION,
 )
-from .status import SYNCED, now, outcome_status, ready_condition
+from .status import SYNCED, adoption_status, now, outcome_status, ready_condition
 from .validate import parse_prefixes
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -53,9 +55,11 @@ class Runtime:
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     snapshots: Snapshots = field(init=False)
     last_write: dict[str, float] = field(default_factory=dict)
+    """time.monotonic() after each object's last AWS write: batched views older than that are not used."""
     namespace_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Namespace -> the repository prefixes its annotation grants (namespace-prefix policy)."""
-    """time.monotonic() after each object's last AWS write: batched views older than that are not used."""
+    namespace_allows_adoption: dict[str, bool] = field(default_factory=dict)
+    """Namespace -> whether a cluster admin annotated it to allow adoption (adoption mode annotated-namespaces)."""
 
     def __post_init__(self) -> None:
         self.executor = ThreadPoolExecutor(max_workers=self.settings.max_workers, thread_name_prefix="aws")
@@ -74,11 +78,21 @@ class Runtime:
             )
         return prefixes
 
+    def adoption(self, namespace: str, requested: bool) -> Adoption:
+        """May a resource in ``namespace`` adopt? Asked with its Namespace seen first, when that decides it."""
+        mode = self.settings.adoption
+        allows = self.namespace_allows_adoption.get(namespace)
+        if requested and mode == "annotated-namespaces" and allows is None:
+            raise OperatorError(
+                "NamespaceNotSeen", f"waiting for the operator to see Namespace {namespace}", retryable=True
+            )
+        return decide_adoption(mode, namespace, requested=requested, namespace_allows=bool(allows))
+
     def reconcile(
         self,
         uid: str,
         desired: Desired,
-        adopt: bool,
+        adoption: Adoption,
         resync: bool,
         dry_run: bool = False,
         creation: KeyCreation | None = None,
@@ -88,7 +102,7 @@ class Runtime:
         clients = self.clients.for_region(desired.region)
         view = self.snapshots.view(clients, self.last_write.get(uid, 0.0)) if resync else None
         outcome = reconcile(
-            clients, desired, adopt=adopt, view=view, dry_run=dry_run, creation=creation, checkpoint=checkpoint
+            clients, desired, adoption=adoption, view=view, dry_run=dry_run, creation=creation, checkpoint=checkpoint
         )
         if outcome.applied:
             self.last_write[uid] = time.monotonic()
@@ -170,15 +184,25 @@ async def reconcile_handler(
     generation = meta.get("generation")
     try:
         request = request_for(spec, namespace, name, meta.annotations, memo.settings, memo.prefixes_of(namespace))
-        desired, adopt, observe_only = request.desired, request.adopt, request.observe_only
+        desired, observe_only = request.desired, request.observe_only
+        adoption = memo.adoption(namespace, request.adopt)
         checkpoint = _checkpoint(memo, resource, meta, logger)
         async with memo.lock(str(meta.uid)):
             outcome = await memo.run(
-                memo.reconcile, str(meta.uid), desired, adopt, resync, observe_only, _key_creation(status), checkpoint
+                memo.reconcile,
+                str(meta.uid),
+                desired,
+                adoption,
+                resync,
+                observe_only,
+                _key_creation(status),
+                checkpoint,
             )
     except OperatorError as error:
         logger.warning("not ready: %s: %s", error.reason, error.message)
         _write_failure(patch, body, status, error, generation)
+        if isinstance(error, AdoptedThenFailed):
+            patch.status.update(adoption_status(True, status, now()))
         if error.retryable:
             raise kopf.TemporaryError(error.message, delay=backoff(retry)) from error
         raise kopf.PermanentError(f"{error.reason}: {error.message}") from error
@@ -190,6 +214,8 @@ async def reconcile_handler(
         # events) and would silently drop this one; kopf.event() always posts.
         kopf.event(body, type="Normal", reason=reason, message="; ".join(changes))
         logger.info("%s: %s", reason, "; ".join(changes))
+    if outcome.adopted:
+        kopf.event(body, type="Normal", reason="Adopted", message=f"adopted repository {outcome.repository_name}")
     planned = [action.summary for action in outcome.planned] if observe_only else []
     if outcome.problems:
         first = outcome.problems[0]
@@ -205,6 +231,7 @@ async def reconcile_handler(
     if not observe_only:
         patch.status["keyCreation"] = None  # a completed pass leaves any key it created aliased and findable
     timestamp = now()
+    patch.status.update(adoption_status(outcome.adopted, status, timestamp))
     patch.status["observedGeneration"] = generation
     patch.status["lastSyncTime"] = timestamp
     patch.status["conditions"] = [
@@ -270,15 +297,18 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 
 def namespace_event(type: str | None, name: str, annotations: kopf.Annotations, memo: Runtime, **_: Any) -> None:
-    """Keep Runtime.namespace_prefixes current from the Namespace watch (namespace-prefix policy only).
+    """Keep the Namespace annotations the policies read current in Runtime (namespace_prefixes for the
+    namespace-prefix policy, namespace_allows_adoption for adoption mode annotated-namespaces).
 
     Not a kopf index on purpose: kopf holds every handler until all indexes are filled, and with a bounded
     number of workers (settings.queueing.worker_limit) more Namespaces than workers never finish filling.
     """
     if type == "DELETED":
         memo.namespace_prefixes.pop(name, None)
+        memo.namespace_allows_adoption.pop(name, None)
     else:
         memo.namespace_prefixes[name] = parse_prefixes(annotations.get(REPOSITORY_PREFIXES_ANNOTATION))
+        memo.namespace_allows_adoption[name] = is_true(annotations.get(ALLOW_ADOPTION_ANNOTATION))
 
 
 def _deletion_unblocked(spec: kopf.Spec, **_: Any) -> bool:
@@ -303,8 +333,8 @@ def resync_initial_delay(interval: float, *, body: kopf.Body, **_: Any) -> float
 def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     kopf.on.login(registry=registry)(login)
-    if settings.repository_name_policy == "namespace-prefix":
-        kopf.on.event("", "v1", "namespaces", registry=registry, id="namespace-prefixes")(namespace_event)
+    if settings.watches_namespaces:
+        kopf.on.event("", "v1", "namespaces", registry=registry, id="namespace-annotations")(namespace_event)
     resource = (GROUP, VERSION, PLURAL)
     for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
         decorator(*resource, registry=registry, id="reconcile", errors=kopf.ErrorsMode.TEMPORARY)(reconcile_handler)

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .adoption import is_true
 from .errors import SpecError
 from .render import Desired, Owner, render
 from .settings import Settings
@@ -31,7 +32,7 @@ class Request:
 
 
 def annotation_flag(annotations: Mapping[str, Any], annotation: str) -> bool:
-    return str(annotations.get(annotation, "")).lower() == "true"
+    return is_true(annotations.get(annotation))
 
 
 def parse_spec(spec: Mapping[str, Any]) -> EcrRepositorySpec:

@@ -18,6 +18,7 @@ from typing import Any, Literal, TextIO
 
 import yaml
 
+from .adoption import decide_adoption
 from .errors import OperatorError
 from .manifest import request_for
 from .settings import Settings
@@ -73,6 +74,7 @@ def plan_settings(args: argparse.Namespace) -> Settings:
         cluster_id=args.cluster_id,
         required_tags=args.required_tags,
         repository_name_policy=args.repository_name_policy,
+        adoption=args.adoption,
     )
 
 
@@ -93,13 +95,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             kind = document.get("kind", "?") if isinstance(document, dict) else type(document).__name__
             print(f"note: {source}: skipping {kind} (not an {KIND})", file=stderr)
             continue
-        plans.append(plan_one(document, args.namespace, settings, clients, granted))
+        plans.append(plan_one(document, args.namespace, settings, clients, granted, args.namespace_allows_adoption))
     _print(plans, args.output, stdout)
     return exit_code(plans)
 
 
 def plan_one(
-    document: dict[str, Any], default_namespace: str, settings: Settings, clients: Any, granted: tuple[str, ...]
+    document: dict[str, Any],
+    default_namespace: str,
+    settings: Settings,
+    clients: Any,
+    granted: tuple[str, ...],
+    namespace_allows_adoption: bool,
 ) -> ResourcePlan:
     from .reconcile import reconcile
 
@@ -112,7 +119,10 @@ def plan_one(
         )
         desired = request.desired
         result.repository_name, result.region = desired.repository_name, desired.region
-        outcome = reconcile(clients.for_region(desired.region), desired, adopt=request.adopt, dry_run=True)
+        adoption = decide_adoption(
+            settings.adoption, namespace, requested=request.adopt, namespace_allows=namespace_allows_adoption
+        )
+        outcome = reconcile(clients.for_region(desired.region), desired, adoption=adoption, dry_run=True)
     except OperatorError as error:
         result.verdict = "error" if error.retryable else "refused"
         result.problems = [{"reason": error.reason, "message": error.message}]

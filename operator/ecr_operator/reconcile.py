@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .adoption import NO_ADOPTION, Adoption
 from .aws import AwsClients
 from .errors import OperatorError
 from .parts import key, repository
@@ -34,6 +35,20 @@ class Outcome:
     planned: list[Action] = field(default_factory=list)
     problems: list[OperatorError] = field(default_factory=list)
     """Differences that cannot be fixed in place; the resource is not Ready while there are any."""
+    adopted: bool = False
+    """This pass adopted the repository: it had no owner's tags and the pass wrote ours onto it."""
+
+
+class AdoptedThenFailed(OperatorError):
+    """A write failed after this pass had adopted the repository (written its ownership tags): the status must
+    still record the adoption, because the next pass sees a repository that is already owned."""
+
+    def __init__(self, cause: OperatorError) -> None:
+        super().__init__(cause.reason, cause.message, retryable=cause.retryable)
+
+
+def _wrote_repository_tags(actions: list[Action]) -> bool:
+    return any(action.service == "ecr" and action.operation == "tag_resource" for action in actions)
 
 
 Checkpoint = Callable[[KeyCreation], None]
@@ -44,7 +59,7 @@ def reconcile(
     clients: AwsClients,
     desired: Desired,
     *,
-    adopt: bool = False,
+    adoption: Adoption = NO_ADOPTION,
     dry_run: bool = False,
     view: RegionView | None = None,
     creation: KeyCreation | None = None,
@@ -53,14 +68,16 @@ def reconcile(
     """Observe AWS, plan the differences and apply them; writes nothing when already in sync.
 
     ``view`` (a batched read of the region, for resyncs) replaces the per-resource DescribeRepositories
-    and KMS tag reads. ``creation`` is the key creation recorded by an earlier pass (from status), and
-    ``checkpoint`` records a new one before CreateKey and again with the key id right after it.
+    and KMS tag reads. ``adoption`` says whether an existing repository nobody owns may be taken over.
+    ``creation`` is the key creation recorded by an earlier pass (from status), and ``checkpoint`` records a new
+    one before CreateKey and again with the key id right after it.
     """
     outcome = Outcome(desired.repository_name, desired.region)
     listed = view.repositories.get(desired.repository_name) if view else None
     observed_repository = repository.observe(clients, desired.repository_name, listed)
     if observed_repository is not None:
-        repository.check_ownership(desired, observed_repository, adopt)
+        repository.check_ownership(desired, observed_repository, adoption)
+    adopting = observed_repository is not None and observed_repository.owner is None
 
     token = creation.token if creation else uuid.uuid4().hex
     key_plan = _plan_key(clients, desired, observed_repository, view, creation, token)
@@ -91,9 +108,15 @@ def reconcile(
     outcome.planned.extend(repository_plan.actions)
     outcome.problems.extend(repository_plan.problems)
     if repository_plan.actions and not dry_run:
-        apply(clients, repository_plan.actions, applied)
+        try:
+            apply(clients, repository_plan.actions, applied)
+        except OperatorError as exc:
+            if adopting and _wrote_repository_tags(applied.actions):
+                raise AdoptedThenFailed(exc) from exc
+            raise
 
     outcome.applied = applied.actions
+    outcome.adopted = adopting and _wrote_repository_tags(applied.actions)
     outcome.kms_key_arn = key_arn
     created_repository = applied.responses.get("create_repository")
     if created_repository is not None:
@@ -107,6 +130,8 @@ def reconcile(
         outcome.registry_id = observed_repository.registry_id
     for action in outcome.applied:
         log.info("%s/%s: %s", desired.owner.namespace, desired.owner.name, action.summary)
+    if outcome.adopted:
+        log.info("%s/%s: adopted repository %s", desired.owner.namespace, desired.owner.name, desired.repository_name)
     return outcome
 
 

@@ -12,6 +12,9 @@ DEFAULT_RESYNC_SECONDS = 600.0
 RepositoryNamePolicy = Literal["any", "namespace-prefix"]
 REPOSITORY_NAME_POLICIES: tuple[RepositoryNamePolicy, ...] = get_args(RepositoryNamePolicy)
 
+AdoptionMode = Literal["disabled", "annotated-namespaces", "everywhere"]
+ADOPTION_MODES: tuple[AdoptionMode, ...] = get_args(AdoptionMode)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -26,6 +29,14 @@ class Settings:
     repository_name_policy: RepositoryNamePolicy = "any"
     """With "namespace-prefix" (self-service clusters) a repositoryName must start with "<namespace>/" or with a
     prefix listed in its Namespace's ecr.platform.dev/repository-prefixes annotation."""
+    adoption: AdoptionMode = "disabled"
+    """Where a resource may adopt (take over) an existing repository nobody owns: nowhere ("disabled"), only in
+    Namespaces annotated ecr.platform.dev/allow-adoption: "true" ("annotated-namespaces"), or "everywhere"."""
+
+    @property
+    def watches_namespaces(self) -> bool:
+        """Whether a policy reads Namespace annotations (the operator then watches Namespaces)."""
+        return self.repository_name_policy == "namespace-prefix" or self.adoption == "annotated-namespaces"
 
 
 def default_region() -> str:

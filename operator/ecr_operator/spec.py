@@ -26,6 +26,9 @@ ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
 KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$"
 
 ADOPT_ANNOTATION = f"{GROUP}/adopt"
+"""On an EcrRepository: take over an existing repository nobody owns (where the platform allows adoption)."""
+ALLOW_ADOPTION_ANNOTATION = f"{GROUP}/allow-adoption"
+"""On a Namespace, set by cluster admins: "true" lets its resources adopt (operator setting annotated-namespaces)."""
 OBSERVE_ONLY_ANNOTATION = f"{GROUP}/observe-only"
 """On an EcrRepository: read and report (status.plannedChanges), never write to AWS, never delete."""
 REPOSITORY_PREFIXES_ANNOTATION = f"{GROUP}/repository-prefixes"
@@ -225,6 +228,15 @@ class EcrRepositoryStatus(_Model):
     planned_changes: list[str] = Field(
         default_factory=list,
         description="With the observe-only annotation: the AWS changes a normal reconcile would make.",
+    )
+    adopted: bool | None = Field(
+        None,
+        description="True when the operator adopted a repository that existed without an owner "
+        "(the ecr.platform.dev/adopt annotation, where the platform allows adoption): it replaced the "
+        "repository's tags and converged its settings and policies to this spec.",
+    )
+    adopted_at: str | None = Field(
+        None, description="When the repository was adopted (RFC 3339): the pass that wrote its ownership tags."
     )
     conditions: list[Condition] = Field(default_factory=list)
     key_creation: KeyCreationStatus | None = Field(

@@ -52,3 +52,12 @@ def outcome_status(outcome: Outcome) -> dict[str, Any]:
         "registryId": outcome.registry_id,
         "kmsKeyArn": outcome.kms_key_arn,
     }
+
+
+def adoption_status(adopted_now: bool, previous: Mapping[str, Any] | None, timestamp: str) -> dict[str, Any]:
+    """``adopted``/``adoptedAt``: set by the pass that adopted the repository, kept from the previous status after."""
+    if adopted_now:
+        return {"adopted": True, "adoptedAt": timestamp}
+    if previous and previous.get("adopted"):
+        return {"adopted": True, "adoptedAt": previous.get("adoptedAt")}
+    return {}

@@ -147,7 +147,14 @@ def test_the_adopt_annotation_is_honoured(aws: Harness, capsys: pytest.CaptureFi
     assert (code, plan["verdict"], plan["problems"][0]["reason"]) == (2, "refused", "RepositoryNotOwned")
 
     adopting = seed(metadata={"annotations": {"ecr.platform.dev/adopt": "true"}}, encryption={"type": "AES256"})
-    code, [plan] = plan_json(capsys, str(write(tmp_path / "adopt.yaml", adopting)))
+    path = str(write(tmp_path / "adopt.yaml", adopting))
+    code, [plan] = plan_json(capsys, path)
+    assert (code, plan["problems"][0]["reason"]) == (2, "AdoptionNotAllowed"), "the operator's default: disabled"
+    code, [plan] = plan_json(capsys, path, "--adoption", "annotated-namespaces")
+    assert plan["problems"][0]["reason"] == "AdoptionNotAllowed"
+    code, [plan] = plan_json(capsys, path, "--adoption", "annotated-namespaces", "--namespace-allows-adoption")
+    assert code == 1 and plan["verdict"] == "changes"
+    code, [plan] = plan_json(capsys, path, "--adoption", "everywhere")
     assert code == 1 and plan["verdict"] == "changes"
     assert plan["actions"][0]["operation"] == "tag_resource"
     assert aws.repository_tags() == {}, "plan wrote nothing"

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from aws_harness import ALIAS, NAME, Harness
+from botocore.exceptions import ClientError
 
+from ecr_operator.adoption import Adoption
 from ecr_operator.errors import OperatorError
+from ecr_operator.reconcile import AdoptedThenFailed
 from ecr_operator.render import CLUSTER_TAG, NAME_TAG, NAMESPACE_TAG
 
 AES = {"encryption": {"type": "AES256"}}
+ADOPT = Adoption(requested=True, refusal=None)
+"""Asked by the resource and allowed by the platform."""
+ASKED_NOT_ALLOWED = Adoption(requested=True)
 
 
 def _foreign_repository(aws: Harness, tags: dict[str, str] | None = None) -> None:
@@ -57,8 +65,9 @@ def test_unowned_repository_is_adopted_when_asked(aws: Harness) -> None:
     _foreign_repository(aws, {"owner": "someone", "legacy": "yes"})
     desired = aws.desired(AES, {"crossAccountPull": {"enabled": True, "allowedAccountIds": ["111122223333"]}})
 
-    outcome = aws.reconcile(desired, adopt=True)
+    outcome = aws.reconcile(desired, adoption=ADOPT)
     assert outcome.problems == []
+    assert outcome.adopted is True
     # Ownership tags go on before any other write (IAM conditions on aws:ResourceTag need them).
     assert aws.calls.writes == [
         "ecr:TagResource",
@@ -76,14 +85,69 @@ def test_unowned_repository_is_adopted_when_asked(aws: Harness) -> None:
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
     assert aws.lifecycle() is not None and aws.policy() is not None
 
-    # Once adopted it is ours: no adopt flag needed any more, nothing to do.
-    aws.assert_in_sync(desired)
+    # Once adopted it is ours: no adopt flag needed any more, nothing to do, and later passes adopt nothing.
+    assert aws.assert_in_sync(desired).adopted is False
+    assert aws.reconcile(desired, adoption=ADOPT).adopted is False
+
+
+def test_a_write_failing_after_the_adoption_still_reports_it(aws: Harness) -> None:
+    """The ownership tags are on, a later write fails: the error says the pass adopted (status records it), since
+    the next pass sees a repository that is already owned."""
+    _foreign_repository(aws)
+    desired = aws.desired(AES)
+
+    def denied(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "PutImageTagMutability")
+
+    aws.clients.ecr.meta.events.register("before-call.ecr.PutImageTagMutability", denied)
+    try:
+        with pytest.raises(AdoptedThenFailed) as raised:
+            aws.reconcile(desired, adoption=ADOPT)
+    finally:
+        aws.clients.ecr.meta.events.unregister("before-call.ecr.PutImageTagMutability", denied)
+    assert (raised.value.reason, raised.value.retryable) == ("AccessDenied", False)
+    assert aws.calls.writes[0] == "ecr:TagResource"
+    assert aws.repository_tags() == desired.tags
+    assert aws.existing_repository()["imageTagMutability"] == "IMMUTABLE", "the failed write did not happen"
+
+    outcome = aws.reconcile(desired)
+    assert outcome.adopted is False and outcome.problems == []
+
+
+def test_a_write_failing_without_adoption_is_a_plain_error(aws: Harness) -> None:
+    _foreign_repository(aws)
+    with pytest.raises(OperatorError) as raised:
+        aws.reconcile(aws.desired(AES), adoption=ASKED_NOT_ALLOWED)
+    assert not isinstance(raised.value, AdoptedThenFailed)
+
+
+def test_asking_to_adopt_where_the_platform_does_not_allow_it_changes_nothing(aws: Harness) -> None:
+    _foreign_repository(aws, {"owner": "someone"})
+    aws.put_image()
+    before = _snapshot(aws)
+    desired = aws.desired(AES, {"forceDelete": True})
+
+    with pytest.raises(OperatorError) as raised:
+        aws.reconcile(desired, adoption=ASKED_NOT_ALLOWED)
+    assert raised.value.reason == "AdoptionNotAllowed"
+    assert raised.value.retryable is False
+    assert aws.calls.writes == []
+    with pytest.raises(OperatorError):
+        aws.reconcile(desired, adoption=ASKED_NOT_ALLOWED, dry_run=True)
+    assert aws.calls.writes == []
+
+    # Deleting the resource (forceDelete) deletes nothing: the repository is not its own.
+    outcome = aws.delete(desired)
+    assert aws.calls.writes == []
+    assert outcome.skipped is not None and "not owned" in outcome.skipped
+    assert _snapshot(aws) == before
+    assert [i.get("imageTag") for i in aws.ecr.list_images(repositoryName=NAME)["imageIds"]] == ["v1"]
 
 
 def test_adopting_into_another_encryption_reports_the_mismatch(aws: Harness) -> None:
     """An AES256 repository adopted with a KMS spec cannot be re-encrypted: say so (never silently ignore it)."""
     _foreign_repository(aws)
-    outcome = aws.reconcile(aws.desired(), adopt=True)
+    outcome = aws.reconcile(aws.desired(), adoption=ADOPT)
     assert [p.reason for p in outcome.problems] == ["EncryptionMismatch"]
     assert aws.existing_repository()["encryptionConfiguration"] == {"encryptionType": "AES256"}
     assert not [op for op in aws.calls.writes if op.startswith("kms:")], "a key it could never use"
@@ -115,7 +179,7 @@ def test_repository_owned_by_another_resource_is_never_adopted(aws: Harness, own
     desired = aws.desired(AES)
 
     with pytest.raises(OperatorError) as raised:
-        aws.reconcile(desired, adopt=True)
+        aws.reconcile(desired, adoption=ADOPT)
     assert raised.value.reason == "RepositoryNotOwned"
     assert aws.calls.writes == []
     assert _snapshot(aws) == before
@@ -132,7 +196,7 @@ def test_resource_in_another_namespace_cannot_take_over_our_repository(aws: Harn
     intruder = aws.desired(namespace="team-b")
 
     with pytest.raises(OperatorError) as raised:
-        aws.reconcile(intruder, adopt=True)
+        aws.reconcile(intruder, adoption=ADOPT)
     assert raised.value.reason == "RepositoryNotOwned"
     assert "default/my-application" in raised.value.message
     outcome = aws.delete(intruder)
@@ -162,7 +226,7 @@ def test_adopted_repository_with_someone_elses_key(aws: Harness) -> None:
         repositoryName=NAME, encryptionConfiguration={"encryptionType": "KMS", "kmsKey": foreign["Arn"]}
     )
     desired = aws.desired()
-    outcome = aws.reconcile(desired, adopt=True)
+    outcome = aws.reconcile(desired, adoption=ADOPT)
     assert [p.reason for p in outcome.problems] == ["KmsKeyNotOwned"]
     assert outcome.kms_key_arn == foreign["Arn"]
     assert not [op for op in aws.calls.writes if op.startswith("kms:")]

@@ -67,6 +67,7 @@ def test_recorded_calls_match_the_policy_exactly(
             log_path=tmp_path / "operator.log",
             cluster_id=cluster_id,
             resync_seconds=3,
+            extra_args=("--adoption", "everywhere"),  # the adoption path needs EcrAdoptUnownedRepositories
         )
 
         def log() -> str:

@@ -8,14 +8,13 @@ from typing import Any
 import kubernetes
 import pytest
 from operator_env import (
-    CLUSTER_ID,
     RESYNC_SECONDS,
     Namespace,
     ns_fixture,  # noqa: F401
     operator_env_fixture,  # noqa: F401
     seed_spec,
 )
-from support import OWNER_TAGS, unique, wait_for
+from support import unique, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -102,53 +101,60 @@ def test_missing_required_tag_creates_nothing(ns: Namespace) -> None:
     assert len(aws.owned_keys(ns.name, name)) == 1
 
 
-def test_foreign_repository_is_untouched_until_adopted(ns: Namespace) -> None:
+def test_default_settings_never_adopt_nor_delete_a_foreign_repository(ns: Namespace) -> None:
+    """Adoption is off by default: asking for it changes nothing, and deleting the resource (even with
+    forceDelete) leaves the repository, its images and its tags as they were."""
     name, repository = "legacy", unique("legacy")
     aws = ns.env.aws
-    # Made by someone else: AES256, no lifecycle policy, no ownership tags.
-    created = aws.ecr.create_repository(
+    # Made by someone else: AES256, no lifecycle policy, no ownership tags, one image.
+    aws.ecr.create_repository(
         repositoryName=repository,
         imageTagMutability="IMMUTABLE",
         imageScanningConfiguration={"scanOnPush": False},
         encryptionConfiguration={"encryptionType": "AES256"},
         tags=[{"Key": "owner", "Value": "someone-else"}],
-    )["repository"]
-    before = (aws.repository(repository), aws.repository_tags(repository))
+    )
+    digest = aws.put_image(repository)
+    before = (aws.snapshot(repository), aws.images(repository))
+    assert before[1] == [{"imageDigest": digest, "imageTag": "v1"}]
+
+    def untouched() -> None:
+        assert (aws.snapshot(repository), aws.images(repository)) == before
+        assert aws.alias_target(repository) is None
+        assert aws.owned_keys(ns.name, name) == []
 
     spec = seed_spec(repository)
-    spec["encryption"] = {"type": "AES256"}
+    spec.update(encryption={"type": "AES256"}, deletionPolicy="Delete", forceDelete=True)
     ns.create(name, spec)
     obj = ns.wait_condition(name, "False", "RepositoryNotOwned")
-    assert "ecr.platform.dev/adopt" in ns.ready_condition(obj)["message"]
-    # Retried by the resync (at least a second warning) and still untouched.
-    ns.wait_event(name, "RepositoryNotOwned", "Warning")
-    _wait_for_another_attempt(ns, name)
-    assert (aws.repository(repository), aws.repository_tags(repository)) == before
-    assert aws.lifecycle(repository) is None
-    assert aws.alias_target(repository) is None
-    assert aws.owned_keys(ns.name, name) == []
+    message = ns.ready_condition(obj)["message"]
+    assert "ecr.platform.dev/adopt" in message and "allowed by the platform" in message, message
+    untouched()
 
-    # Adopt it: the spec is applied and the ownership tags are added.
+    # Asking to adopt it: refused, with who can allow it; retried by the resync and still untouched.
     ns.patch(name, {"metadata": {"annotations": {"ecr.platform.dev/adopt": "true"}}})
-    obj = ns.wait_ready(name)
-    assert obj["status"]["repositoryArn"] == created["repositoryArn"]
-    details = aws.repository(repository)
-    assert details is not None
-    assert details["imageTagMutability"] == "MUTABLE"
-    assert details["imageScanningConfiguration"] == {"scanOnPush": True}
-    assert details["encryptionConfiguration"] == {"encryptionType": "AES256"}
-    tags = aws.repository_tags(repository)
-    assert tags["owner"] == "platform-team"
-    assert {k: tags[k] for k in OWNER_TAGS} == {OWNER_TAGS[0]: CLUSTER_ID, OWNER_TAGS[1]: ns.name, OWNER_TAGS[2]: name}
-    assert aws.lifecycle(repository) is not None
+    obj = ns.wait_condition(name, "False", "AdoptionNotAllowed")
+    message = ns.ready_condition(obj)["message"]
+    assert "platform team" in message and "--adoption" in message, message
+    assert not (obj.get("status") or {}).get("adopted")
+    ns.wait_event(name, "AdoptionNotAllowed", "Warning")
+    _wait_for_another_attempt(ns, name, "AdoptionNotAllowed")
+    untouched()
+
+    ns.delete(name)
+    ns.wait_gone(name)
+    untouched()
 
 
-def _wait_for_another_attempt(ns: Namespace, name: str) -> None:
+def _wait_for_another_attempt(ns: Namespace, name: str, reason: str) -> None:
     """Until the operator has looked at the resource once more (a new warning), or one resync interval passed."""
-    first = len(ns.events(name, reason="RepositoryNotOwned", type_="Warning"))
+
+    def attempts() -> int:
+        return sum(e.count or 1 for e in ns.events(name, reason=reason, type_="Warning"))
+
+    first = attempts()
 
     def another() -> bool:
-        events = ns.events(name, reason="RepositoryNotOwned", type_="Warning")
-        return len(events) > first or any((e.count or 1) > 1 for e in events)
+        return attempts() > first
 
-    wait_for(another, "another RepositoryNotOwned attempt", timeout=RESYNC_SECONDS * 4, context=ns.context)
+    wait_for(another, f"another {reason} attempt", timeout=RESYNC_SECONDS * 4, context=ns.context)

@@ -1,17 +1,32 @@
-"""Tenancy and ownership: a resource never takes over another's repository; the repository name policy.
+"""Tenancy and ownership: a resource never takes over another's repository; adoption only where the platform
+allows it; the repository name policy.
 
-Two operators of this module's own run against a private control plane and moto: one with the default
-``--repository-name-policy any``, one with ``namespace-prefix`` (each on its own namespaces).
+Three operators of this module's own run against a private control plane and moto, each on its own namespaces:
+one with the default ``--repository-name-policy any`` and ``--adoption everywhere`` (a single-tenant cluster),
+one with ``--repository-name-policy namespace-prefix`` and ``--adoption everywhere``, one with
+``--adoption annotated-namespaces``. (The default ``--adoption disabled`` is tested with the session operator,
+in test_operator_validation.py.)
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from support import OWNER_TAGS, TAGS, Aws, Cluster, Operator, operator_process, private_cluster, unique, wait_for
+from support import (
+    OWNER_TAGS,
+    TAGS,
+    Aws,
+    Cluster,
+    Operator,
+    operator_process,
+    private_cluster,
+    unique,
+    wait_for,
+)
 
 from ecr_operator.devenv import ControlPlaneBinaries, MotoServer
 
@@ -19,6 +34,8 @@ pytestmark = pytest.mark.e2e
 
 PREFIXES_ANNOTATION = "ecr.platform.dev/repository-prefixes"
 ADOPT = {"ecr.platform.dev/adopt": "true"}
+ALLOW_ADOPTION = "ecr.platform.dev/allow-adoption"
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 REGION = "eu-central-1"
 
 
@@ -29,11 +46,14 @@ class Tenancy:
     cluster_id: str
     team_a: str
     team_b: str
-    """Namespaces served by the operator with the default policy (any name)."""
+    """Namespaces served by the operator with the default name policy (any name) and --adoption everywhere."""
     plain: str
     annotated: str
     late: str
-    """Namespaces served by the operator with --repository-name-policy namespace-prefix."""
+    """Namespaces served by the operator with --repository-name-policy namespace-prefix (and --adoption everywhere)."""
+    adoption_open: str
+    adoption_closed: str
+    """Namespaces served by the operator with --adoption annotated-namespaces; the first annotated to allow it."""
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +64,8 @@ def env(controlplane_binaries: ControlPlaneBinaries, tmp_path_factory: pytest.Te
         plain = cluster.namespace("plain")
         annotated = cluster.namespace("annotated", {PREFIXES_ANNOTATION: " shared/, platform-,"})
         late = cluster.namespace("late")
+        adoption_open = cluster.namespace("adopt-open", {ALLOW_ADOPTION: "true"})
+        adoption_closed = cluster.namespace("adopt-closed")
         cluster_id = unique("tenancy")
 
         def operator(log_name: str, *args: str) -> Operator:
@@ -54,7 +76,7 @@ def env(controlplane_binaries: ControlPlaneBinaries, tmp_path_factory: pytest.Te
                 cluster_id=cluster_id,
                 region=REGION,
                 resync_seconds=3,
-                # Fewer workers (kopf's per-watch worker limit 2 x 2 = 4) than Namespaces in the cluster (9): a kopf
+                # Fewer workers (kopf's per-watch worker limit 2 x 2 = 4) than Namespaces in the cluster (11): a kopf
                 # index on Namespaces never finished filling this way and the operator stalled; the Namespace
                 # event handler must not.
                 workers=2,
@@ -64,16 +86,22 @@ def env(controlplane_binaries: ControlPlaneBinaries, tmp_path_factory: pytest.Te
         def watching(*namespaces: str) -> list[str]:
             return [arg for ns in namespaces for arg in ("--namespace", ns)]
 
-        prefix_args = ["--repository-name-policy", "namespace-prefix", *watching(plain, annotated, late)]
+        everywhere = ["--adoption", "everywhere"]
+        prefix_args = ["--repository-name-policy", "namespace-prefix", *everywhere, *watching(plain, annotated, late)]
+        annotated_args = ["--adoption", "annotated-namespaces", *watching(adoption_open, adoption_closed)]
         with (
-            operator("operator-any.log", *watching(team_a, team_b)) as any_policy,
+            operator("operator-any.log", *everywhere, *watching(team_a, team_b)) as any_policy,
             operator("operator-prefix.log", *prefix_args) as prefix_policy,
+            operator("operator-annotated-adoption.log", *annotated_args) as annotated_adoption,
         ):
+            operators = (any_policy, prefix_policy, annotated_adoption)
             cluster.log_context = lambda: "\n".join(
-                [f"--- {p.log_path.name} ---\n{p.log_tail(4000)}" for p in (any_policy, prefix_policy)]
+                [f"--- {p.log_path.name} ---\n{p.log_tail(4000)}" for p in operators]
             )
             aws = Aws(moto.endpoint_url, REGION)
-            yield Tenancy(cluster, aws, cluster_id, team_a, team_b, plain, annotated, late)
+            yield Tenancy(
+                cluster, aws, cluster_id, team_a, team_b, plain, annotated, late, adoption_open, adoption_closed
+            )
 
 
 def spec(repository_name: str | None, **changes: Any) -> dict[str, Any]:
@@ -186,17 +214,85 @@ def test_adopting_a_repository_owned_by_someone_else_is_refused(env: Tenancy, ow
     assert env.aws.snapshot(repository) == before
 
 
-def test_control_adopting_a_repository_nobody_owns_works(env: Tenancy) -> None:
+def assert_adopted(env: Tenancy, namespace: str, name: str, repository: str) -> dict[str, Any]:
+    """Synced, recorded in status (adopted, adoptedAt) and our ownership tags on the repository."""
+    obj = env.cluster.wait_condition(namespace, name, "True", "Synced")
+    status = obj["status"]
+    assert status.get("adopted") is True, status
+    assert RFC3339.match(status.get("adoptedAt") or ""), status
+    tags = env.aws.snapshot(repository)["tags"]
+    assert (tags[OWNER_TAGS[0]], tags[OWNER_TAGS[1]], tags[OWNER_TAGS[2]]) == (env.cluster_id, namespace, name)
+    assert {k: v for k, v in tags.items() if not k.startswith("ecr.platform.dev/")} == TAGS, "tags replaced"
+    env.cluster.wait_event(namespace, name, "Adopted", "Normal")
+    return obj
+
+
+def wait_resynced(env: Tenancy, namespace: str, name: str, after: dict[str, Any]) -> dict[str, Any]:
+    """The object once a later pass (a resync) has written its status."""
+    last = after["status"]["lastSyncTime"]
+
+    def resynced() -> dict[str, Any] | None:
+        obj = env.cluster.must_get(namespace, name)
+        return obj if obj["status"]["lastSyncTime"] != last else None
+
+    return wait_for(resynced, f"a resync of {namespace}/{name}", context=env.cluster.log_context)
+
+
+def test_adoption_everywhere_adopts_a_repository_nobody_owns(env: Tenancy) -> None:
     # The refusals above are about the owner tags: the same adoption of an unowned repository succeeds.
     repository = unique("unowned")
-    _create_outside(env, repository, {})
+    _create_outside(env, repository, {"legacy": "yes"})
     env.cluster.create(env.team_a, "adopter", spec(repository), annotations=ADOPT)
-    env.cluster.wait_condition(env.team_a, "adopter", "True", "Synced")
-    tags = env.aws.snapshot(repository)["tags"]
-    assert (tags[OWNER_TAGS[1]], tags[OWNER_TAGS[2]]) == (env.team_a, "adopter")
+    obj = assert_adopted(env, env.team_a, "adopter", repository)
+    adopted_at = obj["status"]["adoptedAt"]
+    # Settings and lifecycle converged to the spec.
+    snapshot = env.aws.snapshot(repository)
+    assert snapshot["scanOnPush"] is True
+    assert [rule["selection"]["countNumber"] for rule in (snapshot["lifecycle"] or {})["rules"]] == [10]
+    # Kept by later passes, which adopt nothing.
+    later = wait_resynced(env, env.team_a, "adopter", obj)["status"]
+    assert (later["adopted"], later["adoptedAt"]) == (True, adopted_at)
 
 
-# -- (3) --repository-name-policy namespace-prefix ------------------------------------------------------------
+def test_created_repositories_are_not_adopted(env: Tenancy) -> None:
+    repository = unique("created")
+    env.cluster.create(env.team_b, "created", spec(repository), annotations=ADOPT)
+    obj = env.cluster.wait_condition(env.team_b, "created", "True", "Synced")
+    assert "adopted" not in obj["status"] and "adoptedAt" not in obj["status"]
+
+
+# -- (3) --adoption annotated-namespaces -----------------------------------------------------------------------
+
+
+def test_annotated_namespaces_adopt_only_where_a_cluster_admin_allowed_it(env: Tenancy) -> None:
+    open_repository, closed_repository = unique("adopt-open"), unique("adopt-closed")
+    _create_outside(env, open_repository, {})
+    before = _create_outside(env, closed_repository, {})
+
+    env.cluster.create(env.adoption_open, "app", spec(open_repository), annotations=ADOPT)
+    env.cluster.create(env.adoption_closed, "app", spec(closed_repository), annotations=ADOPT)
+    assert_adopted(env, env.adoption_open, "app", open_repository)
+    obj = wait_refused_twice(env, env.adoption_closed, "app", "AdoptionNotAllowed")
+    message = env.cluster.ready_condition(obj)["message"]
+    assert env.adoption_closed in message and ALLOW_ADOPTION in message, message
+    assert env.aws.snapshot(closed_repository) == before
+
+    # A cluster admin allows it later: the next resync adopts.
+    env.cluster.core.patch_namespace(env.adoption_closed, {"metadata": {"annotations": {ALLOW_ADOPTION: "true"}}})
+    assert_adopted(env, env.adoption_closed, "app", closed_repository)
+
+
+def test_annotated_namespace_alone_adopts_nothing_unasked(env: Tenancy) -> None:
+    repository = unique("unasked")
+    before = _create_outside(env, repository, {})
+    env.cluster.create(env.adoption_open, "unasked", spec(repository))
+    obj = wait_refused_twice(env, env.adoption_open, "unasked", "RepositoryNotOwned")
+    message = env.cluster.ready_condition(obj)["message"]
+    assert "ecr.platform.dev/adopt" in message and "allowed by the platform" not in message, message
+    assert env.aws.snapshot(repository) == before
+
+
+# -- (4) --repository-name-policy namespace-prefix ------------------------------------------------------------
 
 
 def assert_nothing_in_aws(env: Tenancy, repository: str) -> None:
@@ -251,6 +347,20 @@ def test_a_prefix_added_to_the_namespace_later_is_honoured(env: Tenancy) -> None
     # The next resync sees the namespace's new annotation (kopf keeps the index up to date).
     env.cluster.wait_condition(env.late, "app", "True", "Synced")
     assert env.aws.repository(repository) is not None
+
+
+def test_the_name_policy_applies_to_adoption(env: Tenancy) -> None:
+    # The prefix operator allows adoption everywhere, yet only of names the policy allows in the namespace.
+    repository = unique("other") + "/app"
+    before = _create_outside(env, repository, {})
+    env.cluster.create(env.plain, "adopt-elsewhere", spec(repository), annotations=ADOPT)
+    wait_refused_twice(env, env.plain, "adopt-elsewhere", "RepositoryNameNotAllowed")
+    assert env.aws.snapshot(repository) == before
+
+    allowed = f"{env.plain}/{unique('adoptable')}"
+    _create_outside(env, allowed, {})
+    env.cluster.create(env.plain, "adopt-own", spec(allowed), annotations=ADOPT)
+    assert_adopted(env, env.plain, "adopt-own", allowed)
 
 
 def test_the_default_policy_allows_any_name(env: Tenancy) -> None:

@@ -183,9 +183,14 @@ def test_status_declares_every_field_the_operator_writes(status_schema: dict[str
         "kmsKeyArn",
         "observedGeneration",
         "lastSyncTime",
+        "plannedChanges",
+        "adopted",
+        "adoptedAt",
         "conditions",
     ):
         assert field in props, field
+    assert props["adopted"]["type"] == "boolean" and props["adopted"].get("description")
+    assert props["adoptedAt"]["type"] == "string" and props["adoptedAt"].get("description")
     conditions = props["conditions"]
     assert conditions["x-kubernetes-list-type"] == "map"
     assert conditions["x-kubernetes-list-map-keys"] == ["type"]

@@ -102,7 +102,7 @@ def _namespace_watchers(policy: str) -> list[str]:
 
 def test_namespaces_are_watched_only_for_the_namespace_prefix_policy() -> None:
     assert _namespace_watchers("any") == []
-    assert _namespace_watchers("namespace-prefix") == ["namespace-prefixes"]
+    assert _namespace_watchers("namespace-prefix") == ["namespace-annotations"]
     assert not build_registry(
         Settings(region="eu-west-1", repository_name_policy="namespace-prefix")
     )._indexing.get_all_handlers()

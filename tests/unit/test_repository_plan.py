@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ecr_operator.adoption import NO_ADOPTION, Adoption
 from ecr_operator.errors import OperatorError
 from ecr_operator.parts.actions import Action
 from ecr_operator.parts.repository import ObservedRepository, check_ownership, plan, plan_delete
@@ -241,20 +242,29 @@ def test_encryption_mismatch_is_a_problem(
 # --- ownership -------------------------------------------------------------------------------------------------
 
 
-def test_own_repository_is_ours(make_desired: MakeDesired, make_observed_repository: MakeRepo) -> None:
+ASKS_AND_ALLOWED = Adoption(requested=True, refusal=None)
+ASKS_NOT_ALLOWED = Adoption(requested=True)
+ALLOWED_NOT_ASKED = Adoption(requested=False, refusal=None)
+ADOPTIONS = [NO_ADOPTION, ASKS_NOT_ALLOWED, ALLOWED_NOT_ASKED, ASKS_AND_ALLOWED]
+ADOPTION_IDS = ["not-asked-not-allowed", "asked-not-allowed", "allowed-not-asked", "asked-and-allowed"]
+
+
+@pytest.mark.parametrize("adoption", ADOPTIONS, ids=ADOPTION_IDS)
+def test_own_repository_is_ours(
+    make_desired: MakeDesired, make_observed_repository: MakeRepo, adoption: Adoption
+) -> None:
     desired = make_desired()
-    for adopt in (False, True):
-        check_ownership(desired, make_observed_repository(desired), adopt)
+    check_ownership(desired, make_observed_repository(desired), adoption)
 
 
-@pytest.mark.parametrize("adopt", [False, True])
-def test_other_owner_is_not_owned_even_with_adopt(
-    make_desired: MakeDesired, make_observed_repository: MakeRepo, adopt: bool
+@pytest.mark.parametrize("adoption", ADOPTIONS, ids=ADOPTION_IDS)
+def test_other_owner_is_not_owned_even_with_adoption(
+    make_desired: MakeDesired, make_observed_repository: MakeRepo, adoption: Adoption
 ) -> None:
     desired = make_desired()
     observed = make_observed_repository(desired, tags={"team": "x", **Owner("c2", "team-b", "web").tags()})
     with pytest.raises(OperatorError) as caught:
-        check_ownership(desired, observed, adopt)
+        check_ownership(desired, observed, adoption)
     assert caught.value.reason == "RepositoryNotOwned"
     assert caught.value.retryable is False
     assert "team-b/web in cluster c2" in caught.value.message
@@ -264,24 +274,44 @@ def test_same_name_other_cluster_is_not_owned(make_desired: MakeDesired, make_ob
     desired = make_desired()
     observed = make_observed_repository(desired, tags=Owner("elsewhere", "team-a", "web").tags())
     with pytest.raises(OperatorError, match="elsewhere"):
-        check_ownership(desired, observed, True)
+        check_ownership(desired, observed, ASKS_AND_ALLOWED)
 
 
-def test_untagged_with_adopt_is_ok(make_desired: MakeDesired, make_observed_repository: MakeRepo) -> None:
+def test_untagged_asked_and_allowed_is_adoptable(make_desired: MakeDesired, make_observed_repository: MakeRepo) -> None:
     desired = make_desired()
     observed = make_observed_repository(desired, tags={"team": "x"})
-    check_ownership(desired, observed, True)
+    check_ownership(desired, observed, ASKS_AND_ALLOWED)
     # Adopting then writes our ownership tags.
     [action] = plan(desired, observed, KEY_ARN).actions[:1]
     assert action.operation == "tag_resource"
 
 
-def test_untagged_without_adopt_is_not_owned(make_desired: MakeDesired, make_observed_repository: MakeRepo) -> None:
+def test_untagged_asked_but_not_allowed_says_who_can_allow_it(
+    make_desired: MakeDesired, make_observed_repository: MakeRepo
+) -> None:
     desired = make_desired()
     with pytest.raises(OperatorError) as caught:
-        check_ownership(desired, make_observed_repository(desired, tags={}), False)
+        check_ownership(desired, make_observed_repository(desired, tags={}), ASKS_NOT_ALLOWED)
+    assert caught.value.reason == "AdoptionNotAllowed"
+    assert caught.value.retryable is False
+    assert "platform team" in caught.value.message
+    assert "--adoption" in caught.value.message and "ecr.platform.dev/allow-adoption" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("adoption", "mentions_platform"),
+    [(NO_ADOPTION, True), (ALLOWED_NOT_ASKED, False)],
+    ids=["not-allowed", "allowed"],
+)
+def test_untagged_without_adopt_is_not_owned(
+    make_desired: MakeDesired, make_observed_repository: MakeRepo, adoption: Adoption, mentions_platform: bool
+) -> None:
+    desired = make_desired()
+    with pytest.raises(OperatorError) as caught:
+        check_ownership(desired, make_observed_repository(desired, tags={}), adoption)
     assert caught.value.reason == "RepositoryNotOwned"
     assert "ecr.platform.dev/adopt=true" in caught.value.message
+    assert ("allowed by the platform" in caught.value.message) is mentions_platform
 
 
 # --- plan_delete -----------------------------------------------------------------------------------------------

@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..adoption import Adoption
 from ..aws import AwsClients
 from ..compare import lifecycles_equal, parse_json, policies_equal, tag_changes, tags_from_list
-from ..errors import OperatorError
+from ..errors import ADOPTION_NOT_ALLOWED, REPOSITORY_NOT_OWNED, OperatorError
 from ..render import Desired, Owner, owner_from_tags, to_json
+from ..spec import ADOPT_ANNOTATION
 from .actions import Action, read
 
 
@@ -86,21 +88,32 @@ def observe_details(clients: AwsClients, repository: dict[str, Any], *, policies
     )
 
 
-def check_ownership(desired: Desired, observed: ObservedRepository, adopt: bool) -> None:
-    """Ours when our ownership tags are on it; adoptable only when asked and nobody's tags are on it."""
+def check_ownership(desired: Desired, observed: ObservedRepository, adoption: Adoption) -> None:
+    """Ours when our ownership tags are on it; adoptable only when nobody's tags are on it, the resource asks
+    and the platform allows it. Raises RepositoryNotOwned / AdoptionNotAllowed otherwise."""
     owner = observed.owner
     if owner == desired.owner:
         return
-    if owner is None and adopt:
-        return
-    if owner is None:
-        message = (
-            f"repository {observed.name} exists and is not managed by ecr-operator; "
-            f"annotate with ecr.platform.dev/adopt=true to adopt it"
+    if owner is not None:
+        raise OperatorError(
+            REPOSITORY_NOT_OWNED, f"repository {observed.name} is owned by {owner.describe()}", retryable=False
         )
-    else:
-        message = f"repository {observed.name} is owned by {owner.describe()}"
-    raise OperatorError("RepositoryNotOwned", message, retryable=False)
+    if adoption.adopts:
+        return
+    if adoption.requested:
+        raise OperatorError(
+            ADOPTION_NOT_ALLOWED,
+            f"repository {observed.name} exists and nobody owns it, but adoption is not allowed here: "
+            f"{adoption.refusal}",
+            retryable=False,
+        )
+    message = (
+        f"repository {observed.name} exists and is not managed by ecr-operator; "
+        f"annotate with {ADOPT_ANNOTATION}=true to adopt it"
+    )
+    if not adoption.allowed:
+        message += f"; adoption must also be allowed by the platform: {adoption.refusal}"
+    raise OperatorError(REPOSITORY_NOT_OWNED, message, retryable=False)
 
 
 def _encryption_config(desired: Desired, key_arn: str | None) -> dict[str, str]:

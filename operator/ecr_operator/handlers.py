@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from .aws import ClientFactory
 from .errors import OperatorError, SpecError
+from .events import EventRecorder
 from .reconcile import Outcome, delete, reconcile
 from .render import Desired, Owner, render
 from .settings import Settings
@@ -50,9 +51,11 @@ class Runtime:
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     snapshots: Snapshots = field(init=False)
     last_write: dict[str, float] = field(default_factory=dict)
+    """time.monotonic() after each object's last AWS write: batched views older than that are not used."""
     namespace_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Namespace -> the repository prefixes its annotation grants (namespace-prefix policy)."""
-    """time.monotonic() after each object's last AWS write: batched views older than that are not used."""
+    events: EventRecorder = field(default_factory=EventRecorder)
+    """Every Event the operator posts: one per (object, type, reason), counted (events.py)."""
 
     def __post_init__(self) -> None:
         self.executor = ThreadPoolExecutor(max_workers=self.settings.max_workers, thread_name_prefix="aws")
@@ -104,7 +107,12 @@ def _desired(runtime: Runtime, spec: Mapping[str, Any], namespace: str, name: st
 
 
 def _write_failure(
-    patch: kopf.Patch, body: kopf.Body, status: Mapping[str, Any], error: OperatorError, generation: int | None
+    memo: Runtime,
+    patch: kopf.Patch,
+    body: kopf.Body,
+    status: Mapping[str, Any],
+    error: OperatorError,
+    generation: int | None,
 ) -> None:
     patch.status["conditions"] = [
         ready_condition(
@@ -117,7 +125,7 @@ def _write_failure(
         )
     ]
     patch.status["observedGeneration"] = generation
-    kopf.warn(body, reason=error.reason, message=error.message)
+    memo.events.record(body, type="Warning", reason=error.reason, message=error.message)
 
 
 async def reconcile_handler(
@@ -147,7 +155,7 @@ async def reconcile_handler(
             outcome = await memo.run(memo.reconcile, str(meta.uid), desired, adopt, resync, observe_only)
     except OperatorError as error:
         logger.warning("not ready: %s: %s", error.reason, error.message)
-        _write_failure(patch, body, status, error, generation)
+        _write_failure(memo, patch, body, status, error, generation)
         if error.retryable:
             raise kopf.TemporaryError(error.message, delay=backoff(retry)) from error
         raise kopf.PermanentError(f"{error.reason}: {error.message}") from error
@@ -155,15 +163,13 @@ async def reconcile_handler(
     changes = [action.summary for action in outcome.applied]
     if changes:
         reason = "DriftCorrected" if resync else "Updated"
-        # kopf.info() obeys settings.posting.level (WARNING here, to keep kopf's own log lines out of the
-        # events) and would silently drop this one; kopf.event() always posts.
-        kopf.event(body, type="Normal", reason=reason, message="; ".join(changes))
+        memo.events.record(body, type="Normal", reason=reason, message="; ".join(changes))
         logger.info("%s: %s", reason, "; ".join(changes))
     planned = [action.summary for action in outcome.planned] if observe_only else []
     if outcome.problems:
         first = outcome.problems[0]
         ready, reason, message = False, first.reason, "; ".join(p.message for p in outcome.problems)
-        kopf.warn(body, reason=reason, message=message)
+        memo.events.record(body, type="Warning", reason=reason, message=message)
     elif planned:
         ready, reason = False, "OutOfSync"
         message = f"observe-only ({OBSERVE_ONLY_ANNOTATION}); a reconcile would: {'; '.join(planned)}"
@@ -219,13 +225,14 @@ async def delete_handler(
             outcome = await memo.run(delete, memo.clients.for_region(desired.region), desired)
     except OperatorError as error:
         logger.warning("delete blocked: %s: %s", error.reason, error.message)
-        _write_failure(patch, body, status, error, generation)
+        _write_failure(memo, patch, body, status, error, generation)
         # The finalizer stays until the AWS side is really gone (or the user chooses Retain / forceDelete).
         delay = NOT_EMPTY_RETRY_SECONDS if error.reason == "RepositoryNotEmpty" else backoff(retry)
         raise kopf.TemporaryError(error.message, delay=delay) from error
     finally:
         memo.locks.pop(str(meta.uid), None)
         memo.last_write.pop(str(meta.uid), None)
+    memo.events.forget(str(meta.uid))
     if outcome.skipped:
         logger.info("deleted the resource only: %s", outcome.skipped)
     for action in outcome.applied:
@@ -300,12 +307,12 @@ def build_settings(peering_name: str | None, concurrency: int = 32) -> kopf.Oper
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
-    settings.posting.level = logging.WARNING
+    # Events are posted by Runtime.events (aggregated, counted), never by kopf (one new Event per call).
+    settings.posting.enabled = False
     # kopf's HTTP pool has no connection limit: every object handled at the same moment holds its own TLS
     # connection (~256 KiB of buffers). Bounding the workers bounds the connections, so memory stays flat
     # with the number of resources; AWS calls are bounded by the thread pool anyway.
     settings.queueing.worker_limit = concurrency
-    settings.posting.worker_limit = 4
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10

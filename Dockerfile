@@ -8,7 +8,7 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
 FROM python:3.11-slim
 RUN useradd --uid 65532 --no-create-home --shell /usr/sbin/nologin operator
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index /wheels/*.whl && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels ecr-operator && rm -rf /wheels
 USER 65532
 ENTRYPOINT ["ecr-operator"]
 CMD ["run", "--all-namespaces", "--log-format", "json"]

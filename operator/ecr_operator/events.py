@@ -14,7 +14,9 @@ evicted from the cache, starts a new Event; so does an Event the API server has 
 Posting never blocks a handler and never fails a reconcile: :meth:`EventRecorder.record` schedules the request
 on the event loop and returns; errors are logged. The requests go through kopf's own API client, with the
 credentials of the operator's login handler (kopf's vault, re-authenticated on 401), so the operator needs no
-other Kubernetes client; RBAC: ``events`` create and patch.
+other Kubernetes client; RBAC: ``events`` create and patch. That client (``kopf._cogs.clients.api``) is not
+kopf's public API: constraints.txt pins kopf, and mypy --strict checks the call against its signature, so an
+upgrade that changes it fails the linters, not the cluster.
 """
 
 from __future__ import annotations

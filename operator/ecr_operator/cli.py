@@ -7,7 +7,8 @@ import logging
 import os
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar
 
 from . import plan_command
 from .settings import (
@@ -19,6 +20,10 @@ from .settings import (
     default_region,
 )
 
+ENV_PREFIX = "ECR_OPERATOR_"
+LOG_FORMATS = ("plain", "full", "json")
+T = TypeVar("T")
+
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
@@ -28,6 +33,128 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"ECR_OPERATOR_{name}", default)
 
 
+_FROM_ENV = " (from the environment)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An error in an environment variable is one line naming it: the usage does not help there."""
+
+    def error(self, message: str) -> NoReturn:
+        if _FROM_ENV in message:
+            self.exit(2, f"{self.prog}: error: {message}\n")
+        super().error(message)
+
+
+class _EnvValue(str):
+    """A default read from an environment variable: argparse converts it like a command-line value (it applies
+    ``type`` to string defaults, lazily, only when the flag is absent), and a bad one is reported by its name."""
+
+    variable: str
+
+    def __new__(cls, variable: str, value: str) -> _EnvValue:
+        self = super().__new__(cls, value)
+        self.variable = variable
+        return self
+
+
+def _converter(convert: Callable[[str], T], expected: str) -> Callable[[str], T]:
+    def parse(value: str) -> T:
+        try:
+            return convert(value)
+        except ValueError as exc:
+            if isinstance(value, _EnvValue):
+                raise argparse.ArgumentTypeError(
+                    f"{value.variable}={str(value)!r}{_FROM_ENV}: expected {expected}"
+                ) from exc
+            raise argparse.ArgumentTypeError(f"{value!r}: expected {expected}") from exc
+
+    return parse
+
+
+def _positive_int(value: str) -> int:
+    if (number := int(value)) <= 0:
+        raise ValueError(value)
+    return number
+
+
+def _positive_float(value: str) -> float:
+    if not (number := float(value)) > 0:
+        raise ValueError(value)
+    return number
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise ValueError(value)
+        return value
+
+    return _converter(parse, f"one of {', '.join(choices)}")
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(value)
+
+
+_INT = _converter(int, "an integer")
+_POSITIVE_INT = _converter(_positive_int, "a positive integer")
+_POSITIVE_FLOAT = _converter(_positive_float, "a positive number of seconds")
+_BOOLEAN = _converter(_boolean, "true or false")
+_CSV = _converter(_csv, "a comma-separated list")
+
+
+class _StoreTrue(argparse.Action):
+    """``store_true`` whose default may come from the environment ("true"/"false", converted like a value)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        if kwargs.get("default") is None:
+            kwargs["default"] = False
+        super().__init__(option_strings, dest, nargs=0, type=_BOOLEAN, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, *_: Any) -> None:
+        setattr(namespace, self.dest, True)
+
+
+class _ExtendList(argparse.Action):
+    """Like ``extend``, but the first flag replaces a default from the environment instead of extending it."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, *_: Any) -> None:
+        current = getattr(namespace, self.dest)
+        setattr(namespace, self.dest, [*(current if isinstance(current, list) else ()), *values])
+
+
+def _option(
+    group: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup,
+    *flags: str,
+    env: str,
+    default: str | None,
+    help: str,
+    **kwargs: Any,
+) -> None:
+    """A flag whose default comes from ``ECR_OPERATOR_<env>`` when that is set; ``--help`` names the variable."""
+    variable = ENV_PREFIX + env
+    value = os.environ.get(variable)
+    group.add_argument(
+        *flags,
+        default=_EnvValue(variable, value) if value is not None else default,
+        help=f"{help} [env {variable}]",
+        **kwargs,
+    )
+
+
+RUN_FLAGS_WITHOUT_ENV = {
+    "--help": "prints the help",
+    "--all-namespaces": f"the default; on the command line it overrides {ENV_PREFIX}NAMESPACE",
+    "--region": "the standard AWS variables AWS_REGION / AWS_DEFAULT_REGION, as every AWS tool reads them",
+}
+"""The options of `ecr-operator run` without an ECR_OPERATOR_* variable, and why (README: Running it...)."""
+
+
 def _add_judgement_flags(parser: argparse.ArgumentParser) -> None:
     """The settings that decide how a manifest is judged: `run` and `plan` must agree on them."""
     parser.add_argument(
@@ -35,28 +162,38 @@ def _add_judgement_flags(parser: argparse.ArgumentParser) -> None:
         default=default_region(),
         help="default AWS region for resources without spec.region (default: AWS_REGION)",
     )
-    parser.add_argument(
+    _option(
+        parser,
         "--required-tags",
-        type=_csv,
-        default=_csv(_env("REQUIRED_TAGS", ",".join(DEFAULT_REQUIRED_TAGS))),
+        env="REQUIRED_TAGS",
+        type=_CSV,
+        default=",".join(DEFAULT_REQUIRED_TAGS),
         help="comma-separated tag keys every resource must carry ('' for none)",
     )
-    parser.add_argument(
+    _option(
+        parser,
         "--cluster-id",
-        default=_env("CLUSTER_ID", "default"),
+        env="CLUSTER_ID",
+        default="default",
         help="this cluster's name in the ownership tags; unique per cluster sharing an AWS account",
     )
-    parser.add_argument(
+    _option(
+        parser,
         "--repository-name-policy",
+        env="REPOSITORY_NAME_POLICY",
+        type=_choice(*REPOSITORY_NAME_POLICIES),
         choices=REPOSITORY_NAME_POLICIES,
-        default=_env("REPOSITORY_NAME_POLICY", "any"),
+        default="any",
         help="'any' (default), or 'namespace-prefix' for self-service clusters: a repositoryName must start with"
         " '<namespace>/' or a prefix listed in the Namespace annotation ecr.platform.dev/repository-prefixes",
     )
-    parser.add_argument(
+    _option(
+        parser,
         "--adoption",
+        env="ADOPTION",
+        type=_choice(*ADOPTION_MODES),
         choices=ADOPTION_MODES,
-        default=_env("ADOPTION", "disabled"),
+        default="disabled",
         help="where a resource annotated ecr.platform.dev/adopt=true may take over an existing repository nobody"
         " owns: 'disabled' (default), 'annotated-namespaces' (Namespaces annotated"
         " ecr.platform.dev/allow-adoption=true by cluster admins) or 'everywhere' (single-tenant clusters)",
@@ -64,51 +201,77 @@ def _add_judgement_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ecr-operator", description=__doc__)
+    parser = _Parser(prog="ecr-operator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the operator against the current kubeconfig / in-cluster config")
     scope = run.add_mutually_exclusive_group()
-    scope.add_argument(
+    _option(
+        scope,
         "-n",
         "--namespace",
-        action="append",
-        default=[],
-        help="watch this namespace (repeatable); default: all namespaces",
+        env="NAMESPACE",
+        default=None,
+        type=_CSV,
+        action=_ExtendList,
+        help="watch this namespace (repeatable, or comma-separated; kopf globs like 'team-*' work);"
+        " default: all namespaces",
     )
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (the default)")
-    run.add_argument(
+    _option(
+        run,
         "--resync-interval",
-        type=float,
-        default=float(_env("RESYNC_INTERVAL", str(DEFAULT_RESYNC_SECONDS))),
+        env="RESYNC_INTERVAL",
+        type=_POSITIVE_FLOAT,
+        default=str(DEFAULT_RESYNC_SECONDS),
         help="seconds between drift checks of each resource (default 600)",
     )
-    run.add_argument(
-        "--workers", type=int, default=int(_env("WORKERS", "16")), help="threads for AWS calls (default 16)"
+    _option(
+        run, "--workers", env="WORKERS", type=_POSITIVE_INT, default="16", help="threads for AWS calls (default 16)"
     )
     _add_judgement_flags(run)
-    run.add_argument(
+    _option(
+        run,
         "--peering",
-        default=os.environ.get("ECR_OPERATOR_PEERING") or None,
+        env="PEERING",
+        default=None,
         help="kopf peering name for active/standby replicas (needs kopf's peering CRDs)",
     )
-    run.add_argument(
+    _option(
+        run,
         "--peering-priority",
-        type=int,
-        default=int(_env("PEERING_PRIORITY", "0")) or random.randint(1, 2**31 - 1),
-        help="the highest priority serves, the others stand by (default: random per process, because kopf"
+        env="PEERING_PRIORITY",
+        type=_INT,
+        default=None,
+        help="the highest priority serves, the others stand by (default, or 0: random per process, because kopf"
         " pauses every replica that shares the highest priority)",
     )
-    run.add_argument(
+    _option(
+        run,
         "--peering-lifetime",
-        type=int,
-        default=int(_env("PEERING_LIFETIME", "60")),
+        env="PEERING_LIFETIME",
+        type=_POSITIVE_INT,
+        default="60",
         help="seconds a replica's peering record stays valid; a killed active replica is replaced after at most"
         " this long (default 60)",
     )
-    run.add_argument("--log-format", choices=("plain", "full", "json"), default=_env("LOG_FORMAT", "full"))
-    run.add_argument("-v", "--verbose", action="store_true")
-    run.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    _option(
+        run,
+        "--log-format",
+        env="LOG_FORMAT",
+        type=_choice(*LOG_FORMATS),
+        choices=LOG_FORMATS,
+        default="full",
+        help="kopf's log format (default full; json in a cluster)",
+    )
+    _option(run, "-v", "--verbose", env="VERBOSE", action=_StoreTrue, default=None, help="debug logging")
+    _option(
+        run,
+        "--liveness",
+        env="LIVENESS",
+        default=None,
+        help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz (default: none)",
+    )
 
     demo = commands.add_parser(
         "demo", help="run everything locally: kube-apiserver + etcd, moto, the operator, the example resource"
@@ -142,28 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_choices(args: argparse.Namespace) -> None:
-    # argparse does not check a default, i.e. a value from the environment
-    for variable, value, allowed in (
-        ("REPOSITORY_NAME_POLICY", args.repository_name_policy, REPOSITORY_NAME_POLICIES),
-        ("ADOPTION", args.adoption, ADOPTION_MODES),
-    ):
-        if value not in allowed:
-            build_parser().error(f"ECR_OPERATOR_{variable}={value!r}: expected one of {', '.join(allowed)}")
-
-
 def _run(args: argparse.Namespace) -> int:
     import kopf
 
     from .handlers import Runtime, build_registry, build_settings
 
-    _check_choices(args)
     settings = Settings(
         region=args.region,
         cluster_id=args.cluster_id,
         required_tags=args.required_tags,
         resync_seconds=args.resync_interval,
-        namespaces=tuple(args.namespace),
+        namespaces=() if args.all_namespaces else tuple(args.namespace or ()),
         max_workers=args.workers,
         repository_name_policy=args.repository_name_policy,
         adoption=args.adoption,
@@ -172,18 +324,19 @@ def _run(args: argparse.Namespace) -> int:
     kopf.configure(verbose=args.verbose, log_format=log_format[args.log_format])
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger(__package__).info("settings: %s", settings)
-    kopf_settings = build_settings(args.peering, concurrency=2 * settings.max_workers)
+    peering = args.peering or None
+    kopf_settings = build_settings(peering, concurrency=2 * settings.max_workers)
     kopf_settings.peering.lifetime = args.peering_lifetime
     kopf.run(
         registry=build_registry(settings),
         settings=kopf_settings,
-        priority=args.peering_priority,
+        priority=args.peering_priority or random.randint(1, 2**31 - 1),
         memo=Runtime(settings, kopf_settings),
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
-        standalone=args.peering is None,
-        peering_name=args.peering,
-        liveness_endpoint=args.liveness,
+        standalone=peering is None,
+        peering_name=peering,
+        liveness_endpoint=args.liveness or None,
     )
     return 0
 
@@ -206,7 +359,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(render_crd_yaml())
         return 0
     if args.command == "plan":
-        _check_choices(args)
         return plan_command.run(args, plan_command.plan_settings(args))
     raise AssertionError(args.command)
 

@@ -18,6 +18,7 @@ import kopf
 from .adoption import Adoption, decide_adoption, is_true
 from .aws import ClientFactory
 from .errors import OperatorError
+from .events import EventRecorder
 from .kube import patch_status_from_thread
 from .manifest import annotation_flag, desired_for, request_for
 from .parts.key import KeyCreation
@@ -60,6 +61,8 @@ class Runtime:
     """Namespace -> the repository prefixes its annotation grants (namespace-prefix policy)."""
     namespace_allows_adoption: dict[str, bool] = field(default_factory=dict)
     """Namespace -> whether a cluster admin annotated it to allow adoption (adoption mode annotated-namespaces)."""
+    events: EventRecorder = field(default_factory=EventRecorder)
+    """Every Event the operator posts: one per (object, type, reason), counted (events.py)."""
 
     def __post_init__(self) -> None:
         self.executor = ThreadPoolExecutor(max_workers=self.settings.max_workers, thread_name_prefix="aws")
@@ -124,7 +127,12 @@ def backoff(retry: int) -> float:
 
 
 def _write_failure(
-    patch: kopf.Patch, body: kopf.Body, status: Mapping[str, Any], error: OperatorError, generation: int | None
+    memo: Runtime,
+    patch: kopf.Patch,
+    body: kopf.Body,
+    status: Mapping[str, Any],
+    error: OperatorError,
+    generation: int | None,
 ) -> None:
     patch.status["conditions"] = [
         ready_condition(
@@ -137,7 +145,7 @@ def _write_failure(
         )
     ]
     patch.status["observedGeneration"] = generation
-    kopf.warn(body, reason=error.reason, message=error.message)
+    memo.events.record(body, type="Warning", reason=error.reason, message=error.message)
 
 
 def _key_creation(status: Mapping[str, Any]) -> KeyCreation | None:
@@ -200,7 +208,7 @@ async def reconcile_handler(
             )
     except OperatorError as error:
         logger.warning("not ready: %s: %s", error.reason, error.message)
-        _write_failure(patch, body, status, error, generation)
+        _write_failure(memo, patch, body, status, error, generation)
         if isinstance(error, AdoptedThenFailed):
             patch.status.update(adoption_status(True, status, now()))
         if error.retryable:
@@ -210,9 +218,7 @@ async def reconcile_handler(
     changes = [action.summary for action in outcome.applied]
     if changes:
         reason = "DriftCorrected" if resync else "Updated"
-        # kopf.info() obeys settings.posting.level (WARNING here, to keep kopf's own log lines out of the
-        # events) and would silently drop this one; kopf.event() always posts.
-        kopf.event(body, type="Normal", reason=reason, message="; ".join(changes))
+        memo.events.record(body, type="Normal", reason=reason, message="; ".join(changes))
         logger.info("%s: %s", reason, "; ".join(changes))
     if outcome.adopted:
         kopf.event(body, type="Normal", reason="Adopted", message=f"adopted repository {outcome.repository_name}")
@@ -220,7 +226,7 @@ async def reconcile_handler(
     if outcome.problems:
         first = outcome.problems[0]
         ready, reason, message = False, first.reason, "; ".join(p.message for p in outcome.problems)
-        kopf.warn(body, reason=reason, message=message)
+        memo.events.record(body, type="Warning", reason=reason, message=message)
     elif planned:
         ready, reason = False, "OutOfSync"
         message = f"observe-only ({OBSERVE_ONLY_ANNOTATION}); a reconcile would: {'; '.join(planned)}"
@@ -275,7 +281,7 @@ async def delete_handler(
             outcome = await memo.run(delete, memo.clients.for_region(desired.region), desired, _key_creation(status))
     except OperatorError as error:
         logger.warning("delete blocked: %s: %s", error.reason, error.message)
-        _write_failure(patch, body, status, error, generation)
+        _write_failure(memo, patch, body, status, error, generation)
         # The finalizer stays until the AWS side is really gone (or the user chooses Retain / forceDelete).
         delay = NOT_EMPTY_RETRY_SECONDS if error.reason == "RepositoryNotEmpty" else backoff(retry)
         raise kopf.TemporaryError(error.message, delay=delay) from error
@@ -284,7 +290,8 @@ async def delete_handler(
         memo.last_write.pop(str(meta.uid), None)
     if outcome.key_kept:
         logger.warning("KmsKeyInUse: %s", outcome.key_kept)
-        kopf.warn(body, reason="KmsKeyInUse", message=outcome.key_kept)
+        memo.events.record(body, type="Warning", reason="KmsKeyInUse", message=outcome.key_kept)
+    memo.events.forget(str(meta.uid))
     if outcome.skipped:
         logger.info("deleted the resource only: %s", outcome.skipped)
     for action in outcome.applied:
@@ -362,12 +369,12 @@ def build_settings(peering_name: str | None, concurrency: int = 32) -> kopf.Oper
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
-    settings.posting.level = logging.WARNING
+    # Events are posted by Runtime.events (aggregated, counted), never by kopf (one new Event per call).
+    settings.posting.enabled = False
     # kopf's HTTP pool has no connection limit: every object handled at the same moment holds its own TLS
     # connection (~256 KiB of buffers). Bounding the workers bounds the connections, so memory stays flat
     # with the number of resources; AWS calls are bounded by the thread pool anyway.
     settings.queueing.worker_limit = concurrency
-    settings.posting.worker_limit = 4
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10

@@ -199,12 +199,19 @@ Reason = str
 
 
 class Condition(_Model):
-    type: str
-    status: Literal["True", "False", "Unknown"]
-    reason: Reason
-    message: str
-    last_transition_time: str
-    observed_generation: int | None = None
+    """One condition in the Kubernetes shape (metav1.Condition)."""
+
+    type: str = Field(description="The condition's type: Ready (the repository is usable as specified).")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: Reason = Field(
+        description="CamelCase reason of the last transition or pass (Synced, MissingRequiredTags, "
+        "RepositoryNotOwned, Throttled, ...)."
+    )
+    message: str = Field(description="What is wrong, or what was done, in words.")
+    last_transition_time: str = Field(description="When status last changed (RFC 3339, UTC).")
+    observed_generation: int | None = Field(
+        None, description="The metadata.generation this condition was computed for."
+    )
 
 
 class KeyCreationStatus(_Model):
@@ -217,14 +224,21 @@ class KeyCreationStatus(_Model):
 class EcrRepositoryStatus(_Model):
     """What the operator did and saw."""
 
-    repository_name: str | None = None
-    repository_uri: str | None = None
-    repository_arn: str | None = None
-    registry_id: str | None = None
-    region: str | None = None
-    kms_key_arn: str | None = None
-    observed_generation: int | None = None
-    last_sync_time: str | None = None
+    repository_name: str | None = Field(None, description="The ECR repository's name.")
+    repository_uri: str | None = Field(
+        None, description="The URI to push and pull images: <registry>.dkr.ecr.<region>.amazonaws.com/<name>."
+    )
+    repository_arn: str | None = Field(None, description="The ECR repository's ARN.")
+    registry_id: str | None = Field(None, description="The AWS account ID of the registry holding the repository.")
+    region: str | None = Field(None, description="The AWS region of the repository.")
+    kms_key_arn: str | None = Field(
+        None,
+        description="The KMS key encrypting the repository (created by the operator or brought); empty for AES256.",
+    )
+    observed_generation: int | None = Field(None, description="The metadata.generation the operator last acted on.")
+    last_sync_time: str | None = Field(
+        None, description="When the operator last compared AWS with the spec (RFC 3339, UTC)."
+    )
     planned_changes: list[str] = Field(
         default_factory=list,
         description="With the observe-only annotation: the AWS changes a normal reconcile would make.",
@@ -238,7 +252,9 @@ class EcrRepositoryStatus(_Model):
     adopted_at: str | None = Field(
         None, description="When the repository was adopted (RFC 3339): the pass that wrote its ownership tags."
     )
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready: whether the repository is usable as specified, and why not."
+    )
     key_creation: KeyCreationStatus | None = Field(
         default=None, description="Set while the operator creates this resource's KMS key; cleared once it is aliased."
     )

@@ -80,6 +80,7 @@ def test_service_account_has_exactly_the_rules_it_needs(env: Env) -> None:
         ("patch", f"{PLURAL}.{GROUP}", "-A"),
         ("patch", f"{PLURAL}.{GROUP}", "--subresource=status", "-A"),
         ("create", "events", "-A"),
+        ("patch", "events", "-A"),
     ]
     refused = [
         ("get", "secrets", "-A"),
@@ -89,7 +90,8 @@ def test_service_account_has_exactly_the_rules_it_needs(env: Env) -> None:
         ("delete", f"{PLURAL}.{GROUP}", "-A"),
         ("update", f"{PLURAL}.{GROUP}", "-A"),
         ("patch", "customresourcedefinitions.apiextensions.k8s.io"),
-        ("patch", "events", "-A"),
+        ("get", "events", "-A"),
+        ("delete", "events", "-A"),
         ("create", "pods", "-A"),
         ("create", "events.events.k8s.io", "-A"),
     ]

@@ -199,6 +199,20 @@ def test_status_declares_every_field_the_operator_writes(status_schema: dict[str
     assert condition["observedGeneration"]["type"] == "integer"
 
 
+def test_every_status_field_is_explained(status_schema: dict[str, Any]) -> None:
+    """`kubectl explain ecrrepository.status...` shows a description for every field, at every depth."""
+    properties = [
+        f"status{path}.{name}"
+        for path, key, value in walk(status_schema)
+        if key == "properties"
+        for name, sub in value.items()
+        if not str(sub.get("description", "")).strip()
+    ]
+    assert properties == []
+    assert status_schema.get("description")
+    assert status_schema["properties"]["conditions"]["items"].get("description")
+
+
 def test_to_structural_resolves_optional_refs() -> None:
     schema = {
         "$defs": {"Inner": {"title": "Inner", "type": "object", "properties": {"a": {"type": "string"}}}},

@@ -1,0 +1,132 @@
+"""`ecr-operator run`: every flag has an ECR_OPERATOR_* variable (or a documented reason not to), bad values are
+one-line errors naming the variable, and the README's table of flags cannot drift from the parser."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from ecr_operator.cli import ENV_PREFIX, RUN_FLAGS_WITHOUT_ENV, build_parser
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    [subparsers] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    parser: argparse.ArgumentParser = subparsers.choices["run"]
+    return parser
+
+
+def _run_options() -> dict[str, str | None]:
+    """Each option of `run` (its long flag) -> the variable its --help names, or None."""
+    options: dict[str, str | None] = {}
+    for action in _run_parser()._actions:
+        long_flag = next(f for f in action.option_strings if f.startswith("--"))
+        found = re.search(r"\[env (ECR_OPERATOR_[A-Z_]+)\]", action.help or "")
+        options[long_flag] = found.group(1) if found else None
+    return options
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+
+
+def test_every_run_flag_has_a_variable_or_a_reason() -> None:
+    options = _run_options()
+    without = {flag for flag, variable in options.items() if variable is None}
+    assert without == set(RUN_FLAGS_WITHOUT_ENV)
+    for flag, variable in options.items():
+        if variable is not None:
+            assert variable == ENV_PREFIX + flag.removeprefix("--").replace("-", "_").upper()
+
+
+def test_the_readme_table_lists_every_flag_with_its_variable() -> None:
+    rows = [line for line in README.read_text().splitlines() if line.startswith("| `-")]
+    for flag, variable in _run_options().items():
+        [row] = [r for r in rows if re.search(rf"`(-\w/)?{flag}[ `]", r)]
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        if variable is None:
+            assert cells[1].startswith("\N{EN DASH}"), row
+        else:
+            assert cells[1].startswith(f"`{variable}`"), row
+
+
+def test_variables_are_defaults_and_flags_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {
+        "NAMESPACE": "team-a, team-b",
+        "REQUIRED_TAGS": "owner,service",
+        "RESYNC_INTERVAL": "30",
+        "CLUSTER_ID": "prod-1",
+        "WORKERS": "4",
+        "REPOSITORY_NAME_POLICY": "namespace-prefix",
+        "PEERING": "ecr-operator",
+        "PEERING_PRIORITY": "7",
+        "PEERING_LIFETIME": "10",
+        "LOG_FORMAT": "json",
+        "VERBOSE": "true",
+        "LIVENESS": "http://0.0.0.0:8080/healthz",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(ENV_PREFIX + name, value)
+    args = build_parser().parse_args(["run"])
+    assert (args.namespace, args.required_tags, args.resync_interval) == (
+        ("team-a", "team-b"),
+        ("owner", "service"),
+        30.0,
+    )
+    assert (args.cluster_id, args.workers, args.repository_name_policy) == ("prod-1", 4, "namespace-prefix")
+    assert (args.peering, args.peering_priority, args.peering_lifetime) == ("ecr-operator", 7, 10)
+    assert (args.log_format, args.verbose, args.liveness) == ("json", True, "http://0.0.0.0:8080/healthz")
+
+    args = build_parser().parse_args(["run", "-n", "x", "--namespace", "y,z", "--workers", "2"])
+    assert (args.namespace, args.workers) == (["x", "y", "z"], 2)
+    assert build_parser().parse_args(["run", "-A"]).all_namespaces
+
+
+def test_defaults_without_variables() -> None:
+    args = build_parser().parse_args(["run"])
+    assert (args.namespace, args.all_namespaces, args.workers, args.resync_interval) == (None, False, 16, 600.0)
+    assert (args.peering, args.peering_priority, args.peering_lifetime, args.verbose) == (None, None, 60, False)
+    assert args.required_tags == ("owner", "cost_center", "resource_lifecycle", "data_class", "service")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WORKERS", "abc"),
+        ("WORKERS", "0"),
+        ("RESYNC_INTERVAL", "soon"),
+        ("PEERING_PRIORITY", "high"),
+        ("PEERING_LIFETIME", "-1"),
+        ("LOG_FORMAT", "xml"),
+        ("REPOSITORY_NAME_POLICY", "prefix"),
+        ("VERBOSE", "maybe"),
+    ],
+)
+def test_a_bad_variable_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, value: str
+) -> None:
+    monkeypatch.setenv(ENV_PREFIX + name, value)
+    # The parser builds, and --help works: conversion happens only when the flag's default is used.
+    with pytest.raises(SystemExit) as help_exit:
+        build_parser().parse_args(["--help"])
+    assert help_exit.value.code == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["run"])
+    assert exit_info.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert f"{ENV_PREFIX}{name}={value!r}" in line and line.startswith("ecr-operator run: error:"), line
+
+
+def test_a_flag_overrides_a_bad_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}WORKERS", "abc")
+    assert build_parser().parse_args(["run", "--workers", "3"]).workers == 3

@@ -131,7 +131,7 @@ def test_an_invalid_mode_from_the_environment_is_one_clean_line(
     assert exited.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error == (
-        "ecr-operator: error: ECR_OPERATOR_ADOPTION='always': "
+        "ecr-operator run: error: argument --adoption: ECR_OPERATOR_ADOPTION='always' (from the environment): "
         "expected one of disabled, annotated-namespaces, everywhere"
     )
 

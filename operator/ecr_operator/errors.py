@@ -12,6 +12,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from .reasons import Reason
+
 _THROTTLING_CODES = frozenset(
     {
         "Throttling",
@@ -51,16 +53,10 @@ _DENIED_CODES = frozenset(
 _EVENTUALLY_CONSISTENT_MESSAGES = ("invalid repository policy provided",)
 
 
-REPOSITORY_NOT_OWNED = "RepositoryNotOwned"
-"""The repository carries another owner's tags, or none and the resource did not ask to adopt it."""
-ADOPTION_NOT_ALLOWED = "AdoptionNotAllowed"
-"""The resource asks to adopt a repository nobody owns, but the platform does not allow adoption there."""
-
-
 class OperatorError(Exception):
-    """A problem to report in status: ``reason`` is a CamelCase word, ``retryable`` says whether retrying helps."""
+    """A problem to report in status: ``reason`` is one of :class:`Reason`, ``retryable`` whether retrying helps."""
 
-    def __init__(self, reason: str, message: str, *, retryable: bool) -> None:
+    def __init__(self, reason: Reason, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -68,13 +64,13 @@ class OperatorError(Exception):
 
 
 class SpecError(OperatorError):
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(reason, message, retryable=False)
 
 
 @dataclass(frozen=True)
 class Classified:
-    reason: str
+    reason: Reason
     retryable: bool
 
 
@@ -91,28 +87,32 @@ def classify(exc: BaseException) -> Classified:
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         message = str(exc.response.get("Error", {}).get("Message", "")).lower()
         if code in _THROTTLING_CODES or status == 429:
-            return Classified("Throttled", True)
+            return Classified(Reason.THROTTLED, True)
         if code in _TRANSIENT_CODES or status >= 500:
-            return Classified("AwsUnavailable", True)
+            return Classified(Reason.AWS_UNAVAILABLE, True)
         if code in _DENIED_CODES or status == 403:
-            return Classified("AccessDenied", False)
+            return Classified(Reason.ACCESS_DENIED, False)
         if any(text in message for text in _EVENTUALLY_CONSISTENT_MESSAGES):
-            return Classified("PolicyRejected", True)
+            return Classified(Reason.POLICY_REJECTED, True)
         if code in ("AlreadyExistsException", "RepositoryAlreadyExistsException"):
             # Someone (another replica during a failover, a person) created it meanwhile: the next pass sees it.
-            return Classified("AlreadyExists", True)
+            return Classified(Reason.ALREADY_EXISTS, True)
         if code == "KMSInvalidStateException":
-            return Classified("KmsKeyInvalidState", True)
+            return Classified(Reason.KMS_KEY_INVALID_STATE, True)
         if code in ("NotFoundException", "KeyUnavailableException", "DisabledException"):
-            return Classified("KmsKeyUnavailable", False)
+            return Classified(Reason.KMS_KEY_UNAVAILABLE, False)
         if code in ("LimitExceededException", "TooManyTagsException"):
-            return Classified("AwsLimitExceeded", False)
-        return Classified(_camel(code) or "AwsError", False)
+            return Classified(Reason.AWS_LIMIT_EXCEEDED, False)
+        if code in ("InvalidParameterException", "InvalidParameter", "ValidationException"):
+            return Classified(Reason.INVALID_PARAMETER, False)
+        if code == "RepositoryNotEmptyException":
+            return Classified(Reason.REPOSITORY_NOT_EMPTY, False)
+        return Classified(Reason.AWS_ERROR, False)
     if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):
-        return Classified("AwsUnreachable", True)
+        return Classified(Reason.AWS_UNREACHABLE, True)
     if isinstance(exc, BotoCoreError):
-        return Classified("AwsClientError", True)
-    return Classified("InternalError", True)
+        return Classified(Reason.AWS_CLIENT_ERROR, True)
+    return Classified(Reason.INTERNAL_ERROR, True)
 
 
 def to_operator_error(exc: BaseException, action: str) -> OperatorError:
@@ -125,8 +125,3 @@ def _describe(exc: BaseException) -> str:
         err = exc.response.get("Error", {})
         return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip()
     return f"{type(exc).__name__}: {exc}"
-
-
-def _camel(code: str) -> str:
-    code = code.removesuffix("Exception")
-    return code[:1].upper() + code[1:]

@@ -22,6 +22,7 @@ from .events import EventRecorder
 from .kube import patch_status_from_thread
 from .manifest import annotation_flag, desired_for, request_for
 from .parts.key import KeyCreation
+from .reasons import Reason
 from .reconcile import AdoptedThenFailed, Checkpoint, Outcome, delete, reconcile
 from .render import Desired
 from .settings import Settings
@@ -34,7 +35,7 @@ from .spec import (
     REPOSITORY_PREFIXES_ANNOTATION,
     VERSION,
 )
-from .status import SYNCED, adoption_status, now, outcome_status, ready_condition
+from .status import Report, now, report, report_failure
 from .validate import parse_prefixes
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -77,7 +78,7 @@ class Runtime:
         prefixes = self.namespace_prefixes.get(namespace)
         if prefixes is None:
             raise OperatorError(
-                "NamespaceNotSeen", f"waiting for the operator to see Namespace {namespace}", retryable=True
+                Reason.NAMESPACE_NOT_SEEN, f"waiting for the operator to see Namespace {namespace}", retryable=True
             )
         return prefixes
 
@@ -87,7 +88,7 @@ class Runtime:
         allows = self.namespace_allows_adoption.get(namespace)
         if requested and mode == "annotated-namespaces" and allows is None:
             raise OperatorError(
-                "NamespaceNotSeen", f"waiting for the operator to see Namespace {namespace}", retryable=True
+                Reason.NAMESPACE_NOT_SEEN, f"waiting for the operator to see Namespace {namespace}", retryable=True
             )
         return decide_adoption(mode, namespace, requested=requested, namespace_allows=bool(allows))
 
@@ -126,6 +127,12 @@ def backoff(retry: int) -> float:
     return float(min(MAX_BACKOFF_SECONDS, 2.0 ** min(retry, 10) * 2))
 
 
+def _write(memo: Runtime, patch: kopf.Patch, body: kopf.Body, written: Report) -> None:
+    patch.status.update(written.status)
+    for event in written.events:
+        memo.events.record(body, type=event.type, reason=event.reason, message=event.message)
+
+
 def _write_failure(
     memo: Runtime,
     patch: kopf.Patch,
@@ -134,18 +141,8 @@ def _write_failure(
     error: OperatorError,
     generation: int | None,
 ) -> None:
-    patch.status["conditions"] = [
-        ready_condition(
-            status.get("conditions"),
-            ready=False,
-            reason=error.reason,
-            message=error.message,
-            generation=generation,
-            timestamp=now(),
-        )
-    ]
-    patch.status["observedGeneration"] = generation
-    memo.events.record(body, type="Warning", reason=error.reason, message=error.message)
+    adopted = isinstance(error, AdoptedThenFailed)
+    _write(memo, patch, body, report_failure(error, status, generation, now(), adopted=adopted))
 
 
 def _key_creation(status: Mapping[str, Any]) -> KeyCreation | None:
@@ -166,7 +163,7 @@ def _checkpoint(
             patch_status_from_thread(loop, resource, meta.namespace, meta.name, fields, memo.kopf_settings, logger)
         except Exception as exc:
             raise OperatorError(
-                "StatusNotWritable",
+                Reason.STATUS_NOT_WRITABLE,
                 f"could not record the key creation in status before creating it: {exc!r}",
                 retryable=True,
             ) from exc
@@ -209,47 +206,14 @@ async def reconcile_handler(
     except OperatorError as error:
         logger.warning("not ready: %s: %s", error.reason, error.message)
         _write_failure(memo, patch, body, status, error, generation)
-        if isinstance(error, AdoptedThenFailed):
-            patch.status.update(adoption_status(True, status, now()))
         if error.retryable:
             raise kopf.TemporaryError(error.message, delay=backoff(retry)) from error
         raise kopf.PermanentError(f"{error.reason}: {error.message}") from error
 
-    changes = [action.summary for action in outcome.applied]
-    if changes:
-        reason = "DriftCorrected" if resync else "Updated"
-        memo.events.record(body, type="Normal", reason=reason, message="; ".join(changes))
-        logger.info("%s: %s", reason, "; ".join(changes))
-    if outcome.adopted:
-        kopf.event(body, type="Normal", reason="Adopted", message=f"adopted repository {outcome.repository_name}")
-    planned = [action.summary for action in outcome.planned] if observe_only else []
-    if outcome.problems:
-        first = outcome.problems[0]
-        ready, reason, message = False, first.reason, "; ".join(p.message for p in outcome.problems)
-        memo.events.record(body, type="Warning", reason=reason, message=message)
-    elif planned:
-        ready, reason = False, "OutOfSync"
-        message = f"observe-only ({OBSERVE_ONLY_ANNOTATION}); a reconcile would: {'; '.join(planned)}"
-    else:
-        ready, reason, message = True, SYNCED, f"repository {outcome.repository_name} is in sync"
-    patch.status.update(outcome_status(outcome))
-    patch.status["plannedChanges"] = planned
-    if not observe_only:
-        patch.status["keyCreation"] = None  # a completed pass leaves any key it created aliased and findable
-    timestamp = now()
-    patch.status.update(adoption_status(outcome.adopted, status, timestamp))
-    patch.status["observedGeneration"] = generation
-    patch.status["lastSyncTime"] = timestamp
-    patch.status["conditions"] = [
-        ready_condition(
-            status.get("conditions"),
-            ready=ready,
-            reason=reason,
-            message=message,
-            generation=generation,
-            timestamp=timestamp,
-        )
-    ]
+    for action in outcome.applied:
+        logger.info("%s: %s", "DriftCorrected" if resync else "Updated", action.summary)
+    written = report(outcome, status, generation, now(), observe_only=observe_only, resync=resync)
+    _write(memo, patch, body, written)
 
 
 async def resync_handler(**kwargs: Any) -> None:
@@ -283,14 +247,14 @@ async def delete_handler(
         logger.warning("delete blocked: %s: %s", error.reason, error.message)
         _write_failure(memo, patch, body, status, error, generation)
         # The finalizer stays until the AWS side is really gone (or the user chooses Retain / forceDelete).
-        delay = NOT_EMPTY_RETRY_SECONDS if error.reason == "RepositoryNotEmpty" else backoff(retry)
+        delay = NOT_EMPTY_RETRY_SECONDS if error.reason == Reason.REPOSITORY_NOT_EMPTY else backoff(retry)
         raise kopf.TemporaryError(error.message, delay=delay) from error
     finally:
         memo.locks.pop(str(meta.uid), None)
         memo.last_write.pop(str(meta.uid), None)
     if outcome.key_kept:
         logger.warning("KmsKeyInUse: %s", outcome.key_kept)
-        memo.events.record(body, type="Warning", reason="KmsKeyInUse", message=outcome.key_kept)
+        memo.events.record(body, type="Warning", reason=Reason.KMS_KEY_IN_USE, message=outcome.key_kept)
     memo.events.forget(str(meta.uid))
     if outcome.skipped:
         logger.info("deleted the resource only: %s", outcome.skipped)

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from .adoption import is_true
 from .errors import SpecError
+from .reasons import Reason
 from .render import Desired, Owner, render
 from .settings import Settings
 from .spec import ADOPT_ANNOTATION, OBSERVE_ONLY_ANNOTATION, EcrRepositorySpec
@@ -40,7 +41,7 @@ def parse_spec(spec: Mapping[str, Any]) -> EcrRepositorySpec:
         return EcrRepositorySpec.model_validate(dict(spec))
     except ValidationError as exc:
         fields = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise SpecError("InvalidSpec", fields) from exc
+        raise SpecError(Reason.INVALID_SPEC, fields) from exc
 
 
 def desired_for(spec: Mapping[str, Any], namespace: str, name: str, settings: Settings) -> Desired:

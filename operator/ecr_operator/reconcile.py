@@ -17,6 +17,7 @@ from .errors import OperatorError
 from .parts import key, repository
 from .parts.actions import NEW_KEY, Action, Applied, apply, read
 from .parts.key import KeyCreation
+from .reasons import Reason
 from .render import Desired
 from .snapshot import RegionView
 
@@ -94,7 +95,7 @@ def reconcile(
             apply(clients, key_actions, applied, on_new_key=lambda key_id: record(KeyCreation(token, key_id)))
         except OperatorError as exc:
             created_key = applied.responses.get("create_key")
-            if exc.reason == "AlreadyExists" and created_key and "create_alias" not in applied.responses:
+            if exc.reason == Reason.ALREADY_EXISTS and created_key and "create_alias" not in applied.responses:
                 applied.actions.append(key.discard_unaliased_new_key(clients, created_key["KeyMetadata"]["KeyId"]))
             raise
         created = applied.responses.get("create_key")
@@ -168,7 +169,7 @@ def _plan_key(
             key_arn=repository_key,
             problems=[
                 OperatorError(
-                    "KmsKeyNotOwned",
+                    Reason.KMS_KEY_NOT_OWNED,
                     f"repository {desired.repository_name} is encrypted with KMS key {repository_key}, "
                     "which ecr-operator does not own; its rotation and tags are not managed",
                     retryable=False,
@@ -182,7 +183,7 @@ def _plan_key(
         if repository_key is not None:
             problems.append(
                 OperatorError(
-                    "KmsKeyNotFound",
+                    Reason.KMS_KEY_NOT_FOUND,
                     f"repository {desired.repository_name} is encrypted with KMS key {repository_key}, "
                     "which does not exist or is not visible",
                     retryable=False,
@@ -219,9 +220,9 @@ def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None =
     try:
         apply(clients, repository.plan_delete(desired, observed_repository), applied)
     except OperatorError as exc:
-        if exc.reason == "RepositoryNotEmpty":
+        if exc.reason == Reason.REPOSITORY_NOT_EMPTY:
             raise OperatorError(
-                "RepositoryNotEmpty",
+                Reason.REPOSITORY_NOT_EMPTY,
                 f"repository {desired.repository_name} still has images; set spec.forceDelete: true to delete "
                 "them with it, or deletionPolicy: Retain to keep it",
                 retryable=True,

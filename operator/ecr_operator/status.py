@@ -1,63 +1,201 @@
-"""Pure status rendering: the Ready condition and the identifiers, in the Kubernetes shape."""
+"""The pure status report: what a pass (or a failed pass) writes to status and which Events it posts.
+
+Three conditions, in the Kubernetes shape:
+
+- ``Ready``: the repository exists and is usable as specified (what ``kubectl wait`` and Argo CD read). A
+  retried error (throttling, AWS unavailable) does not take away a Ready that was already True for this
+  generation: the repository is still there and still right.
+- ``Synced``: the last pass reached AWS and applied its plan; reason and message of the last error otherwise.
+- ``Stalled``: True while the last error waits for a change (the spec, the Namespace, IAM, someone else's
+  resource) instead of being retried (reasons in ``reasons.PERMANENT``).
+
+``lastTransitionTime`` moves only when a condition's status flips. Everything is built from the pydantic
+status model, so a field the CRD does not declare cannot be written.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+from .errors import OperatorError
+from .reasons import PERMANENT, Reason
 from .reconcile import Outcome
+from .spec import OBSERVE_ONLY_ANNOTATION, Condition, EcrRepositoryStatus
 
 READY = "Ready"
 SYNCED = "Synced"
+STALLED = "Stalled"
+CONDITION_TYPES = (READY, SYNCED, STALLED)
+
+
+@dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True)
+class Report:
+    status: dict[str, Any]
+    """A merge patch of ``status`` (camelCase; None clears a field)."""
+    events: list[Event]
 
 
 def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def ready_condition(
+def _condition(
     previous: Sequence[Mapping[str, Any]] | None,
-    *,
-    ready: bool,
-    reason: str,
+    type: str,
+    ok: bool,
+    reason: Reason,
     message: str,
     generation: int | None,
     timestamp: str,
-) -> dict[str, Any]:
-    """The Ready condition; lastTransitionTime moves only when the status flips."""
-    status = "True" if ready else "False"
-    old = next((c for c in previous or [] if c.get("type") == READY), None)
-    transition = (
-        old["lastTransitionTime"]
-        if old and old.get("status") == status and old.get("lastTransitionTime")
-        else timestamp
+) -> Condition:
+    status: Literal["True", "False"] = "True" if ok else "False"
+    old = next((c for c in previous or [] if c.get("type") == type), None)
+    same = old is not None and old.get("status") == status and old.get("lastTransitionTime")
+    return Condition(
+        type=type,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=str(old["lastTransitionTime"]) if same and old else timestamp,
+        observed_generation=generation,
     )
-    return {
-        "type": READY,
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": transition,
-        "observedGeneration": generation,
-    }
 
 
-def outcome_status(outcome: Outcome) -> dict[str, Any]:
-    return {
-        "repositoryName": outcome.repository_name,
-        "region": outcome.region,
-        "repositoryUri": outcome.repository_uri,
-        "repositoryArn": outcome.repository_arn,
-        "registryId": outcome.registry_id,
-        "kmsKeyArn": outcome.kms_key_arn,
-    }
+def _was_ready(previous: Mapping[str, Any], generation: int | None) -> bool:
+    ready = next((c for c in previous.get("conditions") or [] if c.get("type") == READY), None)
+    return bool(ready and ready.get("status") == "True" and ready.get("observedGeneration") == generation)
 
 
-def adoption_status(adopted_now: bool, previous: Mapping[str, Any] | None, timestamp: str) -> dict[str, Any]:
+def _dump(status: EcrRepositoryStatus) -> dict[str, Any]:
+    return status.model_dump(by_alias=True, exclude_unset=True, mode="json")
+
+
+def _adoption(adopted_now: bool, previous: Mapping[str, Any], timestamp: str) -> dict[str, Any]:
     """``adopted``/``adoptedAt``: set by the pass that adopted the repository, kept from the previous status after."""
     if adopted_now:
-        return {"adopted": True, "adoptedAt": timestamp}
-    if previous and previous.get("adopted"):
-        return {"adopted": True, "adoptedAt": previous.get("adoptedAt")}
+        return {"adopted": True, "adopted_at": timestamp}
+    if previous.get("adopted"):
+        return {"adopted": True, "adopted_at": previous.get("adoptedAt")}
     return {}
+
+
+def report(
+    outcome: Outcome,
+    previous: Mapping[str, Any],
+    generation: int | None,
+    timestamp: str,
+    *,
+    observe_only: bool,
+    resync: bool,
+) -> Report:
+    """A pass that reached AWS: identifiers, plan (observe-only), conditions and Events."""
+    events: list[Event] = []
+    changes = [action.summary for action in outcome.applied]
+    if changes:
+        events.append(Event("Normal", Reason.DRIFT_CORRECTED if resync else Reason.UPDATED, "; ".join(changes)))
+    if outcome.adopted:
+        events.append(Event("Normal", Reason.ADOPTED, f"adopted repository {outcome.repository_name}"))
+    planned = [action.summary for action in outcome.planned] if observe_only else []
+
+    if outcome.problems:
+        first = outcome.problems[0]
+        message = "; ".join(p.message for p in outcome.problems)
+        ready, reason = False, first.reason
+        events.append(Event("Warning", reason, message))
+    elif planned:
+        ready, reason = False, Reason.OUT_OF_SYNC
+        message = f"observe-only ({OBSERVE_ONLY_ANNOTATION}); a reconcile would: {'; '.join(planned)}"
+    else:
+        ready, reason, message = True, Reason.SYNCED, f"repository {outcome.repository_name} is in sync"
+    if observe_only:
+        synced_reason, synced_message = Reason.OBSERVE_ONLY, "observe-only: AWS was read, nothing was written"
+    else:
+        synced_reason, synced_message = Reason.SYNCED, "the last pass reached AWS and applied its plan"
+
+    previous_conditions = previous.get("conditions")
+    stalled = bool(outcome.problems) and all(p.reason in PERMANENT for p in outcome.problems)
+    conditions = [
+        _condition(previous_conditions, READY, ready, reason, message, generation, timestamp),
+        _condition(previous_conditions, SYNCED, True, synced_reason, synced_message, generation, timestamp),
+        _condition(
+            previous_conditions,
+            STALLED,
+            stalled,
+            reason if stalled else Reason.SYNCED,
+            message if stalled else "nothing waits for a change",
+            generation,
+            timestamp,
+        ),
+    ]
+    fields: dict[str, Any] = {
+        "repository_name": outcome.repository_name,
+        "region": outcome.region,
+        "repository_uri": outcome.repository_uri,
+        "repository_arn": outcome.repository_arn,
+        "registry_id": outcome.registry_id,
+        "kms_key_arn": outcome.kms_key_arn,
+        "planned_changes": planned,
+        "observed_generation": generation,
+        "last_sync_time": timestamp,
+        "conditions": conditions,
+        **_adoption(outcome.adopted, previous, timestamp),
+    }
+    if not observe_only:
+        fields["key_creation"] = None  # a completed pass leaves any key it created aliased and findable
+    return Report(_dump(EcrRepositoryStatus(**fields)), events)
+
+
+def report_failure(
+    error: OperatorError,
+    previous: Mapping[str, Any],
+    generation: int | None,
+    timestamp: str,
+    *,
+    adopted: bool = False,
+) -> Report:
+    """A pass that stopped at ``error``: Synced=False with it; Ready kept only for a retried error on a resource
+    already Ready at this generation; Stalled when the error waits for a change."""
+    permanent = error.reason in PERMANENT or not error.retryable
+    keep_ready = not permanent and _was_ready(previous, generation)
+    previous_conditions = previous.get("conditions")
+    if keep_ready:
+        ready = _condition(
+            previous_conditions,
+            READY,
+            True,
+            Reason.SYNCED,
+            f"usable as specified; the last pass is being retried ({error.reason})",
+            generation,
+            timestamp,
+        )
+    else:
+        ready = _condition(previous_conditions, READY, False, error.reason, error.message, generation, timestamp)
+    conditions = [
+        ready,
+        _condition(previous_conditions, SYNCED, False, error.reason, error.message, generation, timestamp),
+        _condition(
+            previous_conditions,
+            STALLED,
+            permanent,
+            error.reason if permanent else Reason.RECONCILING,
+            error.message if permanent else "retried with backoff",
+            generation,
+            timestamp,
+        ),
+    ]
+    fields: dict[str, Any] = {
+        "observed_generation": generation,
+        "conditions": conditions,
+        **_adoption(adopted, previous, timestamp),
+    }
+    return Report(_dump(EcrRepositoryStatus(**fields)), [Event("Warning", error.reason, error.message)])

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .errors import SpecError
+from .reasons import Reason
 from .render import OWNER_TAG_KEYS, OWNER_TAG_PREFIX
 from .settings import RepositoryNamePolicy
 from .spec import REPOSITORY_PREFIXES_ANNOTATION, EcrRepositorySpec
@@ -110,12 +111,12 @@ def validate(spec: EcrRepositorySpec, required_tags: Iterable[str]) -> None:
     """Raise a SpecError naming every problem; nothing is created in AWS for an invalid spec."""
     missing = missing_required_tags(spec.tags, required_tags)
     if missing:
-        raise SpecError("MissingRequiredTags", f"spec.tags lacks required tags: {', '.join(missing)}")
+        raise SpecError(Reason.MISSING_REQUIRED_TAGS, f"spec.tags lacks required tags: {', '.join(missing)}")
     problems = tag_problems(spec.tags)
     if spec.lifecycle is not None and spec.lifecycle.policy_text is not None:
         problems.extend(lifecycle_policy_problems(spec.lifecycle.policy_text))
     if problems:
-        raise SpecError("InvalidSpec", "; ".join(problems))
+        raise SpecError(Reason.INVALID_SPEC, "; ".join(problems))
 
 
 def parse_prefixes(annotation: str | None) -> tuple[str, ...]:
@@ -139,7 +140,7 @@ def check_repository_name(
     allowed = allowed_prefixes(namespace, listed)
     if not repository_name.startswith(allowed):
         raise SpecError(
-            "RepositoryNameNotAllowed",
+            Reason.REPOSITORY_NAME_NOT_ALLOWED,
             f"repository name {repository_name!r} is not allowed in namespace {namespace!r}: it must start with "
             f"{' or '.join(repr(p) for p in allowed)} (more prefixes can be listed in the Namespace annotation "
             f"{REPOSITORY_PREFIXES_ANNOTATION})",

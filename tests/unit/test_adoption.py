@@ -9,7 +9,6 @@ from ecr_operator.cli import build_parser, main
 from ecr_operator.errors import OperatorError
 from ecr_operator.handlers import Runtime, build_registry, namespace_event
 from ecr_operator.settings import AdoptionMode, RepositoryNamePolicy, Settings
-from ecr_operator.status import adoption_status
 
 ALLOW = "ecr.platform.dev/allow-adoption"
 
@@ -136,12 +135,4 @@ def test_an_invalid_mode_from_the_environment_is_one_clean_line(
     )
 
 
-# -- status ------------------------------------------------------------------------------------------------------
-
-
-def test_adoption_status_is_set_by_the_adopting_pass_and_kept() -> None:
-    first = adoption_status(True, {}, "2026-11-26T14:00:00Z")
-    assert first == {"adopted": True, "adoptedAt": "2026-11-26T14:00:00Z"}
-    assert adoption_status(False, first, "2026-11-26T15:00:00Z") == first
-    assert adoption_status(False, {}, "2026-11-26T15:00:00Z") == {}
-    assert adoption_status(False, None, "2026-11-26T15:00:00Z") == {}
+# (status.adopted / adoptedAt: tests/unit/test_status_report.py)

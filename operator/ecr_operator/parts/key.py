@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from ..aws import AwsClients
 from ..compare import tag_changes, tags_from_list
 from ..errors import OperatorError
+from ..reasons import Reason
 from ..render import Desired, Owner, owner_from_tags
 from .actions import NEW_KEY, Action, call, read
 
@@ -125,16 +126,18 @@ def observe_user_key(clients: AwsClients, key_arn: str, desired: Desired) -> Non
     """
     metadata = _describe(clients, key_arn)
     if metadata is None:
-        raise OperatorError("KmsKeyNotFound", f"KMS key {key_arn} does not exist or is not visible", retryable=False)
+        raise OperatorError(
+            Reason.KMS_KEY_NOT_FOUND, f"KMS key {key_arn} does not exist or is not visible", retryable=False
+        )
     if metadata.get("KeyState") != "Enabled":
         raise OperatorError(
-            "KmsKeyUnavailable", f"KMS key {key_arn} is {metadata.get('KeyState')}, not Enabled", retryable=False
+            Reason.KMS_KEY_UNAVAILABLE, f"KMS key {key_arn} is {metadata.get('KeyState')}, not Enabled", retryable=False
         )
     tags = tags_from_list(read(clients, "kms", "list_resource_tags", KeyId=key_arn).get("Tags"), "TagKey", "TagValue")
     owner = owner_from_tags(tags)
     if owner is not None and owner != desired.owner:
         raise OperatorError(
-            "KmsKeyNotOwned",
+            Reason.KMS_KEY_NOT_OWNED,
             f"spec.encryption.kmsKeyArn {key_arn} is the key ecr-operator manages for {owner.describe()}; it is "
             "deleted with that resource, which would make this repository's images unreadable: bring a key of "
             "your own",
@@ -146,7 +149,7 @@ def check_ownership(desired: Desired, observed: ObservedKey) -> None:
     if observed.owner != desired.owner:
         holder = observed.owner.describe() if observed.owner else "no ecr-operator owner"
         raise OperatorError(
-            "KmsAliasTaken",
+            Reason.KMS_ALIAS_TAKEN,
             f"KMS alias {desired.key_alias} points at key {observed.key_id} owned by {holder}",
             retryable=False,
         )

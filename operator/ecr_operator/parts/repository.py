@@ -9,7 +9,8 @@ from typing import Any
 from ..adoption import Adoption
 from ..aws import AwsClients
 from ..compare import lifecycles_equal, parse_json, policies_equal, tag_changes, tags_from_list
-from ..errors import ADOPTION_NOT_ALLOWED, REPOSITORY_NOT_OWNED, OperatorError
+from ..errors import OperatorError
+from ..reasons import Reason
 from ..render import Desired, Owner, owner_from_tags, to_json
 from ..spec import ADOPT_ANNOTATION
 from .actions import Action, read
@@ -96,13 +97,13 @@ def check_ownership(desired: Desired, observed: ObservedRepository, adoption: Ad
         return
     if owner is not None:
         raise OperatorError(
-            REPOSITORY_NOT_OWNED, f"repository {observed.name} is owned by {owner.describe()}", retryable=False
+            Reason.REPOSITORY_NOT_OWNED, f"repository {observed.name} is owned by {owner.describe()}", retryable=False
         )
     if adoption.adopts:
         return
     if adoption.requested:
         raise OperatorError(
-            ADOPTION_NOT_ALLOWED,
+            Reason.ADOPTION_NOT_ALLOWED,
             f"repository {observed.name} exists and nobody owns it, but adoption is not allowed here: "
             f"{adoption.refusal}",
             retryable=False,
@@ -113,7 +114,7 @@ def check_ownership(desired: Desired, observed: ObservedRepository, adoption: Ad
     )
     if not adoption.allowed:
         message += f"; adoption must also be allowed by the platform: {adoption.refusal}"
-    raise OperatorError(REPOSITORY_NOT_OWNED, message, retryable=False)
+    raise OperatorError(Reason.REPOSITORY_NOT_OWNED, message, retryable=False)
 
 
 def _encryption_config(desired: Desired, key_arn: str | None) -> dict[str, str]:
@@ -193,7 +194,7 @@ def plan(desired: Desired, observed: ObservedRepository | None, key_arn: str | N
         wanted = desired.encryption_type + (f" with key {wanted_key}" if wanted_key else "")
         problems.append(
             OperatorError(
-                "EncryptionMismatch",
+                Reason.ENCRYPTION_MISMATCH,
                 f"repository {name} is encrypted with {actual} but the spec asks for {wanted}; "
                 "ECR cannot re-encrypt a repository: recreate it or change the spec to match",
                 retryable=False,

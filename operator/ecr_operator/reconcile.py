@@ -15,7 +15,7 @@ from .adoption import NO_ADOPTION, Adoption
 from .aws import AwsClients
 from .errors import OperatorError
 from .parts import key, repository
-from .parts.actions import NEW_KEY, Action, Applied, apply, read
+from .parts.actions import NEW_KEY_ID, Action, Applied, Plan, apply, read
 from .parts.key import KeyCreation
 from .reasons import Reason
 from .render import Desired
@@ -66,69 +66,44 @@ def reconcile(
     creation: KeyCreation | None = None,
     checkpoint: Checkpoint | None = None,
 ) -> Outcome:
-    """Observe AWS, plan the differences and apply them; writes nothing when already in sync.
+    """Observe every part, plan them in order (each part's outputs feed the next), then apply the whole plan;
+    writes nothing when already in sync.
 
     ``view`` (a batched read of the region, for resyncs) replaces the per-resource DescribeRepositories
     and KMS tag reads. ``adoption`` says whether an existing repository nobody owns may be taken over.
     ``creation`` is the key creation recorded by an earlier pass (from status), and ``checkpoint`` records a new
     one before CreateKey and again with the key id right after it.
     """
-    outcome = Outcome(desired.repository_name, desired.region)
     listed = view.repositories.get(desired.repository_name) if view else None
     observed_repository = repository.observe(clients, desired.repository_name, listed)
-    if observed_repository is not None:
-        repository.check_ownership(desired, observed_repository, adoption)
-    adopting = observed_repository is not None and observed_repository.owner is None
+    key_deps = key.KeyDeps(
+        repository_exists=observed_repository is not None,
+        repository_key=observed_repository.kms_key if observed_repository else None,
+        token=creation.token if creation else uuid.uuid4().hex,
+    )
+    observed_key = key.observe(clients, desired, key_deps, view.key_tags if view else None, creation)
+    key_plan = key.plan(desired, observed_key, key_deps)
+    repository_plan = repository.plan(
+        desired, observed_repository, repository.RepositoryDeps(key_plan.key_arn, adoption)
+    )
+    plans: list[Plan] = [repository_plan, key_plan]  # the repository's refusal (ownership) is reported first
+    for part_plan in plans:
+        if part_plan.refusal is not None:
+            raise part_plan.refusal
+    actions = [*key_plan.actions, *repository_plan.actions]
 
-    token = creation.token if creation else uuid.uuid4().hex
-    key_plan = _plan_key(clients, desired, observed_repository, view, creation, token)
-    key_actions, key_arn = key_plan.actions, key_plan.key_arn
-    outcome.problems.extend(key_plan.problems)
-
+    outcome = Outcome(desired.repository_name, desired.region, planned=actions)
+    outcome.problems = [*key_plan.problems, *repository_plan.problems]
     applied = Applied()
-    outcome.planned.extend(key_actions)
-    if key_actions and not dry_run:
-        record = checkpoint or (lambda _: None)
-        if key_actions[0].operation == "create_key":
-            record(KeyCreation(token))
-        try:
-            apply(clients, key_actions, applied, on_new_key=lambda key_id: record(KeyCreation(token, key_id)))
-        except OperatorError as exc:
-            created_key = applied.responses.get("create_key")
-            if exc.reason == Reason.ALREADY_EXISTS and created_key and "create_alias" not in applied.responses:
-                applied.actions.append(key.discard_unaliased_new_key(clients, created_key["KeyMetadata"]["KeyId"]))
-            raise
-        created = applied.responses.get("create_key")
-        if created is not None:
-            key_arn = created["KeyMetadata"]["Arn"]
-
-    planned_key_arn = key_arn
-    if planned_key_arn is None and dry_run and desired.manages_key:
-        planned_key_arn = NEW_KEY  # a dry run shows the repository with the key it would create
-    repository_plan = repository.plan(desired, observed_repository, planned_key_arn)
-    outcome.planned.extend(repository_plan.actions)
-    outcome.problems.extend(repository_plan.problems)
-    if repository_plan.actions and not dry_run:
-        try:
-            apply(clients, repository_plan.actions, applied)
-        except OperatorError as exc:
-            if adopting and _wrote_repository_tags(applied.actions):
-                raise AdoptedThenFailed(exc) from exc
-            raise
+    if actions and not dry_run:
+        _apply(clients, actions, applied, key_deps.token, checkpoint, adopting=repository_plan.adopting)
 
     outcome.applied = applied.actions
-    outcome.adopted = adopting and _wrote_repository_tags(applied.actions)
-    outcome.kms_key_arn = key_arn
-    created_repository = applied.responses.get("create_repository")
-    if created_repository is not None:
-        details = created_repository["repository"]
-        outcome.repository_uri = details["repositoryUri"]
-        outcome.repository_arn = details["repositoryArn"]
-        outcome.registry_id = details["registryId"]
-    elif observed_repository is not None:
-        outcome.repository_uri = observed_repository.uri
-        outcome.repository_arn = observed_repository.arn
-        outcome.registry_id = observed_repository.registry_id
+    outcome.adopted = repository_plan.adopting and _wrote_repository_tags(applied.actions)
+    outcome.kms_key_arn = applied.resolve(key_plan.key_arn)
+    outcome.repository_uri = applied.resolve(repository_plan.uri)
+    outcome.repository_arn = applied.resolve(repository_plan.arn)
+    outcome.registry_id = applied.resolve(repository_plan.registry_id)
     for action in outcome.applied:
         log.info("%s/%s: %s", desired.owner.namespace, desired.owner.name, action.summary)
     if outcome.adopted:
@@ -136,61 +111,38 @@ def reconcile(
     return outcome
 
 
-@dataclass
-class _KeyPlan:
-    actions: list[Action] = field(default_factory=list)
-    key_arn: str | None = None
-    """The key the repository is (or will be) encrypted with; None for AES256 or a key still to create."""
-    problems: list[OperatorError] = field(default_factory=list)
-
-
-def _plan_key(
+def _apply(
     clients: AwsClients,
-    desired: Desired,
-    observed_repository: repository.ObservedRepository | None,
-    view: RegionView | None,
-    creation: KeyCreation | None,
+    actions: list[Action],
+    applied: Applied,
     token: str,
-) -> _KeyPlan:
-    """Which key the repository uses and what the operator's own key needs; never a key ECR could not use."""
-    if desired.user_kms_key_arn is not None:
-        if observed_repository is None:
-            key.observe_user_key(clients, desired.user_kms_key_arn, desired)
-        return _KeyPlan(key_arn=desired.user_kms_key_arn)
-    if not desired.manages_key:
-        return _KeyPlan()
-    repository_key = observed_repository.kms_key if observed_repository else None
-    observed_key = key.observe_for_repository(
-        clients, desired, repository_key, view.key_tags if view else None, creation=creation
-    )
-    if observed_key is not None and observed_key.owner != desired.owner and repository_key is not None:
-        # The repository already uses a key we did not create: leave that key alone, say so.
-        return _KeyPlan(
-            key_arn=repository_key,
-            problems=[
-                OperatorError(
-                    Reason.KMS_KEY_NOT_OWNED,
-                    f"repository {desired.repository_name} is encrypted with KMS key {repository_key}, "
-                    "which ecr-operator does not own; its rotation and tags are not managed",
-                    retryable=False,
-                )
-            ],
-        )
-    if observed_key is None and observed_repository is not None:
-        # ECR cannot re-encrypt an existing repository: a new key could never be used, so make none.
-        # (AES256 shows up as EncryptionMismatch in the repository plan.)
-        problems = []
-        if repository_key is not None:
-            problems.append(
-                OperatorError(
-                    Reason.KMS_KEY_NOT_FOUND,
-                    f"repository {desired.repository_name} is encrypted with KMS key {repository_key}, "
-                    "which does not exist or is not visible",
-                    retryable=False,
-                )
-            )
-        return _KeyPlan(key_arn=repository_key, problems=problems)
-    return _KeyPlan(key.plan(desired, observed_key, token), observed_key.arn if observed_key else None)
+    checkpoint: Checkpoint | None,
+    *,
+    adopting: bool,
+) -> None:
+    """Apply the plan; a key creation is recorded before CreateKey and, with its id, right after it."""
+    record = checkpoint or (lambda _: None)
+    if actions[0].operation == "create_key":
+        record(KeyCreation(token))
+
+    def after(action: Action, done: Applied) -> None:
+        if action.operation == "create_key":
+            record(KeyCreation(token, done.values[NEW_KEY_ID]))
+
+    try:
+        apply(clients, actions, applied, after)
+    except OperatorError as exc:
+        created_key = NEW_KEY_ID in applied.values
+        if exc.reason == Reason.ALREADY_EXISTS and created_key and not _did(applied, "kms", "create_alias"):
+            # A failover race: another replica's key won the alias; ours was never used.
+            apply(clients, key.plan_discard().actions, applied)
+        if adopting and _wrote_repository_tags(applied.actions):
+            raise AdoptedThenFailed(exc) from exc
+        raise
+
+
+def _did(applied: Applied, service: str, operation: str) -> bool:
+    return any(a.service == service and a.operation == operation for a in applied.actions)
 
 
 @dataclass
@@ -218,7 +170,7 @@ def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None =
         outcome.skipped = f"repository {desired.repository_name} is not owned by this resource; left untouched"
         return outcome
     try:
-        apply(clients, repository.plan_delete(desired, observed_repository), applied)
+        apply(clients, repository.plan_delete(desired, observed_repository).actions, applied)
     except OperatorError as exc:
         if exc.reason == Reason.REPOSITORY_NOT_EMPTY:
             raise OperatorError(
@@ -229,17 +181,19 @@ def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None =
             ) from exc
         raise
     if desired.manages_key:
-        repository_key = observed_repository.kms_key if observed_repository else None
-        observed_key = key.observe_for_repository(clients, desired, repository_key, rotation=False, creation=creation)
-        users = _repositories_using(clients, observed_key.arn) if observed_key else []
-        if observed_key is not None and users:
+        key_deps = key.KeyDeps(
+            repository_exists=False,
+            repository_key=observed_repository.kms_key if observed_repository else None,
+            token=creation.token if creation else "",
+        )
+        observed_key = key.observe(clients, desired, key_deps, creation=creation, rotation=False)
+        users = _repositories_using(clients, observed_key.arn) if isinstance(observed_key, key.ObservedKey) else []
+        if isinstance(observed_key, key.ObservedKey) and users:
             outcome.key_kept = (
                 f"KMS key {observed_key.arn} is kept: repositories {', '.join(users)} are encrypted with it and "
                 "would become unreadable; delete the key by hand once they are gone"
             )
-            apply(clients, key.plan_delete_alias_only(desired, observed_key), applied)
-        else:
-            apply(clients, key.plan_delete(desired, observed_key), applied)
+        apply(clients, key.plan_delete(desired, observed_key, keep_key=bool(users)).actions, applied)
     outcome.applied = applied.actions
     return outcome
 

@@ -8,9 +8,31 @@ from typing import Any
 import pytest
 
 from ecr_operator.errors import OperatorError
-from ecr_operator.parts.actions import NEW_KEY, Action
-from ecr_operator.parts.key import PENDING_DELETION, ObservedKey, check_ownership, plan, plan_delete
+from ecr_operator.parts import key as key_part
+from ecr_operator.parts.actions import NEW_KEY_ARN, NEW_KEY_ID, Action
+from ecr_operator.parts.key import PENDING_DELETION, KeyDeps, ObservedKey, UserKey
+from ecr_operator.reasons import Reason
 from ecr_operator.render import NAME_TAG, Desired, Owner
+
+NO_REPOSITORY = KeyDeps(repository_exists=False, repository_key=None, token="tok")
+USER_KEY = "arn:aws:kms:eu-west-1:123456789012:key/user"
+
+
+def plan(desired: Desired, observed: ObservedKey | None, token: str = "tok") -> list[Action]:
+    """The key plan's actions before the repository exists; a refusal raises (as reconcile raises it)."""
+    result = key_part.plan(desired, observed, KeyDeps(False, None, token))
+    if result.refusal is not None:
+        raise result.refusal
+    return result.actions
+
+
+def check_ownership(desired: Desired, observed: ObservedKey) -> None:
+    plan(desired, observed)
+
+
+def plan_delete(desired: Desired, observed: ObservedKey | None) -> list[Action]:
+    return key_part.plan_delete(desired, observed).actions
+
 
 MakeDesired = Callable[..., Desired]
 MakeKey = Callable[..., ObservedKey]
@@ -41,8 +63,9 @@ def test_absent_key_create_alias_rotation_in_order(make_desired: MakeDesired) ->
     tags = {t["TagKey"]: t["TagValue"] for t in create.params["Tags"]}
     assert tags == desired.tags  # user tags and ownership tags, so a crash before the alias is recoverable
     assert tags[NAME_TAG] == "web"
-    assert alias.params == {"AliasName": "alias/ecr/team/my_-app", "TargetKeyId": NEW_KEY}
-    assert rotation.params == {"KeyId": NEW_KEY}
+    assert alias.params == {"AliasName": "alias/ecr/team/my_-app", "TargetKeyId": NEW_KEY_ID}
+    assert rotation.params == {"KeyId": NEW_KEY_ID}
+    assert create.produces == ((NEW_KEY_ID, ("KeyMetadata", "KeyId")), (NEW_KEY_ARN, ("KeyMetadata", "Arn")))
 
 
 def test_absent_key_without_rotation(make_desired: MakeDesired) -> None:
@@ -225,3 +248,82 @@ def test_new_key_description_carries_the_creation_token(make_desired: MakeDesire
     create = plan(make_desired(), None, "tok123")[0]
     assert create.operation == "create_key"
     assert "tok123" in create.params["Description"]
+
+
+# --- the key decisions: which key the repository uses ----------------------------------------------------------
+
+
+def test_a_new_key_is_the_repositorys_key_by_placeholder(make_desired: MakeDesired) -> None:
+    result = key_part.plan(make_desired(), None, NO_REPOSITORY)
+    assert result.key_arn == NEW_KEY_ARN and result.refusal is None and result.problems == []
+
+
+def test_an_existing_key_is_the_repositorys_key(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    desired = make_desired()
+    observed = make_observed_key(desired)
+    assert key_part.plan(desired, observed, NO_REPOSITORY).key_arn == observed.arn
+
+
+@pytest.mark.parametrize(
+    ("user_key", "reason"),
+    [
+        (UserKey(USER_KEY, None, {}), Reason.KMS_KEY_NOT_FOUND),
+        (UserKey(USER_KEY, "Disabled", {}), Reason.KMS_KEY_UNAVAILABLE),
+        (UserKey(USER_KEY, "Enabled", Owner("c", "other-ns", "app").tags()), Reason.KMS_KEY_NOT_OWNED),
+    ],
+)
+def test_a_key_the_user_brings_is_refused_when_unusable_or_someone_elses(
+    make_desired: MakeDesired, user_key: UserKey, reason: Reason
+) -> None:
+    desired = make_desired(encryption={"kmsKeyArn": USER_KEY})
+    result = key_part.plan(desired, user_key, NO_REPOSITORY)
+    assert result.refusal is not None and result.refusal.reason == reason
+    assert result.actions == []
+
+
+@pytest.mark.parametrize("tags", [{}, {"team": "a"}, "own"])
+def test_a_usable_key_the_user_brings_is_used_as_is(make_desired: MakeDesired, tags: Any) -> None:
+    desired = make_desired(encryption={"kmsKeyArn": USER_KEY})
+    owned = desired.owner.tags() if tags == "own" else tags
+    result = key_part.plan(desired, UserKey(USER_KEY, "Enabled", owned), NO_REPOSITORY)
+    assert (result.refusal, result.actions, result.key_arn) == (None, [], USER_KEY)
+
+
+def test_a_repository_on_a_key_we_do_not_own_is_reported_and_the_key_left_alone(
+    make_desired: MakeDesired, make_observed_key: MakeKey
+) -> None:
+    desired = make_desired()
+    foreign = make_observed_key(desired, tags=Owner("c", "x", "y").tags(), has_alias=False)
+    result = key_part.plan(desired, foreign, KeyDeps(True, foreign.arn, "tok"))
+    assert [p.reason for p in result.problems] == [Reason.KMS_KEY_NOT_OWNED]
+    assert (result.actions, result.key_arn, result.refusal) == ([], foreign.arn, None)
+
+
+def test_a_repository_whose_key_is_gone_gets_no_new_key(make_desired: MakeDesired) -> None:
+    desired = make_desired()
+    gone = "arn:aws:kms:eu-west-1:123456789012:key/gone"
+    result = key_part.plan(desired, None, KeyDeps(True, gone, "tok"))
+    assert [p.reason for p in result.problems] == [Reason.KMS_KEY_NOT_FOUND]
+    assert (result.actions, result.key_arn) == ([], gone)
+    aes = key_part.plan(desired, None, KeyDeps(True, None, "tok"))
+    assert (aes.actions, aes.problems, aes.key_arn) == ([], [], None), "AES256: EncryptionMismatch is the repository's"
+
+
+def test_a_key_still_in_use_keeps_the_key_and_drops_the_aliases(
+    make_desired: MakeDesired, make_observed_key: MakeKey
+) -> None:
+    desired = make_desired(repositoryName="team/my.app")
+    observed = make_observed_key(desired, legacy_alias="alias/ecr/team/my_app")
+    actions = key_part.plan_delete(desired, observed, keep_key=True).actions
+    assert [(a.operation, a.params.get("AliasName")) for a in actions] == [
+        ("delete_alias", desired.key_alias),
+        ("delete_alias", "alias/ecr/team/my_app"),
+    ]
+
+
+def test_the_discarded_key_is_the_one_just_created() -> None:
+    [action] = key_part.plan_discard().actions
+    assert (action.operation, action.params) == (
+        "schedule_key_deletion",
+        {"KeyId": NEW_KEY_ID, "PendingWindowInDays": 7},
+    )

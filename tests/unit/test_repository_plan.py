@@ -12,9 +12,28 @@ from hypothesis import strategies as st
 
 from ecr_operator.adoption import NO_ADOPTION, Adoption
 from ecr_operator.errors import OperatorError
-from ecr_operator.parts.actions import Action
-from ecr_operator.parts.repository import ObservedRepository, check_ownership, plan, plan_delete
+from ecr_operator.parts import repository as repository_part
+from ecr_operator.parts.actions import NEW_REGISTRY_ID, NEW_REPOSITORY_ARN, NEW_REPOSITORY_URI, Action
+from ecr_operator.parts.repository import ObservedRepository, RepositoryDeps, RepositoryPlan
 from ecr_operator.render import Desired, Owner
+
+
+def plan(
+    desired: Desired, observed: ObservedRepository | None, key_arn: str | None, adoption: Adoption = NO_ADOPTION
+) -> RepositoryPlan:
+    return repository_part.plan(desired, observed, RepositoryDeps(key_arn, adoption))
+
+
+def check_ownership(desired: Desired, observed: ObservedRepository, adoption: Adoption) -> None:
+    """The ownership refusal, raised as reconcile raises it."""
+    refusal = repository_part.ownership_refusal(desired, observed, adoption)
+    if refusal is not None:
+        raise refusal
+
+
+def plan_delete(desired: Desired, observed: ObservedRepository | None) -> list[Action]:
+    return repository_part.plan_delete(desired, observed).actions
+
 
 MakeDesired = Callable[..., Desired]
 MakeRepo = Callable[..., ObservedRepository]
@@ -199,7 +218,8 @@ def test_several_changes_plan_in_order(make_desired: MakeDesired, make_observed_
         repository_policy=None,
         tags={},
     )
-    assert ops(plan(desired, observed, KEY_ARN).actions) == [
+    # tags={}: nobody's, so this is an adoption (allowed here); our tags go first.
+    assert ops(plan(desired, observed, KEY_ARN, ASKS_AND_ALLOWED).actions) == [
         "tag_resource",
         "put_image_tag_mutability",
         "put_image_scanning_configuration",
@@ -282,7 +302,7 @@ def test_untagged_asked_and_allowed_is_adoptable(make_desired: MakeDesired, make
     observed = make_observed_repository(desired, tags={"team": "x"})
     check_ownership(desired, observed, ASKS_AND_ALLOWED)
     # Adopting then writes our ownership tags.
-    [action] = plan(desired, observed, KEY_ARN).actions[:1]
+    [action] = plan(desired, observed, KEY_ARN, ASKS_AND_ALLOWED).actions[:1]
     assert action.operation == "tag_resource"
 
 
@@ -389,3 +409,23 @@ def test_property_in_sync_plans_nothing(
     result = plan(desired, observed, KEY_ARN)
     assert result.actions == []
     assert result.problems == []
+
+
+def test_outputs_are_the_observed_identifiers_or_placeholders(
+    make_desired: Callable[..., Desired], make_observed_repository: Callable[..., ObservedRepository]
+) -> None:
+    desired = make_desired()
+    created = plan(desired, None, KEY_ARN)
+    assert (created.uri, created.arn, created.registry_id) == (NEW_REPOSITORY_URI, NEW_REPOSITORY_ARN, NEW_REGISTRY_ID)
+    observed = make_observed_repository(desired)
+    existing = plan(desired, observed, KEY_ARN)
+    assert (existing.uri, existing.arn, existing.registry_id) == (observed.uri, observed.arn, observed.registry_id)
+
+
+def test_a_repository_that_is_not_ours_is_a_refusal_with_nothing_planned(
+    make_desired: Callable[..., Desired], make_observed_repository: Callable[..., ObservedRepository]
+) -> None:
+    desired = make_desired()
+    result = plan(desired, make_observed_repository(desired, tags=Owner("c", "x", "y").tags()), KEY_ARN)
+    assert result.refusal is not None and result.refusal.reason == "RepositoryNotOwned"
+    assert result.actions == [] and result.adopting is False

@@ -1,4 +1,18 @@
-"""Typed write actions: the plan between observe and apply, testable and printable without AWS."""
+"""The part protocol's common types: typed write actions, a part's plan, and applying a plan.
+
+Every AWS part (``parts/key.py``, ``parts/repository.py``, ...) has the same surface:
+
+- ``observe(...) -> Observed | None``: reads only;
+- ``plan(desired, observed, deps) -> Plan``: pure; actions in order, problems (reported, the rest converges),
+  and a refusal (nothing of the resource may be written);
+- ``plan_delete(desired, observed, ...) -> Plan``;
+- typed outputs for the parts after it (e.g. the key ARN), which may be :data:`Placeholder` values for
+  identifiers still to be created.
+
+A placeholder is resolved one way only: the action that creates the thing names, in ``produces``, where its
+response carries each placeholder's value; :func:`apply` substitutes it into every later action and into the
+outputs (:meth:`Applied.resolve`). A dry run leaves placeholders in the printed plan.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..aws import AwsClients
-from ..errors import error_code, to_operator_error
+from ..errors import OperatorError, error_code, to_operator_error
 
 Service = Literal["ecr", "kms"]
 
-NEW_KEY = "<new-key>"
-"""Placeholder for the ID of a key created earlier in the same plan."""
+NEW_KEY_ID = "<new-key-id>"
+NEW_KEY_ARN = "<new-key-arn>"
+NEW_REPOSITORY_ARN = "<new-repository-arn>"
+NEW_REPOSITORY_URI = "<new-repository-uri>"
+NEW_REGISTRY_ID = "<new-registry-id>"
+PLACEHOLDERS = frozenset({NEW_KEY_ID, NEW_KEY_ARN, NEW_REPOSITORY_ARN, NEW_REPOSITORY_URI, NEW_REGISTRY_ID})
 
 
 @dataclass(frozen=True)
@@ -23,19 +41,48 @@ class Action:
     params: Mapping[str, Any]
     summary: str
     """One line for logs, events and status: what changes and why."""
+    produces: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(placeholder, path in the response) for what this action creates."""
 
-    def resolved(self, new_key_id: str | None) -> Action:
-        if new_key_id is None or NEW_KEY not in self.params.values():
+    def resolved(self, values: Mapping[str, str]) -> Action:
+        if not values:
             return self
-        params = {k: (new_key_id if v == NEW_KEY else v) for k, v in self.params.items()}
-        return Action(self.service, self.operation, params, self.summary)
+        return Action(self.service, self.operation, _substitute(self.params, values), self.summary, self.produces)
+
+
+def _substitute(value: Any, values: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return values.get(value, value)
+    if isinstance(value, Mapping):
+        return {k: _substitute(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, values) for v in value]
+    return value
+
+
+@dataclass
+class Plan:
+    """One part's decision for one pass."""
+
+    actions: list[Action] = field(default_factory=list)
+    problems: list[OperatorError] = field(default_factory=list)
+    """What differs but cannot be changed in place: reported (Ready=False), never silently ignored."""
+    refusal: OperatorError | None = None
+    """Why nothing of this resource may be written (not ours, a foreign key...): the pass stops before applying."""
 
 
 @dataclass
 class Applied:
     actions: list[Action] = field(default_factory=list)
-    responses: dict[str, Any] = field(default_factory=dict)
-    """The last response per operation, for the identifiers a create returns."""
+    values: dict[str, str] = field(default_factory=dict)
+    """Placeholder -> the identifier its create returned."""
+
+    def resolve(self, value: str | None) -> str | None:
+        """An output with its placeholder replaced; None while the thing it stands for does not exist."""
+        if value is None:
+            return None
+        resolved = self.values.get(value, value)
+        return None if resolved in PLACEHOLDERS else resolved
 
 
 def call(clients: AwsClients, action: Action) -> Any:
@@ -48,18 +95,22 @@ def call(clients: AwsClients, action: Action) -> Any:
 
 
 def apply(
-    clients: AwsClients, actions: list[Action], applied: Applied, on_new_key: Callable[[str], None] | None = None
+    clients: AwsClients,
+    actions: list[Action],
+    applied: Applied,
+    after: Callable[[Action, Applied], None] | None = None,
 ) -> Applied:
-    """Run the actions in order; ``on_new_key`` hears a created key's id before the next action runs."""
-    new_key_id: str | None = None
+    """Run the actions in order; ``after`` hears each applied action (with the values it produced)."""
     for action in actions:
-        response = call(clients, action.resolved(new_key_id))
+        response = call(clients, action.resolved(applied.values))
         applied.actions.append(action)
-        applied.responses[action.operation] = response
-        if action.operation == "create_key":
-            new_key_id = response["KeyMetadata"]["KeyId"]
-            if on_new_key is not None:
-                on_new_key(new_key_id)
+        for placeholder, path in action.produces:
+            value: Any = response
+            for step in path:
+                value = value[step]
+            applied.values[placeholder] = str(value)
+        if after is not None:
+            after(action, applied)
     return applied
 
 

@@ -1,4 +1,5 @@
-"""The KMS key the operator creates for a repository (never a key the user brings)."""
+"""The KMS key part: the key the operator creates for a repository, or the one the user brings (read, never
+written). All KMS decisions live here; see ``actions.py`` for the part protocol."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from ..compare import tag_changes, tags_from_list
 from ..errors import OperatorError
 from ..reasons import Reason
 from ..render import Desired, Owner, owner_from_tags
-from .actions import NEW_KEY, Action, call, read
+from .actions import NEW_KEY_ARN, NEW_KEY_ID, Action, Plan, read
 
 PENDING_DELETION = "PendingDeletion"
 
@@ -41,6 +42,38 @@ class KeyCreation:
 
     token: str
     key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class UserKey:
+    """The key the user brings, read before the repository is created with it (nothing else is ever read)."""
+
+    arn: str
+    state: str | None
+    """None when it does not exist or is not visible."""
+    tags: dict[str, str]
+
+    @property
+    def owner(self) -> Owner | None:
+        return owner_from_tags(self.tags)
+
+
+@dataclass(frozen=True)
+class KeyDeps:
+    """What the key part needs from the repository part's observation."""
+
+    repository_exists: bool
+    repository_key: str | None
+    """The key ARN the existing repository is encrypted with."""
+    token: str
+    """The creation token for a new key's description (the recorded one, or a fresh one)."""
+
+
+@dataclass
+class KeyPlan(Plan):
+    key_arn: str | None = None
+    """Output: the key the repository is (or will be) encrypted with, NEW_KEY_ARN for one still to create;
+    None for AES256."""
 
 
 def creation_description(desired: Desired, token: str) -> str:
@@ -118,72 +151,135 @@ def _find_created_key(clients: AwsClients, desired: Desired, creation: KeyCreati
     return _find_key_by_tags(clients, desired.owner) or _find_key_by_token(clients, creation.token)
 
 
-def observe_user_key(clients: AwsClients, key_arn: str, desired: Desired) -> None:
+def _observe_user_key(clients: AwsClients, key_arn: str) -> UserKey:
+    metadata = _describe(clients, key_arn)
+    if metadata is None:
+        return UserKey(key_arn, None, {})
+    tags = tags_from_list(read(clients, "kms", "list_resource_tags", KeyId=key_arn).get("Tags"), "TagKey", "TagValue")
+    return UserKey(key_arn, str(metadata.get("KeyState", "")), tags)
+
+
+def _user_key_refusal(desired: Desired, key: UserKey) -> OperatorError | None:
     """A key the user brings must exist, be usable and not be another resource's managed key.
 
     A key the operator made for another resource is scheduled for deletion when that resource goes, which
     would leave this repository's images unreadable: refused before anything is created.
     """
-    metadata = _describe(clients, key_arn)
-    if metadata is None:
-        raise OperatorError(
-            Reason.KMS_KEY_NOT_FOUND, f"KMS key {key_arn} does not exist or is not visible", retryable=False
+    if key.state is None:
+        return OperatorError(
+            Reason.KMS_KEY_NOT_FOUND, f"KMS key {key.arn} does not exist or is not visible", retryable=False
         )
-    if metadata.get("KeyState") != "Enabled":
-        raise OperatorError(
-            Reason.KMS_KEY_UNAVAILABLE, f"KMS key {key_arn} is {metadata.get('KeyState')}, not Enabled", retryable=False
+    if key.state != "Enabled":
+        return OperatorError(
+            Reason.KMS_KEY_UNAVAILABLE, f"KMS key {key.arn} is {key.state}, not Enabled", retryable=False
         )
-    tags = tags_from_list(read(clients, "kms", "list_resource_tags", KeyId=key_arn).get("Tags"), "TagKey", "TagValue")
-    owner = owner_from_tags(tags)
-    if owner is not None and owner != desired.owner:
-        raise OperatorError(
+    if key.owner is not None and key.owner != desired.owner:
+        return OperatorError(
             Reason.KMS_KEY_NOT_OWNED,
-            f"spec.encryption.kmsKeyArn {key_arn} is the key ecr-operator manages for {owner.describe()}; it is "
+            f"spec.encryption.kmsKeyArn {key.arn} is the key ecr-operator manages for {key.owner.describe()}; it is "
             "deleted with that resource, which would make this repository's images unreadable: bring a key of "
             "your own",
             retryable=False,
         )
+    return None
 
 
-def check_ownership(desired: Desired, observed: ObservedKey) -> None:
-    if observed.owner != desired.owner:
-        holder = observed.owner.describe() if observed.owner else "no ecr-operator owner"
-        raise OperatorError(
-            Reason.KMS_ALIAS_TAKEN,
-            f"KMS alias {desired.key_alias} points at key {observed.key_id} owned by {holder}",
+def _alias_refusal(desired: Desired, observed: ObservedKey) -> OperatorError | None:
+    if observed.owner == desired.owner:
+        return None
+    holder = observed.owner.describe() if observed.owner else "no ecr-operator owner"
+    return OperatorError(
+        Reason.KMS_ALIAS_TAKEN,
+        f"KMS alias {desired.key_alias} points at key {observed.key_id} owned by {holder}",
+        retryable=False,
+    )
+
+
+def observe(
+    clients: AwsClients,
+    desired: Desired,
+    deps: KeyDeps,
+    known_tags: Mapping[str, dict[str, str]] | None = None,
+    creation: KeyCreation | None = None,
+    *,
+    rotation: bool = True,
+) -> ObservedKey | UserKey | None:
+    """The key this resource's repository uses or will use (reads only)."""
+    if desired.user_kms_key_arn is not None:
+        # Checked before the repository is created with it; afterwards the repository's encryption says it all.
+        return None if deps.repository_exists else _observe_user_key(clients, desired.user_kms_key_arn)
+    if not desired.manages_key:
+        return None
+    return observe_for_repository(
+        clients, desired, deps.repository_key, known_tags, rotation=rotation, creation=creation
+    )
+
+
+def plan(desired: Desired, observed: ObservedKey | UserKey | None, deps: KeyDeps) -> KeyPlan:
+    """Which key the repository uses and what the operator's own key needs; never a key ECR could not use."""
+    if desired.user_kms_key_arn is not None:
+        refusal = _user_key_refusal(desired, observed) if isinstance(observed, UserKey) else None
+        return KeyPlan(refusal=refusal, key_arn=desired.user_kms_key_arn)
+    if not desired.manages_key or isinstance(observed, UserKey):
+        return KeyPlan()
+    if observed is not None and observed.owner != desired.owner and deps.repository_key is not None:
+        # The repository already uses a key we did not create: leave that key alone, say so.
+        problem = OperatorError(
+            Reason.KMS_KEY_NOT_OWNED,
+            f"repository {desired.repository_name} is encrypted with KMS key {deps.repository_key}, "
+            "which ecr-operator does not own; its rotation and tags are not managed",
             retryable=False,
         )
-
-
-def plan(desired: Desired, observed: ObservedKey | None, token: str = "") -> list[Action]:
-    """``token`` goes into a new key's description (see KeyCreation)."""
-    if not desired.manages_key:
-        return []
+        return KeyPlan(problems=[problem], key_arn=deps.repository_key)
+    if observed is None and deps.repository_exists:
+        # ECR cannot re-encrypt an existing repository: a new key could never be used, so make none.
+        # (AES256 shows up as EncryptionMismatch in the repository plan.)
+        problems = []
+        if deps.repository_key is not None:
+            problems.append(
+                OperatorError(
+                    Reason.KMS_KEY_NOT_FOUND,
+                    f"repository {desired.repository_name} is encrypted with KMS key {deps.repository_key}, "
+                    "which does not exist or is not visible",
+                    retryable=False,
+                )
+            )
+        return KeyPlan(problems=problems, key_arn=deps.repository_key)
     if observed is None:
-        actions = [
-            Action(
-                "kms",
-                "create_key",
-                {
-                    "Description": creation_description(desired, token),
-                    "KeyUsage": "ENCRYPT_DECRYPT",
-                    "KeySpec": "SYMMETRIC_DEFAULT",
-                    "Tags": [{"TagKey": k, "TagValue": v} for k, v in sorted(desired.tags.items())],
-                },
-                f"create KMS key for {desired.repository_name}",
-            ),
-            Action(
-                "kms",
-                "create_alias",
-                {"AliasName": desired.key_alias, "TargetKeyId": NEW_KEY},
-                f"create alias {desired.key_alias}",
-            ),
-        ]
-        if desired.enable_key_rotation:
-            actions.append(Action("kms", "enable_key_rotation", {"KeyId": NEW_KEY}, "enable key rotation"))
-        return actions
+        return KeyPlan(actions=_create_actions(desired, deps.token), key_arn=NEW_KEY_ARN)
+    refusal = _alias_refusal(desired, observed)
+    if refusal is not None:
+        return KeyPlan(refusal=refusal, key_arn=observed.arn)
+    return KeyPlan(actions=_update_actions(desired, observed), key_arn=observed.arn)
 
-    check_ownership(desired, observed)
+
+def _create_actions(desired: Desired, token: str) -> list[Action]:
+    actions = [
+        Action(
+            "kms",
+            "create_key",
+            {
+                "Description": creation_description(desired, token),
+                "KeyUsage": "ENCRYPT_DECRYPT",
+                "KeySpec": "SYMMETRIC_DEFAULT",
+                "Tags": [{"TagKey": k, "TagValue": v} for k, v in sorted(desired.tags.items())],
+            },
+            f"create KMS key for {desired.repository_name}",
+            produces=((NEW_KEY_ID, ("KeyMetadata", "KeyId")), (NEW_KEY_ARN, ("KeyMetadata", "Arn"))),
+        ),
+        Action(
+            "kms",
+            "create_alias",
+            {"AliasName": desired.key_alias, "TargetKeyId": NEW_KEY_ID},
+            f"create alias {desired.key_alias}",
+        ),
+    ]
+    if desired.enable_key_rotation:
+        actions.append(Action("kms", "enable_key_rotation", {"KeyId": NEW_KEY_ID}, "enable key rotation"))
+    return actions
+
+
+def _update_actions(desired: Desired, observed: ObservedKey) -> list[Action]:
     key_id = observed.key_id
     actions = []
     if observed.state == PENDING_DELETION:
@@ -221,12 +317,13 @@ def plan(desired: Desired, observed: ObservedKey | None, token: str = "") -> lis
     return actions
 
 
-def plan_delete(desired: Desired, observed: ObservedKey | None) -> list[Action]:
-    """Schedule deletion of our own key, then drop its alias; a key already pending deletion counts as deleted."""
-    if not desired.manages_key or observed is None or observed.owner != desired.owner:
-        return []
+def plan_delete(desired: Desired, observed: ObservedKey | UserKey | None, *, keep_key: bool = False) -> Plan:
+    """Schedule deletion of our own key (unless ``keep_key``: other repositories use it), then drop its aliases;
+    a key already pending deletion counts as deleted. A key the user brings is never touched."""
+    if not desired.manages_key or not isinstance(observed, ObservedKey) or observed.owner != desired.owner:
+        return Plan()
     actions = []
-    if observed.state != PENDING_DELETION:
+    if observed.state != PENDING_DELETION and not keep_key:
         actions.append(
             Action(
                 "kms",
@@ -239,14 +336,25 @@ def plan_delete(desired: Desired, observed: ObservedKey | None) -> list[Action]:
         actions.append(_delete_alias(desired.key_alias))
     if observed.legacy_alias is not None:
         actions.append(_delete_alias(observed.legacy_alias))
-    return actions
+    return Plan(actions)
 
 
-def plan_delete_alias_only(desired: Desired, observed: ObservedKey) -> list[Action]:
-    """The resource's aliases go with it; the key stays (other repositories still use it)."""
-    if not desired.manages_key or observed.owner != desired.owner:
-        return []
-    return [action for action in plan_delete(desired, observed) if action.operation == "delete_alias"]
+def plan_discard() -> Plan:
+    """Schedule deletion of the key created in this pass, whose alias someone else took meanwhile.
+
+    Happens when two replicas race during a failover: the other replica's key won the alias. Ours was never
+    used, so it goes (shortest window); the next pass adopts the aliased key.
+    """
+    return Plan(
+        [
+            Action(
+                "kms",
+                "schedule_key_deletion",
+                {"KeyId": NEW_KEY_ID, "PendingWindowInDays": 7},
+                "discard the unused key just created: its alias was taken by another key",
+            )
+        ]
+    )
 
 
 def _delete_alias(alias: str) -> Action:
@@ -306,19 +414,3 @@ def _observe_legacy_alias(clients: AwsClients, desired: Desired, rotation: bool)
     if observed.owner != desired.owner:
         return None  # another repository's key under the old, shared alias: not ours to use or remove
     return replace(observed, legacy_alias=desired.legacy_key_alias)
-
-
-def discard_unaliased_new_key(clients: AwsClients, key_id: str) -> Action:
-    """Schedule deletion of a key created in this pass whose alias someone else took meanwhile.
-
-    Happens when two replicas race during a failover: the other replica's key won the alias. Ours was never
-    used, so it goes (shortest window); the next pass adopts the aliased key.
-    """
-    action = Action(
-        "kms",
-        "schedule_key_deletion",
-        {"KeyId": key_id, "PendingWindowInDays": 7},
-        f"discard unused key {key_id}: its alias was taken by another key",
-    )
-    call(clients, action)
-    return action

@@ -1,4 +1,5 @@
-"""The ECR repository: settings, lifecycle policy, repository policy and tags."""
+"""The ECR repository part: ownership, settings, lifecycle policy, repository policy and tags (one observation,
+one plan; see ``actions.py`` for the part protocol)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ..errors import OperatorError
 from ..reasons import Reason
 from ..render import Desired, Owner, owner_from_tags, to_json
 from ..spec import ADOPT_ANNOTATION
-from .actions import Action, read
+from .actions import NEW_REGISTRY_ID, NEW_REPOSITORY_ARN, NEW_REPOSITORY_URI, Action, Plan, read
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,6 @@ class ObservedRepository:
     @property
     def owner(self) -> Owner | None:
         return owner_from_tags(self.tags)
-
-
-@dataclass(frozen=True)
-class RepositoryPlan:
-    actions: list[Action]
-    problems: list[OperatorError]
-    """What differs but cannot be changed in place (reported, never silently ignored)."""
 
 
 def observe(
@@ -89,20 +83,38 @@ def observe_details(clients: AwsClients, repository: dict[str, Any], *, policies
     )
 
 
-def check_ownership(desired: Desired, observed: ObservedRepository, adoption: Adoption) -> None:
+@dataclass(frozen=True)
+class RepositoryDeps:
+    key_arn: str | None
+    """The key part's output: the key to encrypt with (a placeholder for one still to create)."""
+    adoption: Adoption
+
+
+@dataclass
+class RepositoryPlan(Plan):
+    """Outputs: the repository's identifiers (placeholders until it is created)."""
+
+    uri: str | None = None
+    arn: str | None = None
+    registry_id: str | None = None
+    adopting: bool = False
+    """The repository exists with nobody's ownership tags and this plan adopts it (writes ours first)."""
+
+
+def ownership_refusal(desired: Desired, observed: ObservedRepository, adoption: Adoption) -> OperatorError | None:
     """Ours when our ownership tags are on it; adoptable only when nobody's tags are on it, the resource asks
-    and the platform allows it. Raises RepositoryNotOwned / AdoptionNotAllowed otherwise."""
+    and the platform allows it. RepositoryNotOwned / AdoptionNotAllowed otherwise."""
     owner = observed.owner
     if owner == desired.owner:
-        return
+        return None
     if owner is not None:
-        raise OperatorError(
+        return OperatorError(
             Reason.REPOSITORY_NOT_OWNED, f"repository {observed.name} is owned by {owner.describe()}", retryable=False
         )
     if adoption.adopts:
-        return
+        return None
     if adoption.requested:
-        raise OperatorError(
+        return OperatorError(
             Reason.ADOPTION_NOT_ALLOWED,
             f"repository {observed.name} exists and nobody owns it, but adoption is not allowed here: "
             f"{adoption.refusal}",
@@ -114,7 +126,7 @@ def check_ownership(desired: Desired, observed: ObservedRepository, adoption: Ad
     )
     if not adoption.allowed:
         message += f"; adoption must also be allowed by the platform: {adoption.refusal}"
-    raise OperatorError(Reason.REPOSITORY_NOT_OWNED, message, retryable=False)
+    return OperatorError(Reason.REPOSITORY_NOT_OWNED, message, retryable=False)
 
 
 def _encryption_config(desired: Desired, key_arn: str | None) -> dict[str, str]:
@@ -170,8 +182,9 @@ def _policy_actions(desired: Desired, observed: ObservedRepository | None) -> li
     return [action for action in actions if action is not None]
 
 
-def plan(desired: Desired, observed: ObservedRepository | None, key_arn: str | None) -> RepositoryPlan:
+def plan(desired: Desired, observed: ObservedRepository | None, deps: RepositoryDeps) -> RepositoryPlan:
     name = desired.repository_name
+    key_arn = deps.key_arn
     if observed is None:
         create = Action(
             "ecr",
@@ -184,8 +197,22 @@ def plan(desired: Desired, observed: ObservedRepository | None, key_arn: str | N
                 "tags": _tag_list(desired.tags),
             },
             f"create repository {name}",
+            produces=(
+                (NEW_REPOSITORY_ARN, ("repository", "repositoryArn")),
+                (NEW_REPOSITORY_URI, ("repository", "repositoryUri")),
+                (NEW_REGISTRY_ID, ("repository", "registryId")),
+            ),
         )
-        return RepositoryPlan([create, *_policy_actions(desired, None)], [])
+        return RepositoryPlan(
+            [create, *_policy_actions(desired, None)],
+            uri=NEW_REPOSITORY_URI,
+            arn=NEW_REPOSITORY_ARN,
+            registry_id=NEW_REGISTRY_ID,
+        )
+
+    refusal = ownership_refusal(desired, observed, deps.adoption)
+    if refusal is not None:
+        return RepositoryPlan(refusal=refusal)
 
     problems = []
     wanted_key = key_arn if desired.encryption_type == "KMS" else None
@@ -242,18 +269,27 @@ def plan(desired: Desired, observed: ObservedRepository | None, key_arn: str | N
                 f"remove repository tags {to_remove}",
             )
         )
-    return RepositoryPlan(actions, problems)
+    return RepositoryPlan(
+        actions,
+        problems,
+        uri=observed.uri,
+        arn=observed.arn,
+        registry_id=observed.registry_id,
+        adopting=observed.owner is None,
+    )
 
 
-def plan_delete(desired: Desired, observed: ObservedRepository | None) -> list[Action]:
+def plan_delete(desired: Desired, observed: ObservedRepository | None) -> Plan:
     """Delete our own repository; its images only when forceDelete asks for it."""
     if observed is None or observed.owner != desired.owner:
-        return []
-    return [
-        Action(
-            "ecr",
-            "delete_repository",
-            {"repositoryName": desired.repository_name, "force": desired.force_delete},
-            f"delete repository {desired.repository_name}" + (" and its images" if desired.force_delete else ""),
-        )
-    ]
+        return Plan()
+    return Plan(
+        [
+            Action(
+                "ecr",
+                "delete_repository",
+                {"repositoryName": desired.repository_name, "force": desired.force_delete},
+                f"delete repository {desired.repository_name}" + (" and its images" if desired.force_delete else ""),
+            )
+        ]
+    )

@@ -49,7 +49,7 @@ import kubernetes  # noqa: E402
 import yaml  # noqa: E402
 from kubernetes import watch  # noqa: E402
 
-from ecr_operator.devenv import (  # noqa: E402
+from ecr_operator_dev import (  # noqa: E402
     AwsProxy,
     Call,
     LocalControlPlane,
@@ -57,7 +57,7 @@ from ecr_operator.devenv import (  # noqa: E402
     OperatorProcess,
     ensure_controlplane_binaries,
 )
-from ecr_operator.devenv._process import free_port  # noqa: E402
+from ecr_operator_dev._process import free_port  # noqa: E402
 
 GROUP, VERSION, PLURAL = "ecr.platform.dev", "v1alpha1", "ecrrepositories"
 REGION = "ap-northeast-2"

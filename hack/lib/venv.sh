@@ -1,4 +1,5 @@
-# Sourced by hack/*.sh: make ./.venv with the project installed (editable) with the given extra, every
+# Sourced by hack/*.sh: make ./.venv with the operator (editable, with the given extra: "" for none) and the
+# development harness dev/ (ecr-operator-dev: control plane, moto, proxy, demo) installed, every
 # dependency at the version pinned in constraints.txt (refresh it with hack/lock.sh).
 # Re-installs only when pyproject.toml or constraints.txt changed since the last install.
 ensure_venv() {
@@ -7,11 +8,11 @@ ensure_venv() {
         echo "[setup] creating .venv with $("${python}" --version)" >&2
         "${python}" -m venv .venv
     fi
-    stamp=".venv/.installed-${extra}-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
+    stamp=".venv/.installed-${extra:-none}-$(cat pyproject.toml dev/pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
     if [[ ! -f "${stamp}" ]]; then
-        echo "[setup] installing ecr-operator[${extra}] and its dependencies (constraints.txt) into .venv" >&2
+        echo "[setup] installing ecr-operator${extra:+[${extra}]}, ecr-operator-dev and their dependencies (constraints.txt) into .venv" >&2
         .venv/bin/python -m pip install --quiet --upgrade pip
-        .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[${extra}]"
+        .venv/bin/python -m pip install --quiet -c constraints.txt -e ".${extra:+[${extra}]}" -e ./dev
         touch "${stamp}"
     fi
 }

@@ -273,14 +273,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz (default: none)",
     )
 
-    demo = commands.add_parser(
-        "demo", help="run everything locally: kube-apiserver + etcd, moto, the operator, the example resource"
-    )
-    demo.add_argument("--manifest", default=None, help="EcrRepository manifest (default: examples/my-application.yaml)")
-    demo.add_argument("--exit-after-ready", action="store_true", help="stop once the resource is Ready (for CI)")
-    demo.add_argument("--workdir", default=None, help="where certificates, data and logs go (default: a temp dir)")
-    demo.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for Ready")
-
     commands.add_parser("crd", help="print the CustomResourceDefinition generated from the spec model")
 
     plan = commands.add_parser(
@@ -345,14 +337,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return _run(args)
-    if args.command == "demo":
-        from pathlib import Path
-
-        from .demo import DEFAULT_MANIFEST, run_demo
-
-        manifest = Path(args.manifest) if args.manifest else DEFAULT_MANIFEST
-        workdir = Path(args.workdir) if args.workdir else None
-        return run_demo(manifest, args.exit_after_ready, workdir, args.timeout)
     if args.command == "crd":
         from .crd import render_crd_yaml
 

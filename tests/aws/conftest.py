@@ -14,7 +14,7 @@ import pytest
 from aws_harness import REGION, Harness
 
 from ecr_operator.aws import ClientFactory
-from ecr_operator.devenv import MotoServer
+from ecr_operator_dev import MotoServer
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ except ImportError:  # not installed: run from the source tree
 
 import kubernetes  # noqa: E402
 
-from ecr_operator.devenv import (  # noqa: E402
+from ecr_operator_dev import (  # noqa: E402
     ControlPlaneBinaries,
     DevEnvError,
     LocalControlPlane,

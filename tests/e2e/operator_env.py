@@ -27,7 +27,7 @@ import pytest
 import yaml
 from support import REGION, REPO_ROOT, Aws, Kube, Operator, install_crds
 
-from ecr_operator.devenv import LocalControlPlane, MotoServer
+from ecr_operator_dev import LocalControlPlane, MotoServer
 
 SEED_EXAMPLE = REPO_ROOT / "examples" / "my-application.yaml"
 CLUSTER_ID = "e2e"

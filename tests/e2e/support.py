@@ -5,13 +5,13 @@
 * :class:`Kube`: create / get / patch / delete EcrRepository objects, wait for Ready, for them to be gone,
   for events; a failed wait shows ``context()`` (the operator's log).
 * :class:`Aws`: boto3 straight to moto (never through a proxy), i.e. what AWS really holds.
-* :class:`Operator`: ``ecr_operator.devenv.OperatorProcess`` with a liveness endpoint; ``start()`` returns
+* :class:`Operator`: ``ecr_operator_dev.OperatorProcess`` with a liveness endpoint; ``start()`` returns
   once it answers. :func:`operator_process` builds one with explicit settings for a private cluster.
 * :func:`private_cluster`: a kube-apiserver + etcd of its own (:class:`Cluster`), for the modules that install
   cluster-wide objects or run operators with flags of their own. The session control plane has the session
   operator (``operator_env``, namespaces ``ecrop-*``) and the :func:`operator_harness` ones; a second operator
   watching the same namespaces would race them.
-* :func:`operator_harness`: one operator behind an :class:`~ecr_operator.devenv.AwsProxy` on the session control
+* :func:`operator_harness`: one operator behind an :class:`~ecr_operator_dev.AwsProxy` on the session control
   plane (its own region of the session's moto, ``--namespace <prefix>-*``), for the fault, kill-point and
   delete-safety modules (fixture: :func:`harness_fixture`): every test gets a fresh namespace
   (:meth:`Harness.namespace`), a module one operator.
@@ -35,7 +35,8 @@ import kubernetes
 import pytest
 import yaml
 
-from ecr_operator.devenv import (
+from ecr_operator.render import key_alias_for
+from ecr_operator_dev import (
     AwsProxy,
     ControlPlaneBinaries,
     LocalControlPlane,
@@ -43,8 +44,7 @@ from ecr_operator.devenv import (
     OperatorProcess,
     ProcessExitedError,
 )
-from ecr_operator.devenv._process import free_port
-from ecr_operator.render import key_alias_for
+from ecr_operator_dev._process import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO_ROOT / "crds"

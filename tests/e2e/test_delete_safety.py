@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from support import FINALIZER, Harness, full_spec, harness_fixture, unique, wait_for
 
-from ecr_operator.devenv import Fault
+from ecr_operator_dev import Fault
 
 pytestmark = pytest.mark.e2e
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import pytest
 from support import Harness, full_spec, harness_fixture, unique, wait_for
 
-from ecr_operator.devenv import Fault
+from ecr_operator_dev import Fault
 
 pytestmark = pytest.mark.e2e
 

@@ -23,7 +23,7 @@ from support import (
     wait_for,
 )
 
-from ecr_operator.devenv import ControlPlaneBinaries, MotoServer
+from ecr_operator_dev import ControlPlaneBinaries, MotoServer
 
 pytestmark = pytest.mark.e2e
 

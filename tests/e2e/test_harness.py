@@ -12,7 +12,7 @@ import boto3
 import kubernetes
 import pytest
 
-from ecr_operator.devenv import LocalControlPlane, MotoServer
+from ecr_operator_dev import LocalControlPlane, MotoServer
 
 pytestmark = pytest.mark.e2e
 

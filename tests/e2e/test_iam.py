@@ -25,7 +25,7 @@ from support import (
     wait_for,
 )
 
-from ecr_operator.devenv import AwsProxy, ControlPlaneBinaries, MotoServer
+from ecr_operator_dev import AwsProxy, ControlPlaneBinaries, MotoServer
 
 pytestmark = pytest.mark.e2e
 

@@ -21,7 +21,7 @@ from typing import Literal
 import pytest
 from support import Harness, full_spec, harness_fixture, unique
 
-from ecr_operator.devenv import Fault
+from ecr_operator_dev import Fault
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,7 @@ import kubernetes
 import pytest
 from support import TAGS, Aws, Cluster, Operator, operator_process, private_cluster, unique
 
-from ecr_operator.devenv import ControlPlaneBinaries, MotoServer
+from ecr_operator_dev import ControlPlaneBinaries, MotoServer
 
 pytestmark = pytest.mark.e2e
 

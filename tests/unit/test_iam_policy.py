@@ -82,8 +82,6 @@ def source_operations() -> set[tuple[str, str]]:
     get_paginator(...) and direct client method calls."""
     found: set[tuple[str, str]] = set()
     for path in sorted(PACKAGE.rglob("*.py")):
-        if "devenv" in path.parts or path.name == "demo.py":  # the test harness and the local demo, not the operator
-            continue
         tree = ast.parse(path.read_text(), str(path))
         functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
         for function in functions or [tree]:

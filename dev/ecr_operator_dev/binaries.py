@@ -57,8 +57,8 @@ def hack_dir() -> Path:
     override = os.environ.get(HACK_DIR_ENV)
     if override:
         return Path(override)
-    # operator/ecr_operator/devenv/binaries.py -> repository root
-    return Path(__file__).resolve().parents[3] / "hack"
+    # dev/ecr_operator_dev/binaries.py -> repository root
+    return Path(__file__).resolve().parents[2] / "hack"
 
 
 def _stderr_progress(line: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # dev/ecr_operator_dev/demo.py
 DEFAULT_MANIFEST = REPO_ROOT / "examples" / "my-application.yaml"
 
 
@@ -112,7 +112,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def run_demo(manifest: Path, exit_after_ready: bool, workdir: Path | None, timeout: float) -> int:
-    from .devenv import LocalControlPlane, MotoServer, OperatorProcess, ensure_controlplane_binaries
+    from . import LocalControlPlane, MotoServer, OperatorProcess, ensure_controlplane_binaries
 
     document = yaml.safe_load(manifest.read_text())
     region = (document.get("spec") or {}).get("region") or os.environ.get("AWS_REGION") or "us-east-1"

@@ -1,4 +1,5 @@
-"""Local development / end-to-end environment: a real control plane and a mocked AWS.
+"""ecr-operator's development harness (never in the production wheel or image): a real control plane and a
+mocked AWS for the demo, the tests and the benchmarks.
 
 * :func:`ensure_controlplane_binaries` builds (once, cached per version) kube-apiserver, etcd
   and kubectl from the pinned Go modules in ``hack/controlplane/``.
@@ -7,7 +8,9 @@
 * :class:`MotoServer` runs moto's AWS mock server in a separate process.
 * :class:`AwsProxy` counts the AWS calls a process makes and injects faults moto never produces.
 
-Needs the ``local`` extra (``cryptography``, ``kubernetes``, ``moto[server]``).
+* :mod:`ecr_operator_dev.demo` (``ecr-operator-dev demo``) runs all of it with the operator and an example.
+
+A separate distribution (``dev/pyproject.toml``, ``ecr-operator-dev``), installed by ``hack/lib/venv.sh``.
 """
 
 from ._process import DevEnvError, ProcessExitedError

@@ -274,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("crd", help="print the CustomResourceDefinition generated from the spec model")
+    commands.add_parser("reasons", help="print every condition and Event reason, retried or not, as a table")
 
     plan = commands.add_parser(
         "plan",
@@ -337,6 +338,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return _run(args)
+    if args.command == "reasons":
+        from .reasons import markdown_table
+
+        sys.stdout.write(markdown_table())
+        return 0
     if args.command == "crd":
         from .crd import render_crd_yaml
 

@@ -211,7 +211,7 @@ async def reconcile_handler(
         raise kopf.PermanentError(f"{error.reason}: {error.message}") from error
 
     for action in outcome.applied:
-        logger.info("%s: %s", "DriftCorrected" if resync else "Updated", action.summary)
+        logger.info("%s: %s", Reason.DRIFT_CORRECTED if resync else Reason.UPDATED, action.summary)
     written = report(outcome, status, generation, now(), observe_only=observe_only, resync=resync)
     _write(memo, patch, body, written)
 

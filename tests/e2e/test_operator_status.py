@@ -74,8 +74,13 @@ def test_status_is_complete_and_resync_is_quiet(ns: Namespace) -> None:
     assert set(status) == STATUS_FIELDS, f"missing: {STATUS_FIELDS - set(status)}; extra: {set(status) - STATUS_FIELDS}"
     assert all(status[f] not in (None, "") for f in STATUS_FIELDS - {"plannedChanges"}), status
     assert status["plannedChanges"] == []
-    [condition] = status["conditions"]
-    assert set(condition) == CONDITION_FIELDS
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert {t: (c["status"], c["reason"]) for t, c in conditions.items()} == {
+        "Ready": ("True", "Synced"),
+        "Synced": ("True", "Synced"),
+        "Stalled": ("False", "Synced"),
+    }
+    assert all(set(c) == CONDITION_FIELDS for c in conditions.values())
     # kopf's handler results would land in status.<handler-id> and be pruned; kopf logs that.
     assert "inconsistencies" not in ns.env.operator.log_since(log_offset)
     # kopf's progress lives in annotations, not in status.

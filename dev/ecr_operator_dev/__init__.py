@@ -14,13 +14,14 @@ A separate distribution (``dev/pyproject.toml``, ``ecr-operator-dev``), installe
 """
 
 from ._process import DevEnvError, ProcessExitedError
-from .awsproxy import AwsProxy, Call, Fault
+from .awsproxy import READ_PREFIXES, AwsProxy, Call, Fault
 from .binaries import ControlPlaneBinaries, ensure_controlplane_binaries
 from .controlplane import LocalControlPlane
 from .motoserver import MotoServer
 from .operatorproc import OperatorProcess
 
 __all__ = [
+    "READ_PREFIXES",
     "AwsProxy",
     "Call",
     "ControlPlaneBinaries",

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ._process import Service
 
-__all__ = ["AwsProxy", "Call", "Fault", "is_read"]
+__all__ = ["READ_PREFIXES", "AwsProxy", "Call", "Fault", "is_read"]
 
 FaultKind = Literal[
     "throttle",
@@ -37,7 +37,8 @@ FaultKind = Literal[
     "lose_response",
 ]
 
-_READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "BatchCheck")
+READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "BatchCheck")
+"""AWS operations that only read, by name (the one definition the tests and benchmarks share)."""
 _SERVICES = {
     "AmazonEC2ContainerRegistry_V20150921": "ecr",
     "TrentService": "kms",
@@ -55,7 +56,7 @@ _FAULT_RESPONSES: dict[str, tuple[int, str, str]] = {
 
 
 def is_read(operation: str) -> bool:
-    return operation.startswith(_READ_PREFIXES)
+    return operation.startswith(READ_PREFIXES)
 
 
 @dataclass(frozen=True)

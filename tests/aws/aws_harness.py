@@ -19,6 +19,7 @@ from ecr_operator.parts.key import KeyCreation
 from ecr_operator.reconcile import DeleteOutcome, Outcome, delete, reconcile
 from ecr_operator.render import Desired, Owner, render
 from ecr_operator.spec import EcrRepositorySpec
+from ecr_operator_dev.awsproxy import READ_PREFIXES
 
 REGION = "ap-northeast-2"
 ACCOUNT = "123456789012"
@@ -45,7 +46,6 @@ SEED_SPEC: dict[str, Any] = {
     "deletionPolicy": "Delete",
     "forceDelete": False,
 }
-READ_PREFIXES = ("Describe", "Get", "List")
 
 # A minimal Docker image manifest that moto's PutImage accepts.
 MANIFEST = json.dumps(
@@ -115,7 +115,7 @@ class CrashAfter:
         self.writes += 1
 
 
-class Harness:
+class PartsHarness:
     """The operator's clients (recorded) plus separate 'out of band' clients that are not recorded."""
 
     def __init__(self, clients: AwsClients, raw: boto3.session.Session) -> None:

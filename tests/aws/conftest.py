@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from aws_harness import REGION, Harness
+from aws_harness import REGION, PartsHarness
 
 from ecr_operator.aws import ClientFactory
 from ecr_operator_dev import MotoServer
@@ -54,10 +54,10 @@ def aws_session(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture
-def aws(moto_server: MotoServer, aws_session: boto3.session.Session) -> Harness:
+def aws(moto_server: MotoServer, aws_session: boto3.session.Session) -> PartsHarness:
     """An empty moto, the operator's clients from ClientFactory (recorded) and out-of-band clients."""
     moto_server.reset()
     clients = ClientFactory(aws_session).for_region(REGION)
     assert clients.ecr.meta.endpoint_url == moto_server.endpoint_url, "the operator's clients must reach moto"
     assert clients.kms.meta.endpoint_url == moto_server.endpoint_url
-    return Harness(clients, aws_session)
+    return PartsHarness(clients, aws_session)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from aws_harness import CLUSTER, Harness
+from aws_harness import CLUSTER, PartsHarness
 
 from ecr_operator.cli import main
 from ecr_operator.render import Owner, render
@@ -45,14 +45,14 @@ def plan_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list
     return code, json.loads(capsys.readouterr().out)
 
 
-def apply_seed(aws: Harness) -> None:
+def apply_seed(aws: PartsHarness) -> None:
     manifest = seed()
     owner = Owner(CLUSTER, manifest["metadata"]["namespace"], manifest["metadata"]["name"])
     aws.reconcile(render(EcrRepositorySpec.model_validate(manifest["spec"]), owner, "ap-northeast-2"))
 
 
 def test_a_new_resource_plans_the_creates_exits_1_and_writes_nothing(
-    aws: Harness, capsys: pytest.CaptureFixture[str]
+    aws: PartsHarness, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["plan", str(SEED), *REGION]) == 1
     lines = capsys.readouterr().out.splitlines()
@@ -62,14 +62,14 @@ def test_a_new_resource_plans_the_creates_exits_1_and_writes_nothing(
     assert aws.all_keys() == []
 
 
-def test_an_applied_resource_is_in_sync_and_exits_0(aws: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_applied_resource_is_in_sync_and_exits_0(aws: PartsHarness, capsys: pytest.CaptureFixture[str]) -> None:
     apply_seed(aws)
     assert main(["plan", str(SEED), *REGION]) == 0
     assert capsys.readouterr().out.strip().endswith(": in-sync")
 
 
 def test_refusals_are_the_operators_and_exit_2(
-    aws: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    aws: PartsHarness, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     untagged = seed(metadata={"name": "untagged"}, repositoryName="untagged", tags={"owner": "x"})
     bad_tag = seed(metadata={"name": "bad-tag"}, repositoryName="bad-tag")
@@ -104,7 +104,7 @@ def test_refusals_are_the_operators_and_exit_2(
 
 
 def test_directories_stdin_multi_documents_and_other_kinds(
-    aws: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    aws: PartsHarness, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     apply_seed(aws)
     config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}
@@ -126,7 +126,7 @@ def test_directories_stdin_multi_documents_and_other_kinds(
     ]
 
 
-def test_other_kinds_are_noted_on_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Path, aws: Harness) -> None:
+def test_other_kinds_are_noted_on_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Path, aws: PartsHarness) -> None:
     path = write(tmp_path / "m.yaml", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
     assert main(["plan", str(path), *REGION]) == 0
     captured = capsys.readouterr()
@@ -141,7 +141,9 @@ def test_unreadable_input_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert "not valid YAML" in capsys.readouterr().err
 
 
-def test_the_adopt_annotation_is_honoured(aws: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_the_adopt_annotation_is_honoured(
+    aws: PartsHarness, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     aws.ecr.create_repository(repositoryName="my-application")  # exists, nobody's
     code, [plan] = plan_json(capsys, str(SEED))
     assert (code, plan["verdict"], plan["problems"][0]["reason"]) == (2, "refused", "RepositoryNotOwned")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_harness import ALIAS, NAME, Crash, Harness
+from aws_harness import ALIAS, NAME, Crash, PartsHarness
 
 from ecr_operator.errors import OperatorError
 from ecr_operator.parts.key import KeyCreation, creation_description
@@ -23,7 +23,7 @@ CREATE = [
 DELETE = ["ecr:DeleteRepository", "kms:ScheduleKeyDeletion", "kms:DeleteAlias"]
 
 
-def _assert_converged(aws: Harness, desired: Desired) -> str:
+def _assert_converged(aws: PartsHarness, desired: Desired) -> str:
     """Exactly one live key of ours, aliased, used by exactly one repository; a further pass writes nothing."""
     keys = aws.owned_keys(desired.owner)
     assert len(keys) == 1, keys
@@ -37,7 +37,7 @@ def _assert_converged(aws: Harness, desired: Desired) -> str:
     return keys[0]
 
 
-def _key_by_hand(aws: Harness, tags: dict[str, str], description: str = "") -> str:
+def _key_by_hand(aws: PartsHarness, tags: dict[str, str], description: str = "") -> str:
     """What CreateKey leaves behind when the operator dies right after it."""
     response = aws.kms.create_key(Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()], Description=description)
     return str(response["KeyMetadata"]["KeyId"])
@@ -53,7 +53,7 @@ def _index_lags(parsed: dict[str, Any], **_: Any) -> None:
     [("key-id", "all"), ("token", "all"), ("token", "ownership"), ("token", "not-indexed")],
     ids=["key-id-recorded", "token-found-by-tags", "token-ownership-tags-only", "token-not-in-tag-index"],
 )
-def test_crash_between_create_key_and_create_alias(aws: Harness, recorded: str, tags: str) -> None:
+def test_crash_between_create_key_and_create_alias(aws: PartsHarness, recorded: str, tags: str) -> None:
     """The status recorded the creation (its token, and the key id if CreateKey answered): the key is found.
 
     "not-indexed": the tagging index does not show the key yet (eventually consistent on AWS), so the key is
@@ -84,7 +84,7 @@ def test_crash_between_create_key_and_create_alias(aws: Harness, recorded: str, 
     assert aws.key_tags(other)["ecr.platform.dev/namespace"] == "other"
 
 
-def test_a_first_create_searches_for_no_key(aws: Harness) -> None:
+def test_a_first_create_searches_for_no_key(aws: PartsHarness) -> None:
     """Nothing recorded: no CreateKey was ever sent for this resource, so no search (and no second key later)."""
     desired = aws.desired()
     aws.reconcile(desired)
@@ -92,7 +92,7 @@ def test_a_first_create_searches_for_no_key(aws: Harness) -> None:
     _assert_converged(aws, desired)
 
 
-def test_a_recorded_creation_that_never_reached_kms_creates_the_key(aws: Harness) -> None:
+def test_a_recorded_creation_that_never_reached_kms_creates_the_key(aws: PartsHarness) -> None:
     desired = aws.desired()
     aws.record(KeyCreation("tok-never-sent"))
     aws.reconcile(desired)
@@ -101,7 +101,7 @@ def test_a_recorded_creation_that_never_reached_kms_creates_the_key(aws: Harness
     assert "tok-never-sent" in aws.key(aws.owned_keys(desired.owner)[0])["Description"], "the token is reused"
 
 
-def test_crash_between_create_alias_and_create_repository(aws: Harness) -> None:
+def test_crash_between_create_alias_and_create_repository(aws: PartsHarness) -> None:
     desired = aws.desired()
     key_id = _key_by_hand(aws, desired.tags)
     aws.kms.create_alias(AliasName=ALIAS, TargetKeyId=key_id)
@@ -113,7 +113,7 @@ def test_crash_between_create_alias_and_create_repository(aws: Harness) -> None:
 
 
 @pytest.mark.parametrize("survived", range(len(CREATE)))
-def test_interrupted_create_converges(aws: Harness, survived: int) -> None:
+def test_interrupted_create_converges(aws: PartsHarness, survived: int) -> None:
     desired = aws.desired(CROSS_ON)
     undo = aws.crash_after(survived)
     with pytest.raises(OperatorError) as raised:
@@ -127,7 +127,7 @@ def test_interrupted_create_converges(aws: Harness, survived: int) -> None:
     _assert_converged(aws, desired)
 
 
-def test_crash_twice_in_a_row_still_converges(aws: Harness) -> None:
+def test_crash_twice_in_a_row_still_converges(aws: PartsHarness) -> None:
     desired = aws.desired(CROSS_ON)
     for survived in (1, 2):
         undo = aws.crash_after(survived)
@@ -150,7 +150,7 @@ UPDATE = [
 
 
 @pytest.mark.parametrize("survived", [0, 2, 4])
-def test_interrupted_update_converges(aws: Harness, survived: int) -> None:
+def test_interrupted_update_converges(aws: PartsHarness, survived: int) -> None:
     aws.reconcile(aws.desired())
     changed = aws.desired(
         CROSS_ON,
@@ -171,7 +171,7 @@ def test_interrupted_update_converges(aws: Harness, survived: int) -> None:
 
 
 @pytest.mark.parametrize("survived", range(len(DELETE)))
-def test_interrupted_delete_converges(aws: Harness, survived: int) -> None:
+def test_interrupted_delete_converges(aws: PartsHarness, survived: int) -> None:
     desired = aws.desired({"encryption": {"deletionWindowInDays": 7}})
     aws.reconcile(desired)
     key_id = aws.alias_target()
@@ -189,7 +189,7 @@ def test_interrupted_delete_converges(aws: Harness, survived: int) -> None:
     assert aws.owned_keys(desired.owner) == []
 
 
-def test_delete_after_a_crash_that_left_only_a_key(aws: Harness) -> None:
+def test_delete_after_a_crash_that_left_only_a_key(aws: PartsHarness) -> None:
     """CreateKey ran, then the resource was deleted: the unaliased key is found by its tags and scheduled."""
     desired = aws.desired({"encryption": {"deletionWindowInDays": 7}})
     key_id = _key_by_hand(aws, desired.tags)
@@ -199,7 +199,7 @@ def test_delete_after_a_crash_that_left_only_a_key(aws: Harness) -> None:
     assert aws.key(key_id)["KeyState"] == "PendingDeletion"
 
 
-def test_a_replica_that_loses_the_alias_race_discards_its_new_key(aws: Harness) -> None:
+def test_a_replica_that_loses_the_alias_race_discards_its_new_key(aws: PartsHarness) -> None:
     """Two replicas during a failover: the other one's key gets the alias between our CreateKey and CreateAlias."""
     desired = aws.desired()
     rival: dict[str, str] = {}

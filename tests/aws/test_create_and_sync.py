@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from aws_harness import ACCOUNT, ALIAS, NAME, REGION, SEED_TAGS, Harness
+from aws_harness import ACCOUNT, ALIAS, NAME, REGION, SEED_TAGS, PartsHarness
 
 from ecr_operator.render import CLUSTER_TAG, NAME_TAG, NAMESPACE_TAG, PULL_ACTIONS
 
@@ -19,7 +19,7 @@ CREATE_WRITES = [
 ]
 
 
-def test_create_seed_resource(aws: Harness) -> None:
+def test_create_seed_resource(aws: PartsHarness) -> None:
     desired = aws.desired()
     outcome = aws.reconcile(desired)
 
@@ -75,7 +75,7 @@ def test_create_seed_resource(aws: Harness) -> None:
     assert outcome.kms_key_arn == key["Arn"]
 
 
-def test_create_with_cross_account_pull(aws: Harness) -> None:
+def test_create_with_cross_account_pull(aws: PartsHarness) -> None:
     desired = aws.desired(
         {"crossAccountPull": {"enabled": True, "allowedAccountIds": ["444455556666", "111122223333"]}}
     )
@@ -124,7 +124,7 @@ IN_SYNC_READS_NO_KEY = IN_SYNC_READS_MANAGED_KEY[:4]
         ),
     ],
 )
-def test_in_sync_makes_no_write_call(aws: Harness, overrides: dict[str, Any], expected_reads: list[str]) -> None:
+def test_in_sync_makes_no_write_call(aws: PartsHarness, overrides: dict[str, Any], expected_reads: list[str]) -> None:
     desired = aws.desired(overrides)
     first = aws.reconcile(desired)
     assert aws.calls.writes, "the first reconcile creates"
@@ -139,7 +139,7 @@ def test_in_sync_makes_no_write_call(aws: Harness, overrides: dict[str, Any], ex
     assert second.kms_key_arn == first.kms_key_arn
 
 
-def test_dry_run_plans_but_writes_nothing(aws: Harness) -> None:
+def test_dry_run_plans_but_writes_nothing(aws: PartsHarness) -> None:
     desired = aws.desired()
     outcome = aws.reconcile(desired, dry_run=True)
     assert aws.calls.writes == []
@@ -189,14 +189,14 @@ POLICY_ONE_ACCOUNT = {"crossAccountPull": {"enabled": True, "allowedAccountIds":
         ),
     ],
 )
-def test_policy_stored_in_another_form_is_not_rewritten(aws: Harness, stored: dict[str, Any]) -> None:
+def test_policy_stored_in_another_form_is_not_rewritten(aws: PartsHarness, stored: dict[str, Any]) -> None:
     desired = aws.desired(POLICY_ONE_ACCOUNT)
     aws.reconcile(desired)
     aws.ecr.set_repository_policy(repositoryName=NAME, policyText=json.dumps(stored, indent=4))
     aws.assert_in_sync(desired)
 
 
-def test_lifecycle_stored_in_another_form_is_not_rewritten(aws: Harness) -> None:
+def test_lifecycle_stored_in_another_form_is_not_rewritten(aws: PartsHarness) -> None:
     desired = aws.desired()
     aws.reconcile(desired)
     stored = aws.lifecycle()
@@ -212,7 +212,7 @@ def test_lifecycle_stored_in_another_form_is_not_rewritten(aws: Harness) -> None
     aws.assert_in_sync(desired)
 
 
-def test_nested_dotted_repository_name(aws: Harness) -> None:
+def test_nested_dotted_repository_name(aws: PartsHarness) -> None:
     """'.' is allowed in repository names but not in KMS aliases (it is escaped as '_-')."""
     desired = aws.desired({"repositoryName": "team.payments/api-server"})
     outcome = aws.reconcile(desired)

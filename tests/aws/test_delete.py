@@ -5,19 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aws_harness import ALIAS, NAME, Harness
+from aws_harness import ALIAS, NAME, PartsHarness
 
 from ecr_operator.errors import OperatorError
 
 
-def _created(aws: Harness, *overrides: dict[str, object]) -> tuple[str, str]:
+def _created(aws: PartsHarness, *overrides: dict[str, object]) -> tuple[str, str]:
     aws.reconcile(aws.desired(*overrides))
     key_id = aws.alias_target()
     assert key_id is not None
     return key_id, aws.key(key_id)["Arn"]
 
 
-def test_retain_leaves_everything(aws: Harness) -> None:
+def test_retain_leaves_everything(aws: PartsHarness) -> None:
     key_id, _ = _created(aws)
     outcome = aws.delete(aws.desired({"deletionPolicy": "Retain", "forceDelete": True}))
     assert aws.calls.operations == []
@@ -29,7 +29,7 @@ def test_retain_leaves_everything(aws: Harness) -> None:
 
 
 @pytest.mark.parametrize("window", [7, 30])
-def test_delete_empty_repository_and_schedule_key(aws: Harness, window: int) -> None:
+def test_delete_empty_repository_and_schedule_key(aws: PartsHarness, window: int) -> None:
     key_id, _ = _created(aws)
     desired = aws.desired({"encryption": {"deletionWindowInDays": window}})
 
@@ -50,7 +50,7 @@ def test_delete_empty_repository_and_schedule_key(aws: Harness, window: int) -> 
     assert aws.key(key_id)["DeletionDate"] == key["DeletionDate"]
 
 
-def test_non_empty_repository_is_kept_without_force(aws: Harness) -> None:
+def test_non_empty_repository_is_kept_without_force(aws: PartsHarness) -> None:
     key_id, _ = _created(aws)
     aws.put_image("v1")
     aws.put_image("v2")
@@ -76,7 +76,7 @@ def test_non_empty_repository_is_kept_without_force(aws: Harness) -> None:
     assert aws.key(key_id)["KeyState"] == "PendingDeletion"
 
 
-def test_key_already_pending_deletion_counts_as_deleted(aws: Harness) -> None:
+def test_key_already_pending_deletion_counts_as_deleted(aws: PartsHarness) -> None:
     key_id, _ = _created(aws)
     aws.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
     deletion_date = aws.key(key_id)["DeletionDate"]
@@ -88,13 +88,13 @@ def test_key_already_pending_deletion_counts_as_deleted(aws: Harness) -> None:
     assert aws.alias_target() is None
 
 
-def test_delete_when_nothing_exists(aws: Harness) -> None:
+def test_delete_when_nothing_exists(aws: PartsHarness) -> None:
     outcome = aws.delete(aws.desired())
     assert aws.calls.writes == []
     assert outcome.applied == []
 
 
-def test_recreate_after_delete_uses_a_new_key(aws: Harness) -> None:
+def test_recreate_after_delete_uses_a_new_key(aws: PartsHarness) -> None:
     desired = aws.desired({"encryption": {"deletionWindowInDays": 7}})
     old_key_id, old_arn = _created(aws, {"encryption": {"deletionWindowInDays": 7}})
     aws.delete(desired)

@@ -7,20 +7,20 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aws_harness import NAME, Harness
+from aws_harness import NAME, PartsHarness
 
 from ecr_operator.render import PULL_ACTIONS
 
 CROSS_ON = {"crossAccountPull": {"enabled": True, "allowedAccountIds": ["111122223333"]}}
 
 
-def _key_id(aws: Harness) -> str:
+def _key_id(aws: PartsHarness) -> str:
     target = aws.alias_target()
     assert target is not None
     return target
 
 
-def _repo_arn(aws: Harness) -> str:
+def _repo_arn(aws: PartsHarness) -> str:
     return str(aws.existing_repository()["repositoryArn"])
 
 
@@ -36,11 +36,11 @@ def _foreign_policy(actions: list[str]) -> str:
     )
 
 
-def _tag_repo(aws: Harness, **tags: str) -> None:
+def _tag_repo(aws: PartsHarness, **tags: str) -> None:
     aws.ecr.tag_resource(resourceArn=_repo_arn(aws), tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
 
-Mutation = Callable[[Harness], None]
+Mutation = Callable[[PartsHarness], None]
 
 # name: (spec overrides, out-of-band change, the writes that put it back)
 CASES: dict[str, tuple[dict[str, Any], Mutation, list[str]]] = {
@@ -189,7 +189,7 @@ CASES: dict[str, tuple[dict[str, Any], Mutation, list[str]]] = {
 
 
 @pytest.mark.parametrize(("overrides", "mutate", "writes"), list(CASES.values()), ids=list(CASES))
-def test_drift_is_corrected(aws: Harness, overrides: dict[str, Any], mutate: Mutation, writes: list[str]) -> None:
+def test_drift_is_corrected(aws: PartsHarness, overrides: dict[str, Any], mutate: Mutation, writes: list[str]) -> None:
     desired = aws.desired(overrides)
     aws.reconcile(desired)
     key_id = _key_id(aws)
@@ -206,7 +206,7 @@ def test_drift_is_corrected(aws: Harness, overrides: dict[str, Any], mutate: Mut
     aws.assert_in_sync(desired)
 
 
-def _state(aws: Harness, key_id: str) -> dict[str, Any]:
+def _state(aws: PartsHarness, key_id: str) -> dict[str, Any]:
     """Everything the operator manages, as AWS reports it (policies parsed, so compared by content)."""
     repo = aws.existing_repository()
     key = aws.key(key_id)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from aws_harness import ACCOUNT, ALIAS, REGION, Harness
+from aws_harness import ACCOUNT, ALIAS, REGION, PartsHarness
 
 from ecr_operator.errors import OperatorError
 
 
-def test_aes256_creates_no_key_and_makes_no_kms_call(aws: Harness) -> None:
+def test_aes256_creates_no_key_and_makes_no_kms_call(aws: PartsHarness) -> None:
     desired = aws.desired({"encryption": {"type": "AES256"}})
     outcome = aws.reconcile(desired)
 
@@ -30,12 +30,12 @@ def test_aes256_creates_no_key_and_makes_no_kms_call(aws: Harness) -> None:
     assert aws.repository() is None
 
 
-def _user_key(aws: Harness) -> dict[str, str]:
+def _user_key(aws: PartsHarness) -> dict[str, str]:
     metadata = aws.kms.create_key(Description="brought by the user")["KeyMetadata"]
     return {"KeyId": metadata["KeyId"], "Arn": metadata["Arn"]}
 
 
-def test_user_key_is_used_never_managed(aws: Harness) -> None:
+def test_user_key_is_used_never_managed(aws: PartsHarness) -> None:
     user_key = _user_key(aws)
     desired = aws.desired({"encryption": {"kmsKeyArn": user_key["Arn"], "deletionWindowInDays": 7}})
 
@@ -70,7 +70,7 @@ def test_user_key_is_used_never_managed(aws: Harness) -> None:
     assert aws.alias_target(ALIAS) is None
 
 
-def test_user_key_that_does_not_exist(aws: Harness) -> None:
+def test_user_key_that_does_not_exist(aws: PartsHarness) -> None:
     missing = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{uuid.uuid4()}"
     desired = aws.desired({"encryption": {"kmsKeyArn": missing}})
     with pytest.raises(OperatorError) as raised:
@@ -82,7 +82,7 @@ def test_user_key_that_does_not_exist(aws: Harness) -> None:
     assert aws.all_keys() == []
 
 
-def test_user_key_that_is_disabled(aws: Harness) -> None:
+def test_user_key_that_is_disabled(aws: PartsHarness) -> None:
     user_key = _user_key(aws)
     aws.kms.disable_key(KeyId=user_key["KeyId"])
     desired = aws.desired({"encryption": {"kmsKeyArn": user_key["Arn"]}})
@@ -94,7 +94,7 @@ def test_user_key_that_is_disabled(aws: Harness) -> None:
     assert aws.key(user_key["KeyId"])["KeyState"] == "Disabled"
 
 
-def test_encryption_that_differs_is_reported_not_ignored(aws: Harness) -> None:
+def test_encryption_that_differs_is_reported_not_ignored(aws: PartsHarness) -> None:
     """ECR cannot re-encrypt: a repository that holds another key is a problem in the outcome, with no write."""
     user_key = _user_key(aws)
     aws.reconcile(aws.desired({"encryption": {"kmsKeyArn": user_key["Arn"]}}))
@@ -110,7 +110,7 @@ def test_encryption_that_differs_is_reported_not_ignored(aws: Harness) -> None:
     assert aws.calls.writes == []
 
 
-def test_repository_whose_key_is_gone_gets_no_new_key(aws: Harness) -> None:
+def test_repository_whose_key_is_gone_gets_no_new_key(aws: PartsHarness) -> None:
     """Our repository's key no longer exists (deleted after its window): report it, never make keys it can't use."""
     desired = aws.desired()
     gone = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{uuid.uuid4()}"

@@ -4,13 +4,13 @@ resource's managed key, and a key still used by any repository is never schedule
 from __future__ import annotations
 
 import pytest
-from aws_harness import Harness
+from aws_harness import PartsHarness
 
 from ecr_operator.errors import OperatorError
 from ecr_operator.render import key_alias_for, legacy_key_alias_for
 
 
-def test_dot_and_underscore_names_get_their_own_keys(aws: Harness) -> None:
+def test_dot_and_underscore_names_get_their_own_keys(aws: PartsHarness) -> None:
     dotted = aws.desired({"repositoryName": "team/app.v1"}, name="dotted")
     underscored = aws.desired({"repositoryName": "team/app_v1"}, name="underscored")
     for desired in (dotted, underscored):
@@ -23,7 +23,7 @@ def test_dot_and_underscore_names_get_their_own_keys(aws: Harness) -> None:
     assert aws.existing_repository("team/app_v1")["encryptionConfiguration"]["kmsKey"].endswith(second)
 
 
-def _legacy_resource(aws: Harness, repository_name: str, name: str) -> str:
+def _legacy_resource(aws: PartsHarness, repository_name: str, name: str) -> str:
     """What the first alias scheme left: key, old alias, repository encrypted with the key."""
     desired = aws.desired({"repositoryName": repository_name}, name=name)
     tags = [{"TagKey": k, "TagValue": v} for k, v in desired.tags.items()]
@@ -38,7 +38,7 @@ def _legacy_resource(aws: Harness, repository_name: str, name: str) -> str:
     return str(key["KeyId"])
 
 
-def test_a_key_of_the_first_alias_scheme_is_kept_and_realiased(aws: Harness) -> None:
+def test_a_key_of_the_first_alias_scheme_is_kept_and_realiased(aws: PartsHarness) -> None:
     key_id = _legacy_resource(aws, "team/app.v1", "legacy")
     desired = aws.desired({"repositoryName": "team/app.v1"}, name="legacy")
 
@@ -54,7 +54,7 @@ def test_a_key_of_the_first_alias_scheme_is_kept_and_realiased(aws: Harness) -> 
     assert aws.alias_target(key_alias_for("team/app_v1")) not in (None, key_id)
 
 
-def test_an_old_alias_of_another_resource_is_left_alone(aws: Harness) -> None:
+def test_an_old_alias_of_another_resource_is_left_alone(aws: PartsHarness) -> None:
     """team/app.v1's key still carries alias/ecr/team/app_v1 (not migrated yet): team/app_v1 neither uses nor
     removes it."""
     key_id = _legacy_resource(aws, "team/app.v1", "legacy")
@@ -64,7 +64,7 @@ def test_an_old_alias_of_another_resource_is_left_alone(aws: Harness) -> None:
     assert aws.alias_target(key_alias_for("team/app_v1")) != key_id
 
 
-def test_another_resources_managed_key_is_refused(aws: Harness) -> None:
+def test_another_resources_managed_key_is_refused(aws: PartsHarness) -> None:
     owner = aws.desired({"repositoryName": "team-a/app"}, namespace="team-a", name="app")
     aws.reconcile(owner)
     key_arn = aws.key(str(aws.alias_target(key_alias_for("team-a/app"))))["Arn"]
@@ -78,14 +78,14 @@ def test_another_resources_managed_key_is_refused(aws: Harness) -> None:
     assert aws.repository("team-b/app") is None
 
 
-def test_a_key_that_is_nobodys_managed_key_may_be_brought(aws: Harness) -> None:
+def test_a_key_that_is_nobodys_managed_key_may_be_brought(aws: PartsHarness) -> None:
     key_arn = aws.kms.create_key(Tags=[{"TagKey": "team", "TagValue": "b"}])["KeyMetadata"]["Arn"]
     tenant = aws.desired({"repositoryName": "team-b/app", "encryption": {"kmsKeyArn": key_arn}}, namespace="team-b")
     assert aws.reconcile(tenant).problems == []
     assert aws.existing_repository("team-b/app")["encryptionConfiguration"]["kmsKey"] == key_arn
 
 
-def test_a_key_still_used_by_a_repository_is_never_scheduled_for_deletion(aws: Harness) -> None:
+def test_a_key_still_used_by_a_repository_is_never_scheduled_for_deletion(aws: PartsHarness) -> None:
     owner = aws.desired({"repositoryName": "team-a/app"}, namespace="team-a", name="app")
     aws.reconcile(owner)
     key_id = str(aws.alias_target(key_alias_for("team-a/app")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_harness import ALIAS, NAME, Harness
+from aws_harness import ALIAS, NAME, PartsHarness
 from botocore.exceptions import ClientError
 
 from ecr_operator.adoption import Adoption
@@ -19,7 +19,7 @@ ADOPT = Adoption(requested=True, refusal=None)
 ASKED_NOT_ALLOWED = Adoption(requested=True)
 
 
-def _foreign_repository(aws: Harness, tags: dict[str, str] | None = None) -> None:
+def _foreign_repository(aws: PartsHarness, tags: dict[str, str] | None = None) -> None:
     aws.ecr.create_repository(
         repositoryName=NAME,
         imageTagMutability="IMMUTABLE",
@@ -28,7 +28,7 @@ def _foreign_repository(aws: Harness, tags: dict[str, str] | None = None) -> Non
     )
 
 
-def _snapshot(aws: Harness) -> dict[str, object]:
+def _snapshot(aws: PartsHarness) -> dict[str, object]:
     repo = aws.existing_repository()
     return {
         "repository": {k: v for k, v in repo.items() if k != "createdAt"},
@@ -40,7 +40,7 @@ def _snapshot(aws: Harness) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("overrides", [{}, AES], ids=["kms", "aes256"])
-def test_unowned_repository_is_left_alone(aws: Harness, overrides: dict[str, object]) -> None:
+def test_unowned_repository_is_left_alone(aws: PartsHarness, overrides: dict[str, object]) -> None:
     _foreign_repository(aws)
     before = _snapshot(aws)
     desired = aws.desired(overrides)
@@ -61,7 +61,7 @@ def test_unowned_repository_is_left_alone(aws: Harness, overrides: dict[str, obj
     assert _snapshot(aws) == before
 
 
-def test_unowned_repository_is_adopted_when_asked(aws: Harness) -> None:
+def test_unowned_repository_is_adopted_when_asked(aws: PartsHarness) -> None:
     _foreign_repository(aws, {"owner": "someone", "legacy": "yes"})
     desired = aws.desired(AES, {"crossAccountPull": {"enabled": True, "allowedAccountIds": ["111122223333"]}})
 
@@ -90,7 +90,7 @@ def test_unowned_repository_is_adopted_when_asked(aws: Harness) -> None:
     assert aws.reconcile(desired, adoption=ADOPT).adopted is False
 
 
-def test_a_write_failing_after_the_adoption_still_reports_it(aws: Harness) -> None:
+def test_a_write_failing_after_the_adoption_still_reports_it(aws: PartsHarness) -> None:
     """The ownership tags are on, a later write fails: the error says the pass adopted (status records it), since
     the next pass sees a repository that is already owned."""
     _foreign_repository(aws)
@@ -114,14 +114,14 @@ def test_a_write_failing_after_the_adoption_still_reports_it(aws: Harness) -> No
     assert outcome.adopted is False and outcome.problems == []
 
 
-def test_a_write_failing_without_adoption_is_a_plain_error(aws: Harness) -> None:
+def test_a_write_failing_without_adoption_is_a_plain_error(aws: PartsHarness) -> None:
     _foreign_repository(aws)
     with pytest.raises(OperatorError) as raised:
         aws.reconcile(aws.desired(AES), adoption=ASKED_NOT_ALLOWED)
     assert not isinstance(raised.value, AdoptedThenFailed)
 
 
-def test_asking_to_adopt_where_the_platform_does_not_allow_it_changes_nothing(aws: Harness) -> None:
+def test_asking_to_adopt_where_the_platform_does_not_allow_it_changes_nothing(aws: PartsHarness) -> None:
     _foreign_repository(aws, {"owner": "someone"})
     aws.put_image()
     before = _snapshot(aws)
@@ -144,7 +144,7 @@ def test_asking_to_adopt_where_the_platform_does_not_allow_it_changes_nothing(aw
     assert [i.get("imageTag") for i in aws.ecr.list_images(repositoryName=NAME)["imageIds"]] == ["v1"]
 
 
-def test_adopting_into_another_encryption_reports_the_mismatch(aws: Harness) -> None:
+def test_adopting_into_another_encryption_reports_the_mismatch(aws: PartsHarness) -> None:
     """An AES256 repository adopted with a KMS spec cannot be re-encrypted: say so (never silently ignore it)."""
     _foreign_repository(aws)
     outcome = aws.reconcile(aws.desired(), adoption=ADOPT)
@@ -173,7 +173,7 @@ def test_adopting_into_another_encryption_reports_the_mismatch(aws: Harness) -> 
     ],
     ids=["other-namespace", "other-name", "other-cluster", "partial-tags"],
 )
-def test_repository_owned_by_another_resource_is_never_adopted(aws: Harness, owner_tags: dict[str, str]) -> None:
+def test_repository_owned_by_another_resource_is_never_adopted(aws: PartsHarness, owner_tags: dict[str, str]) -> None:
     _foreign_repository(aws, owner_tags)
     before = _snapshot(aws)
     desired = aws.desired(AES)
@@ -189,7 +189,7 @@ def test_repository_owned_by_another_resource_is_never_adopted(aws: Harness, own
     assert _snapshot(aws) == before
 
 
-def test_resource_in_another_namespace_cannot_take_over_our_repository(aws: Harness) -> None:
+def test_resource_in_another_namespace_cannot_take_over_our_repository(aws: PartsHarness) -> None:
     ours = aws.desired()
     aws.reconcile(ours)
     before = _snapshot(aws)
@@ -206,7 +206,7 @@ def test_resource_in_another_namespace_cannot_take_over_our_repository(aws: Harn
     aws.assert_in_sync(ours)
 
 
-def test_alias_pointing_at_a_foreign_key(aws: Harness) -> None:
+def test_alias_pointing_at_a_foreign_key(aws: PartsHarness) -> None:
     foreign = aws.kms.create_key()["KeyMetadata"]["KeyId"]
     aws.kms.create_alias(AliasName=ALIAS, TargetKeyId=foreign)
 
@@ -219,7 +219,7 @@ def test_alias_pointing_at_a_foreign_key(aws: Harness) -> None:
     assert aws.key_tags(foreign) == {}
 
 
-def test_adopted_repository_with_someone_elses_key(aws: Harness) -> None:
+def test_adopted_repository_with_someone_elses_key(aws: PartsHarness) -> None:
     """Adopting a repository encrypted with a key we did not make: the key is used, never managed; not Ready."""
     foreign = aws.kms.create_key()["KeyMetadata"]
     aws.ecr.create_repository(

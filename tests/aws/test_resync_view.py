@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from aws_harness import CLUSTER, NAME, Harness
+from aws_harness import CLUSTER, NAME, PartsHarness
 
 from ecr_operator.reconcile import reconcile
 from ecr_operator.render import Desired
@@ -19,7 +19,7 @@ PER_RESOURCE_READS = [
 ]
 
 
-def _three(aws: Harness) -> list[Desired]:
+def _three(aws: PartsHarness) -> list[Desired]:
     desired = [
         aws.desired(),
         aws.desired({"repositoryName": "team-b/api"}, name="api", namespace="team-b"),
@@ -30,7 +30,7 @@ def _three(aws: Harness) -> list[Desired]:
     return desired
 
 
-def test_in_sync_with_a_view(aws: Harness) -> None:
+def test_in_sync_with_a_view(aws: PartsHarness) -> None:
     desired = _three(aws)
     aws.calls.clear()
     view = Snapshots(CLUSTER, max_age=60).view(aws.clients, not_before=0.0)
@@ -46,7 +46,7 @@ def test_in_sync_with_a_view(aws: Harness) -> None:
         assert sorted(aws.calls.operations) == sorted(PER_RESOURCE_READS)
 
 
-def test_drift_is_corrected_with_a_fresh_view(aws: Harness) -> None:
+def test_drift_is_corrected_with_a_fresh_view(aws: PartsHarness) -> None:
     desired = _three(aws)[0]
     key_id = aws.alias_target()
     assert key_id is not None
@@ -61,7 +61,7 @@ def test_drift_is_corrected_with_a_fresh_view(aws: Harness) -> None:
     aws.assert_in_sync(desired)
 
 
-def test_view_taken_before_the_repository_existed(aws: Harness) -> None:
+def test_view_taken_before_the_repository_existed(aws: PartsHarness) -> None:
     """A repository missing from the view is read directly: never created twice."""
     view = Snapshots(CLUSTER, max_age=60).view(aws.clients, not_before=0.0)
     desired = aws.desired()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aws_harness import NAME, Harness
+from aws_harness import NAME, PartsHarness
 
 from ecr_operator.render import PULL_ACTIONS
 
@@ -32,7 +32,7 @@ RAW_LIFECYCLE = json.dumps(
 )
 
 
-def _principals(aws: Harness) -> list[str]:
+def _principals(aws: PartsHarness) -> list[str]:
     policy = aws.policy()
     assert policy is not None
     (statement,) = policy["Statement"]
@@ -42,24 +42,24 @@ def _principals(aws: Harness) -> list[str]:
     return sorted([principals] if isinstance(principals, str) else principals)
 
 
-def _key_id(aws: Harness) -> str:
+def _key_id(aws: PartsHarness) -> str:
     target = aws.alias_target()
     assert target is not None
     return target
 
 
-def _rules(aws: Harness) -> list[dict[str, Any]]:
+def _rules(aws: PartsHarness) -> list[dict[str, Any]]:
     lifecycle = aws.lifecycle()
     assert lifecycle is not None
     return sorted(lifecycle["rules"], key=lambda r: r["rulePriority"])
 
 
-def _tags_both(aws: Harness) -> tuple[dict[str, str], dict[str, str]]:
+def _tags_both(aws: PartsHarness) -> tuple[dict[str, str], dict[str, str]]:
     return aws.repository_tags(), aws.key_tags(_key_id(aws))
 
 
-def _check_tags(expected: dict[str, str | None]) -> Callable[[Harness], None]:
-    def check(aws: Harness) -> None:
+def _check_tags(expected: dict[str, str | None]) -> Callable[[PartsHarness], None]:
+    def check(aws: PartsHarness) -> None:
         for tags in _tags_both(aws):
             for key, value in expected.items():
                 assert tags.get(key) == value, (key, tags)
@@ -67,7 +67,7 @@ def _check_tags(expected: dict[str, str | None]) -> Callable[[Harness], None]:
     return check
 
 
-Case = tuple[dict[str, Any], dict[str, Any], list[str], Callable[[Harness], None]]
+Case = tuple[dict[str, Any], dict[str, Any], list[str], Callable[[PartsHarness], None]]
 
 CASES: dict[str, Case] = {
     "mutability": (
@@ -193,11 +193,11 @@ def _expect(condition: bool) -> None:
 
 @pytest.mark.parametrize(("before", "after", "writes", "check"), list(CASES.values()), ids=list(CASES))
 def test_update_in_place(
-    aws: Harness,
+    aws: PartsHarness,
     before: dict[str, Any],
     after: dict[str, Any],
     writes: list[str],
-    check: Callable[[Harness], None],
+    check: Callable[[PartsHarness], None],
 ) -> None:
     old = aws.desired(before)
     created = aws.reconcile(old)
@@ -216,7 +216,7 @@ def test_update_in_place(
     aws.assert_in_sync(new)
 
 
-def test_several_changes_in_one_pass(aws: Harness) -> None:
+def test_several_changes_in_one_pass(aws: PartsHarness) -> None:
     aws.reconcile(aws.desired())
     new = aws.desired(
         {

@@ -22,6 +22,9 @@ except ImportError:  # not installed: run from the source tree
 
 import kubernetes  # noqa: E402
 
+# The session's shared operator (one for every module that uses `ns` / `operator_env`), defined once here.
+from operator_env import ns_fixture, operator_env_fixture  # noqa: E402, F401
+
 from ecr_operator_dev import (  # noqa: E402
     ControlPlaneBinaries,
     DevEnvError,

@@ -1,8 +1,6 @@
 """The session operator: one ``ecr-operator run`` against the session control plane, and a namespace per test.
 
-Import the fixtures into a test module::
-
-    from operator_env import ns_fixture, operator_env_fixture  # noqa: F401
+``tests/e2e/conftest.py`` registers the fixtures once for every module (so there is one session operator):
 
 ``operator_env`` (session): the CRDs installed and Established, a moto server of its own (so that the
 harness tests' ``reset()`` cannot wipe the operator's AWS state), boto3 clients and one
@@ -101,20 +99,12 @@ class OperatorEnv:
         self.core = self.kube.core
 
 
-_SESSION: dict[str, OperatorEnv] = {}
-
-
 @pytest.fixture(scope="session", name="operator_env")
 def operator_env_fixture(
     controlplane: LocalControlPlane,
     k8s_api: kubernetes.client.ApiClient,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorEnv]:
-    # Every test module imports this fixture, and pytest then holds one session fixture per module:
-    # keep a single environment (one operator!) for the whole session, torn down by the first holder.
-    if "env" in _SESSION:
-        yield _SESSION["env"]
-        return
     install_crds(k8s_api)
     workdir = tmp_path_factory.mktemp("ecr-operator")
     with MotoServer(workdir / "moto") as moto:
@@ -140,7 +130,7 @@ def operator_env_fixture(
         )
         operator.start()
         try:
-            _SESSION["env"] = OperatorEnv(
+            yield OperatorEnv(
                 controlplane,
                 k8s_api,
                 moto,
@@ -148,10 +138,8 @@ def operator_env_fixture(
                 Aws(moto.endpoint_url, REGION, CLUSTER_ID),
                 MotoRecorder(moto.endpoint_url),
             )
-            yield _SESSION["env"]
         finally:
             operator.stop()
-            _SESSION.clear()
 
 
 # -- one namespace per test ----------------------------------------------------------------------------------

@@ -8,8 +8,6 @@ import pytest
 from operator_env import (
     CLUSTER_ID,
     Namespace,
-    ns_fixture,  # noqa: F401
-    operator_env_fixture,  # noqa: F401
     seed_spec,
 )
 from support import OWNER_TAGS, Aws, unique, wait_for

@@ -13,8 +13,6 @@ from operator_env import (
     CLUSTER_ID,
     SEED_EXAMPLE,
     Namespace,
-    ns_fixture,  # noqa: F401
-    operator_env_fixture,  # noqa: F401
 )
 from support import GROUP, PLURAL, REGION, VERSION, unique
 

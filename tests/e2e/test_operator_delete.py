@@ -7,8 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from operator_env import (
     Namespace,
-    ns_fixture,  # noqa: F401
-    operator_env_fixture,  # noqa: F401
     seed_spec,
 )
 from support import unique

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from operator_env import (
     Namespace,
-    ns_fixture,  # noqa: F401
-    operator_env_fixture,  # noqa: F401
     seed_spec,
 )
 from support import unique

@@ -13,8 +13,6 @@ from operator_env import (
     RESYNC_SECONDS,
     MotoRecorder,
     Namespace,
-    ns_fixture,  # noqa: F401
-    operator_env_fixture,  # noqa: F401
     seed_spec,
 )
 from support import GROUP, PLURAL, VERSION, unique

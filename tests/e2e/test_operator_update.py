@@ -9,8 +9,6 @@ from operator_env import (
     CLUSTER_ID,
     PULL_ACTIONS,
     Namespace,
-    ns_fixture,  # noqa: F401
-    operator_env_fixture,  # noqa: F401
     seed_spec,
 )
 from support import unique

@@ -10,8 +10,6 @@ import pytest
 from operator_env import (
     RESYNC_SECONDS,
     Namespace,
-    ns_fixture,  # noqa: F401
-    operator_env_fixture,  # noqa: F401
     seed_spec,
 )
 from support import unique, wait_for

@@ -13,6 +13,8 @@ import botocore.session
 import pytest
 from botocore import xform_name
 
+from ecr_operator_dev.awsproxy import READ_PREFIXES
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = REPO_ROOT / "operator" / "ecr_operator"
 POLICY = REPO_ROOT / "deploy" / "iam-policy.json"
@@ -37,7 +39,6 @@ RESOURCE_STAR_ALLOWED = {
     "tag:GetResources",  # no resource-level permissions
     "kms:ListKeys",  # no resource-level permissions
 }
-READ_PREFIXES = ("Describe", "Get", "List")
 
 
 def _api_names(service: str) -> dict[str, str]:

@@ -95,17 +95,10 @@ def test_without_the_policy_no_namespace_is_needed() -> None:
     assert _runtime("any").prefixes_of("never-seen") == ()
 
 
-def _namespace_watchers(policy: str) -> list[str]:
-    registry = build_registry(Settings(region="eu-west-1", repository_name_policy=policy))  # type: ignore[arg-type]
-    return [str(handler.id) for handler in registry._watching.get_all_handlers()]
-
-
 def test_namespaces_are_watched_only_for_the_namespace_prefix_policy() -> None:
-    assert _namespace_watchers("any") == []
-    assert _namespace_watchers("namespace-prefix") == ["namespace-annotations"]
-    assert not build_registry(
-        Settings(region="eu-west-1", repository_name_policy="namespace-prefix")
-    )._indexing.get_all_handlers()
+    assert Settings(region="eu-west-1", repository_name_policy="any").watches_namespaces is False
+    assert Settings(region="eu-west-1", repository_name_policy="namespace-prefix").watches_namespaces is True
+    build_registry(Settings(region="eu-west-1", repository_name_policy="namespace-prefix"))
 
 
 def test_flag_default_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,12 +15,13 @@ from typing import Any, TypeVar
 
 import kopf
 
-from .adoption import Adoption, decide_adoption, is_true
+from .adoption import Adoption
 from .aws import ClientFactory
 from .errors import OperatorError
 from .events import EventRecorder
 from .kube import patch_status_from_thread
 from .manifest import annotation_flag, desired_for, request_for
+from .namespaces import NamespacePolicies
 from .parts.key import KeyCreation
 from .reasons import Reason
 from .reconcile import AdoptedThenFailed, Checkpoint, Outcome, delete, reconcile
@@ -28,15 +29,12 @@ from .render import Desired
 from .settings import Settings
 from .snapshot import Snapshots
 from .spec import (
-    ALLOW_ADOPTION_ANNOTATION,
     GROUP,
     OBSERVE_ONLY_ANNOTATION,
     PLURAL,
-    REPOSITORY_PREFIXES_ANNOTATION,
     VERSION,
 )
 from .status import Report, now, report, report_failure
-from .validate import parse_prefixes
 
 FINALIZER = f"{GROUP}/finalizer"
 NOT_EMPTY_RETRY_SECONDS = 20.0
@@ -58,10 +56,8 @@ class Runtime:
     snapshots: Snapshots = field(init=False)
     last_write: dict[str, float] = field(default_factory=dict)
     """time.monotonic() after each object's last AWS write: batched views older than that are not used."""
-    namespace_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """Namespace -> the repository prefixes its annotation grants (namespace-prefix policy)."""
-    namespace_allows_adoption: dict[str, bool] = field(default_factory=dict)
-    """Namespace -> whether a cluster admin annotated it to allow adoption (adoption mode annotated-namespaces)."""
+    namespaces: NamespacePolicies = field(init=False)
+    """The Namespace annotations the name policy and the adoption mode read."""
     events: EventRecorder = field(default_factory=EventRecorder)
     """Every Event the operator posts: one per (object, type, reason), counted (events.py)."""
 
@@ -70,27 +66,7 @@ class Runtime:
         # A view serves every resync in a tenth of the interval (0.5-60 s); older views are re-read.
         max_age = min(60.0, max(0.5, self.settings.resync_seconds / 10))
         self.snapshots = Snapshots(self.settings.cluster_id, max_age)
-
-    def prefixes_of(self, namespace: str) -> tuple[str, ...]:
-        """The prefixes a namespace's annotation grants; retried until its Namespace has been seen."""
-        if self.settings.repository_name_policy == "any":
-            return ()
-        prefixes = self.namespace_prefixes.get(namespace)
-        if prefixes is None:
-            raise OperatorError(
-                Reason.NAMESPACE_NOT_SEEN, f"waiting for the operator to see Namespace {namespace}", retryable=True
-            )
-        return prefixes
-
-    def adoption(self, namespace: str, requested: bool) -> Adoption:
-        """May a resource in ``namespace`` adopt? Asked with its Namespace seen first, when that decides it."""
-        mode = self.settings.adoption
-        allows = self.namespace_allows_adoption.get(namespace)
-        if requested and mode == "annotated-namespaces" and allows is None:
-            raise OperatorError(
-                Reason.NAMESPACE_NOT_SEEN, f"waiting for the operator to see Namespace {namespace}", retryable=True
-            )
-        return decide_adoption(mode, namespace, requested=requested, namespace_allows=bool(allows))
+        self.namespaces = NamespacePolicies(self.settings)
 
     def reconcile(
         self,
@@ -188,9 +164,10 @@ async def reconcile_handler(
     namespace, name = str(meta.namespace), str(meta.name)
     generation = meta.get("generation")
     try:
-        request = request_for(spec, namespace, name, meta.annotations, memo.settings, memo.prefixes_of(namespace))
+        granted = memo.namespaces.prefixes_of(namespace)
+        request = request_for(spec, namespace, name, meta.annotations, memo.settings, granted)
         desired, observe_only = request.desired, request.observe_only
-        adoption = memo.adoption(namespace, request.adopt)
+        adoption = memo.namespaces.adoption(namespace, request.adopt)
         checkpoint = _checkpoint(memo, resource, meta, logger)
         async with memo.lock(str(meta.uid)):
             outcome = await memo.run(
@@ -268,18 +245,16 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 
 def namespace_event(type: str | None, name: str, annotations: kopf.Annotations, memo: Runtime, **_: Any) -> None:
-    """Keep the Namespace annotations the policies read current in Runtime (namespace_prefixes for the
-    namespace-prefix policy, namespace_allows_adoption for adoption mode annotated-namespaces).
+    """Keep the Namespace annotations the policies read current (``Runtime.namespaces``: prefixes for the
+    namespace-prefix policy, allow-adoption for adoption mode annotated-namespaces).
 
     Not a kopf index on purpose: kopf holds every handler until all indexes are filled, and with a bounded
     number of workers (settings.queueing.worker_limit) more Namespaces than workers never finish filling.
     """
     if type == "DELETED":
-        memo.namespace_prefixes.pop(name, None)
-        memo.namespace_allows_adoption.pop(name, None)
+        memo.namespaces.gone(name)
     else:
-        memo.namespace_prefixes[name] = parse_prefixes(annotations.get(REPOSITORY_PREFIXES_ANNOTATION))
-        memo.namespace_allows_adoption[name] = is_true(annotations.get(ALLOW_ADOPTION_ANNOTATION))
+        memo.namespaces.seen(name, annotations)
 
 
 def _deletion_unblocked(spec: kopf.Spec, **_: Any) -> bool:

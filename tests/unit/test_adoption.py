@@ -67,24 +67,24 @@ def _runtime(mode: AdoptionMode) -> Runtime:
 def test_annotated_namespaces_follow_the_namespace_watch() -> None:
     runtime = _runtime("annotated-namespaces")
     with pytest.raises(OperatorError) as raised:
-        runtime.adoption("team-a", requested=True)
+        runtime.namespaces.adoption("team-a", requested=True)
     assert raised.value.reason == "NamespaceNotSeen" and raised.value.retryable
     # A resource that does not ask never waits for its Namespace.
-    assert not runtime.adoption("team-a", requested=False).allowed
+    assert not runtime.namespaces.adoption("team-a", requested=False).allowed
 
     namespace_event(type=None, name="team-a", annotations={ALLOW: "true"}, memo=runtime)
-    assert runtime.adoption("team-a", requested=True).adopts
+    assert runtime.namespaces.adoption("team-a", requested=True).adopts
     namespace_event(type="MODIFIED", name="team-a", annotations={ALLOW: "false"}, memo=runtime)
-    assert not runtime.adoption("team-a", requested=True).allowed
+    assert not runtime.namespaces.adoption("team-a", requested=True).allowed
     namespace_event(type="MODIFIED", name="team-a", annotations={ALLOW: "true"}, memo=runtime)
     namespace_event(type="DELETED", name="team-a", annotations={ALLOW: "true"}, memo=runtime)
     with pytest.raises(OperatorError):
-        runtime.adoption("team-a", requested=True)
+        runtime.namespaces.adoption("team-a", requested=True)
 
 
 @pytest.mark.parametrize(("mode", "allowed"), [("disabled", False), ("everywhere", True)])
 def test_other_modes_need_no_namespace(mode: AdoptionMode, allowed: bool) -> None:
-    assert _runtime(mode).adoption("never-seen", requested=True).adopts is allowed
+    assert _runtime(mode).namespaces.adoption("never-seen", requested=True).adopts is allowed
 
 
 def _namespace_watchers(policy: RepositoryNamePolicy, mode: AdoptionMode) -> list[str]:

@@ -49,6 +49,14 @@ log "building helm ${version} (first build takes a few minutes)…"
 started="${SECONDS}"
 # internal/version is what `helm version` reports; the module proxy does not record the release commit.
 ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=${version} -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+# The Kubernetes version `helm template` and `helm lint` assume without a cluster (upstream's Makefile
+# derives it from k8s.io/client-go v0.X.Y -> 1.X; without it helm claims v1.20).
+client_go="$(awk '$1 == "k8s.io/client-go" && $2 ~ /^v0\./ { print $2; exit }' "${here}/go.mod")"
+[[ -n "${client_go}" ]] || die "cannot find the k8s.io/client-go version in ${here}/go.mod"
+k8s_minor="$(cut -d. -f2 <<<"${client_go}")"
+for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    ldflags+=" -X ${pkg}.k8sVersionMajor=1 -X ${pkg}.k8sVersionMinor=${k8s_minor}"
+done
 (
     cd "${here}"
     CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${helm}.tmp" helm.sh/helm/v3/cmd/helm

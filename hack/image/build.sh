@@ -90,7 +90,7 @@ ca_bundle="${PIP_CERT:-${SSL_CERT_FILE:-}}"
 if [[ -n "${ca_bundle}" && -f "${ca_bundle}" ]]; then
     build_args+=(--volume "${ca_bundle}:/run/build-ca.crt:ro" --build-arg PIP_CERT=/run/build-ca.crt)
 fi
-bah bud --quiet --isolation chroot --network host --pull-never --layers "${build_args[@]}" \
+bah bud --quiet --isolation chroot --network host --pull-never --layers --force-rm "${build_args[@]}" \
     --tag "${tag}" --file "${repo}/Dockerfile" "${repo}" >/dev/null
 rm -f "${cache}"/image-*
 bah images --quiet --no-trunc "${tag}" >"${stamp}"

@@ -22,6 +22,7 @@ version="$(sed -n 's/^version = "\(.*\)"$/\1/p' "${repo}/pyproject.toml" | head 
 tag="localhost/ecr-operator:${version}"
 [[ "${1:-}" == "--tag" ]] && tag="${2:?--tag needs a reference}"
 
+[[ -f "${repo}/constraints.txt" ]] || die "${repo}/constraints.txt (the pinned dependency versions the Dockerfile installs) is missing"
 [[ "$(id -u)" == 0 ]] || die "building images with buildah's vfs storage and chroot isolation needs root"
 for tool in debootstrap buildah; do
     command -v "${tool}" >/dev/null 2>&1 || die "'${tool}' is missing: apt-get install debootstrap buildah"

@@ -1,5 +1,5 @@
-"""Two replicas with kopf peering (deploy/peering.yaml): one serves, the other stands by; after a SIGKILL of
-the active one the standby takes over and converges a new resource."""
+"""Two replicas with kopf peering (deploy/crds/kopf-peerings.yaml, deploy/base/peering-rbac.yaml): one serves,
+the other stands by; after a SIGKILL of the active one the standby takes over and converges a new resource."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import kubernetes
 import pytest
 from support import (
     DEPLOY,
@@ -20,6 +21,7 @@ from support import (
     private_cluster,
     tagged_spec,
     unique,
+    wait_established,
     wait_for,
 )
 
@@ -65,8 +67,17 @@ def pair(
 ) -> Iterator[Pair]:
     workdir = tmp_path_factory.mktemp("ha")
     with private_cluster(controlplane_binaries, workdir / "controlplane") as cluster:
-        cluster.apply(DEPLOY / "rbac.yaml")
-        cluster.apply(DEPLOY / "peering.yaml")
+        cluster.apply(DEPLOY / "base" / "rbac.yaml")
+        cluster.apply(DEPLOY / "crds" / "kopf-peerings.yaml")
+        cluster.apply(DEPLOY / "base" / "peering-rbac.yaml")
+        # In a cluster the Deployment's init container creates it (tests/e2e/test_packaging.py).
+        wait_established(cluster.api, "clusterkopfpeerings.kopf.dev")
+        kubernetes.client.CustomObjectsApi(cluster.api).create_cluster_custom_object(
+            "kopf.dev",
+            "v1",
+            "clusterkopfpeerings",
+            {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": PEERING}},
+        )
         # The replicas run as the operator's ServiceAccount: the peering RBAC is proven too.
         kubeconfig = cluster.controlplane.token_kubeconfig("ecr-operator", "ecr-operator")
         cluster_id = unique("ha")

@@ -1,4 +1,4 @@
-"""deploy/rbac.yaml on a real kube-apiserver: the operator's ServiceAccount is enough for a full lifecycle,
+"""deploy/base/rbac.yaml on a real kube-apiserver: the operator's ServiceAccount is enough for a full lifecycle,
 and a tenant with a namespaced Role reaches its own namespace only."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def env(
 ) -> Iterator[Env]:
     workdir = tmp_path_factory.mktemp("rbac")
     with private_cluster(controlplane_binaries, workdir / "controlplane") as cluster:
-        cluster.apply(DEPLOY / "rbac.yaml")  # the ServiceAccount, ClusterRole and binding; not the Deployment
+        cluster.apply(DEPLOY / "base" / "rbac.yaml")  # the ServiceAccount, ClusterRole and binding; not the Deployment
         kubeconfig = cluster.controlplane.token_kubeconfig("ecr-operator", "ecr-operator")
         operator = operator_process(
             kubeconfig=kubeconfig,

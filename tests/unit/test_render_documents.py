@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ecr_operator.render import (
@@ -24,7 +24,7 @@ from ecr_operator.render import (
     render_tags,
     to_json,
 )
-from ecr_operator.spec import EcrRepositorySpec, Lifecycle
+from ecr_operator.spec import REPOSITORY_NAME_PATTERN, EcrRepositorySpec, Lifecycle
 
 OWNER = Owner("c1", "ns1", "web")
 
@@ -193,21 +193,29 @@ def test_key_alias_naming(name: str, alias: str) -> None:
     assert alias.startswith("alias/") and not alias.startswith("alias/aws/")
 
 
-_SEGMENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
-REPOSITORY_NAMES = st.from_regex(rf"\A(?:{_SEGMENT}/){{0,3}}{_SEGMENT}\Z", fullmatch=True).filter(
-    lambda name: 2 <= len(name) <= 256
+_WORDS = st.text(alphabet="ab0", min_size=1, max_size=4)
+_COMPONENTS = st.builds(
+    lambda first, rest: first + "".join(sep + word for sep, word in rest),
+    _WORDS,
+    st.lists(st.tuples(st.sampled_from("._-"), _WORDS), max_size=4),
 )
-LONG_NAMES = st.lists(st.sampled_from(["a", "b", ".", "_"]), min_size=200, max_size=250).map(
-    lambda chars: (
-        "x" + "".join(chars).replace("..", ".a").replace("__", "_a").replace("._", ".a").replace("_.", "_a") + "z"
-    )
+REPOSITORY_NAMES = st.lists(_COMPONENTS, min_size=1, max_size=4).map("/".join).filter(lambda name: len(name) >= 2)
+"""Valid ECR names over a small alphabet, so that distinct names often differ only in '.' vs '_'."""
+LONG_NAMES = st.builds(
+    lambda body, cut: body[:cut].rstrip("._-") + "z",
+    st.lists(st.tuples(st.sampled_from("._-"), _WORDS), min_size=120, max_size=130).map(
+        lambda parts: "x" + "".join(sep + word for sep, word in parts)
+    ),
+    st.integers(min_value=200, max_value=255),
 )
 _ALIAS_CHARS = re.compile(r"^alias/[A-Za-z0-9/_-]+$")
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(REPOSITORY_NAMES | LONG_NAMES, REPOSITORY_NAMES | LONG_NAMES)
 def test_distinct_repository_names_get_distinct_valid_aliases(first: str, second: str) -> None:
     for name in (first, second):
+        assert re.fullmatch(REPOSITORY_NAME_PATTERN, name) and len(name) <= 256, name
         alias = key_alias_for(name)
         assert len(alias) <= 256 and _ALIAS_CHARS.match(alias), alias
         assert not alias.startswith("alias/aws/")

@@ -1,0 +1,261 @@
+"""The install trees on a real kube-apiserver: one server-side ``kubectl apply -k`` of an overlay on a fresh
+cluster, ``helm lint`` / ``template`` / ``install``, the chart rendering the kustomize base's objects, and the
+Deployment's init container creating the kopf peering object as the operator's ServiceAccount.
+
+helm comes from ``hack/helm/build.sh`` (built on first use, cached per version like the control plane).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+import pytest
+import yaml
+from support import DEPLOY, REPO_ROOT, wait_established, wait_for
+
+from ecr_operator_dev import ControlPlaneBinaries, LocalControlPlane
+
+pytestmark = pytest.mark.e2e
+
+CHART = REPO_ROOT / "charts" / "ecr-operator"
+NAMESPACE = "ecr-operator"
+PEERING = "ecr-operator"
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+# kustomize appends a hash of the content to generated ConfigMap names (and rewrites the references).
+GENERATED_SUFFIX = re.compile(r"^(ecr-operator-settings)-[a-z0-9]{10}$")
+
+
+def run(*argv: str | Path, env: Mapping[str, str] | None = None, timeout: float = 120) -> str:
+    result = subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, timeout=timeout, env=dict(env) if env else None
+    )
+    assert result.returncode == 0, f"{' '.join(map(str, argv))} failed ({result.returncode}):\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    try:
+        out = run(REPO_ROOT / "hack" / "helm" / "build.sh", timeout=1800)
+    except AssertionError as exc:
+        pytest.fail(f"cannot build helm:\n{exc}", pytrace=False)
+    return Path(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def kubectl(controlplane_binaries: ControlPlaneBinaries) -> Path:
+    assert controlplane_binaries.kubectl is not None, "the control plane build has no kubectl"
+    return controlplane_binaries.kubectl
+
+
+def documents(text: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def kustomize(kubectl: Path, path: Path) -> list[dict[str, Any]]:
+    return documents(run(kubectl, "kustomize", path))
+
+
+def helm_template(helm: Path, *values: str) -> list[dict[str, Any]]:
+    sets = [arg for value in values for arg in ("--set", value)]
+    return documents(run(helm, "template", "ecr-operator", CHART, "--namespace", NAMESPACE, "--include-crds", *sets))
+
+
+def by_key(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    keyed = {}
+    for obj in objects:
+        name = GENERATED_SUFFIX.sub(r"\1", obj["metadata"]["name"])
+        keyed[obj["kind"], name] = obj
+    return keyed
+
+
+def pod_spec(deployment: Mapping[str, Any]) -> dict[str, Any]:
+    """The pod spec with the generated ConfigMap name normalised and the image pull policy left out."""
+    spec = yaml.safe_load(yaml.safe_dump(deployment["spec"]["template"]["spec"]))
+    for container in spec.get("initContainers", []) + spec["containers"]:
+        container.pop("imagePullPolicy", None)
+        for source in container.get("envFrom", []):
+            source["configMapRef"]["name"] = GENERATED_SUFFIX.sub(r"\1", source["configMapRef"]["name"])
+    if not spec.get("initContainers"):
+        spec.pop("initContainers", None)
+    return spec
+
+
+def assert_same_objects(kustomized: list[dict[str, Any]], helmed: list[dict[str, Any]]) -> None:
+    ours, theirs = by_key(kustomized), by_key(helmed)
+    # A Helm release goes into a namespace it is given (--create-namespace), so the chart has no Namespace.
+    assert set(ours) - {("Namespace", NAMESPACE)} == set(theirs)
+    for kind, name in sorted(theirs):
+        a, b = ours[kind, name], theirs[kind, name]
+        assert a["metadata"].get("namespace") == b["metadata"].get("namespace"), (kind, name)
+        if kind == "Deployment":
+            assert pod_spec(a) == pod_spec(b)
+            for field in ("replicas", "strategy", "selector"):
+                assert a["spec"][field] == b["spec"][field], field
+        elif kind == "ServiceAccount":
+            assert a["metadata"]["annotations"] == b["metadata"]["annotations"]
+        elif kind in ("ClusterRole",):
+            assert a["rules"] == b["rules"], name
+        elif kind == "ClusterRoleBinding":
+            assert (a["roleRef"], a["subjects"]) == (b["roleRef"], b["subjects"]), name
+        elif kind == "ConfigMap":
+            assert a["data"] == b["data"]
+        else:  # CRDs, Service, PodDisruptionBudget, NetworkPolicy
+            assert a["spec"] == b["spec"], (kind, name)
+
+
+# -- rendering ---------------------------------------------------------------------------------------------
+
+
+def test_helm_lint_and_the_values_schema(helm: Path) -> None:
+    run(helm, "lint", "--strict", CHART)
+    # Two replicas without peering would both reconcile: the schema refuses it.
+    refused = subprocess.run(
+        [str(helm), "template", "x", str(CHART), "--set", "peering.enabled=false"], capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "replicaCount" in refused.stderr, refused.stderr
+    refused = subprocess.run(
+        [str(helm), "template", "x", str(CHART), "--set", "settings.regoin=eu-west-1"], capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "regoin" in refused.stderr, refused.stderr
+
+
+def test_the_chart_renders_the_kustomize_base(helm: Path, kubectl: Path) -> None:
+    base = kustomize(kubectl, DEPLOY / "base")
+    assert_same_objects(base, helm_template(helm))
+    deployment = by_key(base)["Deployment", "ecr-operator"]
+    assert deployment["spec"]["replicas"] == 2
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "ecr-operator:0.1.0"
+    assert {"name": "ECR_OPERATOR_PEERING", "value": PEERING} in container["env"]
+    assert {"name": "metrics", "containerPort": 8081, "protocol": "TCP"} in container["ports"]
+
+
+def test_the_chart_without_peering_renders_the_dev_overlay(helm: Path, kubectl: Path) -> None:
+    dev = kustomize(kubectl, DEPLOY / "overlays" / "dev")
+    helmed = helm_template(
+        helm, "peering.enabled=false", "replicaCount=1", "settings.clusterId=dev", "settings.resyncIntervalSeconds=60"
+    )
+    # The dev overlay keeps the (unused) peering RBAC; the chart leaves it out.
+    peering_rbac = {("ClusterRole", "ecr-operator-peering"), ("ClusterRoleBinding", "ecr-operator-peering")}
+    assert_same_objects([o for o in dev if (o["kind"], o["metadata"]["name"]) not in peering_rbac], helmed)
+    deployment = by_key(dev)["Deployment", "ecr-operator"]
+    assert (deployment["spec"]["replicas"], deployment["spec"]["strategy"]) == (1, {"type": "Recreate"})
+
+
+def test_the_production_overlay_sets_its_settings(kubectl: Path) -> None:
+    production = by_key(kustomize(kubectl, DEPLOY / "overlays" / "production"))
+    assert production["ConfigMap", "ecr-operator-settings"]["data"]["ECR_OPERATOR_CLUSTER_ID"] == "prod-apne2"
+    deployment = production["Deployment", "ecr-operator"]
+    [source] = deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    generated = next(o for (kind, _), o in production.items() if kind == "ConfigMap")
+    assert source["configMapRef"]["name"] == generated["metadata"]["name"]
+
+
+# -- on a fresh API server ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_cluster(controlplane_binaries: ControlPlaneBinaries, tmp_path: Path) -> Iterator[LocalControlPlane]:
+    """A kube-apiserver + etcd with nothing installed (no CRDs, unlike ``private_cluster``)."""
+    with LocalControlPlane(controlplane_binaries, tmp_path / "controlplane") as controlplane:
+        yield controlplane
+
+
+def run_init_container(controlplane: LocalControlPlane, deployment: Mapping[str, Any], workdir: Path) -> str:
+    """Run the Deployment's init container command as a kubelet would: the ServiceAccount's token and CA in
+    /var/run/secrets/kubernetes.io/serviceaccount (a tmpfs in a private mount namespace) and the
+    KUBERNETES_SERVICE_* variables pointing at the API server."""
+    if os.geteuid() != 0:
+        pytest.skip("placing the ServiceAccount files at the kubelet's path needs root (a private mount namespace)")
+    [init] = deployment["spec"]["template"]["spec"]["initContainers"]
+    service_account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    namespace = deployment["metadata"]["namespace"]
+    token_config = yaml.safe_load(controlplane.token_kubeconfig(namespace, service_account).read_text())
+    admin_config = yaml.safe_load(controlplane.kubeconfig.read_text())
+    files = workdir / "serviceaccount"
+    files.mkdir(parents=True)
+    (files / "token").write_text(token_config["users"][0]["user"]["token"])
+    ca = admin_config["clusters"][0]["cluster"]["certificate-authority-data"]
+    (files / "ca.crt").write_bytes(base64.b64decode(ca))
+    (files / "namespace").write_text(namespace)
+    host, port = controlplane.server.removeprefix("https://").rsplit(":", 1)
+    env = {
+        "PATH": os.environ["PATH"],
+        "KUBERNETES_SERVICE_HOST": host,
+        "KUBERNETES_SERVICE_PORT": port,
+        **{e["name"]: e["value"] for e in init.get("env", [])},
+    }
+    mount_root = SERVICE_ACCOUNT_DIR.parents[2].resolve()  # /var/run (usually /run)
+    target = mount_root / SERVICE_ACCOUNT_DIR.relative_to(SERVICE_ACCOUNT_DIR.parents[2])
+    setup = f'mount -t tmpfs tmpfs "{mount_root}" && mkdir -p "{target}" && cp "{files}"/* "{target}" && exec "$@"'
+    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", setup, "sh", *init["command"], *init["args"]]
+    return run(*argv, env=env, timeout=240)
+
+
+def peering_object(controlplane: LocalControlPlane) -> dict[str, Any] | None:
+    with controlplane.api_client() as api:
+        custom = kubernetes.client.CustomObjectsApi(api)
+        try:
+            obj: dict[str, Any] = custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", PEERING)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return obj
+
+
+def test_one_server_side_apply_of_the_production_overlay_on_a_fresh_cluster(
+    fresh_cluster: LocalControlPlane, kubectl: Path, tmp_path: Path
+) -> None:
+    overlay = DEPLOY / "overlays" / "production"
+    out = run(kubectl, f"--kubeconfig={fresh_cluster.kubeconfig}", "apply", "--server-side", "-k", overlay)
+    rendered = kustomize(kubectl, overlay)
+    assert len(re.findall(r"serverside-applied", out)) == len(rendered), out
+    with fresh_cluster.api_client() as api:
+        for crd in (o for o in rendered if o["kind"] == "CustomResourceDefinition"):
+            wait_established(api, crd["metadata"]["name"])
+        deployment = kubernetes.client.AppsV1Api(api).read_namespaced_deployment("ecr-operator", NAMESPACE)
+        assert deployment.spec.replicas == 2
+    # Applying again changes nothing and conflicts with nothing.
+    again = run(kubectl, f"--kubeconfig={fresh_cluster.kubeconfig}", "apply", "--server-side", "-k", overlay)
+    assert len(re.findall(r"serverside-applied", again)) == len(rendered), again
+
+    # The pod's init container creates the peering object as the operator's ServiceAccount, once.
+    assert peering_object(fresh_cluster) is None
+    [manifest] = [o for o in rendered if o["kind"] == "Deployment"]
+    assert f"created ClusterKopfPeering {PEERING}" in run_init_container(fresh_cluster, manifest, tmp_path / "one")
+    assert peering_object(fresh_cluster) is not None
+    assert f"ClusterKopfPeering {PEERING} exists" in run_init_container(fresh_cluster, manifest, tmp_path / "two")
+
+
+def test_helm_install_on_a_fresh_cluster(fresh_cluster: LocalControlPlane, helm: Path, kubectl: Path) -> None:
+    kubeconfig = f"--kubeconfig={fresh_cluster.kubeconfig}"
+    rendered = run(helm, "template", "ecr-operator", CHART, "--namespace", NAMESPACE, "--include-crds")
+    run(kubectl, kubeconfig, "create", "namespace", NAMESPACE)  # a dry-run cannot create what others need
+    dry_run = subprocess.run(
+        [str(kubectl), kubeconfig, "apply", "--server-side", "--dry-run=server", "-f", "-"],
+        input=rendered,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert dry_run.returncode == 0, dry_run.stderr
+    run(helm, kubeconfig, "install", "ecr-operator", CHART, "--namespace", NAMESPACE, "--create-namespace")
+    with fresh_cluster.api_client() as api:
+        for name in ("ecrrepositories.ecr.platform.dev", "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
+            wait_established(api, name)
+        apps = kubernetes.client.AppsV1Api(api)
+        deployment = wait_for(
+            lambda: apps.read_namespaced_deployment("ecr-operator", NAMESPACE), "the Deployment", timeout=30
+        )
+        assert deployment.spec.template.spec.service_account_name == "ecr-operator"
+    status = run(helm, kubeconfig, "status", "ecr-operator", "--namespace", NAMESPACE)
+    assert "STATUS: deployed" in status

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ._process import Service
+from ._process import Service, free_port
 
 __all__ = ["OperatorProcess"]
 
@@ -28,12 +28,23 @@ class OperatorProcess(Service):
     ) -> None:
         self.log_path = log_path
         self.args = list(args)
+        if not any(arg.startswith("--metrics-port") for arg in self.args):
+            # Every process of a test session or benchmark gets its own port (the default 8081 would clash).
+            self.args += ["--metrics-port", str(free_port()), "--metrics-address", "127.0.0.1"]
+        self.metrics_port = (
+            int(self.args[self.args.index("--metrics-port") + 1]) if "--metrics-port" in self.args else 0
+        )
         self.env = {**os.environ, **aws_env, "KUBECONFIG": str(kubeconfig), **(extra_env or {})}
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def command(self) -> list[str]:
         return [sys.executable, "-m", "ecr_operator.cli", "run", *self.args]
+
+    @property
+    def metrics_url(self) -> str:
+        """``/metrics`` and ``/readyz`` live here (``http://127.0.0.1:<port>``)."""
+        return f"http://127.0.0.1:{self.metrics_port}"
 
     @property
     def pid(self) -> int | None:

@@ -13,12 +13,18 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from . import metrics
+
 _RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 8},
     connect_timeout=5,
     read_timeout=30,
     max_pool_connections=32,
 )
+
+
+# The readiness probe's one call: an answer within seconds or a failure, no retries (the next check retries).
+_PROBE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=3, read_timeout=5)
 
 
 # Creates that are not idempotent. botocore retries any call after a connection error, also when AWS did the work
@@ -32,10 +38,11 @@ def _no_retry_after_connection_error(caught_exception: BaseException | None = No
         raise caught_exception
 
 
-def _client(session: boto3.session.Session, service: str, region: str) -> Any:
-    client = session.client(service, region_name=region, config=_RETRY_CONFIG)
+def _client(session: boto3.session.Session, service: str, region: str, config: Config = _RETRY_CONFIG) -> Any:
+    client = session.client(service, region_name=region, config=config)
     for operation in _NOT_IDEMPOTENT.get(service, ()):
         client.meta.events.register_first(f"needs-retry.{service}.{operation}", _no_retry_after_connection_error)
+    metrics.instrument(client)
     return client
 
 
@@ -46,6 +53,8 @@ class AwsClients:
     kms: Any
     tagging: Any
     """Resource Groups Tagging API: finds resources by tag in one call."""
+    sts: Any
+    """Only GetCallerIdentity, for the readiness probe (every identity may call it); one attempt, short timeouts."""
 
 
 class ClientFactory:
@@ -62,7 +71,8 @@ class ClientFactory:
                     region=region,
                     ecr=_client(self._session, "ecr", region),
                     kms=_client(self._session, "kms", region),
-                    tagging=self._session.client("resourcegroupstaggingapi", region_name=region, config=_RETRY_CONFIG),
+                    tagging=_client(self._session, "resourcegroupstaggingapi", region),
+                    sts=_client(self._session, "sts", region, _PROBE_CONFIG),
                 )
                 self._clients[region] = clients
             return clients

@@ -272,6 +272,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz (default: none)",
     )
+    _option(
+        run,
+        "--metrics-port",
+        env="METRICS_PORT",
+        type=_INT,
+        default="8081",
+        help="port of /metrics (Prometheus) and /readyz (API server and AWS answer); 0: none (default 8081)",
+    )
+    _option(
+        run,
+        "--metrics-address",
+        env="METRICS_ADDRESS",
+        default="0.0.0.0",
+        help="address /metrics and /readyz listen on (default 0.0.0.0)",
+    )
+    _option(
+        run,
+        "--readiness-interval",
+        env="READINESS_INTERVAL",
+        type=_POSITIVE_FLOAT,
+        default="10",
+        help="seconds between readiness checks of the API server and AWS (default 10)",
+    )
 
     commands.add_parser("crd", help="print the CustomResourceDefinition generated from the spec model")
     commands.add_parser("reasons", help="print every condition and Event reason, retried or not, as a table")
@@ -301,7 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     import kopf
 
+    from . import probes
     from .handlers import Runtime, build_registry, build_settings
+    from .probes import Readiness
 
     settings = Settings(
         region=args.region,
@@ -320,11 +345,14 @@ def _run(args: argparse.Namespace) -> int:
     peering = args.peering or None
     kopf_settings = build_settings(peering, concurrency=2 * settings.max_workers)
     kopf_settings.peering.lifetime = args.peering_lifetime
+    runtime = Runtime(settings, kopf_settings, readiness=Readiness(interval=args.readiness_interval))
+    if args.metrics_port:
+        probes.serve(runtime.readiness, args.metrics_address, args.metrics_port)
     kopf.run(
         registry=build_registry(settings),
         settings=kopf_settings,
         priority=args.peering_priority or random.randint(1, 2**31 - 1),
-        memo=Runtime(settings, kopf_settings),
+        memo=runtime,
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
         standalone=peering is None,

@@ -15,14 +15,16 @@ from typing import Any, TypeVar
 
 import kopf
 
+from . import metrics
 from .adoption import Adoption
 from .aws import ClientFactory
 from .errors import OperatorError
 from .events import EventRecorder
-from .kube import patch_status_from_thread
+from .kube import api_server_version, patch_status_from_thread
 from .manifest import annotation_flag, desired_for, request_for
 from .namespaces import NamespacePolicies
 from .parts.key import KeyCreation
+from .probes import Readiness, ReadinessChecker
 from .reasons import Reason
 from .reconcile import AdoptedThenFailed, Checkpoint, Outcome, delete, reconcile
 from .render import Desired
@@ -59,6 +61,10 @@ class Runtime:
     namespaces: NamespacePolicies = field(init=False)
     """The Namespace annotations the name policy and the adoption mode read."""
     events: EventRecorder = field(default_factory=EventRecorder)
+    ready_reasons: metrics.ReadyReasons = field(default_factory=metrics.ReadyReasons)
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+    """Tasks that live as long as the operator (the readiness checks)."""
+    readiness: Readiness = field(default_factory=lambda: Readiness(interval=10.0))
     """Every Event the operator posts: one per (object, type, reason), counted (events.py)."""
 
     def __post_init__(self) -> None:
@@ -96,7 +102,17 @@ class Runtime:
         """``fn`` in the AWS thread pool, in a copy of this context (kopf's API credentials live there)."""
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
-        return await loop.run_in_executor(self.executor, lambda: context.run(fn, *args, **kwargs))
+
+        def started() -> T:
+            metrics.WAITING.dec()
+            return context.run(fn, *args, **kwargs)
+
+        metrics.IN_FLIGHT.inc()
+        metrics.WAITING.inc()
+        try:
+            return await loop.run_in_executor(self.executor, started)
+        finally:
+            metrics.IN_FLIGHT.dec()
 
 
 def backoff(retry: int) -> float:
@@ -105,6 +121,9 @@ def backoff(retry: int) -> float:
 
 def _write(memo: Runtime, patch: kopf.Patch, body: kopf.Body, written: Report) -> None:
     patch.status.update(written.status)
+    ready = metrics.ready_reason(written.status)
+    if ready is not None:
+        memo.ready_reasons.set(str(body.get("metadata", {}).get("uid")), *ready)
     for event in written.events:
         memo.events.record(body, type=event.type, reason=event.reason, message=event.message)
 
@@ -163,6 +182,8 @@ async def reconcile_handler(
 ) -> None:
     namespace, name = str(meta.namespace), str(meta.name)
     generation = meta.get("generation")
+    trigger = "resync" if resync else "change"
+    started = time.monotonic()
     try:
         granted = memo.namespaces.prefixes_of(namespace)
         request = request_for(spec, namespace, name, meta.annotations, memo.settings, granted)
@@ -181,16 +202,31 @@ async def reconcile_handler(
                 checkpoint,
             )
     except OperatorError as error:
+        metrics.PASSES.labels(trigger, "error").inc()
+        metrics.PASS_SECONDS.labels(trigger).observe(time.monotonic() - started)
         logger.warning("not ready: %s: %s", error.reason, error.message)
         _write_failure(memo, patch, body, status, error, generation)
         if error.retryable:
             raise kopf.TemporaryError(error.message, delay=backoff(retry)) from error
         raise kopf.PermanentError(f"{error.reason}: {error.message}") from error
 
+    metrics.PASSES.labels(trigger, _result(outcome, observe_only)).inc()
+    metrics.PASS_SECONDS.labels(trigger).observe(time.monotonic() - started)
+    metrics.count_writes(outcome.applied, trigger)
+    if not outcome.planned:
+        metrics.IN_SYNC_PASSES.labels(trigger).inc()
     for action in outcome.applied:
         logger.info("%s: %s", Reason.DRIFT_CORRECTED if resync else Reason.UPDATED, action.summary)
     written = report(outcome, status, generation, now(), observe_only=observe_only, resync=resync)
     _write(memo, patch, body, written)
+
+
+def _result(outcome: Outcome, observe_only: bool) -> str:
+    if outcome.problems:
+        return "problem"
+    if observe_only:
+        return "observe_only"
+    return "applied" if outcome.applied else "in_sync"
 
 
 async def resync_handler(**kwargs: Any) -> None:
@@ -233,6 +269,7 @@ async def delete_handler(
         logger.warning("KmsKeyInUse: %s", outcome.key_kept)
         memo.events.record(body, type="Warning", reason=Reason.KMS_KEY_IN_USE, message=outcome.key_kept)
     memo.events.forget(str(meta.uid))
+    memo.ready_reasons.forget(str(meta.uid))
     if outcome.skipped:
         logger.info("deleted the resource only: %s", outcome.skipped)
     for action in outcome.applied:
@@ -276,9 +313,24 @@ def resync_initial_delay(interval: float, *, body: kopf.Body, **_: Any) -> float
     return interval * (0.5 + spread)
 
 
+async def start_readiness(memo: Runtime, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+    """The readiness checks run in the operator's event loop for as long as it runs (probes.py)."""
+    region = memo.settings.region
+
+    async def api_server() -> None:
+        await api_server_version(memo.kopf_settings, logger)
+
+    async def aws() -> None:
+        await memo.run(lambda: memo.clients.for_region(region).sts.get_caller_identity())
+
+    checker = ReadinessChecker(memo.readiness, {"apiServer": api_server, "aws": aws})
+    memo.background.append(asyncio.get_running_loop().create_task(checker.run()))
+
+
 def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     kopf.on.login(registry=registry)(login)
+    kopf.on.startup(registry=registry, id="readiness")(start_readiness)
     if settings.watches_namespaces:
         kopf.on.event("", "v1", "namespaces", registry=registry, id="namespace-annotations")(namespace_event)
     resource = (GROUP, VERSION, PLURAL)

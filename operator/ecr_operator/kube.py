@@ -46,3 +46,10 @@ def patch_status_from_thread(loop: asyncio.AbstractEventLoop, *args: Any) -> Non
     """
     future = asyncio.run_coroutine_threadsafe(patch_status(*args), loop)
     future.result(timeout=CHECKPOINT_TIMEOUT_SECONDS)
+
+
+async def api_server_version(
+    settings: kopf.OperatorSettings, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> None:
+    """GET /version with the operator's credentials (raises when the API server does not answer)."""
+    await api.get(url="/version", settings=settings, logger=logger)

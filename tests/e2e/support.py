@@ -679,6 +679,7 @@ def operator_harness(
     *,
     region: str,
     resync_seconds: float = 5.0,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[Harness]:
     """CRDs installed, a proxy in front of moto, one operator watching ``<prefix>-*`` namespaces."""
     install_crds(api)
@@ -704,6 +705,7 @@ def operator_harness(
                 "plain",
                 "--workers",
                 "4",
+                *extra_args,
             ],
         )
         operator.start()
@@ -713,7 +715,7 @@ def operator_harness(
             operator.stop()
 
 
-def harness_fixture(region: str, resync_seconds: float = 5.0) -> Any:
+def harness_fixture(region: str, resync_seconds: float = 5.0, extra_args: Sequence[str] = ()) -> Any:
     """A module-scoped ``harness`` fixture: ``harness = harness_fixture(REGION)`` in the test module."""
 
     @pytest.fixture(scope="module", name="harness")
@@ -726,7 +728,13 @@ def harness_fixture(region: str, resync_seconds: float = 5.0) -> Any:
     ) -> Iterator[Harness]:
         workdir = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
         with operator_harness(
-            controlplane, k8s_api, moto_server, workdir, region=region, resync_seconds=resync_seconds
+            controlplane,
+            k8s_api,
+            moto_server,
+            workdir,
+            region=region,
+            resync_seconds=resync_seconds,
+            extra_args=extra_args,
         ) as env:
             yield env
 

@@ -30,6 +30,7 @@ from ecr_operator_dev import AwsProxy, ControlPlaneBinaries, MotoServer
 pytestmark = pytest.mark.e2e
 
 PREFIXES = {"ecr": "ecr", "kms": "kms", "tagging": "tag", "sts": "sts"}
+NO_PERMISSION_NEEDED = {"sts:GetCallerIdentity"}  # every identity may call it: the readiness probe
 INDIRECT = {
     # Sent by ECR itself with the operator's identity (kms:ViaService) when it creates / deletes a
     # KMS-encrypted repository: never visible on the operator's own connection (and moto does not model it).
@@ -156,6 +157,7 @@ def test_recorded_calls_match_the_policy_exactly(
         print(f"\nAWS operations the operator sent ({len(calls)} calls, {len(recorded)} distinct):")
         for action, count in sorted(recorded.items()):
             print(f"  {action:40} {count:4}")
-    assert sorted(set(recorded) - allowed) == [], "sent but not allowed by deploy/iam-policy.json"
+    assert sorted(set(recorded) - allowed - NO_PERMISSION_NEEDED) == [], "sent but not allowed by the policy"
+    assert recorded["sts:GetCallerIdentity"] >= 1, "the readiness probe (needs no permission)"
     assert sorted(allowed - set(recorded) - INDIRECT) == [], "allowed but never sent: an unused permission"
     assert recorded["kms:CreateKey"] == 1, "one key for the KMS resource; the orphan key was found, not recreated"

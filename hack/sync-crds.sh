@@ -7,3 +7,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cp crds/ecrrepository.yaml deploy/crds/ecrrepository.yaml
 cp crds/ecrrepository.yaml charts/ecr-operator/crds/ecrrepository.yaml
 cp deploy/crds/kopf-peerings.yaml charts/ecr-operator/crds/kopf-peerings.yaml
+# The alert rules: the chart carries deploy/monitoring/prometheusrule.yaml's spec as a file (no templating).
+python3 - <<'PY'
+import yaml
+rule = yaml.safe_load(open("deploy/monitoring/prometheusrule.yaml"))
+with open("charts/ecr-operator/files/alert-groups.yaml", "w") as out:
+    out.write("# A copy of deploy/monitoring/prometheusrule.yaml's spec (hack/sync-crds.sh); tests keep them equal.\n")
+    yaml.safe_dump(rule["spec"], out, sort_keys=False, width=120)
+PY

@@ -13,7 +13,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 log() { printf '[promql] %s\n' "$*" >&2; }
 die() { printf '[promql] error: %s\n' "$*" >&2; exit 1; }
 
-version="$(awk '$1 == "github.com/prometheus/prometheus" && $2 ~ /^v[0-9]/ { print $2; exit }' "${here}/go.mod")"
+version="$(awk -v m=github.com/prometheus/prometheus '
+    $1 == "require" && $2 == m { print $3; exit }
+    $1 == m && $2 ~ /^v[0-9]/ { print $2; exit }
+' "${here}/go.mod")"
 [[ -n "${version}" ]] || die "cannot find the github.com/prometheus/prometheus version in ${here}/go.mod"
 source_hash="$(sha256sum "${here}/main.go" | cut -c1-12)"
 out_dir="${ECR_OPERATOR_CACHE:-${HOME}/.cache/ecr-operator}/promql/${version}-${source_hash}"

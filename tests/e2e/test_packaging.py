@@ -8,6 +8,7 @@ helm comes from ``hack/helm/build.sh`` (built on first use, cached per version l
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import subprocess
@@ -259,3 +260,65 @@ def test_helm_install_on_a_fresh_cluster(fresh_cluster: LocalControlPlane, helm:
         assert deployment.spec.template.spec.service_account_name == "ecr-operator"
     status = run(helm, kubeconfig, "status", "ecr-operator", "--namespace", NAMESPACE)
     assert "STATUS: deployed" in status
+
+
+# -- monitoring: the ServiceMonitor and the alerts --------------------------------------------------------------
+
+MONITORING = DEPLOY / "monitoring"
+
+
+@pytest.fixture(scope="module")
+def promql_check() -> Path:
+    try:
+        out = run(REPO_ROOT / "hack" / "promql" / "build.sh", timeout=1800)
+    except AssertionError as exc:
+        pytest.fail(f"cannot build promql-check:\n{exc}", pytrace=False)
+    return Path(out.strip().splitlines()[-1])
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    rule = yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text())
+    return [r for group in rule["spec"]["groups"] for r in group["rules"]]
+
+
+def parse_promql(promql_check: Path, expressions: list[str]) -> subprocess.CompletedProcess[str]:
+    lines = "".join(json.dumps(e) + "\n" for e in expressions)
+    return subprocess.run([str(promql_check)], input=lines, capture_output=True, text=True, timeout=60)
+
+
+def test_alert_expressions_parse_with_prometheus_own_parser(promql_check: Path) -> None:
+    rules = alert_rules()
+    assert {r["alert"] for r in rules} >= {"EcrRepositoryNotReady", "EcrOperatorAwsThrottled", "EcrOperatorDown"}
+    checked = parse_promql(promql_check, [r["expr"] for r in rules])
+    assert checked.returncode == 0, checked.stdout
+    assert checked.stdout.splitlines() == ["ok"] * len(rules)
+    broken = parse_promql(promql_check, ['sum by (reason (ecr_operator_resources{ready="False"})'])
+    assert broken.returncode == 1 and "parse error" in broken.stdout, "the checker really checks"
+    for rule in rules:
+        assert rule["labels"]["severity"] in ("warning", "critical") and rule["for"], rule["alert"]
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
+
+
+def test_alerts_use_only_metrics_the_operator_exports() -> None:
+    from prometheus_client import REGISTRY
+
+    import ecr_operator.metrics  # noqa: F401  (registers the operator's metrics)
+
+    exported = set()
+    for family in REGISTRY.collect():  # a labelled metric without children yet has no samples: use the family
+        exported |= {family.name, f"{family.name}_total"} if family.type == "counter" else {family.name}
+    used = {name for r in alert_rules() for name in re.findall(r"\becr_operator_[a-z_]+", r["expr"])}
+    assert used and used <= exported, used - exported
+
+
+def test_monitoring_kustomization_and_chart_carry_the_same_objects(helm: Path, kubectl: Path) -> None:
+    objects = by_key(kustomize(kubectl, MONITORING))
+    assert set(objects) == {("ServiceMonitor", "ecr-operator"), ("PrometheusRule", "ecr-operator")}
+    assert not {k for k in by_key(helm_template(helm)) if k[0] in ("ServiceMonitor", "PrometheusRule")}, "opt-in"
+    chart = by_key(helm_template(helm, "metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true"))
+    for key, obj in objects.items():
+        assert chart[key]["spec"] == obj["spec"], key
+    service = by_key(kustomize(kubectl, DEPLOY / "base"))["Service", "ecr-operator-metrics"]
+    assert (
+        objects["ServiceMonitor", "ecr-operator"]["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+    )

@@ -41,13 +41,18 @@ def run(*argv: str | Path, env: Mapping[str, str] | None = None, timeout: float 
     return result.stdout
 
 
+def built_tool(name: str) -> Path:
+    """hack/<name>/build.sh: built on first use, cached per version; its last line is the binary's path."""
+    try:
+        out = run(REPO_ROOT / "hack" / name / "build.sh", timeout=1800)
+    except AssertionError as exc:
+        pytest.fail(f"cannot build {name}:\n{exc}", pytrace=False)
+    return Path(out.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
 def helm() -> Path:
-    try:
-        out = run(REPO_ROOT / "hack" / "helm" / "build.sh", timeout=1800)
-    except AssertionError as exc:
-        pytest.fail(f"cannot build helm:\n{exc}", pytrace=False)
-    return Path(out.strip().splitlines()[-1])
+    return built_tool("helm")
 
 
 @pytest.fixture(scope="module")
@@ -269,11 +274,7 @@ MONITORING = DEPLOY / "monitoring"
 
 @pytest.fixture(scope="module")
 def promql_check() -> Path:
-    try:
-        out = run(REPO_ROOT / "hack" / "promql" / "build.sh", timeout=1800)
-    except AssertionError as exc:
-        pytest.fail(f"cannot build promql-check:\n{exc}", pytrace=False)
-    return Path(out.strip().splitlines()[-1])
+    return built_tool("promql")
 
 
 def alert_rules() -> list[dict[str, Any]]:

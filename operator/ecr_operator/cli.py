@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
-from . import plan_command
+from . import plan_command, report_command
 from .settings import (
     ADOPTION_MODES,
     DEFAULT_INVENTORY_SECONDS,
@@ -311,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("crd", help="print the CustomResourceDefinition generated from the spec model")
     commands.add_parser("reasons", help="print every condition and Event reason, retried or not, as a table")
+    report = commands.add_parser(
+        "report",
+        help="images, size, findings, monthly cost and Ready of EcrRepository objects (kubectl get ecr -A -o json)",
+        description=report_command.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report_command.add_arguments(report)
 
     plan = commands.add_parser(
         "plan",
@@ -388,6 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "plan":
         return plan_command.run(args, plan_command.plan_settings(args))
+    if args.command == "report":
+        return report_command.run(args)
     raise AssertionError(args.command)
 
 

@@ -171,6 +171,9 @@ def test_images_scan_cost_columns_and_one_announcement(env: Env) -> None:
     cells = row.split()
     assert cells[4:8] == ["2", str(GIB + GIB // 2), "0", "1"], row
 
+    kube.delete(ns, "app")  # the next test counts this operator's image reads: this resource must be gone
+    kube.wait_gone(ns, "app")
+
 
 def test_drift_resyncs_do_not_read_images(env: Env) -> None:
     """Resyncs run every second, the inventory every INVENTORY_SECONDS: DescribeImages follows the latter."""
@@ -184,8 +187,8 @@ def test_drift_resyncs_do_not_read_images(env: Env) -> None:
     arn = env.aws.repository(repository)
     assert arn is not None
     calls = env.proxy.calls(since)
-    # Per-resource resync reads of this repository vs. its inventory reads (other modules' objects are not here:
-    # this operator watches only this module's namespaces).
+    # Resync reads vs. inventory reads of this operator, which watches only this module's namespaces and serves
+    # only this resource now (the previous test deleted its own).
     resync_reads = sum(1 for c in calls if c.operation == "GetLifecyclePolicy")
     inventory_reads = sum(1 for c in calls if c.operation == "DescribeImages")
     assert resync_reads >= window / RESYNC_SECONDS / 3, f"resyncs ran ({resync_reads} in {window}s)"

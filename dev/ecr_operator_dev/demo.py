@@ -111,6 +111,55 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+DEMO_INVENTORY_SECONDS = 5
+
+
+def _push_and_scan(body: dict[str, Any], endpoint_env: dict[str, str]) -> str:
+    """An image in the demo repository (moto takes a manifest without blobs) and its scan; returns its digest."""
+    status = body["status"]
+    session = boto3.session.Session(
+        aws_access_key_id=endpoint_env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=endpoint_env["AWS_SECRET_ACCESS_KEY"],
+        region_name=status["region"],
+    )
+    ecr = session.client("ecr", endpoint_url=endpoint_env["AWS_ENDPOINT_URL"])
+    size = 734_003_200  # moto reports the manifest's config size as the image size: a 700 MiB image
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": size,
+            "digest": "sha256:" + f"{size:064x}",
+        },
+        # moto's digest hashes the layer digests: one of its own per image keeps the digests distinct.
+        "layers": [
+            {
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "size": 1,
+                "digest": "sha256:" + f"{size:064x}",
+            }
+        ],
+    }
+    name = status["repositoryName"]
+    image = ecr.put_image(repositoryName=name, imageManifest=json.dumps(manifest), imageTag="v1.0.0")["image"]
+    digest: str = image["imageId"]["imageDigest"]
+    ecr.start_image_scan(repositoryName=name, imageId={"imageDigest": digest})
+    return digest
+
+
+def _wait_inventory(kubectl: str, env: dict[str, str], ref: list[str], timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body: dict[str, Any] = json.loads(_kubectl(kubectl, env, "get", *ref, "-o", "json"))
+        status = body.get("status") or {}
+        if (status.get("images") or {}).get("count") and (status.get("scan") or {}).get("status") == "COMPLETE":
+            return body
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the inventory did not show the pushed image within {timeout:.0f}s: {status}")
+        time.sleep(0.5)
+
+
 def run_demo(manifest: Path, exit_after_ready: bool, workdir: Path | None, timeout: float) -> int:
     from . import LocalControlPlane, MotoServer, OperatorProcess, ensure_controlplane_binaries
 
@@ -147,7 +196,8 @@ def run_demo(manifest: Path, exit_after_ready: bool, workdir: Path | None, timeo
                 kubeconfig=controlplane.kubeconfig,
                 aws_env=moto.aws_environment(region),
                 log_path=log_path,
-                args=["--region", region, "--cluster-id", "demo"],
+                # A short inventory interval so that the pushed image shows up within seconds (default 15 min).
+                args=["--region", region, "--cluster-id", "demo", "--inventory-interval", str(DEMO_INVENTORY_SECONDS)],
             )
         )
 
@@ -167,6 +217,18 @@ def run_demo(manifest: Path, exit_after_ready: bool, workdir: Path | None, timeo
         print("AWS (moto) now holds:")
         for line in _aws_summary(body, env):
             print(f"  {line}")
+        print()
+        _say("pushing an image (700 MiB, tag v1.0.0) and scanning it; the inventory timer refreshes status")
+        digest = _push_and_scan(body, env)
+        try:
+            body = _wait_inventory(kubectl, env, ref, 6 * DEMO_INVENTORY_SECONDS)
+        except RuntimeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(_kubectl(kubectl, env, "get", "ecrrepositories", "-A"))
+        status = body["status"]
+        print(f"  newest image {digest} {status['scan']['imageTags']}: scan {status['scan']['status']}, findings")
+        print(f"  {status['scan'].get('findingSeverityCounts')}; estimated ${status['estimatedMonthlyCostUSD']}/month")
         print()
         if exit_after_ready:
             _say("converged; stopping (--exit-after-ready)")

@@ -10,12 +10,16 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
-from . import plan_command
+from . import plan_command, report_command
 from .settings import (
     ADOPTION_MODES,
+    DEFAULT_INVENTORY_SECONDS,
+    DEFAULT_KMS_KEY_PRICE_PER_MONTH,
     DEFAULT_REQUIRED_TAGS,
     DEFAULT_RESYNC_SECONDS,
+    DEFAULT_STORAGE_PRICE_PER_GB_MONTH,
     REPOSITORY_NAME_POLICIES,
+    Prices,
     Settings,
     default_region,
 )
@@ -83,6 +87,12 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _non_negative_float(value: str) -> float:
+    if not (number := float(value)) >= 0:
+        raise ValueError(value)
+    return number
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value not in choices:
@@ -104,6 +114,7 @@ def _boolean(value: str) -> bool:
 _INT = _converter(int, "an integer")
 _POSITIVE_INT = _converter(_positive_int, "a positive integer")
 _POSITIVE_FLOAT = _converter(_positive_float, "a positive number of seconds")
+_PRICE = _converter(_non_negative_float, "a non-negative number of US dollars")
 _BOOLEAN = _converter(_boolean, "true or false")
 _CSV = _converter(_csv, "a comma-separated list")
 
@@ -227,6 +238,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between drift checks of each resource (default 600)",
     )
     _option(
+        run,
+        "--inventory-interval",
+        env="INVENTORY_INTERVAL",
+        type=_POSITIVE_FLOAT,
+        default=str(DEFAULT_INVENTORY_SECONDS),
+        help="seconds between refreshes of each resource's status.images, status.scan and"
+        " status.estimatedMonthlyCostUSD (default 900; jittered per resource; not part of the drift resync)",
+    )
+    _option(
+        run,
+        "--storage-price-per-gb-month",
+        env="STORAGE_PRICE_PER_GB_MONTH",
+        type=_PRICE,
+        default=str(DEFAULT_STORAGE_PRICE_PER_GB_MONTH),
+        help="USD per GB-month of ECR storage for the cost estimate (default 0.10, Seoul)",
+    )
+    _option(
+        run,
+        "--kms-key-price-per-month",
+        env="KMS_KEY_PRICE_PER_MONTH",
+        type=_PRICE,
+        default=str(DEFAULT_KMS_KEY_PRICE_PER_MONTH),
+        help="USD per month of a customer-managed KMS key, counted when the operator manages the key (default 1)",
+    )
+    _option(
         run, "--workers", env="WORKERS", type=_POSITIVE_INT, default="16", help="threads for AWS calls (default 16)"
     )
     _add_judgement_flags(run)
@@ -298,6 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("crd", help="print the CustomResourceDefinition generated from the spec model")
     commands.add_parser("reasons", help="print every condition and Event reason, retried or not, as a table")
+    report = commands.add_parser(
+        "report",
+        help="images, size, findings, monthly cost and Ready of EcrRepository objects (kubectl get ecr -A -o json)",
+        description=report_command.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report_command.add_arguments(report)
 
     plan = commands.add_parser(
         "plan",
@@ -333,6 +376,8 @@ def _run(args: argparse.Namespace) -> int:
         cluster_id=args.cluster_id,
         required_tags=args.required_tags,
         resync_seconds=args.resync_interval,
+        inventory_seconds=args.inventory_interval,
+        prices=Prices(args.storage_price_per_gb_month, args.kms_key_price_per_month),
         namespaces=() if args.all_namespaces else tuple(args.namespace or ()),
         max_workers=args.workers,
         repository_name_policy=args.repository_name_policy,
@@ -378,6 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "plan":
         return plan_command.run(args, plan_command.plan_settings(args))
+    if args.command == "report":
+        return report_command.run(args)
     raise AssertionError(args.command)
 
 

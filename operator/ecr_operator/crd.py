@@ -116,6 +116,14 @@ def build_crd() -> dict[str, Any]:
                             "type": "string",
                             "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
                         },
+                        {"name": "Images", "type": "integer", "jsonPath": ".status.images.count"},
+                        {"name": "Size", "type": "integer", "jsonPath": ".status.images.totalSizeBytes"},
+                        {
+                            "name": "Critical",
+                            "type": "integer",
+                            "jsonPath": ".status.scan.findingSeverityCounts.CRITICAL",
+                        },
+                        {"name": "High", "type": "integer", "jsonPath": ".status.scan.findingSeverityCounts.HIGH"},
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                     ],
                     "schema": {

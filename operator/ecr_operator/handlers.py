@@ -20,13 +20,14 @@ from .adoption import Adoption
 from .aws import ClientFactory
 from .errors import OperatorError
 from .events import EventRecorder
-from .kube import api_server_version, patch_status_from_thread
+from .export import export_data
+from .kube import api_server_version, patch_status_from_thread, write_export
 from .manifest import annotation_flag, desired_for, request_for
 from .namespaces import NamespacePolicies
 from .parts.key import KeyCreation
 from .probes import Readiness, ReadinessChecker
 from .reasons import Reason
-from .reconcile import AdoptedThenFailed, Checkpoint, Outcome, delete, reconcile
+from .reconcile import AdoptedThenFailed, Checkpoint, Outcome, delete, inventory, reconcile
 from .render import Desired
 from .settings import Settings
 from .snapshot import Snapshots
@@ -36,7 +37,7 @@ from .spec import (
     PLURAL,
     VERSION,
 )
-from .status import Report, now, report, report_failure
+from .status import Report, now, report, report_failure, report_inventory
 
 FINALIZER = f"{GROUP}/finalizer"
 NOT_EMPTY_RETRY_SECONDS = 20.0
@@ -83,12 +84,20 @@ class Runtime:
         dry_run: bool = False,
         creation: KeyCreation | None = None,
         checkpoint: Checkpoint | None = None,
+        with_inventory: bool = False,
     ) -> Outcome:
         """One pass for one object (in a worker thread); resyncs share batched reads of the region."""
         clients = self.clients.for_region(desired.region)
         view = self.snapshots.view(clients, self.last_write.get(uid, 0.0)) if resync else None
         outcome = reconcile(
-            clients, desired, adoption=adoption, view=view, dry_run=dry_run, creation=creation, checkpoint=checkpoint
+            clients,
+            desired,
+            adoption=adoption,
+            view=view,
+            dry_run=dry_run,
+            creation=creation,
+            checkpoint=checkpoint,
+            inventory=with_inventory,
         )
         if outcome.applied:
             self.last_write[uid] = time.monotonic()
@@ -121,9 +130,11 @@ def backoff(retry: int) -> float:
 
 def _write(memo: Runtime, patch: kopf.Patch, body: kopf.Body, written: Report) -> None:
     patch.status.update(written.status)
+    metadata = body.get("metadata", {})
     ready = metrics.ready_reason(written.status)
     if ready is not None:
-        memo.ready_reasons.set(str(body.get("metadata", {}).get("uid")), *ready)
+        memo.ready_reasons.set(str(metadata.get("uid")), *ready)
+    metrics.publish_findings(str(metadata.get("namespace")), str(metadata.get("name")), written.status)
     for event in written.events:
         memo.events.record(body, type=event.type, reason=event.reason, message=event.message)
 
@@ -178,12 +189,16 @@ async def reconcile_handler(
     logger: logging.Logger | logging.LoggerAdapter[Any],
     resource: kopf.Resource,
     resync: bool = False,
+    reason: str | None = None,
     **_: Any,
 ) -> None:
     namespace, name = str(meta.namespace), str(meta.name)
     generation = meta.get("generation")
     trigger = "resync" if resync else "change"
     started = time.monotonic()
+    # Images and findings change with pushes, not specs: read them on create and spec changes (and by the
+    # inventory timer), never on a resync or a resume, so those keep their read budget.
+    with_inventory = not resync and reason in (kopf.Reason.CREATE, kopf.Reason.UPDATE)
     try:
         granted = memo.namespaces.prefixes_of(namespace)
         request = request_for(spec, namespace, name, meta.annotations, memo.settings, granted)
@@ -200,6 +215,7 @@ async def reconcile_handler(
                 observe_only,
                 _key_creation(status),
                 checkpoint,
+                with_inventory,
             )
     except OperatorError as error:
         metrics.PASSES.labels(trigger, "error").inc()
@@ -217,7 +233,11 @@ async def reconcile_handler(
         metrics.IN_SYNC_PASSES.labels(trigger).inc()
     for action in outcome.applied:
         logger.info("%s: %s", Reason.DRIFT_CORRECTED if resync else Reason.UPDATED, action.summary)
-    written = report(outcome, status, generation, now(), observe_only=observe_only, resync=resync)
+    if request.export is not None and outcome.repository_uri is not None:
+        await _export(memo, meta, request.export, outcome, logger)
+    written = report(
+        outcome, status, generation, now(), observe_only=observe_only, resync=resync, prices=memo.settings.prices
+    )
     _write(memo, patch, body, written)
 
 
@@ -227,6 +247,62 @@ def _result(outcome: Outcome, observe_only: bool) -> str:
     if observe_only:
         return "observe_only"
     return "applied" if outcome.applied else "in_sync"
+
+
+async def _export(
+    memo: Runtime,
+    meta: kopf.Meta,
+    config_map_name: str,
+    outcome: Outcome,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    """spec.export: the identifiers into the ConfigMap; a refusal becomes one of the pass's problems (Ready=False)."""
+    assert outcome.repository_uri is not None
+    data = export_data(
+        outcome.repository_uri, outcome.repository_arn, outcome.registry_id, outcome.region, outcome.kms_key_arn
+    )
+    namespace = str(meta.namespace)
+    try:
+        done = await write_export(
+            namespace, config_map_name, str(meta.name), str(meta.uid), data, memo.kopf_settings, logger
+        )
+    except OperatorError as problem:
+        logger.warning("export: %s: %s", problem.reason, problem.message)
+        outcome.problems.append(problem)
+        return
+    if done != "none":
+        logger.info("export: %s ConfigMap %s/%s", done, namespace, config_map_name)
+
+
+async def inventory_handler(
+    *,
+    body: kopf.Body,
+    meta: kopf.Meta,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: Runtime,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    **_: Any,
+) -> None:
+    """The inventory timer: only the images part, written to status.images / scan / estimatedMonthlyCostUSD.
+
+    Runs for resources a pass has already found or created the repository of (status.repositoryUri). A failure
+    is logged and left to the next interval: the conditions belong to the passes, and AWS errors there are retried.
+    """
+    if meta.get("deletionTimestamp") or not status.get("repositoryUri"):
+        return
+    try:
+        desired = desired_for(spec, str(meta.namespace), str(meta.name), memo.settings)
+        async with memo.lock(str(meta.uid)):
+            found = await memo.run(inventory, memo.clients.for_region(desired.region), desired)
+    except OperatorError as error:
+        logger.warning("inventory not refreshed: %s: %s", error.reason, error.message)
+        return
+    if found is None:
+        logger.info("inventory: repository %s not found; left to the next pass", desired.repository_name)
+        return
+    _write(memo, patch, body, report_inventory(found, status, memo.settings.prices))
 
 
 async def resync_handler(**kwargs: Any) -> None:
@@ -270,6 +346,7 @@ async def delete_handler(
         memo.events.record(body, type="Warning", reason=Reason.KMS_KEY_IN_USE, message=outcome.key_kept)
     memo.events.forget(str(meta.uid))
     memo.ready_reasons.forget(str(meta.uid))
+    metrics.forget_findings(str(meta.namespace), str(meta.name))
     if outcome.skipped:
         logger.info("deleted the resource only: %s", outcome.skipped)
     for action in outcome.applied:
@@ -344,6 +421,14 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         initial_delay=functools.partial(resync_initial_delay, settings.resync_seconds),
         idle=None,
     )(resync_handler)
+    kopf.timer(
+        *resource,
+        registry=registry,
+        id="inventory",
+        interval=settings.inventory_seconds,
+        initial_delay=functools.partial(resync_initial_delay, settings.inventory_seconds),
+        idle=None,
+    )(inventory_handler)
     # Two ids for one handler: a delete blocked by a non-empty repository waits NOT_EMPTY_RETRY_SECONDS,
     # and kopf keeps that delay per handler id even when the spec changes. Setting forceDelete or Retain
     # switches to the other id, which has no pending delay, so the delete is retried at once.

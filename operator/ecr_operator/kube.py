@@ -1,4 +1,5 @@
-"""Writes to the Kubernetes API in the middle of a handler, where kopf's end-of-handler patch is too late.
+"""Writes to the Kubernetes API that kopf's end-of-handler patch cannot make: status in the middle of a handler
+(the key creation record) and the export ConfigMap (spec.export).
 
 kopf has no public call for this; its own API client (``kopf._cogs.clients.api``) carries the operator's
 credentials (re-authenticating on 401) and retries, so it is used here rather than a second client. The
@@ -13,8 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-from kopf._cogs.clients import api
+from kopf._cogs.clients import api, errors
 from kopf._cogs.structs import references
+
+from . import export
+from .errors import OperatorError
+from .reasons import Reason
 
 CHECKPOINT_TIMEOUT_SECONDS = 30.0
 
@@ -53,3 +58,75 @@ async def api_server_version(
 ) -> None:
     """GET /version with the operator's credentials (raises when the API server does not answer)."""
     await api.get(url="/version", settings=settings, logger=logger)
+
+
+async def get_configmap(
+    namespace: str, name: str, settings: kopf.OperatorSettings, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> dict[str, Any] | None:
+    """The ConfigMap, or None when it does not exist."""
+    try:
+        found: dict[str, Any] = await api.get(
+            url=f"/api/v1/namespaces/{namespace}/configmaps/{name}", settings=settings, logger=logger
+        )
+    except errors.APINotFoundError:
+        return None
+    return found
+
+
+async def create_configmap(
+    namespace: str,
+    body: Mapping[str, Any],
+    settings: kopf.OperatorSettings,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    await api.post(
+        url=f"/api/v1/namespaces/{namespace}/configmaps", payload=dict(body), settings=settings, logger=logger
+    )
+
+
+async def patch_configmap(
+    namespace: str,
+    name: str,
+    patch: Mapping[str, Any],
+    settings: kopf.OperatorSettings,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    await api.patch(
+        url=f"/api/v1/namespaces/{namespace}/configmaps/{name}",
+        headers={"Content-Type": "application/merge-patch+json"},
+        payload=dict(patch),
+        settings=settings,
+        logger=logger,
+    )
+
+
+async def write_export(
+    namespace: str,
+    config_map_name: str,
+    owner_name: str,
+    owner_uid: str,
+    data: Mapping[str, str],
+    settings: kopf.OperatorSettings,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> str:
+    """Create or update the export ConfigMap (``export.plan`` decides); returns what was done.
+
+    Raises OperatorError: ExportConfigMapNotOwned for a ConfigMap of someone else's, AlreadyExists (retried) when
+    one appeared between the read and the create, InternalError (retried) for any other refusal of the API server.
+    """
+    try:
+        existing = await get_configmap(namespace, config_map_name, settings, logger)
+        decided = export.plan(existing, namespace, config_map_name, owner_name, owner_uid, data)
+        if decided.operation == "create":
+            await create_configmap(namespace, decided.body, settings, logger)
+        elif decided.operation == "patch":
+            await patch_configmap(namespace, config_map_name, decided.body, settings, logger)
+    except errors.APIConflictError as exc:
+        raise OperatorError(
+            Reason.ALREADY_EXISTS, f"ConfigMap {namespace}/{config_map_name} appeared meanwhile", retryable=True
+        ) from exc
+    except errors.APIError as exc:
+        raise OperatorError(
+            Reason.INTERNAL_ERROR, f"could not write ConfigMap {namespace}/{config_map_name}: {exc}", retryable=True
+        ) from exc
+    return decided.operation

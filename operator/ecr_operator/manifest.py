@@ -30,6 +30,8 @@ class Request:
     """The resource asks to adopt an existing repository nobody owns (``ecr.platform.dev/adopt``)."""
     observe_only: bool
     """Read and report, never write (``ecr.platform.dev/observe-only``)."""
+    export: str | None = None
+    """The ConfigMap (in the resource's namespace) that receives the repository's identifiers (``spec.export``)."""
 
 
 def annotation_flag(annotations: Mapping[str, Any], annotation: str) -> bool:
@@ -66,4 +68,5 @@ def request_for(
         desired,
         adopt=annotation_flag(annotations, ADOPT_ANNOTATION),
         observe_only=annotation_flag(annotations, OBSERVE_ONLY_ANNOTATION),
+        export=model.export.config_map_name if model.export else None,
     )

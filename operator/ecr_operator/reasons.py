@@ -19,6 +19,7 @@ class Reason(StrEnum):
     UPDATED = "Updated"
     DRIFT_CORRECTED = "DriftCorrected"
     ADOPTED = "Adopted"
+    VULNERABILITIES_FOUND = "VulnerabilitiesFound"
     # the spec or the platform's settings refuse it
     INVALID_SPEC = "InvalidSpec"
     MISSING_REQUIRED_TAGS = "MissingRequiredTags"
@@ -29,6 +30,7 @@ class Reason(StrEnum):
     ADOPTION_NOT_ALLOWED = "AdoptionNotAllowed"
     KMS_KEY_NOT_OWNED = "KmsKeyNotOwned"
     KMS_ALIAS_TAKEN = "KmsAliasTaken"
+    EXPORT_CONFIG_MAP_NOT_OWNED = "ExportConfigMapNotOwned"
     # what AWS holds cannot become what the spec says
     ENCRYPTION_MISMATCH = "EncryptionMismatch"
     KMS_KEY_NOT_FOUND = "KmsKeyNotFound"
@@ -60,6 +62,8 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.UPDATED: "Normal event: a create or update pass wrote to AWS (the message lists the writes)",
     Reason.DRIFT_CORRECTED: "Normal event: a resync corrected a change made outside Kubernetes",
     Reason.ADOPTED: "Normal event: the resource adopted an existing repository (see status.adopted)",
+    Reason.VULNERABILITIES_FOUND: "Warning event: the newest image's scan has CRITICAL or HIGH findings "
+    "(once per image and change of counts; see status.scan)",
     Reason.INVALID_SPEC: "the spec breaks a rule only the operator checks (tag limits, lifecycle policy JSON)",
     Reason.MISSING_REQUIRED_TAGS: "spec.tags lacks a tag key the platform requires (--required-tags)",
     Reason.REPOSITORY_NAME_NOT_ALLOWED: "the namespace-prefix name policy forbids this repositoryName here",
@@ -68,6 +72,8 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.ADOPTION_NOT_ALLOWED: "the resource asks to adopt, but the platform's --adoption setting does not allow it",
     Reason.KMS_KEY_NOT_OWNED: "the key is another resource's managed key (kmsKeyArn) or not the operator's",
     Reason.KMS_ALIAS_TAKEN: "the resource's key alias points at a key another owner created",
+    Reason.EXPORT_CONFIG_MAP_NOT_OWNED: "spec.export.configMapName names a ConfigMap this resource does not own; "
+    "it is left as it is",
     Reason.ENCRYPTION_MISMATCH: "the repository's encryption differs from the spec; ECR cannot re-encrypt",
     Reason.KMS_KEY_NOT_FOUND: "the key (brought, or the repository's) does not exist or is not visible",
     Reason.KMS_KEY_UNAVAILABLE: "the key is disabled, pending deletion or unusable",
@@ -97,6 +103,7 @@ PERMANENT: frozenset[Reason] = frozenset(
         Reason.ADOPTION_NOT_ALLOWED,
         Reason.KMS_KEY_NOT_OWNED,
         Reason.KMS_ALIAS_TAKEN,
+        Reason.EXPORT_CONFIG_MAP_NOT_OWNED,
         Reason.ENCRYPTION_MISMATCH,
         Reason.KMS_KEY_NOT_FOUND,
         Reason.KMS_KEY_UNAVAILABLE,
@@ -110,7 +117,7 @@ PERMANENT: frozenset[Reason] = frozenset(
 
 
 EVENT_ONLY: frozenset[Reason] = frozenset(
-    {Reason.UPDATED, Reason.DRIFT_CORRECTED, Reason.ADOPTED, Reason.KMS_KEY_IN_USE}
+    {Reason.UPDATED, Reason.DRIFT_CORRECTED, Reason.ADOPTED, Reason.VULNERABILITIES_FOUND, Reason.KMS_KEY_IN_USE}
 )
 """Reasons of Events only, never of a condition."""
 

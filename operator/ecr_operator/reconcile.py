@@ -14,7 +14,7 @@ from typing import Any
 from .adoption import NO_ADOPTION, Adoption
 from .aws import AwsClients
 from .errors import OperatorError
-from .parts import key, repository
+from .parts import images, key, repository
 from .parts.actions import NEW_KEY_ID, Action, Applied, Plan, apply, read
 from .parts.key import KeyCreation
 from .reasons import Reason
@@ -38,6 +38,8 @@ class Outcome:
     """Differences that cannot be fixed in place; the resource is not Ready while there are any."""
     adopted: bool = False
     """This pass adopted the repository: it had no owner's tags and the pass wrote ours onto it."""
+    inventory: images.Inventory | None = None
+    """Images and the newest image's scan, when the pass was asked for them (``inventory=True``)."""
 
 
 class AdoptedThenFailed(OperatorError):
@@ -65,6 +67,7 @@ def reconcile(
     view: RegionView | None = None,
     creation: KeyCreation | None = None,
     checkpoint: Checkpoint | None = None,
+    inventory: bool = False,
 ) -> Outcome:
     """Observe every part, plan them in order (each part's outputs feed the next), then apply the whole plan;
     writes nothing when already in sync.
@@ -72,7 +75,9 @@ def reconcile(
     ``view`` (a batched read of the region, for resyncs) replaces the per-resource DescribeRepositories
     and KMS tag reads. ``adoption`` says whether an existing repository nobody owns may be taken over.
     ``creation`` is the key creation recorded by an earlier pass (from status), and ``checkpoint`` records a new
-    one before CreateKey and again with the key id right after it.
+    one before CreateKey and again with the key id right after it. ``inventory`` also observes the images part
+    (DescribeImages, and the newest image's scan findings): asked on create and spec changes, never on a drift
+    resync, whose read budget it would otherwise grow.
     """
     listed = view.repositories.get(desired.repository_name) if view else None
     observed_repository = repository.observe(clients, desired.repository_name, listed)
@@ -90,6 +95,11 @@ def reconcile(
     for part_plan in plans:
         if part_plan.refusal is not None:
             raise part_plan.refusal
+    images_plan = None
+    if inventory:
+        # A repository still to be created holds nothing: no read. A refused repository was never read.
+        observed_images = images.observe(clients, desired.repository_name) if observed_repository else None
+        images_plan = images.plan(desired, observed_images)
     actions = [*key_plan.actions, *repository_plan.actions]
 
     outcome = Outcome(desired.repository_name, desired.region, planned=actions)
@@ -104,6 +114,7 @@ def reconcile(
     outcome.repository_uri = applied.resolve(repository_plan.uri)
     outcome.repository_arn = applied.resolve(repository_plan.arn)
     outcome.registry_id = applied.resolve(repository_plan.registry_id)
+    outcome.inventory = images_plan.inventory if images_plan is not None else None
     for action in outcome.applied:
         log.info("%s/%s: %s", desired.owner.namespace, desired.owner.name, action.summary)
     if outcome.adopted:
@@ -143,6 +154,14 @@ def _apply(
 
 def _did(applied: Applied, service: str, operation: str) -> bool:
     return any(a.service == service and a.operation == operation for a in applied.actions)
+
+
+def inventory(clients: AwsClients, desired: Desired) -> images.Inventory | None:
+    """Only the images part (the ``inventory`` timer): None when the repository does not exist."""
+    observed = images.observe(clients, desired.repository_name)
+    if observed is None:
+        return None
+    return images.plan(desired, observed).inventory
 
 
 @dataclass

@@ -8,6 +8,12 @@ from typing import Literal, get_args
 
 DEFAULT_REQUIRED_TAGS = ("owner", "cost_center", "resource_lifecycle", "data_class", "service")
 DEFAULT_RESYNC_SECONDS = 600.0
+DEFAULT_INVENTORY_SECONDS = 900.0
+"""How often the images, scan findings and cost of each resource are refreshed (the ``inventory`` timer)."""
+DEFAULT_STORAGE_PRICE_PER_GB_MONTH = 0.10
+"""ECR storage in ap-northeast-2 (Seoul), USD per GB-month."""
+DEFAULT_KMS_KEY_PRICE_PER_MONTH = 1.0
+"""A customer-managed KMS key, USD per month (any region)."""
 
 RepositoryNamePolicy = Literal["any", "namespace-prefix"]
 REPOSITORY_NAME_POLICIES: tuple[RepositoryNamePolicy, ...] = get_args(RepositoryNamePolicy)
@@ -17,11 +23,22 @@ ADOPTION_MODES: tuple[AdoptionMode, ...] = get_args(AdoptionMode)
 
 
 @dataclass(frozen=True)
+class Prices:
+    """What the cost estimate charges (status.estimatedMonthlyCostUSD); transfer is not estimated."""
+
+    storage_per_gb_month: float = DEFAULT_STORAGE_PRICE_PER_GB_MONTH
+    kms_key_per_month: float = DEFAULT_KMS_KEY_PRICE_PER_MONTH
+
+
+@dataclass(frozen=True)
 class Settings:
     region: str
     cluster_id: str = "default"
     required_tags: tuple[str, ...] = DEFAULT_REQUIRED_TAGS
     resync_seconds: float = DEFAULT_RESYNC_SECONDS
+    inventory_seconds: float = DEFAULT_INVENTORY_SECONDS
+    """Seconds between refreshes of status.images / scan / estimatedMonthlyCostUSD (not on drift resyncs)."""
+    prices: Prices = field(default_factory=Prices)
     namespaces: tuple[str, ...] = field(default_factory=tuple)
     """Namespaces to watch; empty means all namespaces."""
     max_workers: int = 16

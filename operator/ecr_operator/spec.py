@@ -23,6 +23,7 @@ SHORT_NAMES = ["ecr", "ecrrepo"]
 REPOSITORY_NAME_PATTERN = r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$"
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$"
 ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
+CONFIG_MAP_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$"
 
 ADOPT_ANNOTATION = f"{GROUP}/adopt"
@@ -144,6 +145,19 @@ class CrossAccountPull(_Model):
     )
 
 
+class Export(_Model):
+    """Publish the repository's identifiers for workloads in a ConfigMap of this namespace."""
+
+    config_map_name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=CONFIG_MAP_NAME_PATTERN,
+        description="The ConfigMap (in this namespace) that receives repositoryUri, repositoryArn, registryId, "
+        "region and kmsKeyArn. The operator creates it owned by this resource (garbage-collected with it) and "
+        "never overwrites a ConfigMap it does not own.",
+    )
+
+
 class EcrRepositorySpec(_Model):
     """Desired state of one ECR repository and what it needs: KMS key, lifecycle, pull policy, tags."""
 
@@ -193,6 +207,7 @@ class EcrRepositorySpec(_Model):
     force_delete: bool = Field(
         False, description="On delete, also delete the images in the repository. Off: a non-empty one is kept."
     )
+    export: Export | None = Field(None, description=Export.__doc__)
 
 
 Reason = str
@@ -219,6 +234,31 @@ class KeyCreationStatus(_Model):
 
     token: str = Field(description="The token in the new key's description, to find it by strongly consistent reads.")
     key_id: str | None = Field(default=None, description="The id CreateKey returned, recorded right after the call.")
+
+
+class ImagesStatus(_Model):
+    """What the repository holds (refreshed on create, on spec changes and every --inventory-interval)."""
+
+    count: int = Field(description="How many images the repository holds.")
+    total_size_bytes: int = Field(description="The sum of the images' imageSizeInBytes.")
+    newest_pushed_at: str | None = Field(None, description="When the newest image was pushed (RFC 3339, UTC).")
+    newest_tags: list[str] = Field(default_factory=list, description="The tags of the newest image.")
+
+
+class ScanStatus(_Model):
+    """The vulnerability scan of the newest image (by push time)."""
+
+    image_digest: str = Field(description="The newest image's digest.")
+    image_tags: list[str] = Field(default_factory=list, description="The newest image's tags.")
+    status: str = Field(
+        description="ECR's scan status: COMPLETE, IN_PROGRESS, FAILED, ... or NONE when the image was never scanned."
+    )
+    completed_at: str | None = Field(None, description="When the scan completed (RFC 3339, UTC).")
+    finding_severity_counts: dict[str, int] | None = Field(
+        None,
+        description="Findings per severity (CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL, UNDEFINED; 0 where ECR "
+        "reports none), once the scan has produced findings.",
+    )
 
 
 class EcrRepositoryStatus(_Model):
@@ -254,6 +294,14 @@ class EcrRepositoryStatus(_Model):
     )
     conditions: list[Condition] = Field(
         default_factory=list, description="Ready: whether the repository is usable as specified, and why not."
+    )
+    images: ImagesStatus | None = Field(None, description=ImagesStatus.__doc__)
+    scan: ScanStatus | None = Field(None, description=ScanStatus.__doc__)
+    estimated_monthly_cost_usd: float | None = Field(
+        None,
+        alias="estimatedMonthlyCostUSD",
+        description="Storage (totalSizeBytes / 1024^3 x the storage price per GB-month) plus the KMS key's monthly "
+        "price when the operator manages the key; data transfer is excluded. Prices are operator settings.",
     )
     key_creation: KeyCreationStatus | None = Field(
         default=None, description="Set while the operator creates this resource's KMS key; cleared once it is aliased."

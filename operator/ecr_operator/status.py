@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from .cost import estimated_monthly_cost
 from .errors import OperatorError
+from .parts.images import Inventory, ScanSummary
 from .reasons import PERMANENT, Reason
 from .reconcile import Outcome
-from .spec import OBSERVE_ONLY_ANNOTATION, Condition, EcrRepositoryStatus
+from .settings import Prices
+from .spec import OBSERVE_ONLY_ANNOTATION, Condition, EcrRepositoryStatus, ImagesStatus, ScanStatus
 
 READY = "Ready"
 SYNCED = "Synced"
@@ -89,6 +92,64 @@ def _adoption(adopted_now: bool, previous: Mapping[str, Any], timestamp: str) ->
     return {}
 
 
+def vulnerability_event(scan: ScanSummary | None, previous_scan: Mapping[str, Any] | None) -> Event | None:
+    """A Warning when the newest image's scan has CRITICAL or HIGH findings and the previous status did not already
+    show this image with these counts: once per digest and change of counts, not at every refresh."""
+    if scan is None or scan.finding_severity_counts is None or (scan.critical == 0 and scan.high == 0):
+        return None
+    before = previous_scan or {}
+    counts = before.get("findingSeverityCounts") or {}
+    if (
+        before.get("imageDigest") == scan.image_digest
+        and counts.get("CRITICAL", 0) == scan.critical
+        and counts.get("HIGH", 0) == scan.high
+    ):
+        return None
+    tags = f" (tags {', '.join(scan.image_tags)})" if scan.image_tags else " (untagged)"
+    completed = f", scan completed {scan.completed_at}" if scan.completed_at else ""
+    return Event(
+        "Warning",
+        Reason.VULNERABILITIES_FOUND,
+        f"image {scan.image_digest}{tags} has {scan.critical} CRITICAL and {scan.high} HIGH findings{completed}",
+    )
+
+
+def _inventory_fields(
+    inventory: Inventory, previous: Mapping[str, Any], prices: Prices
+) -> tuple[dict[str, Any], list[Event]]:
+    """status.images, status.scan (None clears it) and status.estimatedMonthlyCostUSD, and the vulnerability Event."""
+    images = inventory.images
+    scan = inventory.scan
+    fields: dict[str, Any] = {
+        "images": ImagesStatus(
+            count=images.count,
+            total_size_bytes=images.total_size_bytes,
+            newest_pushed_at=images.newest_pushed_at,
+            newest_tags=list(images.newest_tags),
+        ),
+        "scan": None
+        if scan is None
+        else ScanStatus(
+            image_digest=scan.image_digest,
+            image_tags=list(scan.image_tags),
+            status=scan.status,
+            completed_at=scan.completed_at,
+            finding_severity_counts=dict(scan.finding_severity_counts)
+            if scan.finding_severity_counts is not None
+            else None,
+        ),
+        "estimated_monthly_cost_usd": estimated_monthly_cost(images.total_size_bytes, inventory.manages_key, prices),
+    }
+    event = vulnerability_event(scan, previous.get("scan"))
+    return fields, [event] if event is not None else []
+
+
+def report_inventory(inventory: Inventory, previous: Mapping[str, Any], prices: Prices) -> Report:
+    """The ``inventory`` timer's refresh: images, scan and cost only; conditions are the passes' business."""
+    fields, events = _inventory_fields(inventory, previous, prices)
+    return Report(_dump(EcrRepositoryStatus(**fields)), events)
+
+
 def report(
     outcome: Outcome,
     previous: Mapping[str, Any],
@@ -97,8 +158,10 @@ def report(
     *,
     observe_only: bool,
     resync: bool,
+    prices: Prices | None = None,
 ) -> Report:
-    """A pass that reached AWS: identifiers, plan (observe-only), conditions and Events."""
+    """A pass that reached AWS: identifiers, plan (observe-only), conditions and Events; with the inventory when
+    the pass observed it (``prices`` for the cost estimate; default: the operator's default prices)."""
     events: list[Event] = []
     changes = [action.summary for action in outcome.applied]
     if changes:
@@ -152,6 +215,10 @@ def report(
     }
     if not observe_only:
         fields["key_creation"] = None  # a completed pass leaves any key it created aliased and findable
+    if outcome.inventory is not None:
+        inventory_fields, inventory_events = _inventory_fields(outcome.inventory, previous, prices or Prices())
+        fields.update(inventory_fields)
+        events.extend(inventory_events)
     return Report(_dump(EcrRepositoryStatus(**fields)), events)
 
 

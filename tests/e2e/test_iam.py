@@ -1,5 +1,6 @@
 """deploy/iam-policy.json proven on the wire: the operator runs behind a recording proxy through every code
-path we can reach, and the AWS operations it sent are exactly the actions the policy allows."""
+path we can reach (the inventory's image and scan reads too), and the AWS operations it sent are exactly the
+actions the policy allows."""
 
 from __future__ import annotations
 
@@ -109,6 +110,11 @@ def test_recorded_calls_match_the_policy_exactly(
                 ready(name)
             assert aws.alias_target(names["orphan"]) == orphan_key_id, "the orphan key was reused"
 
+            # Images and a scan: the spec change below refreshes the inventory (DescribeImages and the newest
+            # image's DescribeImageScanFindings); forceDelete then lets the repository go with its image.
+            digest = aws.put_image(names["kms"])
+            aws.ecr.start_image_scan(repositoryName=names["kms"], imageId={"imageDigest": digest})
+
             # Update everything that can change in place.
             cluster.patch(
                 ns,
@@ -121,10 +127,12 @@ def test_recorded_calls_match_the_policy_exactly(
                         "lifecycle": None,
                         "crossAccountPull": {"enabled": False},
                         "tags": {"environment": None, "team": "a"},
+                        "forceDelete": True,
                     }
                 },
             )
             obj = ready("kms")
+            assert obj["status"]["images"]["count"] == 1 and obj["status"]["scan"]["imageDigest"] == digest
             key_arn = obj["status"]["kmsKeyArn"]
             assert not aws.kms.get_key_rotation_status(KeyId=key_arn)["KeyRotationEnabled"]
             repository = aws.repository(names["kms"])

@@ -31,6 +31,8 @@ STATUS_FIELDS = {
     "observedGeneration",
     "lastSyncTime",
     "conditions",
+    "images",  # the create pass's inventory: an empty repository (no scan block yet)
+    "estimatedMonthlyCostUSD",
 }
 CONDITION_FIELDS = {"type", "status", "reason", "message", "lastTransitionTime", "observedGeneration"}
 OBSERVE_SECONDS = RESYNC_SECONDS * 2 + 1.5
@@ -72,6 +74,8 @@ def test_status_is_complete_and_resync_is_quiet(ns: Namespace) -> None:
     assert set(status) == STATUS_FIELDS, f"missing: {STATUS_FIELDS - set(status)}; extra: {set(status) - STATUS_FIELDS}"
     assert all(status[f] not in (None, "") for f in STATUS_FIELDS - {"plannedChanges"}), status
     assert status["plannedChanges"] == []
+    assert status["images"] == {"count": 0, "totalSizeBytes": 0, "newestTags": []}
+    assert status["estimatedMonthlyCostUSD"] == 1.0  # the managed key; no storage yet
     conditions = {c["type"]: c for c in status["conditions"]}
     assert {t: (c["status"], c["reason"]) for t, c in conditions.items()} == {
         "Ready": ("True", "Synced"),

@@ -81,11 +81,17 @@ def test_service_account_has_exactly_the_rules_it_needs(env: Env) -> None:
         ("patch", f"{PLURAL}.{GROUP}", "--subresource=status", "-A"),
         ("create", "events", "-A"),
         ("patch", "events", "-A"),
+        ("get", "configmaps", "-A"),
+        ("create", "configmaps", "-A"),
+        ("patch", "configmaps", "-A"),
     ]
     refused = [
         ("get", "secrets", "-A"),
         ("list", "secrets", "-A"),
-        ("get", "configmaps", "-A"),
+        ("list", "configmaps", "-A"),
+        ("watch", "configmaps", "-A"),
+        ("update", "configmaps", "-A"),
+        ("delete", "configmaps", "-A"),
         ("create", f"{PLURAL}.{GROUP}", "-A"),
         ("delete", f"{PLURAL}.{GROUP}", "-A"),
         ("update", f"{PLURAL}.{GROUP}", "-A"),
@@ -102,11 +108,15 @@ def test_service_account_has_exactly_the_rules_it_needs(env: Env) -> None:
 def test_full_lifecycle_with_the_service_account(env: Env) -> None:
     cluster, namespace, name = env.cluster, env.cluster.namespace("rbac"), "app"
     repository_name = unique("rbac-app")
-    cluster.create(namespace, name, tagged_spec(repository_name))
+    cluster.create(namespace, name, tagged_spec(repository_name, export={"configMapName": "app-ecr"}))
     created = cluster.wait_ready(namespace, name, context=env.log)
     assert created["status"]["repositoryUri"].endswith("/" + repository_name)
     assert created["metadata"]["finalizers"] == [f"{GROUP}/finalizer"]
     assert env.aws.repository(repository_name) is not None
+    # spec.export with configmaps get + create; the tampered key is patched back by the next pass (patch).
+    exported = cluster.core.read_namespaced_config_map("app-ecr", namespace)
+    assert exported.data["repositoryUri"] == created["status"]["repositoryUri"]
+    cluster.core.patch_namespaced_config_map("app-ecr", namespace, {"data": {"repositoryUri": "tampered"}})
 
     cluster.patch(namespace, name, {"spec": {"imageTagMutability": "IMMUTABLE", "lifecycle": {"maxImageCount": 5}}})
     cluster.wait_ready(namespace, name, context=env.log)
@@ -116,6 +126,8 @@ def test_full_lifecycle_with_the_service_account(env: Env) -> None:
     assert lifecycle is not None
     rules = lifecycle["rules"]
     assert [rule["selection"]["countNumber"] for rule in rules] == [5]
+    restored = cluster.core.read_namespaced_config_map("app-ecr", namespace)
+    assert restored.data["repositoryUri"] == created["status"]["repositoryUri"]
     # The operator could post its events (core/v1 create).
     events = wait_for(
         lambda: cluster.events(namespace, name), "an event from the operator", timeout=60, context=env.log

@@ -100,11 +100,26 @@ def test_status_subresource_and_printer_columns(version: dict[str, Any]) -> None
     assert version["subresources"] == {"status": {}}
     assert version["served"] is True and version["storage"] is True
     columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
-    assert list(columns) == ["URI", "Ready", "Reason", "Age"]
+    assert list(columns) == ["URI", "Ready", "Reason", "Images", "Size", "Critical", "High", "Age"]
     assert columns["URI"]["jsonPath"] == ".status.repositoryUri"
     assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
     assert columns["Reason"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].reason'
     assert columns["Age"] == {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+    assert columns["Images"] == {"name": "Images", "type": "integer", "jsonPath": ".status.images.count"}
+    assert columns["Size"] == {"name": "Size", "type": "integer", "jsonPath": ".status.images.totalSizeBytes"}
+    assert columns["Critical"]["jsonPath"] == ".status.scan.findingSeverityCounts.CRITICAL"
+    assert columns["High"]["jsonPath"] == ".status.scan.findingSeverityCounts.HIGH"
+
+
+def test_status_declares_images_scan_and_cost(version: dict[str, Any]) -> None:
+    """Every field the inventory writes is declared (the structural schema would prune it otherwise)."""
+    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+    images = status["images"]["properties"]
+    assert set(images) == {"count", "totalSizeBytes", "newestPushedAt", "newestTags"}
+    scan = status["scan"]["properties"]
+    assert set(scan) == {"imageDigest", "imageTags", "status", "completedAt", "findingSeverityCounts"}
+    assert scan["findingSeverityCounts"]["additionalProperties"] == {"type": "integer"}
+    assert status["estimatedMonthlyCostUSD"]["type"] == "number"
 
 
 def test_spec_defaults(spec_schema: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ class Reason(StrEnum):
     ADOPTION_NOT_ALLOWED = "AdoptionNotAllowed"
     KMS_KEY_NOT_OWNED = "KmsKeyNotOwned"
     KMS_ALIAS_TAKEN = "KmsAliasTaken"
+    REGISTRY_ALREADY_MANAGED = "RegistryAlreadyManaged"
     # what AWS holds cannot become what the spec says
     ENCRYPTION_MISMATCH = "EncryptionMismatch"
     KMS_KEY_NOT_FOUND = "KmsKeyNotFound"
@@ -68,6 +69,7 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.ADOPTION_NOT_ALLOWED: "the resource asks to adopt, but the platform's --adoption setting does not allow it",
     Reason.KMS_KEY_NOT_OWNED: "the key is another resource's managed key (kmsKeyArn) or not the operator's",
     Reason.KMS_ALIAS_TAKEN: "the resource's key alias points at a key another owner created",
+    Reason.REGISTRY_ALREADY_MANAGED: "another EcrRegistry (named in the message) manages this account and region",
     Reason.ENCRYPTION_MISMATCH: "the repository's encryption differs from the spec; ECR cannot re-encrypt",
     Reason.KMS_KEY_NOT_FOUND: "the key (brought, or the repository's) does not exist or is not visible",
     Reason.KMS_KEY_UNAVAILABLE: "the key is disabled, pending deletion or unusable",
@@ -97,6 +99,7 @@ PERMANENT: frozenset[Reason] = frozenset(
         Reason.ADOPTION_NOT_ALLOWED,
         Reason.KMS_KEY_NOT_OWNED,
         Reason.KMS_ALIAS_TAKEN,
+        Reason.REGISTRY_ALREADY_MANAGED,
         Reason.ENCRYPTION_MISMATCH,
         Reason.KMS_KEY_NOT_FOUND,
         Reason.KMS_KEY_UNAVAILABLE,

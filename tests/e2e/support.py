@@ -772,8 +772,11 @@ class Registries:
         *,
         annotations: Mapping[str, str] | None = None,
         dry_run: bool = False,
+        strict: bool = False,
     ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        if strict:
+            kwargs["field_validation"] = "Strict"
         body = registry_object(name, spec, annotations)
         created: dict[str, Any] = self.custom.create_cluster_custom_object(
             GROUP, VERSION, REGISTRY_PLURAL, body, **kwargs

@@ -125,22 +125,23 @@ def test_create_update_each_field_drift_and_retain(env: Env) -> None:
     assert statement["Resource"] == f"arn:aws:ecr:{region}:{ACCOUNT}:repository/*"
     registries.wait_event(name, "Updated")
 
-    # Each field: replication (a second destination in another account, a second rule) ...
+    # Each field: replication (a second destination in another account, a second filter; moto takes one rule) ...
     replication = {
         "rules": [
             {
                 "destinations": [{"region": "eu-west-1"}, {"region": "us-east-1", "registryId": "210987654321"}],
-                "repositoryFilters": [{"filter": "prod/"}],
-            },
-            {"destinations": [{"region": "eu-west-1"}], "repositoryFilters": [{"filter": "shared/"}]},
+                "repositoryFilters": [{"filter": "prod/"}, {"filter": "shared/"}],
+            }
         ]
     }
     registries.patch(name, {"spec": {"replication": replication}})
     registries.wait_ready(name)
-    assert sorted(_destinations(registry.replication())) == [
-        [("eu-west-1", ACCOUNT)],
-        [("eu-west-1", ACCOUNT), ("us-east-1", "210987654321")],
+    [rule] = registry.replication()
+    assert sorted((d["region"], d["registryId"]) for d in rule["destinations"]) == [
+        ("eu-west-1", ACCOUNT),
+        ("us-east-1", "210987654321"),
     ]
+    assert sorted(f["filter"] for f in rule["repositoryFilters"]) == ["prod/", "shared/"]
     # ... scanning (enhanced, continuous) ...
     scanning = {
         "scanType": "ENHANCED",
@@ -159,10 +160,10 @@ def test_create_update_each_field_drift_and_retain(env: Env) -> None:
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "PullThroughCache",
+                "Sid": "LetAnotherAccountCreateRepositories",
                 "Effect": "Allow",
                 "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
-                "Action": ["ecr:BatchImportUpstreamImage"],
+                "Action": ["ecr:CreateRepository"],
                 "Resource": f"arn:aws:ecr:{region}:{ACCOUNT}:repository/*",
             }
         ],

@@ -381,8 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .crd import render_crd_yaml
         from .registry_crd import render_registry_crd_yaml
 
-        documents = {"EcrRepository": [render_crd_yaml], "EcrRegistry": [render_registry_crd_yaml]}
-        renders = [*documents["EcrRepository"], *documents["EcrRegistry"]] if args.kind == "all" else documents[args.kind]
+        kinds = {"EcrRepository": render_crd_yaml, "EcrRegistry": render_registry_crd_yaml}
+        renders = list(kinds.values()) if args.kind == "all" else [kinds[args.kind]]
         sys.stdout.write("---\n".join(render() for render in renders))
         return 0
     if args.command == "plan":

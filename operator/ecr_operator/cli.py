@@ -332,7 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between readiness checks of the API server and AWS (default 10)",
     )
 
-    commands.add_parser("crd", help="print the CustomResourceDefinition generated from the spec model")
+    crd = commands.add_parser("crd", help="print a CustomResourceDefinition generated from the spec model")
+    crd.add_argument(
+        "--kind",
+        choices=("EcrRepository", "EcrRegistry", "all"),
+        default="EcrRepository",
+        help="which CRD: EcrRepository (default), EcrRegistry, or all (a multi-document stream)",
+    )
     commands.add_parser("reasons", help="print every condition and Event reason, retried or not, as a table")
     report = commands.add_parser(
         "report",
@@ -418,8 +424,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "crd":
         from .crd import render_crd_yaml
+        from .registry_crd import render_registry_crd_yaml
 
-        sys.stdout.write(render_crd_yaml())
+        kinds = {"EcrRepository": render_crd_yaml, "EcrRegistry": render_registry_crd_yaml}
+        renders = list(kinds.values()) if args.kind == "all" else [kinds[args.kind]]
+        sys.stdout.write("---\n".join(render() for render in renders))
         return 0
     if args.command == "plan":
         return plan_command.run(args, plan_command.plan_settings(args))

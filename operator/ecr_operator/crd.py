@@ -40,6 +40,8 @@ def to_structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) ->
             out["properties"] = {name: to_structural(sub, defs) for name, sub in value.items()}
         elif key == "items":
             out["items"] = to_structural(value, defs)
+        elif key == "const":  # a one-value Literal: Kubernetes' schemas have no const, only enum
+            out["enum"] = [value]
         else:
             out[key] = value
     if schema.get("type") == "object" and isinstance(schema.get("additionalProperties"), dict):

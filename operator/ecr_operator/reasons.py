@@ -31,6 +31,7 @@ class Reason(StrEnum):
     KMS_KEY_NOT_OWNED = "KmsKeyNotOwned"
     KMS_ALIAS_TAKEN = "KmsAliasTaken"
     EXPORT_CONFIG_MAP_NOT_OWNED = "ExportConfigMapNotOwned"
+    REGISTRY_ALREADY_MANAGED = "RegistryAlreadyManaged"
     # what AWS holds cannot become what the spec says
     ENCRYPTION_MISMATCH = "EncryptionMismatch"
     KMS_KEY_NOT_FOUND = "KmsKeyNotFound"
@@ -74,6 +75,7 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.KMS_ALIAS_TAKEN: "the resource's key alias points at a key another owner created",
     Reason.EXPORT_CONFIG_MAP_NOT_OWNED: "spec.export.configMapName names a ConfigMap this resource does not own; "
     "it is left as it is",
+    Reason.REGISTRY_ALREADY_MANAGED: "another EcrRegistry (named in the message) manages this account and region",
     Reason.ENCRYPTION_MISMATCH: "the repository's encryption differs from the spec; ECR cannot re-encrypt",
     Reason.KMS_KEY_NOT_FOUND: "the key (brought, or the repository's) does not exist or is not visible",
     Reason.KMS_KEY_UNAVAILABLE: "the key is disabled, pending deletion or unusable",
@@ -104,6 +106,7 @@ PERMANENT: frozenset[Reason] = frozenset(
         Reason.KMS_KEY_NOT_OWNED,
         Reason.KMS_ALIAS_TAKEN,
         Reason.EXPORT_CONFIG_MAP_NOT_OWNED,
+        Reason.REGISTRY_ALREADY_MANAGED,
         Reason.ENCRYPTION_MISMATCH,
         Reason.KMS_KEY_NOT_FOUND,
         Reason.KMS_KEY_UNAVAILABLE,

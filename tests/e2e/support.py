@@ -739,3 +739,137 @@ def harness_fixture(region: str, resync_seconds: float = 5.0, extra_args: Sequen
             yield env
 
     return harness
+
+
+# -- cluster-scoped EcrRegistry objects ----------------------------------------------------------------------
+
+REGISTRY_PLURAL = "ecrregistries"
+CLUSTER_EVENTS_NAMESPACE = "default"
+"""Where Events about cluster-scoped objects live."""
+
+
+def registry_object(name: str, spec: Mapping[str, Any], annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "EcrRegistry",
+        "metadata": {"name": name, "annotations": dict(annotations or {})},
+        "spec": dict(spec),
+    }
+
+
+class Registries:
+    """EcrRegistry objects (cluster-scoped) through an admin API client; ``context`` shows on a failed wait."""
+
+    def __init__(self, api: kubernetes.client.ApiClient, context: Callable[[], str] = lambda: "") -> None:
+        self.custom = kubernetes.client.CustomObjectsApi(api)
+        self.core = kubernetes.client.CoreV1Api(api)
+        self.context = context
+
+    def create(
+        self,
+        name: str,
+        spec: Mapping[str, Any],
+        *,
+        annotations: Mapping[str, str] | None = None,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        if strict:
+            kwargs["field_validation"] = "Strict"
+        body = registry_object(name, spec, annotations)
+        created: dict[str, Any] = self.custom.create_cluster_custom_object(
+            GROUP, VERSION, REGISTRY_PLURAL, body, **kwargs
+        )
+        return created
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = self.custom.get_cluster_custom_object(GROUP, VERSION, REGISTRY_PLURAL, name)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return obj
+
+    def must_get(self, name: str) -> dict[str, Any]:
+        obj = self.get(name)
+        assert obj is not None, f"EcrRegistry {name} does not exist"
+        return obj
+
+    def patch(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch (``None`` removes a key)."""
+        patched: dict[str, Any] = self.custom.patch_cluster_custom_object(
+            GROUP, VERSION, REGISTRY_PLURAL, name, dict(body)
+        )
+        return patched
+
+    def delete(self, name: str) -> None:
+        self.custom.delete_cluster_custom_object(GROUP, VERSION, REGISTRY_PLURAL, name)
+
+    def condition(self, name: str, type_: str) -> dict[str, Any]:
+        conditions = (self.must_get(name).get("status") or {}).get("conditions") or []
+        return next((dict(c) for c in conditions if c.get("type") == type_), {})
+
+    def wait_condition(self, name: str, status: str, reason: str, *, timeout: float = TIMEOUT) -> dict[str, Any]:
+        """Ready is ``status``/``reason`` for the object's current generation."""
+
+        def check() -> dict[str, Any]:
+            obj = self.must_get(name)
+            generation = obj["metadata"]["generation"]
+            condition = ready_condition(obj)
+            observed = (obj.get("status") or {}).get("observedGeneration")
+            assert (
+                observed == generation
+                and condition.get("observedGeneration") == generation
+                and condition.get("status") == status
+                and condition.get("reason") == reason
+            ), f"generation {generation}, status.observedGeneration {observed}, Ready {condition}"
+            return obj
+
+        return wait_for(check, f"EcrRegistry {name} Ready={status} {reason}", timeout=timeout, context=self.context)
+
+    def wait_ready(self, name: str, *, timeout: float = TIMEOUT) -> dict[str, Any]:
+        return self.wait_condition(name, "True", "Synced", timeout=timeout)
+
+    def wait_gone(self, name: str, *, timeout: float = TIMEOUT) -> None:
+        wait_for(
+            lambda: self.get(name) is None, f"EcrRegistry {name} to be gone", timeout=timeout, context=self.context
+        )
+
+    def events(self, name: str, *, reason: str | None = None) -> list[Any]:
+        items = self.core.list_namespaced_event(
+            CLUSTER_EVENTS_NAMESPACE, field_selector=f"involvedObject.name={name}"
+        ).items
+        return [e for e in items if reason is None or e.reason == reason]
+
+    def wait_event(self, name: str, reason: str, *, timeout: float = TIMEOUT) -> list[Any]:
+        return wait_for(
+            lambda: self.events(name, reason=reason),
+            f"an event {reason} on EcrRegistry {name}",
+            timeout=timeout,
+            context=self.context,
+        )
+
+
+class Registry:
+    """moto's registry-level settings in one region (straight to moto)."""
+
+    def __init__(self, aws: Aws) -> None:
+        self.ecr = aws.ecr
+
+    def replication(self) -> list[dict[str, Any]]:
+        rules: list[dict[str, Any]] = self.ecr.describe_registry()["replicationConfiguration"]["rules"]
+        return rules
+
+    def scanning(self) -> dict[str, Any]:
+        configuration: dict[str, Any] = self.ecr.get_registry_scanning_configuration()["scanningConfiguration"]
+        return configuration
+
+    def policy(self) -> dict[str, Any] | None:
+        try:
+            text = self.ecr.get_registry_policy()["policyText"]
+        except self.ecr.exceptions.RegistryPolicyNotFoundException:
+            return None
+        document: dict[str, Any] = json.loads(text)
+        return document

@@ -15,7 +15,7 @@ from typing import Any
 
 import kubernetes
 import pytest
-from support import TAGS, Aws, Cluster, Operator, operator_process, private_cluster, unique
+from support import TAGS, Aws, Cluster, Operator, Registries, operator_process, private_cluster, unique
 
 from ecr_operator_dev import ControlPlaneBinaries, MotoServer
 
@@ -492,3 +492,137 @@ def test_api_server_refuses_a_metadata_name_ecr_would_refuse_as_repository_name(
     assert "metadata.name" in message and "spec.repositoryName" in message, message
     # The same name is fine when spec.repositoryName is set.
     cluster.create(admission_ns, name, base_spec(), dry_run=True)
+
+
+# -- EcrRegistry (cluster-scoped) ----------------------------------------------------------------------------
+
+REPLICATE_PROD = {"destinations": [{"region": "eu-west-1"}], "repositoryFilters": [{"filter": "prod/"}]}
+SCAN_ON_PUSH = {"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "prod/*"}]}
+
+
+def registry_base() -> dict[str, Any]:
+    return {
+        "region": REGION,
+        "replication": {"rules": [REPLICATE_PROD]},
+        "scanning": {"scanType": "BASIC", "rules": [SCAN_ON_PUSH]},
+        "registryPolicy": {"allowReplicationFromAccounts": ["111122223333"]},
+        "deletionPolicy": "Delete",
+    }
+
+
+def _replication(**rule: Any) -> dict[str, Any]:
+    return {"replication": {"rules": [{**REPLICATE_PROD, **rule}]}}
+
+
+def _scanning(scan_type: str = "BASIC", *rules: dict[str, Any]) -> dict[str, Any]:
+    return {"scanning": {"scanType": scan_type, "rules": list(rules)}}
+
+
+RULES = "spec.replication.rules"
+REGISTRY_CORPUS = [
+    Bad("registry-11-replication-rules", RULES, {"replication": {"rules": [REPLICATE_PROD] * 11}}),
+    Bad("registry-no-destination", f"{RULES}[0].destinations", _replication(destinations=[])),
+    Bad(
+        "registry-26-destinations",
+        f"{RULES}[0].destinations",
+        _replication(destinations=[{"region": "eu-west-1"}] * 26),
+    ),
+    Bad(
+        "registry-101-filters",
+        f"{RULES}[0].repositoryFilters",
+        _replication(repositoryFilters=[{"filter": "ab"}] * 101),
+    ),
+    Bad(
+        "registry-destination-region",
+        f"{RULES}[0].destinations[0].region",
+        _replication(destinations=[{"region": "Mars"}]),
+    ),
+    Bad(
+        "registry-destination-account",
+        f"{RULES}[0].destinations[0].registryId",
+        _replication(destinations=[{"region": "eu-west-1", "registryId": "12345"}]),
+    ),
+    Bad(
+        "registry-replication-filter-type",
+        f"{RULES}[0].repositoryFilters[0].filterType",
+        _replication(repositoryFilters=[{"filter": "prod/", "filterType": "WILDCARD"}]),
+    ),
+    Bad(
+        "registry-replication-filter",
+        f"{RULES}[0].repositoryFilters[0].filter",
+        _replication(repositoryFilters=[{"filter": "Prod/"}]),
+    ),
+    Bad("registry-scan-type", "spec.scanning.scanType", _scanning("FAST")),
+    Bad(
+        "registry-continuous-needs-enhanced",
+        "spec.scanning.rules",
+        _scanning("BASIC", {"scanFrequency": "CONTINUOUS_SCAN", "repositoryFilters": [{"filter": "*"}]}),
+    ),
+    Bad("registry-one-rule-per-frequency", "spec.scanning.rules", _scanning("ENHANCED", SCAN_ON_PUSH, SCAN_ON_PUSH)),
+    Bad(
+        "registry-3-scanning-rules",
+        "spec.scanning.rules",
+        _scanning("ENHANCED", SCAN_ON_PUSH, SCAN_ON_PUSH, SCAN_ON_PUSH),
+    ),
+    Bad(
+        "registry-scan-frequency",
+        "spec.scanning.rules[0].scanFrequency",
+        _scanning("BASIC", {"scanFrequency": "DAILY", "repositoryFilters": [{"filter": "*"}]}),
+    ),
+    Bad(
+        "registry-scanning-filter-type",
+        "spec.scanning.rules[0].repositoryFilters[0].filterType",
+        _scanning(
+            "BASIC",
+            {"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "*", "filterType": "PREFIX_MATCH"}]},
+        ),
+    ),
+    Bad(
+        "registry-scanning-rule-without-filter",
+        "spec.scanning.rules[0].repositoryFilters",
+        _scanning("BASIC", {"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": []}),
+    ),
+    Bad(
+        "registry-policy-account",
+        "spec.registryPolicy.allowReplicationFromAccounts[0]",
+        {"registryPolicy": {"allowReplicationFromAccounts": ["abc"]}},
+    ),
+    Bad("registry-policy-text", "spec.registryPolicy.policyText", {"registryPolicy": {"policyText": "not a policy"}}),
+    Bad("registry-region", "spec.region", {"region": "europe"}),
+    Bad("registry-deletion-policy", "spec.deletionPolicy", {"deletionPolicy": "Orphan"}),
+    Bad("registry-unknown-field", "spec.replication.rule", {"replication": {"rule": []}}, strict=True),
+]
+
+
+def test_the_valid_registry_spec_is_accepted(cluster: Cluster) -> None:
+    registries = Registries(cluster.api)
+    created = registries.create(unique("valid"), registry_base(), dry_run=True, strict=True)
+    assert created["spec"]["deletionPolicy"] == "Delete"
+    defaulted = registries.create(unique("empty"), {}, dry_run=True)
+    assert defaulted["spec"] == {"deletionPolicy": "Retain"}, "Retain unless Delete is chosen"
+    enhanced = _scanning(
+        "ENHANCED", SCAN_ON_PUSH, {"scanFrequency": "CONTINUOUS_SCAN", "repositoryFilters": [{"filter": "*"}]}
+    )
+    registries.create(unique("enhanced"), merged(registry_base(), enhanced), dry_run=True, strict=True)
+
+
+@pytest.mark.parametrize("bad", REGISTRY_CORPUS, ids=lambda bad: bad.id)
+def test_api_server_refuses_a_bad_registry(cluster: Cluster, bad: Bad) -> None:
+    with pytest.raises(kubernetes.client.ApiException) as caught:
+        Registries(cluster.api).create(
+            unique("bad"), merged(registry_base(), bad.changes), dry_run=True, strict=bad.strict
+        )
+    assert caught.value.status in (400, 422), caught.value.body
+    message = refusal(caught.value)
+    assert bad.field in message, f"the refusal does not name {bad.field}:\n{message}"
+    assert "evaluating rule" not in message and "no such key" not in message, message
+
+
+def test_api_server_refuses_changing_a_registrys_region(cluster: Cluster) -> None:
+    registries, name = Registries(cluster.api), unique("immutable")
+    # Observe-only: the operator of this module's other tests may run meanwhile; it must not write the registry.
+    registries.create(name, registry_base(), annotations={"ecr.platform.dev/observe-only": "true"})
+    with pytest.raises(kubernetes.client.ApiException) as caught:
+        registries.patch(name, {"spec": {"region": "eu-west-2"}})
+    assert caught.value.status == 422 and "spec.region" in refusal(caught.value), caught.value.body
+    registries.patch(name, {"spec": {"deletionPolicy": "Retain"}})  # a mutable field goes through

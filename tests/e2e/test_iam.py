@@ -19,6 +19,8 @@ from support import (
     Aws,
     Cluster,
     Operator,
+    Registries,
+    Registry,
     operator_process,
     private_cluster,
     tagged_spec,
@@ -108,6 +110,21 @@ def test_recorded_calls_match_the_policy_exactly(
             cluster.create(ns, "adopt", adopt, annotations={"ecr.platform.dev/adopt": "true"})
             for name in ("kms", "aes", "byok", "orphan", "adopt"):
                 ready(name)
+            # Registry settings (EcrRegistry): replication, scanning, the registry policy; removed on delete.
+            registries, registry_name = Registries(cluster.api, log), unique("iam-registry")
+            registries.create(
+                registry_name,
+                {
+                    "replication": {"rules": [{"destinations": [{"region": "eu-west-1"}]}]},
+                    "scanning": {"rules": [{"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "*"}]}]},
+                    "registryPolicy": {"allowReplicationFromAccounts": ["111122223333"]},
+                    "deletionPolicy": "Delete",
+                },
+            )
+            registries.wait_ready(registry_name)
+            registries.delete(registry_name)
+            registries.wait_gone(registry_name)
+            assert Registry(aws).policy() is None and Registry(aws).replication() == []
             assert aws.alias_target(names["orphan"]) == orphan_key_id, "the orphan key was reused"
 
             # Images and a scan: the spec change below refreshes the inventory (DescribeImages and the newest

@@ -11,6 +11,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 COPIES = [
     (REPO_ROOT / "crds" / "ecrrepository.yaml", REPO_ROOT / "deploy" / "crds" / "ecrrepository.yaml"),
     (REPO_ROOT / "crds" / "ecrrepository.yaml", REPO_ROOT / "charts" / "ecr-operator" / "crds" / "ecrrepository.yaml"),
+    (REPO_ROOT / "crds" / "ecrregistry.yaml", REPO_ROOT / "deploy" / "crds" / "ecrregistry.yaml"),
+    (REPO_ROOT / "crds" / "ecrregistry.yaml", REPO_ROOT / "charts" / "ecr-operator" / "crds" / "ecrregistry.yaml"),
     (
         REPO_ROOT / "deploy" / "crds" / "kopf-peerings.yaml",
         REPO_ROOT / "charts" / "ecr-operator" / "crds" / "kopf-peerings.yaml",

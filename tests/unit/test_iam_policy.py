@@ -36,12 +36,24 @@ NO_PERMISSION_NEEDED = {
     # Every identity may call it ("No permissions are required to perform this operation"): the readiness probe.
     "sts:GetCallerIdentity",
 }
+REGISTRY_LEVEL = {
+    # EcrRegistry: registry-level actions have no resource type in ECR's service authorization reference
+    # (Resource "*"), and a registry carries no tags an IAM condition could name.
+    "ecr:DescribeRegistry",
+    "ecr:GetRegistryScanningConfiguration",
+    "ecr:GetRegistryPolicy",
+    "ecr:PutReplicationConfiguration",
+    "ecr:PutRegistryScanningConfiguration",
+    "ecr:PutRegistryPolicy",
+    "ecr:DeleteRegistryPolicy",
+}
 RESOURCE_STAR_ALLOWED = {
     "ecr:DescribeRepositories",  # the batched resync lists every repository of the region
     "kms:CreateKey",  # no key exists yet
     "kms:TagResource",  # tag-on-create: KMS wants a TagResource permission not limited to particular keys
     "tag:GetResources",  # no resource-level permissions
     "kms:ListKeys",  # no resource-level permissions
+    *REGISTRY_LEVEL,
 }
 
 
@@ -183,7 +195,7 @@ def test_statement_scoping(statement: dict[str, Any]) -> None:
                 "arn:aws:kms:*:*:key/*",
                 "arn:aws:kms:*:*:alias/ecr/*",
             ), resource
-    writes = [a for a in actions if not a.split(":")[1].startswith(READ_PREFIXES)]
+    writes = [a for a in actions if not a.split(":")[1].startswith(READ_PREFIXES) and a not in REGISTRY_LEVEL]
     if writes and resources != ["arn:aws:kms:*:*:alias/ecr/*"]:
         # Every write is bound to this cluster's ownership tag, or (grants) to ECR acting on our behalf.
         condition = json.dumps(statement.get("Condition", {}))

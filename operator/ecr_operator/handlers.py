@@ -221,6 +221,14 @@ async def reconcile_handler(
     ]
 
 
+async def resume_handler(**kwargs: Any) -> None:
+    """An operator (re)start's pass over an existing object: a resync, sharing the batched reads of the region.
+
+    The view is taken by this process, so it is newer than anything an earlier process (or replica) wrote.
+    """
+    await reconcile_handler(resync=True, **kwargs)
+
+
 async def resync_handler(**kwargs: Any) -> None:
     if kwargs["meta"].get("deletionTimestamp"):
         return
@@ -308,8 +316,9 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     if settings.repository_name_policy == "namespace-prefix":
         kopf.on.event("", "v1", "namespaces", registry=registry, id="namespace-prefixes")(namespace_event)
     resource = (GROUP, VERSION, PLURAL)
-    for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
+    for decorator in (kopf.on.create, kopf.on.update):
         decorator(*resource, registry=registry, id="reconcile", errors=kopf.ErrorsMode.TEMPORARY)(reconcile_handler)
+    kopf.on.resume(*resource, registry=registry, id="reconcile", errors=kopf.ErrorsMode.TEMPORARY)(resume_handler)
     kopf.timer(
         *resource,
         registry=registry,

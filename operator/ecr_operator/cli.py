@@ -75,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between drift checks of each resource (default 600)",
     )
     run.add_argument(
-        "--workers", type=int, default=int(_env("WORKERS", "16")), help="threads for AWS calls (default 16)"
+        "--workers",
+        type=int,
+        default=int(_env("WORKERS", "8")),
+        help="threads for AWS calls (default 8); kopf handles at most twice as many objects at once",
     )
     _add_judgement_flags(run)
     run.add_argument(
@@ -137,9 +140,14 @@ def _check_name_policy(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # kopf imports the `kubernetes` client when it is installed (to accept its models as bodies), ~7-20 MiB the
+    # operator never uses; the image does not install it, and a dev environment (where tests need it) must not
+    # make the operator bigger than it is in the cluster. None in sys.modules makes `import kubernetes` fail.
+    sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]
     import kopf
 
     from .handlers import Runtime, build_registry, build_settings
+    from .kube import drop_managed_fields_from_watches
 
     _check_name_policy(args)
     settings = Settings(
@@ -156,6 +164,7 @@ def _run(args: argparse.Namespace) -> int:
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger(__package__).info("settings: %s", settings)
     kopf_settings = build_settings(args.peering, concurrency=2 * settings.max_workers)
+    drop_managed_fields_from_watches()
     kopf_settings.peering.lifetime = args.peering_lifetime
     kopf.run(
         registry=build_registry(settings),

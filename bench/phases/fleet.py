@@ -123,7 +123,10 @@ def phase_fleet(env: Env) -> dict[str, Any]:
         "resync_interval": PRODUCTION_RESYNC,
         "all_ready_seconds": round(all_ready, 1),
         "operator_cpu_seconds": round(sum(b["operator_cpu_seconds"] or 0 for b in batches), 2),
-        "peak_rss_kib": max((b["vm_hwm_kib"] or 0) for b in batches) if batches else None,
+        # VmHWM never decreases: the last reading (after the steady window, if any) is the peak of the whole phase.
+        "peak_rss_kib": max(
+            [b["vm_hwm_kib"] or 0 for b in batches] + [(steady.get("vm_hwm_kib_after") or 0) if steady else 0]
+        ),
         "rss_idle_kib": rss_idle,
         "batches": batches,
         "ready_per_second_first_last": [rates[0], rates[-1]] if rates else None,

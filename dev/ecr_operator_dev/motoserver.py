@@ -17,7 +17,7 @@ _HOST = "127.0.0.1"
 
 
 class MotoServer(Service):
-    """``python -m moto.server`` on a free loopback port.
+    """moto's server (``python -m ecr_operator_dev._motomain``: see there) on a free loopback port.
 
     Its log goes to ``<workdir>/moto-server.log`` (default workdir: a new temporary directory).
 
@@ -70,7 +70,7 @@ class MotoServer(Service):
         env["PYTHONUNBUFFERED"] = "1"
         self._process = ManagedProcess(
             "moto-server",
-            [self.python, "-m", "moto.server", "-H", _HOST, "-p", str(self._port)],
+            [self.python, "-m", "ecr_operator_dev._motomain", "-H", _HOST, "-p", str(self._port)],
             self.log_path,
             env=env,
             cwd=self.workdir,

@@ -263,7 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="USD per month of a customer-managed KMS key, counted when the operator manages the key (default 1)",
     )
     _option(
-        run, "--workers", env="WORKERS", type=_POSITIVE_INT, default="16", help="threads for AWS calls (default 16)"
+        run,
+        "--workers",
+        env="WORKERS",
+        type=_POSITIVE_INT,
+        default="8",
+        help="threads for AWS calls (default 8); kopf handles at most twice as many objects at once",
     )
     _add_judgement_flags(run)
     _option(
@@ -371,10 +376,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # kopf imports the `kubernetes` client when it is installed (to accept its models as bodies), ~7-20 MiB the
+    # operator never uses; the image does not install it, and a dev environment (where tests need it) must not
+    # make the operator bigger than it is in the cluster. None in sys.modules makes `import kubernetes` fail.
+    sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]
     import kopf
 
     from . import probes
     from .handlers import Runtime, build_registry, build_settings
+    from .kube import drop_managed_fields_from_watches
     from .probes import Readiness
 
     settings = Settings(
@@ -395,6 +405,7 @@ def _run(args: argparse.Namespace) -> int:
     logging.getLogger(__package__).info("settings: %s", settings)
     peering = args.peering or None
     kopf_settings = build_settings(peering, concurrency=2 * settings.max_workers)
+    drop_managed_fields_from_watches()
     kopf_settings.peering.lifetime = args.peering_lifetime
     runtime = Runtime(settings, kopf_settings, readiness=Readiness(interval=args.readiness_interval))
     if args.metrics_port:

@@ -130,3 +130,30 @@ async def write_export(
             Reason.INTERNAL_ERROR, f"could not write ConfigMap {namespace}/{config_map_name}: {exc}", retryable=True
         ) from exc
     return decided.operation
+
+
+def drop_managed_fields_from_watches() -> None:
+    """Remove ``metadata.managedFields`` from every object kopf's watches deliver, before kopf sees it.
+
+    kopf keeps the latest body of every object it runs a timer for (our resync), for the object's whole life.
+    The server-side-apply bookkeeping in ``managedFields`` (one entry per field manager: the client that
+    created it, kopf, the status writes) is most of a parsed body's size, tens of KiB of small dicts, and
+    neither kopf nor the operator reads it. Idempotent.
+    """
+    from kopf._cogs.clients import watching
+
+    original = watching.infinite_watch
+    if getattr(original, "_drops_managed_fields", False):
+        return
+
+    async def infinite_watch(**kwargs: Any) -> Any:
+        async for event in original(**kwargs):
+            if isinstance(event, dict):
+                obj: Any = event.get("object")
+                metadata = obj.get("metadata") if isinstance(obj, dict) else None
+                if isinstance(metadata, dict):
+                    metadata.pop("managedFields", None)
+            yield event
+
+    infinite_watch._drops_managed_fields = True  # type: ignore[attr-defined]
+    watching.infinite_watch = infinite_watch

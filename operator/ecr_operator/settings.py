@@ -41,7 +41,7 @@ class Settings:
     prices: Prices = field(default_factory=Prices)
     namespaces: tuple[str, ...] = field(default_factory=tuple)
     """Namespaces to watch; empty means all namespaces."""
-    max_workers: int = 16
+    max_workers: int = 8
     """Threads for AWS calls (boto3 is synchronous)."""
     repository_name_policy: RepositoryNamePolicy = "any"
     """With "namespace-prefix" (self-service clusters) a repositoryName must start with "<namespace>/" or with a

@@ -8,6 +8,7 @@ resource that just changed something reads fresh, so the operator never "correct
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,6 +46,10 @@ class Snapshots:
             view = self._views.get(clients.region)
             now = time.monotonic()
             if view is None or view.taken_at < not_before or now - view.taken_at > self.max_age:
+                # Let the old view go before the new one is read: at thousands of resources two at once would
+                # set the process's peak memory (passes still using the old one keep it alive meanwhile).
+                self._views.pop(clients.region, None)
+                view = None
                 view = self._take(clients)
                 self._views[clients.region] = view
             return view
@@ -56,7 +61,7 @@ class Snapshots:
             for page in clients.ecr.get_paginator("describe_repositories").paginate(
                 PaginationConfig={"PageSize": 1000}
             ):
-                repositories.update((r["repositoryName"], r) for r in page.get("repositories", []))
+                repositories.update((r["repositoryName"], _slim(r)) for r in page.get("repositories", []))
             key_tags: dict[str, dict[str, str]] = {}
             for page in clients.tagging.get_paginator("get_resources").paginate(
                 ResourceTypeFilters=["kms:key"],
@@ -65,7 +70,25 @@ class Snapshots:
                 TagsPerPage=500,
             ):
                 for mapping in page.get("ResourceTagMappingList", []):
-                    key_tags[mapping["ResourceARN"]] = tags_from_list(mapping.get("Tags"))
+                    tags = tags_from_list(mapping.get("Tags"))
+                    # Most tag keys and values repeat across keys (ownership, required tags): store each once.
+                    key_tags[mapping["ResourceARN"]] = {sys.intern(k): sys.intern(v) for k, v in tags.items()}
         except Exception as exc:
             raise to_operator_error(exc, "read the region's repositories and keys") from exc
         return RegionView(taken_at, repositories, key_tags)
+
+
+_VIEW_FIELDS = (
+    "repositoryName",
+    "repositoryArn",
+    "repositoryUri",
+    "registryId",
+    "imageTagMutability",
+    "imageScanningConfiguration",
+    "encryptionConfiguration",
+)
+"""What a resync reads from a DescribeRepositories entry (parts/repository.py); the rest is not kept."""
+
+
+def _slim(repository: dict[str, Any]) -> dict[str, Any]:
+    return {field: repository[field] for field in _VIEW_FIELDS if field in repository}

@@ -63,7 +63,12 @@ def test_bench_runs_every_phase_and_writes_sane_json(tmp_path: Path) -> None:
     assert {"cpu_model", "cores", "memory_mib", "python", "versions", "kube_apiserver", "git_commit"} <= machine.keys()
     assert machine["kube_apiserver"].startswith("v1.")
     assert {"kopf", "boto3", "moto"} <= machine["versions"].keys()
-    assert set(data["phases"]) == {"latency", "throughput", "calls", "memory", "drift"}
+    assert set(data["phases"]) == {"latency", "throughput", "calls", "memory", "drift", "restart"}
+
+    overhead = data["proxy_overhead"]
+    for key in ("direct_p50_ms", "proxy_p50_ms"):
+        _non_negative(overhead[key], f"proxy_overhead.{key}")
+    assert overhead["overhead_p50_ms"] == pytest.approx(overhead["proxy_p50_ms"] - overhead["direct_p50_ms"], abs=0.01)
 
     latency = data["phases"]["latency"]
     for key in ("create_to_ready_seconds", "update_to_ready_seconds", "delete_to_deleted_event_seconds"):
@@ -99,6 +104,13 @@ def test_bench_runs_every_phase_and_writes_sane_json(tmp_path: Path) -> None:
     drift = data["phases"]["drift"]
     assert drift["resync_interval"] == 2
     _timings(drift["correction_seconds"], 2, "drift.correction_seconds")
+
+    restart = data["phases"]["restart"]
+    assert restart["n"] == N
+    _non_negative(restart["seconds_from_process_start"], "restart.seconds_from_process_start")
+    assert restart["seconds_from_liveness"] <= restart["seconds_from_process_start"]
+    assert restart["aws_calls"]["writes"] == 0  # a restart over resources in sync changes nothing in AWS
+    assert restart["aws_calls"]["reads"] >= N  # and each was observed again
 
     verdicts = {row["verdict"] for row in data["summary"]}
     assert verdicts <= {"PASS", "MISS", "n/a"}

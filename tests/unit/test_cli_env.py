@@ -93,7 +93,7 @@ def test_variables_are_defaults_and_flags_win(monkeypatch: pytest.MonkeyPatch) -
 
 def test_defaults_without_variables() -> None:
     args = build_parser().parse_args(["run"])
-    assert (args.namespace, args.all_namespaces, args.workers, args.resync_interval) == (None, False, 16, 600.0)
+    assert (args.namespace, args.all_namespaces, args.workers, args.resync_interval) == (None, False, 8, 600.0)
     assert (args.peering, args.peering_priority, args.peering_lifetime, args.verbose) == (None, None, 60, False)
     assert args.required_tags == ("owner", "cost_center", "resource_lifecycle", "data_class", "service")
 

@@ -52,7 +52,8 @@ class Runtime:
     settings: Settings
     kopf_settings: kopf.OperatorSettings = field(default_factory=kopf.OperatorSettings)
     """For the API calls made outside kopf's own patching (status checkpoints)."""
-    clients: ClientFactory = field(default_factory=ClientFactory)
+    clients: ClientFactory = field(init=False)
+    """AWS clients per (account role, region), with the rate limits of the settings."""
     executor: ThreadPoolExecutor = field(init=False)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     snapshots: Snapshots = field(init=False)
@@ -68,6 +69,7 @@ class Runtime:
     """Every Event the operator posts: one per (object, type, reason), counted (events.py)."""
 
     def __post_init__(self) -> None:
+        self.clients = ClientFactory.from_settings(self.settings)
         self.executor = ThreadPoolExecutor(max_workers=self.settings.max_workers, thread_name_prefix="aws")
         # A view serves every resync in a tenth of the interval (0.5-60 s); older views are re-read.
         max_age = min(60.0, max(0.5, self.settings.resync_seconds / 10))
@@ -83,9 +85,11 @@ class Runtime:
         dry_run: bool = False,
         creation: KeyCreation | None = None,
         checkpoint: Checkpoint | None = None,
+        role_arn: str | None = None,
     ) -> Outcome:
-        """One pass for one object (in a worker thread); resyncs share batched reads of the region."""
-        clients = self.clients.for_region(desired.region)
+        """One pass for one object (in a worker thread), in the account of ``role_arn`` (None: the operator's);
+        resyncs share batched reads of the (account, region)."""
+        clients = self.clients.for_region(desired.region, role_arn)
         view = self.snapshots.view(clients, self.last_write.get(uid, 0.0)) if resync else None
         outcome = reconcile(
             clients, desired, adoption=adoption, view=view, dry_run=dry_run, creation=creation, checkpoint=checkpoint
@@ -189,6 +193,7 @@ async def reconcile_handler(
         request = request_for(spec, namespace, name, meta.annotations, memo.settings, granted)
         desired, observe_only = request.desired, request.observe_only
         adoption = memo.namespaces.adoption(namespace, request.adopt)
+        role_arn = memo.namespaces.role_of(namespace)
         checkpoint = _checkpoint(memo, resource, meta, logger)
         async with memo.lock(str(meta.uid)):
             outcome = await memo.run(
@@ -200,6 +205,7 @@ async def reconcile_handler(
                 observe_only,
                 _key_creation(status),
                 checkpoint,
+                role_arn,
             )
     except OperatorError as error:
         metrics.PASSES.labels(trigger, "error").inc()
@@ -254,8 +260,17 @@ async def delete_handler(
         if annotation_flag(meta.annotations, OBSERVE_ONLY_ANNOTATION):
             logger.info("observe-only: the AWS side is left as it is")
             return
+        try:
+            role_arn = memo.namespaces.role_of(namespace)
+        except OperatorError as refused:
+            if refused.reason != Reason.ACCOUNT_NOT_MAPPED:
+                raise
+            # Refused at every pass, so nothing was created in any account: let the resource go.
+            logger.info("not mapped to an AWS account: the AWS side is left as it is")
+            return
         async with memo.lock(str(meta.uid)):
-            outcome = await memo.run(delete, memo.clients.for_region(desired.region), desired, _key_creation(status))
+            clients = memo.clients.for_region(desired.region, role_arn)
+            outcome = await memo.run(delete, clients, desired, _key_creation(status))
     except OperatorError as error:
         logger.warning("delete blocked: %s: %s", error.reason, error.message)
         _write_failure(memo, patch, body, status, error, generation)
@@ -283,7 +298,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 def namespace_event(type: str | None, name: str, annotations: kopf.Annotations, memo: Runtime, **_: Any) -> None:
     """Keep the Namespace annotations the policies read current (``Runtime.namespaces``: prefixes for the
-    namespace-prefix policy, allow-adoption for adoption mode annotated-namespaces).
+    namespace-prefix policy, allow-adoption for adoption mode annotated-namespaces, the AWS role of its account).
 
     Not a kopf index on purpose: kopf holds every handler until all indexes are filled, and with a bounded
     number of workers (settings.queueing.worker_limit) more Namespaces than workers never finish filling.

@@ -66,7 +66,7 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.MISSING_REQUIRED_TAGS: "spec.tags lacks a tag key the platform requires (--required-tags)",
     Reason.REPOSITORY_NAME_NOT_ALLOWED: "the namespace-prefix name policy forbids this repositoryName here",
     Reason.NAMESPACE_NOT_SEEN: "the operator has not seen the resource's Namespace yet (retried within seconds)",
-    Reason.ACCOUNT_NOT_MAPPED: "--require-account-mapping is set and the Namespace has no ecr.platform.dev/aws-role-arn",
+    Reason.ACCOUNT_NOT_MAPPED: "the Namespace has no ecr.platform.dev/aws-role-arn; --require-account-mapping is set",
     Reason.ACCOUNT_ROLE_NOT_ASSUMABLE: "the Namespace's AWS role (ecr.platform.dev/aws-role-arn) cannot be assumed",
     Reason.REPOSITORY_NOT_OWNED: "the repository exists and belongs to someone else (or to nobody, not adopted)",
     Reason.ADOPTION_NOT_ALLOWED: "the resource asks to adopt, but the platform's --adoption setting does not allow it",

@@ -30,7 +30,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -62,7 +62,7 @@ from ecr_operator_dev._process import free_port  # noqa: E402
 GROUP, VERSION, PLURAL = "ecr.platform.dev", "v1alpha1", "ecrrepositories"
 REGION = "ap-northeast-2"
 CLUSTER_ID = "bench"
-PHASES = ("latency", "throughput", "calls", "memory", "drift")
+PHASES = ("latency", "throughput", "calls", "memory", "drift", "quotas")
 MEMORY_LEVELS = (0, 1, 100, 1000)  # 1: the one-time cost of the first resource (boto3 models, clients)
 PRODUCTION_RESYNC = 600.0
 CURVE_STEP = 0.5
@@ -350,7 +350,7 @@ class Env:
         )
 
     @contextmanager
-    def operator(self, namespace: str, resync: float) -> Iterator[OperatorProcess]:
+    def operator(self, namespace: str, resync: float, extra_args: Sequence[str] = ()) -> Iterator[OperatorProcess]:
         """A fresh operator watching only ``namespace``, up (liveness answers) when the block starts."""
         self._operator_count += 1
         port = free_port()
@@ -372,6 +372,7 @@ class Env:
                 "plain",
                 "--liveness",
                 f"http://127.0.0.1:{port}/healthz",
+                *extra_args,
             ],
             extra_env={"PYTHONUNBUFFERED": "1", **self.args.operator_env},
         )
@@ -572,6 +573,67 @@ def phase_throughput(env: Env) -> dict[str, Any]:
         "aws_calls": counted,
         "aws_calls_per_resource": round((counted["reads"] + counted["writes"]) / n, 2),
     }
+
+
+def _quota_run(env: Env, rates: dict[str, float], limiter_args: list[str], label: str) -> dict[str, Any]:
+    """N resources applied at once against a proxy that throttles like AWS above ``rates``."""
+    n = env.args.n
+    namespace = env.namespace(f"quotas-{label}")
+    env.moto.reset()
+    names = [f"q-{i:04d}" for i in range(n)]
+    env.proxy.enforce_rates(rates)
+    try:
+        with env.operator(namespace, PRODUCTION_RESYNC, limiter_args) as operator:
+            watcher = Watcher(env.client, namespace)
+            try:
+                env.proxy.clear_calls()
+                load_before = os.getloadavg()
+                started = time.monotonic()
+                create_many(env, namespace, names)
+                log(f"quotas ({label}): {n} created, waiting for Ready")
+                all_ready = wait_all_ready(watcher, names, env.args.timeout_all, operator) - started
+                calls = env.proxy.calls()
+            finally:
+                watcher.close()
+    finally:
+        env.proxy.enforce_rates(None)
+    throttled: Counter[str] = Counter()
+    served: Counter[str] = Counter()
+    for call in calls:
+        prefix = {"tagging": "tag"}.get(call.service, call.service)
+        key = next((k for k in (f"{prefix}:{call.operation}", f"{prefix}:*") if k in rates), None)
+        if call.injected == "rate":
+            throttled[f"{prefix}:{call.operation}"] += 1
+        elif key is not None:
+            served[key] += 1
+    # The quota-bound minimum: every bucket must serve the calls that used it at its rate, so the run cannot end
+    # before the busiest bucket has: max over buckets of calls / rate.
+    bound = {key: round(count / rates[key], 2) for key, count in served.items()}
+    minimum = max(bound.values()) if bound else 0.0
+    return {
+        "n": n,
+        "all_ready_seconds": round(all_ready, 2),
+        "throttled_responses": sum(throttled.values()),
+        "throttled_by_operation": dict(sorted(throttled.items())),
+        "served_by_bucket": dict(sorted(served.items())),
+        "seconds_by_bucket_at_quota": dict(sorted(bound.items(), key=lambda kv: -kv[1])),
+        "quota_bound_minimum_seconds": minimum,
+        "vs_minimum": round(all_ready / minimum, 3) if minimum else None,
+        "aws_calls": count_calls(calls),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def phase_quotas(env: Env) -> dict[str, Any]:
+    """The same burst twice against AWS-like rate quotas (scaled by --quota-scale): limiter off, then on."""
+    from ecr_operator.ratelimit import DEFAULT_RATES
+
+    scale = env.args.quota_scale
+    rates = {key: rate * scale for key, rate in DEFAULT_RATES.items()}
+    off = _quota_run(env, rates, ["--aws-rate-limits", "off"], "off")
+    on = _quota_run(env, rates, ["--aws-rate-limit-scale", str(scale)], "on")
+    return {"quota_scale": scale, "rates": rates, "limiter_off": off, "limiter_on": on}
 
 
 def _calls_between(env: Env, action: Callable[[], float]) -> dict[str, Any]:
@@ -900,6 +962,22 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
             None,
             " s",
         )
+    if "quotas" in phases:
+        quotas = phases["quotas"]
+        for label in ("limiter_off", "limiter_on"):
+            run = quotas[label]
+            row(
+                f"quotas x{quotas['quota_scale']:g}, {label}: throttled responses",
+                run["throttled_responses"],
+                "0 with the limiter",
+                run["throttled_responses"] == 0 if label == "limiter_on" else None,
+            )
+            row(
+                f"quotas x{quotas['quota_scale']:g}, {label}: all Ready / quota-bound minimum",
+                f"{run['all_ready_seconds']:.1f} s / {run['quota_bound_minimum_seconds']:.1f} s",
+                "<= 1.10 x minimum with the limiter",
+                run["vs_minimum"] <= 1.10 if label == "limiter_on" and run["vs_minimum"] else None,
+            )
     return rows
 
 
@@ -968,6 +1046,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one resource (120)")
     parser.add_argument("--timeout-all", type=float, default=1800.0, help="seconds to wait for all N resources (1800)")
+    parser.add_argument(
+        "--quota-scale",
+        type=float,
+        default=1.0,
+        help="quotas phase: AWS's default request quotas times this, for the proxy and the operator's limiter (1)",
+    )
     parser.add_argument("--note", default=DEFAULT_NOTE, help="a note stored in the JSON")
     parser.add_argument(
         "--operator-env",
@@ -1025,6 +1109,7 @@ def main(argv: list[str] | None = None) -> int:
             "calls": phase_calls,
             "memory": phase_memory,
             "drift": phase_drift,
+            "quotas": phase_quotas,
         }
         for phase in PHASES:
             if phase not in args.phases:

@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,7 +43,7 @@ from ecr_operator_dev._process import free_port  # noqa: E402
 GROUP, VERSION, PLURAL = "ecr.platform.dev", "v1alpha1", "ecrrepositories"
 REGION = "ap-northeast-2"
 CLUSTER_ID = "bench"
-PHASES = ("latency", "throughput", "calls", "memory", "drift", "restart", "fleet")
+PHASES = ("latency", "throughput", "calls", "memory", "drift", "restart", "fleet", "quotas")
 DEFAULT_PHASES = ("latency", "throughput", "calls", "memory", "drift", "restart")
 MEMORY_LEVELS = (0, 1, 100, 500, 1000)  # 1: the one-time cost of the first resource (boto3 models, clients)
 PRODUCTION_RESYNC = 600.0
@@ -320,7 +320,7 @@ class Env:
         )
 
     @contextmanager
-    def operator(self, namespace: str, resync: float) -> Iterator[OperatorProcess]:
+    def operator(self, namespace: str, resync: float, extra_args: Sequence[str] = ()) -> Iterator[OperatorProcess]:
         """A fresh operator watching only ``namespace``, up (liveness answers) when the block starts."""
         self._operator_count += 1
         port = free_port()
@@ -342,6 +342,7 @@ class Env:
                 "plain",
                 "--liveness",
                 f"http://127.0.0.1:{port}/healthz",
+                *extra_args,
             ],
             extra_env={"PYTHONUNBUFFERED": "1", **self.args.operator_env},
         )

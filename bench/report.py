@@ -147,6 +147,22 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
             )
         if not any(p["resources"] == 500 for p in phases["memory"]["points"]):
             row("peak RSS at 500 resources", None, "<= 100 MiB (run --n 500 or more)", None)
+    if "quotas" in phases:
+        quotas = phases["quotas"]
+        for label in ("limiter_off", "limiter_on"):
+            run = quotas[label]
+            row(
+                f"quotas x{quotas['quota_scale']:g}, {label}: throttled responses",
+                run["throttled_responses"],
+                "0 with the limiter",
+                run["throttled_responses"] == 0 if label == "limiter_on" else None,
+            )
+            row(
+                f"quotas x{quotas['quota_scale']:g}, {label}: all Ready / quota-bound minimum",
+                f"{run['all_ready_seconds']:.1f} s / {run['quota_bound_minimum_seconds']:.1f} s",
+                "<= 1.10 x minimum with the limiter",
+                run["vs_minimum"] <= 1.10 if label == "limiter_on" and run["vs_minimum"] else None,
+            )
     if "drift" in phases:
         drift = phases["drift"]
         correction = drift["correction_seconds"]

@@ -44,6 +44,7 @@ from bench.phases.fleet import phase_fleet
 from bench.phases.latency import phase_latency
 from bench.phases.memory import phase_memory
 from bench.phases.overhead import proxy_overhead
+from bench.phases.quotas import phase_quotas
 from bench.phases.restart import phase_restart
 from bench.phases.throughput import phase_throughput
 from bench.report import machine, print_table, verdicts
@@ -63,10 +64,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(DEFAULT_PHASES),
-        help=f"comma-separated phases to run (default: {','.join(DEFAULT_PHASES)}; also: fleet)",
+        help=f"comma-separated phases to run (default: {','.join(DEFAULT_PHASES)}; also: fleet, quotas)",
     )
     parser.add_argument(
         "--restart-n", type=int, default=None, help="existing resources for the restart phase (default: --n)"
+    )
+    parser.add_argument(
+        "--quota-scale",
+        type=float,
+        default=1.0,
+        help="quotas phase: AWS's default request quotas times this, for the proxy and the operator's limiter (1)",
     )
     parser.add_argument("--fleet-batch", type=int, default=1000, help="fleet phase: resources per batch (1000)")
     parser.add_argument(
@@ -147,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             "drift": phase_drift,
             "restart": phase_restart,
             "fleet": phase_fleet,
+            "quotas": phase_quotas,
         }
         result["proxy_overhead"] = proxy_overhead(env)
         overhead = result["proxy_overhead"]

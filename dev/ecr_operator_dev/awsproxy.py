@@ -55,6 +55,49 @@ _FAULT_RESPONSES: dict[str, tuple[int, str, str]] = {
 }
 
 
+_THROTTLING: dict[str, tuple[int, str]] = {
+    # What each service answers above its request-rate quota.
+    "ecr": (400, "ThrottlingException"),
+    "kms": (400, "ThrottlingException"),
+    "tagging": (400, "ThrottledException"),
+    "sts": (400, "Throttling"),
+}
+_RATE_PREFIXES = {"tagging": "tag"}
+"""Proxy service name -> the prefix rate specs use (IAM's: ``tag:GetResources``)."""
+
+
+def _error_response(service: str, status: int, code: str, message: str) -> tuple[int, bytes, dict[str, str]]:
+    """An AWS error in the service's protocol: JSON for ECR, KMS and tagging, XML for STS (the query protocol)."""
+    if service == "sts":
+        if code == "AccessDeniedException":
+            status, code = 403, "AccessDenied"
+        body = (
+            '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+            f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+            "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+        )
+        return status, body.encode(), {"Content-Type": "text/xml"}
+    return status, json.dumps({"__type": code, "message": message}).encode(), {}
+
+
+class _Bucket:
+    """AWS's side of a request-rate quota: ``rate`` requests a second, bursts up to ``capacity``; a request
+    finding no token is throttled (never waits)."""
+
+    def __init__(self, rate: float, capacity: float) -> None:
+        self.rate, self.capacity = rate, capacity
+        self.tokens, self.updated = capacity, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
 def is_read(operation: str) -> bool:
     return operation.startswith(READ_PREFIXES)
 
@@ -96,19 +139,23 @@ class Fault:
     times: int | None = 1
     skip: int = 0
     delay_seconds: float = 0.0
+    body_contains: str | None = None
+    """Only requests whose body contains this text (e.g. one role's account in an AssumeRole)."""
     seen: int = field(default=0, init=False)
     injected: int = field(default=0, init=False)
 
-    def matches(self, operation: str) -> bool:
+    def matches(self, operation: str, body: bytes = b"") -> bool:
+        if self.body_contains is not None and self.body_contains.encode() not in body:
+            return False
         if self.operation == "*":
             return True
         if self.operation == "write":
             return not is_read(operation)
         return self.operation == operation
 
-    def take(self, operation: str) -> bool:
+    def take(self, operation: str, body: bytes = b"") -> bool:
         """Whether this call gets the fault (updates the counters)."""
-        if not self.matches(operation):
+        if not self.matches(operation, body):
             return False
         self.seen += 1
         if self.seen <= self.skip or (self.times is not None and self.injected >= self.times):
@@ -133,6 +180,9 @@ class AwsProxy(Service):
         self._faults: list[Fault] = []
         self._before: list[Hook] = []
         self._after: list[Hook] = []
+        self._rates: dict[str, float] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        self._burst_seconds = 1.0
         self._tag_index_lag = 0.0
         self._unindexed: dict[str, float] = {}
         """KMS key ARN -> time.monotonic() until which the tagging API does not show it."""
@@ -190,6 +240,30 @@ class AwsProxy(Service):
             self._before.clear()
             self._after.clear()
 
+    def enforce_rates(self, rates: dict[str, float] | None, burst_seconds: float = 1.0) -> None:
+        """Throttle like AWS above per-operation request rates (None: never), with the service's real error.
+
+        ``rates`` maps ``service:Operation`` (or ``service:*``: one shared bucket for the service's other
+        operations) to requests per second, services spelled like IAM (``ecr``, ``kms``, ``tag``, ``sts``); each
+        bucket holds ``burst_seconds`` of requests. Throttled calls are recorded with ``injected="rate"``.
+        """
+        with self._lock:
+            self._rates = dict(rates or {})
+            self._buckets = {}
+            self._burst_seconds = burst_seconds
+
+    def _over_rate(self, service: str, operation: str) -> bool:
+        prefix = _RATE_PREFIXES.get(service, service)
+        with self._lock:
+            key = next((k for k in (f"{prefix}:{operation}", f"{prefix}:*") if k in self._rates), None)
+            if key is None:
+                return False
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                rate = self._rates[key]
+                bucket = self._buckets[key] = _Bucket(rate, max(1.0, rate * self._burst_seconds))
+            return not bucket.take()
+
     def set_tag_index_lag(self, seconds: float) -> None:
         """Hide each KMS key from the tagging API's GetResources for ``seconds`` after its CreateKey (0: off).
 
@@ -236,10 +310,10 @@ class AwsProxy(Service):
         with self._lock:
             self._calls.append(call)
 
-    def _fault_for(self, operation: str) -> Fault | None:
+    def _fault_for(self, operation: str, body: bytes) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.take(operation):
+                if fault.take(operation, body):
                     return fault
         return None
 
@@ -271,14 +345,19 @@ class AwsProxy(Service):
                 started = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 service, operation = _identify(self.headers.get("X-Amz-Target"), body, self.path)
-                fault = proxy._fault_for(operation)
+                fault = proxy._fault_for(operation, body)
                 if fault is not None and fault.kind == "drop":
                     self._hang_up(Call(service, operation, 0, started, "drop"))
                     return
                 if fault is not None and fault.kind in _FAULT_RESPONSES:
                     status, code, message = _FAULT_RESPONSES[fault.kind]
-                    self._respond(status, json.dumps({"__type": code, "message": message}).encode(), {})
+                    self._respond(*_error_response(service, status, code, message))
                     proxy._record(Call(service, operation, status, started, fault.kind))
+                    return
+                if proxy._over_rate(service, operation):
+                    status, code = _THROTTLING[service]
+                    self._respond(*_error_response(service, status, code, "Rate exceeded"))
+                    proxy._record(Call(service, operation, status, started, "rate"))
                     return
                 if fault is not None and fault.kind == "delay":
                     time.sleep(fault.delay_seconds)

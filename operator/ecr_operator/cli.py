@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
 from . import plan_command, report_command
+from .ratelimit import parse_rates
 from .settings import (
+    ACCOUNT_MAPPINGS,
     ADOPTION_MODES,
     DEFAULT_INVENTORY_SECONDS,
     DEFAULT_KMS_KEY_PRICE_PER_MONTH,
@@ -117,6 +119,16 @@ _POSITIVE_FLOAT = _converter(_positive_float, "a positive number of seconds")
 _PRICE = _converter(_non_negative_float, "a non-negative number of US dollars")
 _BOOLEAN = _converter(_boolean, "true or false")
 _CSV = _converter(_csv, "a comma-separated list")
+
+
+def _rates(value: str) -> str:
+    if value.strip().lower() != "off":
+        parse_rates(value)
+    return value
+
+
+_RATES = _converter(_rates, "'off' or service:Operation=rate entries, comma-separated (kms:CreateKey=5,ecr:*=20)")
+_SCALE = _converter(_positive_float, "a positive number")
 
 
 class _StoreTrue(argparse.Action):
@@ -273,6 +285,50 @@ def build_parser() -> argparse.ArgumentParser:
     _add_judgement_flags(run)
     _option(
         run,
+        "--account-mapping",
+        env="ACCOUNT_MAPPING",
+        type=_choice(*ACCOUNT_MAPPINGS),
+        choices=ACCOUNT_MAPPINGS,
+        default="namespace-annotation",
+        help="'namespace-annotation' (default): resources in a Namespace a cluster admin annotated"
+        " ecr.platform.dev/aws-role-arn live in that role's AWS account (sts:AssumeRole); 'disabled': one account",
+    )
+    _option(
+        run,
+        "--require-account-mapping",
+        env="REQUIRE_ACCOUNT_MAPPING",
+        action=_StoreTrue,
+        default=None,
+        help="refuse resources in Namespaces without the ecr.platform.dev/aws-role-arn annotation (AccountNotMapped)"
+        " instead of creating them in the operator's own account",
+    )
+    _option(
+        run,
+        "--assume-role-external-id",
+        env="ASSUME_ROLE_EXTERNAL_ID",
+        default="",
+        help="sts:ExternalId sent with every AssumeRole into a mapped account; set it from a Secret (the variable),"
+        " not on the command line",
+    )
+    _option(
+        run,
+        "--aws-rate-limits",
+        env="AWS_RATE_LIMITS",
+        type=_RATES,
+        default="",
+        help="request rates per account, region and operation overriding the defaults (AWS's quotas), e.g."
+        " 'kms:CreateKey=5,ecr:*=20'; 'off': no client-side limit",
+    )
+    _option(
+        run,
+        "--aws-rate-limit-scale",
+        env="AWS_RATE_LIMIT_SCALE",
+        type=_SCALE,
+        default="1",
+        help="multiplies every request rate (e.g. 0.5 to leave half of each quota to other clients; default 1)",
+    )
+    _option(
+        run,
         "--peering",
         env="PEERING",
         default=None,
@@ -398,6 +454,11 @@ def _run(args: argparse.Namespace) -> int:
         max_workers=args.workers,
         repository_name_policy=args.repository_name_policy,
         adoption=args.adoption,
+        account_mapping=args.account_mapping,
+        require_account_mapping=args.require_account_mapping,
+        assume_role_external_id=args.assume_role_external_id,
+        aws_rate_limits=args.aws_rate_limits,
+        aws_rate_limit_scale=args.aws_rate_limit_scale,
     )
     log_format = {"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
     kopf.configure(verbose=args.verbose, log_format=log_format[args.log_format])

@@ -63,6 +63,16 @@ class OperatorError(Exception):
         self.retryable = retryable
 
 
+class RoleNotAssumable(Exception):
+    """The operator could not assume a mapped Namespace's role (raised by its clients' credential refresh)."""
+
+    def __init__(self, role_arn: str, cause: BaseException | None, detail: str = "") -> None:
+        self.role_arn = role_arn
+        self.cause = cause
+        self.detail = detail or (_describe(cause) if cause is not None else "")
+        super().__init__(f"cannot assume role {role_arn}: {self.detail}")
+
+
 class SpecError(OperatorError):
     def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(reason, message, retryable=False)
@@ -82,6 +92,13 @@ def error_code(exc: BaseException) -> str:
 
 def classify(exc: BaseException) -> Classified:
     """Map a botocore exception to a status reason and whether a retry can help."""
+    if isinstance(exc, RoleNotAssumable):
+        # STS refused (trust policy, external ID, no such role): waits for a change of the mapping or the role.
+        # Throttling, 5xx or an unreachable STS keep their own, retried, reasons.
+        inner = classify(exc.cause) if exc.cause is not None else None
+        if inner is not None and inner.retryable and inner.reason != Reason.INTERNAL_ERROR:
+            return inner
+        return Classified(Reason.ACCOUNT_ROLE_NOT_ASSUMABLE, False)
     if isinstance(exc, ClientError):
         code = error_code(exc)
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
@@ -121,6 +138,8 @@ def to_operator_error(exc: BaseException, action: str) -> OperatorError:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RoleNotAssumable):
+        return str(exc)
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip()

@@ -55,7 +55,8 @@ class Runtime:
     settings: Settings
     kopf_settings: kopf.OperatorSettings = field(default_factory=kopf.OperatorSettings)
     """For the API calls made outside kopf's own patching (status checkpoints)."""
-    clients: ClientFactory = field(default_factory=ClientFactory)
+    clients: ClientFactory = field(init=False)
+    """AWS clients per (account role, region), with the rate limits of the settings."""
     executor: ThreadPoolExecutor = field(init=False)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     snapshots: Snapshots = field(init=False)
@@ -71,6 +72,7 @@ class Runtime:
     """Every Event the operator posts: one per (object, type, reason), counted (events.py)."""
 
     def __post_init__(self) -> None:
+        self.clients = ClientFactory.from_settings(self.settings)
         self.executor = ThreadPoolExecutor(max_workers=self.settings.max_workers, thread_name_prefix="aws")
         # A view serves every resync in a tenth of the interval (0.5-60 s); older views are re-read.
         max_age = min(60.0, max(0.5, self.settings.resync_seconds / 10))
@@ -87,9 +89,11 @@ class Runtime:
         creation: KeyCreation | None = None,
         checkpoint: Checkpoint | None = None,
         with_inventory: bool = False,
+        role_arn: str | None = None,
     ) -> Outcome:
-        """One pass for one object (in a worker thread); resyncs share batched reads of the region."""
-        clients = self.clients.for_region(desired.region)
+        """One pass for one object (in a worker thread), in the account of ``role_arn`` (None: the operator's);
+        resyncs share batched reads of the (account, region)."""
+        clients = self.clients.for_region(desired.region, role_arn)
         view = self.snapshots.view(clients, self.last_write.get(uid, 0.0)) if resync else None
         outcome = reconcile(
             clients,
@@ -206,6 +210,7 @@ async def reconcile_handler(
         request = request_for(spec, namespace, name, meta.annotations, memo.settings, granted)
         desired, observe_only = request.desired, request.observe_only
         adoption = memo.namespaces.adoption(namespace, request.adopt)
+        role_arn = memo.namespaces.role_of(namespace)
         checkpoint = _checkpoint(memo, resource, meta, logger)
         async with memo.lock(str(meta.uid)):
             outcome = await memo.run(
@@ -218,6 +223,7 @@ async def reconcile_handler(
                 _key_creation(status),
                 checkpoint,
                 with_inventory,
+                role_arn,
             )
     except OperatorError as error:
         metrics.PASSES.labels(trigger, "error").inc()
@@ -296,8 +302,9 @@ async def inventory_handler(
         return
     try:
         desired = desired_for(spec, str(meta.namespace), str(meta.name), memo.settings)
+        clients = memo.clients.for_region(desired.region, memo.namespaces.role_of(str(meta.namespace)))
         async with memo.lock(str(meta.uid)):
-            found = await memo.run(inventory, memo.clients.for_region(desired.region), desired)
+            found = await memo.run(inventory, clients, desired)
     except OperatorError as error:
         logger.warning("inventory not refreshed: %s: %s", error.reason, error.message)
         return
@@ -340,8 +347,17 @@ async def delete_handler(
         if annotation_flag(meta.annotations, OBSERVE_ONLY_ANNOTATION):
             logger.info("observe-only: the AWS side is left as it is")
             return
+        try:
+            role_arn = memo.namespaces.role_of(namespace)
+        except OperatorError as refused:
+            if refused.reason != Reason.ACCOUNT_NOT_MAPPED:
+                raise
+            # Refused at every pass, so nothing was created in any account: let the resource go.
+            logger.info("not mapped to an AWS account: the AWS side is left as it is")
+            return
         async with memo.lock(str(meta.uid)):
-            outcome = await memo.run(delete, memo.clients.for_region(desired.region), desired, _key_creation(status))
+            clients = memo.clients.for_region(desired.region, role_arn)
+            outcome = await memo.run(delete, clients, desired, _key_creation(status))
     except OperatorError as error:
         logger.warning("delete blocked: %s: %s", error.reason, error.message)
         _write_failure(memo, patch, body, status, error, generation)
@@ -370,7 +386,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 def namespace_event(type: str | None, name: str, annotations: kopf.Annotations, memo: Runtime, **_: Any) -> None:
     """Keep the Namespace annotations the policies read current (``Runtime.namespaces``: prefixes for the
-    namespace-prefix policy, allow-adoption for adoption mode annotated-namespaces).
+    namespace-prefix policy, allow-adoption for adoption mode annotated-namespaces, the AWS role of its account).
 
     Not a kopf index on purpose: kopf holds every handler until all indexes are filled, and with a bounded
     number of workers (settings.queueing.worker_limit) more Namespaces than workers never finish filling.

@@ -40,6 +40,11 @@ AWS_RETRIES = Counter(
     "AWS requests that were retries of an earlier attempt (botocore's retry modes), by service and operation.",
     ["service", "operation"],
 )
+RATE_LIMITED_SECONDS = Counter(
+    "ecr_operator_aws_rate_limited_seconds_total",
+    "Seconds AWS requests waited for the client-side rate limiter (--aws-rate-limits), by service and operation.",
+    ["service", "operation"],
+)
 WRITES = Counter(
     "ecr_operator_aws_writes_total",
     "Write actions applied, by part (key, repository) and trigger; a resync's writes are drift corrections.",

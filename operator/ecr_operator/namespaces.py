@@ -1,6 +1,6 @@
 """What the platform decides per Namespace, from the annotations cluster admins set (read from a Namespace watch):
-the repository prefixes a namespace may use (namespace-prefix policy) and whether it allows adoption
-(adoption mode annotated-namespaces)."""
+the repository prefixes a namespace may use (namespace-prefix policy), whether it allows adoption
+(adoption mode annotated-namespaces) and the AWS account its resources live in (the role to assume)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .adoption import Adoption, decide_adoption, is_true
+from .aws import account_of
 from .errors import OperatorError
 from .reasons import Reason
 from .settings import Settings
-from .spec import ALLOW_ADOPTION_ANNOTATION, REPOSITORY_PREFIXES_ANNOTATION
+from .spec import ALLOW_ADOPTION_ANNOTATION, GROUP, REPOSITORY_PREFIXES_ANNOTATION
 from .validate import parse_prefixes
+
+AWS_ROLE_ARN_ANNOTATION = f"{GROUP}/aws-role-arn"
+"""On a Namespace, set by cluster admins: the IAM role (in the AWS account its resources live in) to assume."""
 
 
 @dataclass
@@ -22,14 +26,18 @@ class NamespacePolicies:
     """Namespace -> the repository prefixes its annotation grants."""
     allows_adoption: dict[str, bool] = field(default_factory=dict)
     """Namespace -> whether a cluster admin annotated it to allow adoption."""
+    roles: dict[str, str] = field(default_factory=dict)
+    """Namespace -> the AWS role its annotation maps it to ("" when not mapped)."""
 
     def seen(self, name: str, annotations: Mapping[str, str]) -> None:
         self.prefixes[name] = parse_prefixes(annotations.get(REPOSITORY_PREFIXES_ANNOTATION))
         self.allows_adoption[name] = is_true(annotations.get(ALLOW_ADOPTION_ANNOTATION))
+        self.roles[name] = (annotations.get(AWS_ROLE_ARN_ANNOTATION) or "").strip()
 
     def gone(self, name: str) -> None:
         self.prefixes.pop(name, None)
         self.allows_adoption.pop(name, None)
+        self.roles.pop(name, None)
 
     def prefixes_of(self, namespace: str) -> tuple[str, ...]:
         """The prefixes a namespace's annotation grants; retried until its Namespace has been seen."""
@@ -47,6 +55,36 @@ class NamespacePolicies:
         if requested and mode == "annotated-namespaces" and allows is None:
             raise _not_seen(namespace)
         return decide_adoption(mode, namespace, requested=requested, namespace_allows=bool(allows))
+
+    def role_of(self, namespace: str) -> str | None:
+        """The role to assume for resources in ``namespace`` (None: the operator's own identity).
+
+        Retried until the Namespace has been seen (a resource must never land in the wrong account); refused when
+        it is not mapped and the operator requires a mapping, or when the annotation is not a role ARN.
+        """
+        if self.settings.account_mapping == "disabled":
+            return None
+        role = self.roles.get(namespace)
+        if role is None:
+            raise _not_seen(namespace)
+        if not role:
+            if self.settings.require_account_mapping:
+                raise OperatorError(
+                    Reason.ACCOUNT_NOT_MAPPED,
+                    f"Namespace {namespace} is not mapped to an AWS account: a cluster admin must annotate it with "
+                    f"{AWS_ROLE_ARN_ANNOTATION} (the operator runs with --require-account-mapping)",
+                    retryable=False,
+                )
+            return None
+        try:
+            account_of(role)
+        except ValueError as exc:
+            raise OperatorError(
+                Reason.ACCOUNT_ROLE_NOT_ASSUMABLE,
+                f"Namespace {namespace}: annotation {AWS_ROLE_ARN_ANNOTATION}: {exc}",
+                retryable=False,
+            ) from exc
+        return role
 
 
 def _not_seen(namespace: str) -> OperatorError:

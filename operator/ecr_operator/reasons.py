@@ -25,6 +25,8 @@ class Reason(StrEnum):
     MISSING_REQUIRED_TAGS = "MissingRequiredTags"
     REPOSITORY_NAME_NOT_ALLOWED = "RepositoryNameNotAllowed"
     NAMESPACE_NOT_SEEN = "NamespaceNotSeen"
+    ACCOUNT_NOT_MAPPED = "AccountNotMapped"
+    ACCOUNT_ROLE_NOT_ASSUMABLE = "AccountRoleNotAssumable"
     # ownership
     REPOSITORY_NOT_OWNED = "RepositoryNotOwned"
     ADOPTION_NOT_ALLOWED = "AdoptionNotAllowed"
@@ -69,6 +71,8 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.MISSING_REQUIRED_TAGS: "spec.tags lacks a tag key the platform requires (--required-tags)",
     Reason.REPOSITORY_NAME_NOT_ALLOWED: "the namespace-prefix name policy forbids this repositoryName here",
     Reason.NAMESPACE_NOT_SEEN: "the operator has not seen the resource's Namespace yet (retried within seconds)",
+    Reason.ACCOUNT_NOT_MAPPED: "the Namespace has no ecr.platform.dev/aws-role-arn; --require-account-mapping is set",
+    Reason.ACCOUNT_ROLE_NOT_ASSUMABLE: "the Namespace's AWS role (ecr.platform.dev/aws-role-arn) cannot be assumed",
     Reason.REPOSITORY_NOT_OWNED: "the repository exists and belongs to someone else (or to nobody, not adopted)",
     Reason.ADOPTION_NOT_ALLOWED: "the resource asks to adopt, but the platform's --adoption setting does not allow it",
     Reason.KMS_KEY_NOT_OWNED: "the key is another resource's managed key (kmsKeyArn) or not the operator's",
@@ -101,6 +105,8 @@ PERMANENT: frozenset[Reason] = frozenset(
         Reason.INVALID_SPEC,
         Reason.MISSING_REQUIRED_TAGS,
         Reason.REPOSITORY_NAME_NOT_ALLOWED,
+        Reason.ACCOUNT_NOT_MAPPED,
+        Reason.ACCOUNT_ROLE_NOT_ASSUMABLE,
         Reason.REPOSITORY_NOT_OWNED,
         Reason.ADOPTION_NOT_ALLOWED,
         Reason.KMS_KEY_NOT_OWNED,

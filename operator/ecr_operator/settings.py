@@ -21,6 +21,9 @@ REPOSITORY_NAME_POLICIES: tuple[RepositoryNamePolicy, ...] = get_args(Repository
 AdoptionMode = Literal["disabled", "annotated-namespaces", "everywhere"]
 ADOPTION_MODES: tuple[AdoptionMode, ...] = get_args(AdoptionMode)
 
+AccountMapping = Literal["namespace-annotation", "disabled"]
+ACCOUNT_MAPPINGS: tuple[AccountMapping, ...] = get_args(AccountMapping)
+
 
 @dataclass(frozen=True)
 class Prices:
@@ -49,11 +52,27 @@ class Settings:
     adoption: AdoptionMode = "disabled"
     """Where a resource may adopt (take over) an existing repository nobody owns: nowhere ("disabled"), only in
     Namespaces annotated ecr.platform.dev/allow-adoption: "true" ("annotated-namespaces"), or "everywhere"."""
+    account_mapping: AccountMapping = "namespace-annotation"
+    """"namespace-annotation": a Namespace annotated ecr.platform.dev/aws-role-arn by a cluster admin has its
+    resources in that role's account (credentials from sts:AssumeRole); "disabled": one account, the operator's."""
+    require_account_mapping: bool = False
+    """Refuse resources in Namespaces without the role annotation (AccountNotMapped) instead of using the
+    operator's own account."""
+    assume_role_external_id: str = field(default="", repr=False)
+    """sts:ExternalId sent with every AssumeRole (from a Secret in the operator's namespace; tenants cannot read it)."""
+    aws_rate_limits: str = ""
+    """Overrides of the default per-operation request rates ("kms:CreateKey=5,ecr:*=20"), or "off"."""
+    aws_rate_limit_scale: float = 1.0
+    """Multiplies every request rate."""
 
     @property
     def watches_namespaces(self) -> bool:
         """Whether a policy reads Namespace annotations (the operator then watches Namespaces)."""
-        return self.repository_name_policy == "namespace-prefix" or self.adoption == "annotated-namespaces"
+        return (
+            self.repository_name_policy == "namespace-prefix"
+            or self.adoption == "annotated-namespaces"
+            or self.account_mapping != "disabled"
+        )
 
 
 def default_region() -> str:

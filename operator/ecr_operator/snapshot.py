@@ -1,4 +1,4 @@
-"""Batched reads for the periodic resync: one per-region view shared by every resource's pass in a tick.
+"""Batched reads for the periodic resync: one view per (account, region) shared by every resource's pass in a tick.
 
 DescribeRepositories lists up to 1000 repositories a page, and the Resource Groups Tagging API returns the
 tags of every KMS key this cluster owns ~50 a page, so N resources resyncing within ``max_age`` seconds cost
@@ -34,24 +34,27 @@ class RegionView:
 class Snapshots:
     cluster_id: str
     max_age: float
-    _views: dict[str, RegionView] = field(default_factory=dict)
-    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _views: dict[tuple[str, str], RegionView] = field(default_factory=dict)
+    _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
     def view(self, clients: AwsClients, not_before: float) -> RegionView:
-        """A view of the region taken after ``not_before`` and at most ``max_age`` seconds ago."""
+        """A view of the clients' (account, region) taken after ``not_before`` and at most ``max_age`` seconds ago.
+
+        Per account as well as per region: a repository name means a different repository in another account."""
+        target = clients.target
         with self._guard:
-            lock = self._locks.setdefault(clients.region, threading.Lock())
-        with lock:  # one refresh per region at a time; the others wait for it and share it
-            view = self._views.get(clients.region)
+            lock = self._locks.setdefault(target, threading.Lock())
+        with lock:  # one refresh per (account, region) at a time; the others wait for it and share it
+            view = self._views.get(target)
             now = time.monotonic()
             if view is None or view.taken_at < not_before or now - view.taken_at > self.max_age:
                 # Let the old view go before the new one is read: at thousands of resources two at once would
                 # set the process's peak memory (passes still using the old one keep it alive meanwhile).
-                self._views.pop(clients.region, None)
+                self._views.pop(target, None)
                 view = None
                 view = self._take(clients)
-                self._views[clients.region] = view
+                self._views[target] = view
             return view
 
     def _take(self, clients: AwsClients) -> RegionView:

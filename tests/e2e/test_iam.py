@@ -33,6 +33,7 @@ from ecr_operator_dev import AwsProxy, ControlPlaneBinaries, MotoServer
 pytestmark = pytest.mark.e2e
 
 PREFIXES = {"ecr": "ecr", "kms": "kms", "tagging": "tag", "sts": "sts"}
+MAPPED_ROLE = "arn:aws:iam::222233334444:role/ecr-operator-iam"
 NO_PERMISSION_NEEDED = {"sts:GetCallerIdentity"}  # every identity may call it: the readiness probe
 INDIRECT = {
     # Sent by ECR itself with the operator's identity (kms:ViaService) when it creates / deletes a
@@ -62,6 +63,8 @@ def test_recorded_calls_match_the_policy_exactly(
 ) -> None:
     aws = Aws(moto_server.endpoint_url, REGION)
     cluster_id, ns = unique("iam"), cluster.namespace("iam")
+    # A Namespace mapped to another account: the operator assumes its role (sts:AssumeRole).
+    mapped = cluster.namespace("iam-mapped", {"ecr.platform.dev/aws-role-arn": MAPPED_ROLE})
     names = {app: unique(f"iam-{app}") for app in ("kms", "aes", "byok", "orphan", "adopt")}
 
     with AwsProxy(upstream=moto_server.endpoint_url) as proxy:
@@ -108,8 +111,12 @@ def test_recorded_calls_match_the_policy_exactly(
             cluster.create(ns, "byok", tagged_spec(names["byok"], encryption=byok, deletionPolicy="Retain"))
             adopt = tagged_spec(names["adopt"], encryption={"type": "AES256"}, lifecycle=None)
             cluster.create(ns, "adopt", adopt, annotations={"ecr.platform.dev/adopt": "true"})
+            cluster.create(mapped, "mapped", tagged_spec(unique("iam-mapped"), encryption={"type": "AES256"}))
             for name in ("kms", "aes", "byok", "orphan", "adopt"):
                 ready(name)
+            assert cluster.wait_ready(mapped, "mapped", context=log)["status"]["registryId"] == "222233334444"
+            cluster.delete(mapped, "mapped")
+            cluster.wait_gone(mapped, "mapped", context=log)
             # Registry settings (EcrRegistry): replication, scanning, the registry policy; removed on delete.
             registries, registry_name = Registries(cluster.api, log), unique("iam-registry")
             registries.create(

@@ -10,7 +10,7 @@ from ecr_operator.adoption import NO_ADOPTION, decide_adoption, is_true
 from ecr_operator.cli import build_parser, main
 from ecr_operator.errors import OperatorError
 from ecr_operator.handlers import Runtime, build_registry, namespace_event
-from ecr_operator.settings import AdoptionMode, RepositoryNamePolicy, Settings
+from ecr_operator.settings import AccountMapping, AdoptionMode, RepositoryNamePolicy, Settings
 
 ALLOW = "ecr.platform.dev/allow-adoption"
 
@@ -87,8 +87,10 @@ def test_other_modes_need_no_namespace(mode: AdoptionMode, allowed: bool) -> Non
     assert _runtime(mode).namespaces.adoption("never-seen", requested=True).adopts is allowed
 
 
-def _namespace_watchers(policy: RepositoryNamePolicy, mode: AdoptionMode) -> list[str]:
-    settings = Settings(region="eu-west-1", repository_name_policy=policy, adoption=mode)
+def _namespace_watchers(
+    policy: RepositoryNamePolicy, mode: AdoptionMode, mapping: AccountMapping = "disabled"
+) -> list[str]:
+    settings = Settings(region="eu-west-1", repository_name_policy=policy, adoption=mode, account_mapping=mapping)
     build_registry(settings)  # registers without error
     # A plain event handler, never a kopf index (an index on Namespaces stalls with bounded workers).
     assert "kopf.index" not in inspect.getsource(build_registry)
@@ -109,6 +111,11 @@ def test_namespaces_are_watched_when_a_policy_reads_their_annotations(
     policy: RepositoryNamePolicy, mode: AdoptionMode, watched: bool
 ) -> None:
     assert _namespace_watchers(policy, mode) == (["namespace-annotations"] if watched else [])
+
+
+def test_namespaces_are_watched_when_accounts_may_be_mapped() -> None:
+    # The default: a Namespace may be mapped to another AWS account at any time, so Namespaces are always watched.
+    assert _namespace_watchers("any", "disabled", "namespace-annotation") == ["namespace-annotations"]
 
 
 # -- the setting -----------------------------------------------------------------------------------------------

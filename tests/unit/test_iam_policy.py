@@ -47,6 +47,8 @@ REGISTRY_LEVEL = {
     "ecr:PutRegistryPolicy",
     "ecr:DeleteRegistryPolicy",
 }
+ASSUMABLE_ROLES = "arn:aws:iam::*:role/ecr-operator-*"
+"""The roles of mapped accounts (Namespace annotation ecr.platform.dev/aws-role-arn) the operator may assume."""
 RESOURCE_STAR_ALLOWED = {
     "ecr:DescribeRepositories",  # the batched resync lists every repository of the region
     "kms:CreateKey",  # no key exists yet
@@ -107,7 +109,10 @@ def source_operations() -> set[tuple[str, str]]:
                     continue
                 func = node.func
                 name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
-                if name == "Action" and len(node.args) >= 2:
+                if name == "AssumeRoleCredentialFetcher":
+                    # botocore's fetcher calls sts:AssumeRole for a mapped Namespace's credentials (aws.py).
+                    found.add(("sts", "assume_role"))
+                elif name == "Action" and len(node.args) >= 2:
                     service = node.args[0]
                     if isinstance(service, ast.Attribute) and isinstance(service.value, ast.Name):
                         continue  # Action(self.service, self.operation, ...): a copy of an action found elsewhere
@@ -156,6 +161,7 @@ def test_the_scanner_finds_the_operators_calls() -> None:
         ("kms", "describe_key"),
         ("kms", "enable_key_rotation"),
         ("kms", "disable_key_rotation"),
+        ("sts", "assume_role"),
     ]:
         assert expected in operations
 
@@ -194,9 +200,26 @@ def test_statement_scoping(statement: dict[str, Any]) -> None:
                 "arn:aws:ecr:*:*:repository/*",
                 "arn:aws:kms:*:*:key/*",
                 "arn:aws:kms:*:*:alias/ecr/*",
+                ASSUMABLE_ROLES,
             ), resource
+    if resources == [ASSUMABLE_ROLES]:
+        assert actions == ["sts:AssumeRole"], "only mapped accounts' roles, named ecr-operator-*, may be assumed"
+        return
     writes = [a for a in actions if not a.split(":")[1].startswith(READ_PREFIXES) and a not in REGISTRY_LEVEL]
     if writes and resources != ["arn:aws:kms:*:*:alias/ecr/*"]:
         # Every write is bound to this cluster's ownership tag, or (grants) to ECR acting on our behalf.
         condition = json.dumps(statement.get("Condition", {}))
         assert "ecr.platform.dev/cluster" in condition or "kms:ViaService" in condition, statement["Sid"]
+
+
+def test_the_target_account_trust_policy_admits_only_the_operator_with_the_external_id() -> None:
+    trust = json.loads((REPO_ROOT / "deploy" / "iam-target-account-trust.json").read_text())
+    [statement] = trust["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole"
+    principal = statement["Principal"]["AWS"]
+    assert principal.startswith("arn:aws:iam::") and ":role/" in principal, "one role, never an account root"
+    assert "sts:ExternalId" in statement["Condition"]["StringEquals"]
+    # The session name the operator uses (ecr-operator-<cluster-id>) is pinned too.
+    assert statement["Condition"]["StringLike"]["sts:RoleSessionName"].startswith("ecr-operator-")
+    # The target role's permissions are deploy/iam-policy.json without the statement that assumes other roles.
+    assert "AssumeMappedAccountRoles" in {s["Sid"] for s in policy_statements()}

@@ -96,7 +96,9 @@ def test_without_the_policy_no_namespace_is_needed() -> None:
 
 
 def test_namespaces_are_watched_only_for_the_namespace_prefix_policy() -> None:
-    assert Settings(region="eu-west-1", repository_name_policy="any").watches_namespaces is False
+    # With account mapping (the default) Namespaces are watched anyway.
+    unmapped = Settings(region="eu-west-1", repository_name_policy="any", account_mapping="disabled")
+    assert unmapped.watches_namespaces is False
     assert Settings(region="eu-west-1", repository_name_policy="namespace-prefix").watches_namespaces is True
     build_registry(Settings(region="eu-west-1", repository_name_policy="namespace-prefix"))
 

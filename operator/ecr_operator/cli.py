@@ -295,6 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _option(
         run,
+        "--no-registries",
+        env="NO_REGISTRIES",
+        action=_StoreTrue,
+        default=None,
+        help="do not serve the cluster-scoped EcrRegistry kind (every shard but one of a sharded installation)",
+    )
+    _option(
+        run,
         "--require-account-mapping",
         env="REQUIRE_ACCOUNT_MAPPING",
         action=_StoreTrue,
@@ -456,6 +464,7 @@ def _run(args: argparse.Namespace) -> int:
         adoption=args.adoption,
         account_mapping=args.account_mapping,
         require_account_mapping=args.require_account_mapping,
+        manage_registries=not args.no_registries,
         assume_role_external_id=args.assume_role_external_id,
         aws_rate_limits=args.aws_rate_limits,
         aws_rate_limit_scale=args.aws_rate_limit_scale,

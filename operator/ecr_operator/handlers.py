@@ -461,9 +461,10 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     # switches to the other id, which has no pending delay, so the delete is retried at once.
     kopf.on.delete(*resource, registry=registry, id="delete", when=_deletion_blockable)(delete_handler)
     kopf.on.delete(*resource, registry=registry, id="delete-unblocked", when=_deletion_unblocked)(delete_handler)
-    from .registry_handlers import register as register_registry_handlers  # it imports this module
+    if settings.manage_registries:
+        from .registry_handlers import register as register_registry_handlers  # it imports this module
 
-    register_registry_handlers(registry, settings)
+        register_registry_handlers(registry, settings)
     return registry
 
 

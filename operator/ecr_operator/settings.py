@@ -55,6 +55,8 @@ class Settings:
     account_mapping: AccountMapping = "namespace-annotation"
     """"namespace-annotation": a Namespace annotated ecr.platform.dev/aws-role-arn by a cluster admin has its
     resources in that role's account (credentials from sts:AssumeRole); "disabled": one account, the operator's."""
+    manage_registries: bool = True
+    """Serve the cluster-scoped EcrRegistry kind (exactly one shard of a sharded installation should)."""
     require_account_mapping: bool = False
     """Refuse resources in Namespaces without the role annotation (AccountNotMapped) instead of using the
     operator's own account."""

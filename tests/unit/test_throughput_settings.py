@@ -64,3 +64,13 @@ def test_lazy_private_key_is_made_only_when_used() -> None:
     assert made == ["SYMMETRIC_DEFAULT"]  # once
     with pytest.raises(AttributeError):
         key.__deepcopy__  # noqa: B018 (dunder lookups never build the key)
+
+
+def test_no_registries_is_a_run_flag_with_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecr_operator.cli import build_parser
+
+    monkeypatch.delenv("ECR_OPERATOR_NO_REGISTRIES", raising=False)
+    assert build_parser().parse_args(["run"]).no_registries is False
+    assert build_parser().parse_args(["run", "--no-registries"]).no_registries is True
+    monkeypatch.setenv("ECR_OPERATOR_NO_REGISTRIES", "true")
+    assert build_parser().parse_args(["run"]).no_registries is True

@@ -20,6 +20,7 @@ from ecr_operator.reconcile import DeleteOutcome, Outcome, delete, reconcile
 from ecr_operator.render import Desired, Owner, render
 from ecr_operator.spec import EcrRepositorySpec
 from ecr_operator_dev.awsproxy import READ_PREFIXES
+from ecr_operator_dev.awsread import AwsReader
 
 REGION = "ap-northeast-2"
 ACCOUNT = "123456789012"
@@ -115,7 +116,7 @@ class CrashAfter:
         self.writes += 1
 
 
-class PartsHarness:
+class PartsHarness(AwsReader):
     """The operator's clients (recorded) plus separate 'out of band' clients that are not recorded."""
 
     def __init__(self, clients: AwsClients, raw: boto3.session.Session) -> None:
@@ -124,8 +125,7 @@ class PartsHarness:
         for client in vars(clients).values():
             if hasattr(client, "meta"):  # every boto3 client the operator has (ecr, kms, sts, tagging...)
                 client.meta.events.register("before-call", self.calls)
-        self.ecr = raw.client("ecr", region_name=REGION)
-        self.kms = raw.client("kms", region_name=REGION)
+        super().__init__(raw.client("ecr", region_name=REGION), raw.client("kms", region_name=REGION))
         self.recorded: KeyCreation | None = None
         """The key creation the resource's status would hold (see :meth:`record`)."""
 
@@ -176,60 +176,30 @@ class PartsHarness:
 
         return undo
 
-    # --- looking at AWS (unrecorded) ------------------------------------------------------------------
+    # --- looking at AWS (unrecorded: AwsReader's clients), the seed repository by default -------------------
 
     def repository(self, name: str = NAME) -> dict[str, Any] | None:
-        try:
-            return self.ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
-        except self.ecr.exceptions.RepositoryNotFoundException:
-            return None
+        return super().repository(name)
 
     def existing_repository(self, name: str = NAME) -> dict[str, Any]:
         repo = self.repository(name)
         assert repo is not None, f"repository {name} does not exist"
         return repo
 
-    def repository_names(self) -> list[str]:
-        return sorted(r["repositoryName"] for r in self.ecr.describe_repositories()["repositories"])
-
     def repository_tags(self, name: str = NAME) -> dict[str, str]:
-        repo = self.repository(name)
-        assert repo is not None
-        tags = self.ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"]
-        return {t["Key"]: t["Value"] for t in tags}
+        return super().repository_tags(name)
 
     def lifecycle(self, name: str = NAME) -> dict[str, Any] | None:
-        try:
-            text = self.ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
-        except self.ecr.exceptions.LifecyclePolicyNotFoundException:
-            return None
-        return json.loads(text)
+        return super().lifecycle(name)
 
     def policy(self, name: str = NAME) -> dict[str, Any] | None:
-        try:
-            text = self.ecr.get_repository_policy(repositoryName=name)["policyText"]
-        except self.ecr.exceptions.RepositoryPolicyNotFoundException:
-            return None
-        return json.loads(text)
-
-    def key(self, key_id: str) -> dict[str, Any]:
-        return self.kms.describe_key(KeyId=key_id)["KeyMetadata"]
+        return super().policy(name)
 
     def alias_target(self, alias: str = ALIAS) -> str | None:
-        for page in self.kms.get_paginator("list_aliases").paginate():
-            for entry in page["Aliases"]:
-                if entry["AliasName"] == alias:
-                    return entry.get("TargetKeyId")
-        return None
-
-    def key_tags(self, key_id: str) -> dict[str, str]:
-        return {t["TagKey"]: t["TagValue"] for t in self.kms.list_resource_tags(KeyId=key_id)["Tags"]}
-
-    def rotation(self, key_id: str) -> bool:
-        return bool(self.kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"])
+        return self.alias_target_of(alias)
 
     def all_keys(self) -> list[str]:
-        return [k["KeyId"] for page in self.kms.get_paginator("list_keys").paginate() for k in page["Keys"]]
+        return sorted(self.key_ids())
 
     def owned_keys(self, owner: Owner, *, live_only: bool = True) -> list[str]:
         """Keys carrying ``owner``'s ownership tags (by default only those not pending deletion)."""

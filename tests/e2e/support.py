@@ -45,6 +45,7 @@ from ecr_operator_dev import (
     ProcessExitedError,
 )
 from ecr_operator_dev._process import free_port
+from ecr_operator_dev.awsread import AwsReader
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO_ROOT / "crds"
@@ -327,7 +328,7 @@ class Kube:
 # -- AWS -----------------------------------------------------------------------------------------------------
 
 
-class Aws:
+class Aws(AwsReader):
     """boto3 straight to moto in one region: what AWS really holds. ``cluster_id`` names the owner tags' cluster."""
 
     def __init__(self, endpoint_url: str, region: str = REGION, cluster_id: str | None = None) -> None:
@@ -337,47 +338,9 @@ class Aws:
             "aws_access_key_id": "testing",
             "aws_secret_access_key": "testing",
         }
+        super().__init__(boto3.client("ecr", **kwargs), boto3.client("kms", **kwargs))
         self.region = region
         self.cluster_id = cluster_id
-        self.ecr = boto3.client("ecr", **kwargs)
-        self.kms = boto3.client("kms", **kwargs)
-
-    # -- ECR
-
-    def repository(self, name: str) -> dict[str, Any] | None:
-        try:
-            repositories: list[dict[str, Any]] = self.ecr.describe_repositories(repositoryNames=[name])["repositories"]
-        except self.ecr.exceptions.RepositoryNotFoundException:
-            return None
-        return repositories[0] if repositories else None
-
-    def repository_names(self) -> set[str]:
-        names: set[str] = set()
-        for page in self.ecr.get_paginator("describe_repositories").paginate():
-            names.update(r["repositoryName"] for r in page["repositories"])
-        return names
-
-    def repository_tags(self, name: str) -> dict[str, str]:
-        repository = self.repository(name)
-        assert repository is not None, f"repository {name} does not exist"
-        tags = self.ecr.list_tags_for_resource(resourceArn=repository["repositoryArn"])["tags"]
-        return {t["Key"]: t["Value"] for t in tags}
-
-    def lifecycle(self, name: str) -> dict[str, Any] | None:
-        try:
-            text = self.ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
-        except self.ecr.exceptions.LifecyclePolicyNotFoundException:
-            return None
-        document: dict[str, Any] = json.loads(text)
-        return document
-
-    def policy(self, name: str) -> dict[str, Any] | None:
-        try:
-            text = self.ecr.get_repository_policy(repositoryName=name)["policyText"]
-        except self.ecr.exceptions.RepositoryPolicyNotFoundException:
-            return None
-        document: dict[str, Any] = json.loads(text)
-        return document
 
     def snapshot(self, name: str) -> dict[str, Any]:
         """Everything the operator could change on a repository: settings, tags, lifecycle and repository policy."""
@@ -414,33 +377,9 @@ class Aws:
         digest: str = image["imageId"]["imageDigest"]
         return digest
 
-    # -- KMS
-
     def alias_target(self, repository_name: str) -> str | None:
         """The key id behind the operator's alias for ``repository_name``."""
-        alias = key_alias_for(repository_name)
-        for page in self.kms.get_paginator("list_aliases").paginate():
-            for entry in page["Aliases"]:
-                if entry["AliasName"] == alias:
-                    target: str | None = entry.get("TargetKeyId")
-                    return target
-        return None
-
-    def key(self, key_id: str) -> dict[str, Any]:
-        metadata: dict[str, Any] = self.kms.describe_key(KeyId=key_id)["KeyMetadata"]
-        return metadata
-
-    def key_tags(self, key_id: str) -> dict[str, str]:
-        return {t["TagKey"]: t["TagValue"] for t in self.kms.list_resource_tags(KeyId=key_id)["Tags"]}
-
-    def rotation(self, key_id: str) -> bool:
-        return bool(self.kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"])
-
-    def key_ids(self) -> set[str]:
-        ids: set[str] = set()
-        for page in self.kms.get_paginator("list_keys").paginate():
-            ids.update(k["KeyId"] for k in page["Keys"])
-        return ids
+        return self.alias_target_of(key_alias_for(repository_name))
 
     # -- what one resource owns
 

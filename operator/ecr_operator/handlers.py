@@ -203,8 +203,10 @@ async def reconcile_handler(
     trigger = "resync" if resync else "change"
     started = time.monotonic()
     # Images and findings change with pushes, not specs: read them on create and spec changes (and by the
-    # inventory timer), never on a resync or a resume, so those keep their read budget.
-    with_inventory = not resync and reason in (kopf.Reason.CREATE, kopf.Reason.UPDATE)
+    # inventory timer), not on resyncs and resumes, so those keep their read budget; but always while status has
+    # no inventory yet (e.g. an object created as the operator started is first seen in its initial listing,
+    # which kopf treats as a resume).
+    with_inventory = (not resync and reason in (kopf.Reason.CREATE, kopf.Reason.UPDATE)) or not status.get("images")
     try:
         granted = memo.namespaces.prefixes_of(namespace)
         request = request_for(spec, namespace, name, meta.annotations, memo.settings, granted)

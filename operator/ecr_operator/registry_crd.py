@@ -37,7 +37,7 @@ def build_registry_crd() -> dict[str, Any]:
                 "plural": REGISTRY_PLURAL,
                 "singular": REGISTRY_SINGULAR,
                 "shortNames": REGISTRY_SHORT_NAMES,
-                "categories": ["aws", "ecr"],
+                "categories": ["aws"],  # not "ecr": `kubectl get ecr` lists the repositories
             },
             "versions": [
                 {

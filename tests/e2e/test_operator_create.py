@@ -84,7 +84,7 @@ def test_seed_example_becomes_ready(ns: Namespace) -> None:
     # `kubectl get ecr`: the printer columns, through the Table API (what kubectl asks for).
     table = _table(ns)
     columns = [c["name"] for c in table["columnDefinitions"]]
-    assert columns[:5] == ["Name", "URI", "Ready", "Reason", "Age"]
+    assert columns == ["Name", "URI", "Ready", "Reason", "Images", "Size", "Critical", "High", "Age"]
     [row] = table["rows"]
     assert row["cells"][:4] == [name, status["repositoryUri"], "True", "Synced"]
 

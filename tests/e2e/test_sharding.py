@@ -12,7 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import Aws, Cluster, Operator, operator_process, private_cluster, tagged_spec, unique, wait_for
+from support import (
+    Aws,
+    Cluster,
+    Operator,
+    operator_process,
+    private_cluster,
+    tagged_spec,
+    unique,
+    wait_established,
+    wait_for,
+)
 
 from ecr_operator_dev import AwsProxy, ControlPlaneBinaries, MotoServer
 
@@ -55,7 +65,9 @@ def shards(
         AwsProxy(upstream=moto_server.endpoint_url) as proxy_a,
         AwsProxy(upstream=moto_server.endpoint_url) as proxy_b,
     ):
-        cluster.apply(DEPLOY / "peering.yaml")
+        cluster.apply(DEPLOY / "crds" / "kopf-peerings.yaml")
+        for crd in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
+            wait_established(cluster.api, crd)
         cluster_id = unique("shards")  # one cluster, so one cluster id for every shard
 
         def shard(name: str, proxy: AwsProxy, namespaces: list[str]) -> Shard:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark command: installs what it needs (.venv with the `local` extra, the Go-built control plane),
+# The benchmark command: installs what it needs (.venv with the operator and its harness dev/, the Go-built control plane),
 # starts its own kube-apiserver + etcd, moto, a counting AWS proxy and the operator, and measures latency,
 # throughput, AWS calls per operation, memory, drift correction and a restart pass (and, with --only fleet, fleet
 # scale). Arguments go to `python -m bench`
@@ -7,5 +7,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source hack/lib/venv.sh
-ensure_venv local
+ensure_venv ""
 exec .venv/bin/python -m bench "$@"

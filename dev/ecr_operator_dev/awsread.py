@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["AwsReader"]
+__all__ = ["AwsReader", "image_manifest"]
 
 
 class AwsReader:
@@ -76,3 +76,17 @@ class AwsReader:
 
     def key_ids(self) -> set[str]:
         return {k["KeyId"] for page in self.kms.get_paginator("list_keys").paginate() for k in page["Keys"]}
+
+
+def image_manifest(size: int) -> str:
+    """A Docker v2 image manifest whose image moto reports as ``size`` bytes (it takes the config's size) and
+    whose digest is distinct per size (moto hashes the layer digests). No blobs: moto does not check them."""
+    digest = "sha256:" + f"{size:064x}"
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": size, "digest": digest},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 1, "digest": digest}],
+        }
+    )

@@ -20,6 +20,8 @@ from typing import Any
 import boto3
 import yaml
 
+from .awsread import image_manifest
+
 REPO_ROOT = Path(__file__).resolve().parents[2]  # dev/ecr_operator_dev/demo.py
 DEFAULT_MANIFEST = REPO_ROOT / "examples" / "my-application.yaml"
 
@@ -124,25 +126,8 @@ def _push_and_scan(body: dict[str, Any], endpoint_env: dict[str, str]) -> str:
     )
     ecr = session.client("ecr", endpoint_url=endpoint_env["AWS_ENDPOINT_URL"])
     size = 734_003_200  # moto reports the manifest's config size as the image size: a 700 MiB image
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": size,
-            "digest": "sha256:" + f"{size:064x}",
-        },
-        # moto's digest hashes the layer digests: one of its own per image keeps the digests distinct.
-        "layers": [
-            {
-                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                "size": 1,
-                "digest": "sha256:" + f"{size:064x}",
-            }
-        ],
-    }
     name = status["repositoryName"]
-    image = ecr.put_image(repositoryName=name, imageManifest=json.dumps(manifest), imageTag="v1.0.0")["image"]
+    image = ecr.put_image(repositoryName=name, imageManifest=image_manifest(size), imageTag="v1.0.0")["image"]
     digest: str = image["imageId"]["imageDigest"]
     ecr.start_image_scan(repositoryName=name, imageId={"imageDigest": digest})
     return digest

@@ -3,36 +3,18 @@ only by create/update passes and the inventory refresh; a resync's reads do not 
 
 from __future__ import annotations
 
-import json
 import time
 
 from aws_harness import NAME, PartsHarness
 
 from ecr_operator.parts import images
 from ecr_operator.reconcile import inventory
+from ecr_operator_dev.awsread import image_manifest
 
 
 def push(aws: PartsHarness, tag: str, size: int) -> str:
     """An image whose imageSizeInBytes is ``size`` (moto takes it from the manifest's config size)."""
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": size,
-                "digest": "sha256:" + f"{size:064x}",
-            },
-            # moto's digest hashes the layer digests: one of its own per image keeps the digests distinct.
-            "layers": [
-                {
-                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "size": 1,
-                    "digest": "sha256:" + f"{size:064x}",
-                }
-            ],
-        }
-    )
+    manifest = image_manifest(size)
     image = aws.ecr.put_image(repositoryName=NAME, imageManifest=manifest, imageTag=tag)["image"]
     digest: str = image["imageId"]["imageDigest"]
     return digest

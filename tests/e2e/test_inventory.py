@@ -9,7 +9,6 @@ the local control plane, so the garbage collector never runs: the ConfigMap's ow
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 import urllib.request
@@ -25,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support import TAGS, Aws, Kube, Operator, install_crds, unique, wait_for
 
 from ecr_operator_dev import AwsProxy, ControlPlaneBinaries, LocalControlPlane, MotoServer
+from ecr_operator_dev.awsread import image_manifest
 
 pytestmark = pytest.mark.e2e
 
@@ -49,24 +49,7 @@ class Env:
 
     def push(self, repository: str, tag: str, size: int) -> str:
         """An image of ``size`` bytes (moto's imageSizeInBytes is the manifest's config size); returns its digest."""
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": size,
-                "digest": "sha256:" + f"{size:064x}",
-            },
-            # moto's digest hashes the layer digests: one of its own per image keeps the digests distinct.
-            "layers": [
-                {
-                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "size": 1,
-                    "digest": "sha256:" + f"{size:064x}",
-                }
-            ],
-        }
-        image = self.aws.ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)
+        image = self.aws.ecr.put_image(repositoryName=repository, imageManifest=image_manifest(size), imageTag=tag)
         digest: str = image["image"]["imageId"]["imageDigest"]
         return digest
 

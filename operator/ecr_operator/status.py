@@ -150,6 +150,80 @@ def report_inventory(inventory: Inventory, previous: Mapping[str, Any], prices: 
     return Report(_dump(EcrRepositoryStatus(**fields)), events)
 
 
+def pass_conditions(
+    problems: Sequence[OperatorError],
+    planned: Sequence[str],
+    previous: Mapping[str, Any],
+    generation: int | None,
+    timestamp: str,
+    *,
+    observe_only: bool,
+    in_sync: str,
+) -> tuple[list[Condition], list[Event]]:
+    """Ready / Synced / Stalled of a pass that reached AWS (any kind), and the Warning its problems post.
+
+    Problems first (Ready=False, Stalled when every one waits for a change), then an observe-only plan
+    (OutOfSync), else in sync (``in_sync`` is the message)."""
+    events: list[Event] = []
+    if problems:
+        ready, reason = False, problems[0].reason
+        message = "; ".join(p.message for p in problems)
+        events.append(Event("Warning", reason, message))
+    elif planned:
+        ready, reason = False, Reason.OUT_OF_SYNC
+        message = f"observe-only ({OBSERVE_ONLY_ANNOTATION}); a reconcile would: {'; '.join(planned)}"
+    else:
+        ready, reason, message = True, Reason.SYNCED, in_sync
+    if observe_only:
+        synced_reason, synced_message = Reason.OBSERVE_ONLY, "observe-only: AWS was read, nothing was written"
+    else:
+        synced_reason, synced_message = Reason.SYNCED, "the last pass reached AWS and applied its plan"
+    old = previous.get("conditions")
+    stalled = bool(problems) and all(p.reason in PERMANENT for p in problems)
+    conditions = [
+        _condition(old, READY, ready, reason, message, generation, timestamp),
+        _condition(old, SYNCED, True, synced_reason, synced_message, generation, timestamp),
+        _condition(
+            old,
+            STALLED,
+            stalled,
+            reason if stalled else Reason.SYNCED,
+            message if stalled else "nothing waits for a change",
+            generation,
+            timestamp,
+        ),
+    ]
+    return conditions, events
+
+
+def failure_conditions(
+    error: OperatorError, previous: Mapping[str, Any], generation: int | None, timestamp: str, *, retried: str
+) -> list[Condition]:
+    """Ready / Synced / Stalled of a pass that stopped at ``error``: Synced=False with it; Ready kept only for a
+    retried error on an object already Ready at this generation (``retried`` starts its message); Stalled when
+    the error waits for a change."""
+    permanent = error.reason in PERMANENT or not error.retryable
+    old = previous.get("conditions")
+    if not permanent and _was_ready(previous, generation):
+        message = f"{retried}; the last pass is being retried ({error.reason})"
+        ready = _condition(old, READY, True, Reason.SYNCED, message, generation, timestamp)
+    else:
+        ready = _condition(old, READY, False, error.reason, error.message, generation, timestamp)
+    return [
+        ready,
+        _condition(old, SYNCED, False, error.reason, error.message, generation, timestamp),
+        _condition(
+            old,
+            STALLED,
+            permanent,
+            error.reason if permanent else Reason.RECONCILING,
+            error.message if permanent else "retried with backoff",
+            generation,
+            timestamp,
+        ),
+    ]
+
+
 def report(
     outcome: Outcome,
     previous: Mapping[str, Any],
@@ -170,36 +244,16 @@ def report(
         events.append(Event("Normal", Reason.ADOPTED, f"adopted repository {outcome.repository_name}"))
     planned = [action.summary for action in outcome.planned] if observe_only else []
 
-    if outcome.problems:
-        first = outcome.problems[0]
-        message = "; ".join(p.message for p in outcome.problems)
-        ready, reason = False, first.reason
-        events.append(Event("Warning", reason, message))
-    elif planned:
-        ready, reason = False, Reason.OUT_OF_SYNC
-        message = f"observe-only ({OBSERVE_ONLY_ANNOTATION}); a reconcile would: {'; '.join(planned)}"
-    else:
-        ready, reason, message = True, Reason.SYNCED, f"repository {outcome.repository_name} is in sync"
-    if observe_only:
-        synced_reason, synced_message = Reason.OBSERVE_ONLY, "observe-only: AWS was read, nothing was written"
-    else:
-        synced_reason, synced_message = Reason.SYNCED, "the last pass reached AWS and applied its plan"
-
-    previous_conditions = previous.get("conditions")
-    stalled = bool(outcome.problems) and all(p.reason in PERMANENT for p in outcome.problems)
-    conditions = [
-        _condition(previous_conditions, READY, ready, reason, message, generation, timestamp),
-        _condition(previous_conditions, SYNCED, True, synced_reason, synced_message, generation, timestamp),
-        _condition(
-            previous_conditions,
-            STALLED,
-            stalled,
-            reason if stalled else Reason.SYNCED,
-            message if stalled else "nothing waits for a change",
-            generation,
-            timestamp,
-        ),
-    ]
+    conditions, warnings = pass_conditions(
+        outcome.problems,
+        planned,
+        previous,
+        generation,
+        timestamp,
+        observe_only=observe_only,
+        in_sync=f"repository {outcome.repository_name} is in sync",
+    )
+    events.extend(warnings)
     fields: dict[str, Any] = {
         "repository_name": outcome.repository_name,
         "region": outcome.region,
@@ -232,34 +286,7 @@ def report_failure(
 ) -> Report:
     """A pass that stopped at ``error``: Synced=False with it; Ready kept only for a retried error on a resource
     already Ready at this generation; Stalled when the error waits for a change."""
-    permanent = error.reason in PERMANENT or not error.retryable
-    keep_ready = not permanent and _was_ready(previous, generation)
-    previous_conditions = previous.get("conditions")
-    if keep_ready:
-        ready = _condition(
-            previous_conditions,
-            READY,
-            True,
-            Reason.SYNCED,
-            f"usable as specified; the last pass is being retried ({error.reason})",
-            generation,
-            timestamp,
-        )
-    else:
-        ready = _condition(previous_conditions, READY, False, error.reason, error.message, generation, timestamp)
-    conditions = [
-        ready,
-        _condition(previous_conditions, SYNCED, False, error.reason, error.message, generation, timestamp),
-        _condition(
-            previous_conditions,
-            STALLED,
-            permanent,
-            error.reason if permanent else Reason.RECONCILING,
-            error.message if permanent else "retried with backoff",
-            generation,
-            timestamp,
-        ),
-    ]
+    conditions = failure_conditions(error, previous, generation, timestamp, retried="usable as specified")
     fields: dict[str, Any] = {
         "observed_generation": generation,
         "conditions": conditions,

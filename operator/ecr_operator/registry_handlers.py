@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
 from kopf._cogs.clients import api as kopf_api
 from prometheus_client import Counter
-from pydantic import ValidationError
 
 from . import metrics
 from .errors import OperatorError, SpecError
@@ -23,6 +21,7 @@ from .handlers import Runtime, backoff, resync_initial_delay
 from .manifest import annotation_flag
 from .parts.registry import RegistryDeps
 from .reasons import Reason
+from .registry_manifest import desired_registry
 from .registry_reconcile import (
     RegistryOutcome,
     claim_of,
@@ -30,8 +29,7 @@ from .registry_reconcile import (
     managed_by,
     reconcile_registry,
 )
-from .registry_render import DesiredRegistry, render_registry
-from .registry_spec import REGISTRY_PLURAL, EcrRegistrySpec
+from .registry_spec import REGISTRY_PLURAL
 from .registry_status import report, report_failure
 from .settings import Settings
 from .spec import GROUP, OBSERVE_ONLY_ANNOTATION, VERSION
@@ -45,15 +43,6 @@ REGISTRY_PASSES = Counter(
     ["trigger", "result"],
 )
 PART = "registry"
-
-
-def desired_registry(spec: Mapping[str, Any], name: str, settings: Settings) -> DesiredRegistry:
-    try:
-        model = EcrRegistrySpec.model_validate(dict(spec))
-    except ValidationError as exc:
-        fields = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise SpecError(Reason.INVALID_SPEC, fields) from exc
-    return render_registry(model, name, settings.region)
 
 
 async def _registry_deps(body: kopf.Body, resource: kopf.Resource, memo: Runtime, logger: Logger) -> RegistryDeps:

@@ -8,11 +8,10 @@ from typing import Any
 
 from .errors import SpecError
 from .reasons import Reason
-from .render import LIFECYCLE_POLICY_FIELD, OWNER_TAG_KEYS, OWNER_TAG_PREFIX, load_lifecycle_policy
+from .render import LIFECYCLE_POLICY_FIELD, OWNER_TAG_PREFIX, load_lifecycle_policy
 from .settings import RepositoryNamePolicy
 from .spec import REPOSITORY_PREFIXES_ANNOTATION, EcrRepositorySpec
 
-MAX_TAGS = 50
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 _TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$", re.UNICODE)
@@ -27,12 +26,8 @@ def missing_required_tags(tags: dict[str, str], required: Iterable[str]) -> list
 
 
 def tag_problems(tags: dict[str, str]) -> list[str]:
+    # How many: the model's limit (spec.MAX_USER_TAGS), which the CRD enforces at admission.
     problems = []
-    if len(tags) + len(OWNER_TAG_KEYS) > MAX_TAGS:
-        problems.append(
-            f"spec.tags has {len(tags)} tags; AWS allows {MAX_TAGS} per resource, "
-            f"{len(OWNER_TAG_KEYS)} of them used by the operator's ownership tags"
-        )
     for key, value in sorted(tags.items()):
         if not key or len(key) > MAX_TAG_KEY:
             problems.append(f"spec.tags key {key[:40]!r} must be 1-{MAX_TAG_KEY} characters")

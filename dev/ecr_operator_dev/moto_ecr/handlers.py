@@ -34,6 +34,7 @@ OPERATIONS: dict[str, Operation] = {
 
 def handler(operation: str, run: Operation) -> Callable[[Any], ActionResult]:
     """A method for moto's ``ECRResponse`` (``self``: the response object of one request) serving ``operation``."""
+    modelcheck.operation_model(operation)  # fail at start-up, not on the first request, if botocore lacks it
 
     def method(self: Any) -> ActionResult:
         params = _body(self.body)

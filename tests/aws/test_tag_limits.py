@@ -12,7 +12,7 @@ import pytest
 from aws_harness import PartsHarness
 from botocore.exceptions import ClientError
 
-from ecr_operator.adoption import Adoption
+from ecr_operator.repository.adoption import Adoption
 
 AWS_MAX_TAGS = 50
 ADOPT = Adoption(requested=True, refusal=None)

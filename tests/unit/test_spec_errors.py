@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from ecr_operator import manifest
-from ecr_operator.compare import lifecycles_equal, normalize_policy, policies_equal
-from ecr_operator.documents import MAX_DEPTH
-from ecr_operator.errors import SpecError
-from ecr_operator.manifest import desired_for, request_for
-from ecr_operator.parts.registry import ObservedRegistry, RegistryDeps
-from ecr_operator.parts.registry import plan as plan_registry
-from ecr_operator.reasons import Reason
-from ecr_operator.registry_manifest import desired_registry
-from ecr_operator.settings import DEFAULT_REQUIRED_TAGS, Settings
+from ecr_operator.core.compare import lifecycles_equal, normalize_policy, policies_equal
+from ecr_operator.core.documents import MAX_DEPTH
+from ecr_operator.core.errors import SpecError
+from ecr_operator.core.reasons import Reason
+from ecr_operator.core.settings import DEFAULT_REQUIRED_TAGS, Settings
+from ecr_operator.registry.manifest import desired_registry
+from ecr_operator.registry.parts.registry import ObservedRegistry, RegistryDeps
+from ecr_operator.registry.parts.registry import plan as plan_registry
+from ecr_operator.repository import manifest
+from ecr_operator.repository.manifest import desired_for, request_for
 
 SETTINGS = Settings(region="eu-west-1", cluster_id="c1")
 TAGS = {key: "x" for key in DEFAULT_REQUIRED_TAGS}

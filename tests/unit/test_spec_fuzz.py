@@ -2,8 +2,8 @@
 
 Arbitrary JSON values and strings go into every free-text field of both kinds (a lifecycle ``policyText``, tags,
 the registry policy document, replication destinations and filters, scanning filters, account lists, names),
-through the functions the handlers call (``manifest.request_for`` / ``desired_for``,
-``registry_manifest.desired_registry``) and then the parts' pure planners, with plausible observed states: nothing
+through the functions the handlers call (``repository.manifest.request_for`` / ``desired_for``,
+``registry.manifest.desired_registry``) and then the parts' pure planners, with plausible observed states: nothing
 in AWS yet, AWS in sync (documents re-serialised as AWS returns them), and AWS holding documents of any shape.
 Any other exception fails the test (and hypothesis shrinks it to the smallest spec that raises it).
 
@@ -20,18 +20,18 @@ from typing import Any, TypeVar
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ecr_operator.adoption import Adoption
-from ecr_operator.errors import OperatorError
-from ecr_operator.manifest import desired_for, request_for
-from ecr_operator.parts import key as key_part
-from ecr_operator.parts import registry as registry_part
-from ecr_operator.parts import repository as repository_part
-from ecr_operator.parts.key import ObservedKey, UserKey
-from ecr_operator.parts.repository import ObservedRepository
-from ecr_operator.registry_manifest import desired_registry
-from ecr_operator.registry_render import DEFAULT_SCANNING, render_registry_policy, render_replication
-from ecr_operator.render import Desired, to_json
-from ecr_operator.settings import Settings
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.settings import Settings
+from ecr_operator.registry.manifest import desired_registry
+from ecr_operator.registry.parts import registry as registry_part
+from ecr_operator.registry.render import DEFAULT_SCANNING, render_registry_policy, render_replication
+from ecr_operator.repository.adoption import Adoption
+from ecr_operator.repository.manifest import desired_for, request_for
+from ecr_operator.repository.parts import key as key_part
+from ecr_operator.repository.parts import repository as repository_part
+from ecr_operator.repository.parts.key import ObservedKey, UserKey
+from ecr_operator.repository.parts.repository import ObservedRepository
+from ecr_operator.repository.render import Desired, to_json
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from install_support import CHART, by_key, helm_fixture, helm_template, refused  # noqa: F401
 
-from ecr_operator.cli import build_parser
+from ecr_operator.cli.main import build_parser
 
 pytestmark = pytest.mark.e2e
 

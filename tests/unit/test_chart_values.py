@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ecr_operator.cli import ENV_PREFIX, RUN_FLAGS_WITHOUT_ENV, build_parser
+from ecr_operator.cli.main import ENV_PREFIX, RUN_FLAGS_WITHOUT_ENV, build_parser
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "ecr-operator"
 

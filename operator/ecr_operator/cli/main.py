@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
+from ecr_operator.cli import checks
 from ecr_operator.cli import plan as plan_command
 from ecr_operator.cli import report as report_command
 from ecr_operator.core.ratelimit import parse_rates
@@ -174,6 +175,14 @@ def _rates(value: str) -> str:
     return value
 
 
+_METRICS_PORT = _converter(lambda value: checks.port_value(value, allow_zero=True), "a port, 1-65535 (0: none)")
+_ADDRESS = _converter(checks.address_value, "an IP address or a host name")
+_LIVENESS = _converter(checks.liveness_value, "an http:// URL with a host and a port 1-65535")
+_REGION = _converter(checks.region_value, "an AWS region such as eu-west-1")
+_CLUSTER_ID = _converter(
+    checks.cluster_id_value,
+    f"1-{checks.MAX_CLUSTER_ID} characters of letters, digits, spaces and _ . : / = + - @ (an AWS tag value)",
+)
 _RATES = _converter(_rates, "'off' or service:Operation=rate entries, comma-separated (kms:CreateKey=5,ecr:*=20)")
 _SCALE = _converter(_positive_float, "a positive number")
 
@@ -229,6 +238,7 @@ def _add_judgement_flags(parser: argparse.ArgumentParser) -> None:
     """The settings that decide how a manifest is judged: `run` and `plan` must agree on them."""
     parser.add_argument(
         "--region",
+        type=_REGION,
         default=default_region(),
         help="default AWS region for resources without spec.region (default: AWS_REGION)",
     )
@@ -244,6 +254,7 @@ def _add_judgement_flags(parser: argparse.ArgumentParser) -> None:
         parser,
         "--cluster-id",
         env="CLUSTER_ID",
+        type=_CLUSTER_ID,
         default="default",
         help="this cluster's name in the ownership tags; unique per cluster sharing an AWS account",
     )
@@ -421,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
         run,
         "--liveness",
         env="LIVENESS",
+        type=_LIVENESS,
         default=None,
         help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz (default: none)",
     )
@@ -428,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
         run,
         "--metrics-port",
         env="METRICS_PORT",
-        type=_INT,
+        type=_METRICS_PORT,
         default="8081",
         help="port of /metrics (Prometheus) and /readyz (API server and AWS answer); 0: none (default 8081)",
     )
@@ -436,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
         run,
         "--metrics-address",
         env="METRICS_ADDRESS",
+        type=_ADDRESS,
         default="0.0.0.0",
         help="address /metrics and /readyz listen on (default 0.0.0.0)",
     )
@@ -486,7 +499,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refusal(message: str) -> int:
+    sys.stderr.write(f"ecr-operator run: error: {message}\n")
+    return 2
+
+
 def _run(args: argparse.Namespace) -> int:
+    problem = checks.cluster_id_problem(args.cluster_id, args.account_mapping)
+    if problem is not None:
+        return _refusal(f"argument --cluster-id: {problem}")
+    problem = checks.login_problem()
+    if problem is not None:
+        return _refusal(problem)
     # kopf imports the `kubernetes` client when it is installed (to accept its models as bodies), ~7-20 MiB the
     # operator never uses; the image does not install it, and a dev environment (where tests need it) must not
     # make the operator bigger than it is in the cluster. None in sys.modules makes `import kubernetes` fail.

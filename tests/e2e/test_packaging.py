@@ -302,6 +302,7 @@ def test_alert_expressions_parse_with_prometheus_own_parser(promql_check: Path) 
     for rule in rules:
         assert rule["labels"]["severity"] in ("warning", "critical") and rule["for"], rule["alert"]
         assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
+        assert rule["annotations"]["runbook_url"].startswith("https://"), rule["alert"]
 
 
 def test_alerts_use_only_metrics_the_operator_exports() -> None:
@@ -323,6 +324,15 @@ def test_monitoring_kustomization_and_chart_carry_the_same_objects(helm: Path, k
     chart = by_key(helm_template(helm, "metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true"))
     for key, obj in objects.items():
         assert chart[key]["spec"] == obj["spec"], key
+    moved = by_key(
+        helm_template(
+            helm,
+            "metrics.prometheusRule.enabled=true",
+            "metrics.prometheusRule.runbookBaseUrl=https://wiki.example.com/ecr/runbooks",
+        )
+    )["PrometheusRule", "ecr-operator"]
+    links = [r["annotations"]["runbook_url"] for g in moved["spec"]["groups"] for r in g["rules"]]
+    assert links and all(link.startswith("https://wiki.example.com/ecr/runbooks#") for link in links), links
     service = by_key(kustomize(kubectl, DEPLOY / "base"))["Service", "ecr-operator-metrics"]
     assert (
         objects["ServiceMonitor", "ecr-operator"]["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]

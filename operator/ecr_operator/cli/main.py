@@ -454,6 +454,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _option(
         run,
+        "--per-resource-findings-metrics",
+        env="PER_RESOURCE_FINDINGS_METRICS",
+        action=_StoreTrue,
+        default=None,
+        help="also export ecr_operator_resource_image_findings{namespace,name,severity}, six series per resource"
+        " (default: findings summed by severity; per resource from status with kube-state-metrics)",
+    )
+    _option(
+        run,
         "--readiness-interval",
         env="READINESS_INTERVAL",
         type=_POSITIVE_FLOAT,
@@ -539,6 +548,7 @@ def _run(args: argparse.Namespace) -> int:
         assume_role_external_id=args.assume_role_external_id,
         aws_rate_limits=args.aws_rate_limits,
         aws_rate_limit_scale=args.aws_rate_limit_scale,
+        per_resource_findings_metrics=args.per_resource_findings_metrics,
     )
     log_format = {"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
     kopf.configure(verbose=args.verbose, log_format=log_format[args.log_format])

@@ -1,17 +1,22 @@
-"""Prometheus metrics (``ecr_operator_<thing>_<unit>``; labels of bounded cardinality, never one per resource).
+"""Prometheus metrics (``ecr_operator_<thing>_<unit>``; labels of bounded cardinality, never one per resource
+unless ``--per-resource-findings-metrics`` asks for it).
 
 Served with ``/readyz`` and ``/healthz`` by :mod:`probes` on ``--metrics-port``. The default registry also
-carries the process and Python collectors (CPU, memory, file descriptors, GC).
+carries the process and Python collectors (CPU, memory, file descriptors, GC). The gauges about resources are
+published from the objects' status as the watch delivers them (:class:`ResourceMetrics`), so a replica that starts
+serving (a restart, a failover) shows them at its first listing, not after its next pass.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
+import platform
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 from ecr_operator.core.reasons import Reason
 
@@ -21,7 +26,14 @@ if TYPE_CHECKING:  # core.actions imports aws, which instruments its clients her
 PASSES = Counter(
     "ecr_operator_reconcile_passes_total",
     "Reconcile passes by trigger (change: create/update/resume; resync) and result "
-    "(in_sync, applied, problem, observe_only, error).",
+    "(in_sync, applied, problem, observe_only, refused: a permanent refusal that waits for a spec change, error: "
+    "retried).",
+    ["trigger", "result"],
+)
+REGISTRY_PASSES = Counter(
+    "ecr_operator_registry_passes_total",
+    "EcrRegistry passes by trigger (change, resync) and result (in_sync, applied, problem, observe_only, refused,"
+    " error).",
     ["trigger", "result"],
 )
 PASS_SECONDS = Histogram(
@@ -62,18 +74,27 @@ IN_SYNC_PASSES = Counter(
 )
 RESOURCES = Gauge(
     "ecr_operator_resources",
-    "EcrRepository resources this replica has handled, by the reason of their Ready condition.",
-    ["ready", "reason"],
+    "Resources this replica serves, by kind (EcrRepository, EcrRegistry) and their Ready condition's status and "
+    "reason (Unknown and no reason before the first pass).",
+    ["kind", "ready", "reason"],
 )
 IN_FLIGHT = Gauge("ecr_operator_passes_in_flight", "Passes running or waiting for an AWS worker thread.")
 WAITING = Gauge("ecr_operator_passes_waiting", "Passes waiting for a free AWS worker thread (queue depth).")
 READY = Gauge("ecr_operator_ready", "1 while the API server and AWS answer (the readiness probe), else 0.")
 FINDINGS = Gauge(
     "ecr_operator_image_findings",
-    "Scan findings of each resource's newest image, by severity (one series per resource: the alerting use case "
-    "asks for it; a resource's series go with it).",
+    "Scan findings of the newest image of every EcrRepository this replica serves, summed, by severity (per "
+    "resource: kube-state-metrics over status, deploy/monitoring/kube-state-metrics/, or "
+    "--per-resource-findings-metrics).",
+    ["severity"],
+)
+RESOURCE_FINDINGS = Gauge(
+    "ecr_operator_resource_image_findings",
+    "Scan findings of each EcrRepository's newest image, by severity: only with --per-resource-findings-metrics "
+    "(six series per resource).",
     ["namespace", "name", "severity"],
 )
+BUILD = Info("ecr_operator_build", "The operator's version and those of Python, kopf and boto3 (value 1).")
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
 
 _THROTTLING = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException"})
@@ -82,6 +103,12 @@ _PARTS = {"kms": "key", "ecr": "repository"}
 
 def part_of(action: Action) -> str:
     return _PARTS.get(action.service, action.service)
+
+
+def failed_result(retryable: bool) -> str:
+    """A failed pass's result label: ``error`` when the operator retries it (AWS or API server trouble, what the
+    error-rate alert watches), ``refused`` when it waits for the user (InvalidSpec, RepositoryNotOwned...)."""
+    return "error" if retryable else "refused"
 
 
 def count_writes(actions: Iterable[Action], trigger: str) -> None:
@@ -95,25 +122,78 @@ def count_writes(actions: Iterable[Action], trigger: str) -> None:
             DRIFT_CORRECTIONS.labels(part).inc()
 
 
-class ReadyReasons:
-    """Resource uid -> (Ready status, reason), summed into the ``ecr_operator_resources`` gauge."""
+class ResourceMetrics:
+    """Resource uid -> what its status says (kind, Ready status and reason, finding counts), summed into the
+    ``ecr_operator_resources`` and ``ecr_operator_image_findings`` gauges; ``per_resource`` adds
+    ``ecr_operator_resource_image_findings``."""
 
-    def __init__(self) -> None:
-        self._by_uid: dict[str, tuple[str, str]] = {}
+    def __init__(self, per_resource: bool = False) -> None:
+        self.per_resource = per_resource
+        self._ready: dict[str, tuple[str, str, str]] = {}
+        self._findings: dict[str, tuple[str, str, dict[str, int]]] = {}
 
-    def set(self, uid: str, ready: str, reason: str) -> None:
-        self._by_uid[uid] = (ready, reason)
-        self._publish()
+    def observe(self, kind: str, body: Mapping[str, Any]) -> None:
+        """The object as the watch delivered it (its status is what the last pass wrote)."""
+        metadata, status = body.get("metadata") or {}, body.get("status") or {}
+        uid = str(metadata.get("uid"))
+        self._ready[uid] = (kind, *(ready_reason(status) or ("Unknown", "")))
+        counts = finding_counts(status)
+        gone = self._findings.pop(uid, None)
+        if counts is not None:
+            self._findings[uid] = (str(metadata.get("namespace") or ""), str(metadata.get("name") or ""), counts)
+        if self.per_resource and gone is not None and counts is None:
+            _remove_resource_findings(gone[0], gone[1])
+        self._publish(uid)
 
     def forget(self, uid: str) -> None:
-        self._by_uid.pop(uid, None)
-        self._publish()
+        self._ready.pop(uid, None)
+        gone = self._findings.pop(uid, None)
+        if self.per_resource and gone is not None:
+            _remove_resource_findings(gone[0], gone[1])
+        self._publish(None)
 
-    def _publish(self) -> None:
-        counts = Tally(self._by_uid.values())
+    def _publish(self, changed: str | None) -> None:
+        counts = Tally(self._ready.values())
         RESOURCES.clear()
-        for (ready, reason), count in counts.items():
-            RESOURCES.labels(ready, reason).set(count)
+        for (kind, ready, reason), count in counts.items():
+            RESOURCES.labels(kind, ready, reason).set(count)
+        for severity in SEVERITIES:
+            FINDINGS.labels(severity).set(sum(found.get(severity, 0) for _, _, found in self._findings.values()))
+        if self.per_resource and changed in self._findings:
+            namespace, name, found = self._findings[changed]
+            for severity in SEVERITIES:
+                RESOURCE_FINDINGS.labels(namespace, name, severity).set(found.get(severity, 0))
+
+
+def _remove_resource_findings(namespace: str, name: str) -> None:
+    for severity in SEVERITIES:
+        with contextlib.suppress(KeyError):  # never published
+            RESOURCE_FINDINGS.remove(namespace, name, severity)
+
+
+def finding_counts(status: Mapping[str, Any]) -> dict[str, int] | None:
+    """The newest image's finding counts by severity from status (absent severities are 0), or None."""
+    counts = (status.get("scan") or {}).get("findingSeverityCounts")
+    if not isinstance(counts, Mapping):
+        return None
+    return {severity: int(counts.get(severity) or 0) for severity in SEVERITIES}
+
+
+def publish_build_info() -> None:
+    def version(distribution: str) -> str:
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+    BUILD.info(
+        {
+            "version": version("ecr-operator"),
+            "python": platform.python_version(),
+            "kopf": version("kopf"),
+            "boto3": version("boto3"),
+        }
+    )
 
 
 def aws_outcome(http_response: Any, parsed: dict[str, Any] | None, exception: BaseException | None) -> str:
@@ -158,24 +238,9 @@ class _Status:
         self.status_code = status_code
 
 
-def ready_reason(status_patch: dict[str, Any]) -> tuple[str, str] | None:
-    """(Ready status, reason) from a status patch the report wrote, if it has the Ready condition."""
-    for condition in status_patch.get("conditions") or []:
-        if condition.get("type") == "Ready":
+def ready_reason(status: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(Ready status, reason) from a status (or a patch of it) that has the Ready condition."""
+    for condition in status.get("conditions") or []:
+        if isinstance(condition, Mapping) and condition.get("type") == "Ready":
             return str(condition.get("status")), str(condition.get("reason", Reason.SYNCED))
     return None
-
-
-def publish_findings(namespace: str, name: str, status_patch: dict[str, Any]) -> None:
-    """The newest image's finding counts from a status patch that carries them (absent keys are 0)."""
-    counts = (status_patch.get("scan") or {}).get("findingSeverityCounts")
-    if counts is None:
-        return
-    for severity in SEVERITIES:
-        FINDINGS.labels(namespace, name, severity).set(int(counts.get(severity, 0)))
-
-
-def forget_findings(namespace: str, name: str) -> None:
-    for severity in SEVERITIES:
-        with contextlib.suppress(KeyError):  # never published for this resource
-            FINDINGS.remove(namespace, name, severity)

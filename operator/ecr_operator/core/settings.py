@@ -66,6 +66,8 @@ class Settings:
     """Overrides of the default per-operation request rates ("kms:CreateKey=5,ecr:*=20"), or "off"."""
     aws_rate_limit_scale: float = 1.0
     """Multiplies every request rate."""
+    per_resource_findings_metrics: bool = False
+    """Also publish ecr_operator_resource_image_findings{namespace,name,severity}: six series per resource."""
 
     @property
     def watches_namespaces(self) -> bool:

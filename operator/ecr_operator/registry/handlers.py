@@ -13,7 +13,6 @@ from typing import Any
 
 import kopf
 from kopf._cogs.clients import api as kopf_api
-from prometheus_client import Counter
 
 from ecr_operator.core import metrics
 from ecr_operator.core.errors import OperatorError, SpecError
@@ -28,20 +27,17 @@ from ecr_operator.registry.reconcile import (
     managed_by,
     reconcile_registry,
 )
-from ecr_operator.registry.spec import REGISTRY_PLURAL
+from ecr_operator.registry.spec import REGISTRY_KIND, REGISTRY_PLURAL
 from ecr_operator.registry.status import report, report_failure
 from ecr_operator.repository.manifest import annotation_flag
 from ecr_operator.repository.spec import GROUP, OBSERVE_ONLY_ANNOTATION, VERSION
 from ecr_operator.repository.status import Report, now
+from ecr_operator.runtime import watched
 from ecr_operator.runtime.handlers import Runtime, backoff, resync_initial_delay
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
-REGISTRY_PASSES = Counter(
-    "ecr_operator_registry_passes_total",
-    "EcrRegistry passes by trigger (change, resync) and result (in_sync, applied, problem, observe_only, error).",
-    ["trigger", "result"],
-)
+REGISTRY_PASSES = metrics.REGISTRY_PASSES
 PART = "registry"
 
 
@@ -90,7 +86,7 @@ async def reconcile_handler(
             clients = memo.clients.for_region(desired.region)
             outcome = await memo.run(reconcile_registry, clients, desired, deps, dry_run=observe_only)
     except OperatorError as error:
-        REGISTRY_PASSES.labels(trigger, "error").inc()
+        REGISTRY_PASSES.labels(trigger, metrics.failed_result(error.retryable)).inc()
         logger.warning("not ready: %s: %s", error.reason, error.message)
         _write(memo, patch, body, report_failure(error, status, generation, now()))
         if error.retryable:
@@ -155,6 +151,7 @@ async def delete_handler(
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     """The EcrRegistry handlers (ids distinct from the EcrRepository ones)."""
     resource = (GROUP, VERSION, REGISTRY_PLURAL)
+    watched.register(registry, resource, REGISTRY_KIND)
     for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
         decorator(*resource, registry=registry, id="registry-reconcile", errors=kopf.ErrorsMode.TEMPORARY)(
             reconcile_handler

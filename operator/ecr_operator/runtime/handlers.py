@@ -31,11 +31,13 @@ from ecr_operator.repository.reconcile import AdoptedThenFailed, Checkpoint, Out
 from ecr_operator.repository.render import Desired
 from ecr_operator.repository.spec import (
     GROUP,
+    KIND,
     OBSERVE_ONLY_ANNOTATION,
     PLURAL,
     VERSION,
 )
 from ecr_operator.repository.status import Report, now, report, report_failure, report_inventory
+from ecr_operator.runtime import watched
 from ecr_operator.runtime.events import EventRecorder
 from ecr_operator.runtime.probes import Readiness, ReadinessChecker
 
@@ -65,7 +67,8 @@ class Runtime:
     namespaces: NamespacePolicies = field(init=False)
     """The Namespace annotations the name policy and the adoption mode read."""
     events: EventRecorder = field(default_factory=EventRecorder)
-    ready_reasons: metrics.ReadyReasons = field(default_factory=metrics.ReadyReasons)
+    resource_metrics: metrics.ResourceMetrics = field(init=False)
+    """The resource gauges, fed by the watch (runtime/watched.py)."""
     background: list[asyncio.Task[None]] = field(default_factory=list)
     """Tasks that live as long as the operator (the readiness checks)."""
     readiness: Readiness = field(default_factory=lambda: Readiness(interval=10.0))
@@ -78,6 +81,7 @@ class Runtime:
         max_age = min(60.0, max(0.5, self.settings.resync_seconds / 10))
         self.snapshots = Snapshots(self.settings.cluster_id, max_age)
         self.namespaces = NamespacePolicies(self.settings)
+        self.resource_metrics = metrics.ResourceMetrics(self.settings.per_resource_findings_metrics)
 
     def reconcile(
         self,
@@ -136,11 +140,6 @@ def backoff(retry: int) -> float:
 
 def _write(memo: Runtime, patch: kopf.Patch, body: kopf.Body, written: Report) -> None:
     patch.status.update(written.status)
-    metadata = body.get("metadata", {})
-    ready = metrics.ready_reason(written.status)
-    if ready is not None:
-        memo.ready_reasons.set(str(metadata.get("uid")), *ready)
-    metrics.publish_findings(str(metadata.get("namespace")), str(metadata.get("name")), written.status)
     for event in written.events:
         memo.events.record(body, type=event.type, reason=event.reason, message=event.message)
 
@@ -228,7 +227,7 @@ async def reconcile_handler(
                 role_arn,
             )
     except OperatorError as error:
-        metrics.PASSES.labels(trigger, "error").inc()
+        metrics.PASSES.labels(trigger, metrics.failed_result(error.retryable)).inc()
         metrics.PASS_SECONDS.labels(trigger).observe(time.monotonic() - started)
         logger.warning("not ready: %s: %s", error.reason, error.message)
         _write_failure(memo, patch, body, status, error, generation)
@@ -373,8 +372,6 @@ async def delete_handler(
         logger.warning("KmsKeyInUse: %s", outcome.key_kept)
         memo.events.record(body, type="Warning", reason=Reason.KMS_KEY_IN_USE, message=outcome.key_kept)
     memo.events.forget(str(meta.uid))
-    memo.ready_reasons.forget(str(meta.uid))
-    metrics.forget_findings(str(meta.namespace), str(meta.name))
     if outcome.skipped:
         logger.info("deleted the resource only: %s", outcome.skipped)
     for action in outcome.applied:
@@ -439,6 +436,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     if settings.watches_namespaces:
         kopf.on.event("", "v1", "namespaces", registry=registry, id="namespace-annotations")(namespace_event)
     resource = (GROUP, VERSION, PLURAL)
+    watched.register(registry, resource, KIND)
     for decorator in (kopf.on.create, kopf.on.update):
         decorator(*resource, registry=registry, id="reconcile", errors=kopf.ErrorsMode.TEMPORARY)(reconcile_handler)
     kopf.on.resume(*resource, registry=registry, id="reconcile", errors=kopf.ErrorsMode.TEMPORARY)(resume_handler)

@@ -171,7 +171,6 @@ def test_findings_are_summed_by_severity_and_come_back_from_status_after_a_resta
 
     def summed() -> dict[str, float]:
         samples = scrape(harness)
-        assert value(samples, "ecr_operator_resources", kind="EcrRepository") >= 1
         return {
             dict(labels)["severity"]: v
             for (name, labels), v in samples.items()
@@ -182,6 +181,7 @@ def test_findings_are_summed_by_severity_and_come_back_from_status_after_a_resta
     assert set(findings) == {"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"}, findings
     assert findings["HIGH"] >= 3 and findings["MEDIUM"] >= 1
     samples = scrape(harness)
+    assert value(samples, "ecr_operator_resources", kind="EcrRepository", ready="True") >= 1
     assert all(set(dict(labels)) == {"severity"} for (name, labels) in samples if name == "ecr_operator_image_findings")
     assert not [key for key in samples if key[0] == "ecr_operator_resource_image_findings"], "opt-in only"
 

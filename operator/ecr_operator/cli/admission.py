@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ecr_operator.cli.cel import CelError, Evaluator, is_true
@@ -33,6 +33,8 @@ class Violation:
 
     field: str
     message: str
+    warning: bool = False
+    """An admission policy's Warn action: reported, not refused."""
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
@@ -258,6 +260,7 @@ class Admission:
 
     stored: dict[str, Any]
     violations: list[Violation]
+    warnings: list[Violation] = field(default_factory=list)
 
 
 def admit(body: Mapping[str, Any], crd: Crd, cel: Evaluator | None, policies: Sequence[Policy] = ()) -> Admission:
@@ -270,10 +273,12 @@ def admit(body: Mapping[str, Any], crd: Crd, cel: Evaluator | None, policies: Se
     violations += schema_violations({k: v for k, v in stored.items() if k != "metadata"}, _without(root, "metadata"))
     if not violations and cel is not None:
         violations += rule_violations(stored, root, cel)
+    warnings: list[Violation] = []
     if not violations:
         for policy in policies:
-            violations += policy(stored)
-    return Admission(stored, violations)
+            for found in policy(stored):
+                (warnings if found.warning else violations).append(found)
+    return Admission(stored, violations, warnings)
 
 
 def _without(schema: Mapping[str, Any], name: str) -> dict[str, Any]:

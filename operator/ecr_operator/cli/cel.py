@@ -19,6 +19,7 @@ try:
     import celpy
     import celpy.adapter
     import celpy.celtypes as celtypes
+    import celpy.evaluation
 
     _AVAILABLE = True
 except ImportError:  # the extra is not installed (the operator's image): plan --offline says how to install it
@@ -137,6 +138,13 @@ class Evaluator:
             detail = exc.args[0] if exc.args else exc
             raise CelError(f"cannot be evaluated: {detail}") from exc
 
+    @staticmethod
+    def lazy_map(thunks: Mapping[str, Callable[[], Any]]) -> Any:
+        """A CEL map whose entries are computed on first use (a policy's ``variables``: the API server evaluates
+        one only when an expression reads it, so a variable that cannot be evaluated where it is not needed, e.g.
+        one reading a field a matchCondition checked for, is no error)."""
+        return _LazyMap(thunks)
+
     def evaluate_bound(self, expression: str, bindings: Mapping[str, Any]) -> Any:
         """Like :meth:`evaluate` with values already converted (:func:`to_cel`), e.g. a policy's variables."""
         program = self._program(expression)
@@ -156,3 +164,24 @@ def to_cel(value: Any) -> Any:
 
 def is_true(value: Any) -> bool:
     return isinstance(value, celtypes.BoolType) and bool(value)
+
+
+if _AVAILABLE:
+
+    class _LazyMap(celtypes.MapType):
+        def __init__(self, thunks: Mapping[str, Callable[[], Any]]) -> None:
+            super().__init__({})
+            self._thunks = dict(thunks)
+
+        def __getitem__(self, key: Any) -> Any:
+            name = str(key)
+            if name in self._thunks:
+                try:
+                    computed = self._thunks.pop(name)()
+                except CelError as error:  # an error value, as CEL's || and && absorb it: never an exception
+                    computed = celpy.evaluation.CELEvalError(str(error))
+                dict.__setitem__(self, celtypes.StringType(name), computed)
+            return super().__getitem__(key)
+
+        def __contains__(self, key: object) -> bool:
+            return str(key) in self._thunks or dict.__contains__(self, key)

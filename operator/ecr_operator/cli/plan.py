@@ -15,6 +15,7 @@ input holds no EcrRepository or EcrRegistry at all.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Sequence
@@ -22,14 +23,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
 from ecr_operator.cli import cel
-from ecr_operator.cli.admission import Admission, Crd, admit
+from ecr_operator.cli.admission import Admission, Crd, Policy, admit
 from ecr_operator.cli.manifests import OUR_KINDS, Document, read
+from ecr_operator.cli.policies import ClusterState, PolicyJudge, Target
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.settings import Settings
-from ecr_operator.registry.spec import REGISTRY_KIND
-from ecr_operator.repository.spec import KIND
+from ecr_operator.registry.spec import REGISTRY_KIND, REGISTRY_PLURAL
+from ecr_operator.repository.spec import GROUP, KIND, PLURAL, VERSION
 
 EXIT_IN_SYNC, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
+PLURALS = {KIND: PLURAL, REGISTRY_KIND: REGISTRY_PLURAL}
 INVALID = "Invalid"
 """The API server's reason for a refused create (metav1.StatusReasonInvalid): the object never reaches the
 operator, so it is not one of the operator's condition reasons."""
@@ -53,6 +56,8 @@ class ResourcePlan:
     actions: list[dict[str, str]] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
     """The refusal, or what the operator would report with Ready=False."""
+    warnings: list[str] = field(default_factory=list)
+    """What admission policies bound with validationActions Warn say."""
 
     @property
     def label(self) -> str:
@@ -69,6 +74,7 @@ class ResourcePlan:
             "region": self.region,
             "actions": self.actions,
             "problems": self.problems,
+            "warnings": self.warnings,
         }
 
 
@@ -83,6 +89,8 @@ class Judge:
     offline: bool = False
     evaluator: cel.Evaluator | None = None
     """None: CEL is not installed, and an online plan leaves the rules to the API server."""
+    policies: PolicyJudge | None = None
+    """The admission policies of ``--admission``, if any."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,6 +101,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-n", "--namespace", default="default", help="namespace for manifests without metadata.namespace"
     )
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--admission",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="ValidatingAdmissionPolicies, their bindings, parameter objects and Namespaces (files or directories;"
+        " repeatable): judged after the CRD as the API server's admission would (e.g. deploy/policies/)",
+    )
     parser.add_argument(
         "--offline",
         action="store_true",
@@ -122,6 +138,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     reading = read(args.manifests, sys.stdin)
     for error in reading.errors:
         print(f"ecr-operator plan: error: {error}", file=stderr)
+    policies = None
+    if args.admission:
+        if evaluator is None:
+            print(f"ecr-operator plan: error: --admission: {cel.INSTALL_HINT}", file=stderr)
+            return EXIT_ERROR
+        state = read(args.admission, sys.stdin)
+        for error in state.errors:
+            print(f"ecr-operator plan: error: --admission: {error}", file=stderr)
+        if state.errors:
+            return EXIT_ERROR
+        policies = PolicyJudge(ClusterState.of(state.documents), evaluator)
     judge = Judge(
         settings,
         args.namespace,
@@ -129,6 +156,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         bool(getattr(args, "namespace_allows_adoption", False)),
         args.offline,
         evaluator,
+        policies,
     )
     plans = []
     for document in reading.documents:
@@ -171,7 +199,13 @@ def plan_document(document: Document, judge: Judge) -> ResourcePlan:
     namespace = (document.namespace or judge.default_namespace) if document.kind == KIND else None
     result = ResourcePlan(document.kind, namespace, document.name, document.where)
     body = {**document.body, "metadata": {**document.metadata, "namespace": namespace}}
-    admission = admit(body, crd_of(document.kind), judge.evaluator)
+    crd = crd_of(document.kind)
+    policies: list[Policy] = []
+    if judge.policies is not None:
+        target = Target(GROUP, VERSION, document.kind, PLURALS[document.kind], crd.namespaced)
+        policies.append(functools.partial(judge.policies.judge, target=target))
+    admission = admit(body, crd, judge.evaluator, policies)
+    result.warnings = [str(w) for w in admission.warnings]
     if admission.violations:
         result.verdict = "invalid"
         result.problems = [{"reason": INVALID, "field": v.field, "message": str(v)} for v in admission.violations]
@@ -268,6 +302,8 @@ def _print(plans: Sequence[ResourcePlan], output: str, stdout: TextIO) -> None:
         else:
             where = ""
         print(f"{p.label}{where}: {p.verdict}", file=stdout)
+        for warning in p.warnings:
+            print(f"  warning: {warning}", file=stdout)
         for action in p.actions:
             print(f"  {action['service']}:{action['operation']}  {action['summary']}", file=stdout)
         for problem in p.problems:

@@ -182,17 +182,13 @@ def _evaluator(offline: bool, stderr: TextIO) -> cel.Evaluator | None:
     return cel.Evaluator()
 
 
-_CRDS: dict[str, Crd] = {}
-
-
+@functools.cache
 def crd_of(kind: str) -> Crd:
     """The CRD this operator generates for ``kind`` (built once)."""
-    if kind not in _CRDS:
-        from ecr_operator.core.crd import build_crd
-        from ecr_operator.registry.crd import build_registry_crd
+    from ecr_operator.core.crd import build_crd
+    from ecr_operator.registry.crd import build_registry_crd
 
-        _CRDS[KIND], _CRDS[REGISTRY_KIND] = Crd.of(build_crd()), Crd.of(build_registry_crd())
-    return _CRDS[kind]
+    return Crd.of(build_crd() if kind == KIND else build_registry_crd())
 
 
 def plan_document(document: Document, judge: Judge) -> ResourcePlan:
@@ -265,16 +261,12 @@ def _plan_registry(result: ResourcePlan, admission: Admission, judge: Judge) -> 
     _outcome(result, outcome.planned, outcome.problems)
 
 
-_FACTORY: list[Any] = []
-
-
+@functools.cache
 def _clients() -> Any:
     """One client factory per process (boto3 clients are costly to make)."""
-    if not _FACTORY:
-        from ecr_operator.core.aws import ClientFactory
+    from ecr_operator.core.aws import ClientFactory
 
-        _FACTORY.append(ClientFactory())
-    return _FACTORY[0]
+    return ClientFactory()
 
 
 def _outcome(result: ResourcePlan, planned: Sequence[Any], problems: Sequence[OperatorError]) -> None:

@@ -162,3 +162,14 @@ def test_plan_offline_applies_the_operators_own_checks(tmp_path: Path, capsys: p
     assert main(["plan", "--offline", str(path), "--required-tags", ",".join(CORPUS.TAGS), "-o", "json"]) == 2
     [plan] = json.loads(capsys.readouterr().out)
     assert plan["verdict"] == "refused" and plan["problems"][0]["reason"] == "MissingRequiredTags", plan
+
+
+def test_without_the_offline_extra_plan_offline_says_how_to_install_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator's image carries no CEL library: --offline refuses in one line, naming the extra."""
+    monkeypatch.setattr(cel, "_AVAILABLE", False)
+    path = tmp_path / "x.yaml"
+    path.write_text(yaml.safe_dump(repository(CORPUS.base_spec())))
+    assert main(["plan", "--offline", str(path)]) == 2
+    assert "pip install 'ecr-operator[offline]'" in capsys.readouterr().err

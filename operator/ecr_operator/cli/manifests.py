@@ -19,6 +19,8 @@ from ecr_operator.registry.spec import REGISTRY_KIND
 from ecr_operator.repository.spec import GROUP, KIND, VERSION
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML has it (ten times faster on a repository of manifests), else PyYAML's."""
 OUR_KINDS = (KIND, REGISTRY_KIND)
 OUR_API_VERSION = f"{GROUP}/{VERSION}"
 
@@ -107,7 +109,7 @@ def texts(sources: Sequence[str], stdin: TextIO) -> Iterator[tuple[str, str]]:
 def parse_stream(name: str, text: str) -> list[tuple[str, Any]]:
     """(where, value) of each non-empty YAML (or JSON) document of ``text``; a syntax error names its position."""
     try:
-        loaded = list(yaml.safe_load_all(text))
+        loaded = list(yaml.load_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""

@@ -68,6 +68,11 @@ def cli(
             for name, value in (env or {}).items():
                 patched.setenv(name, value)
             patched.setattr("sys.stdin", io.StringIO(stdin))
+            # `run` hides the kubernetes client from kopf (sys.modules); the test process keeps its own.
+            if "kubernetes" in sys.modules:
+                patched.setitem(sys.modules, "kubernetes", sys.modules["kubernetes"])
+            else:
+                patched.delitem(sys.modules, "kubernetes", raising=False)
             try:
                 code = main(list(args))
             except SystemExit as exit:  # argparse's errors

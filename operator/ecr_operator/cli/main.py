@@ -514,16 +514,16 @@ def _refusal(message: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # kopf imports the `kubernetes` client when it is installed (to accept its models as bodies), ~7-20 MiB the
+    # operator never uses; the image does not install it, and a dev environment (where tests need it) must not
+    # make the operator bigger than it is in the cluster. None in sys.modules makes `import kubernetes` fail.
+    sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]
     problem = checks.cluster_id_problem(args.cluster_id, args.account_mapping)
     if problem is not None:
         return _refusal(f"argument --cluster-id: {problem}")
     problem = checks.login_problem()
     if problem is not None:
         return _refusal(problem)
-    # kopf imports the `kubernetes` client when it is installed (to accept its models as bodies), ~7-20 MiB the
-    # operator never uses; the image does not install it, and a dev environment (where tests need it) must not
-    # make the operator bigger than it is in the cluster. None in sys.modules makes `import kubernetes` fail.
-    sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]
     import kopf
 
     from ecr_operator.core.kube import drop_managed_fields_from_watches

@@ -45,6 +45,12 @@ RATE_LIMITED_SECONDS = Counter(
     "Seconds AWS requests waited for the client-side rate limiter (--aws-rate-limits), by service and operation.",
     ["service", "operation"],
 )
+RATE_CUTS = Counter(
+    "ecr_operator_aws_rate_cuts_total",
+    "Times AWS throttled an operation and the client-side rate of its (account, region) bucket was cut "
+    "(multiplicative decrease; it climbs back by itself), by service and operation.",
+    ["service", "operation"],
+)
 WRITES = Counter(
     "ecr_operator_aws_writes_total",
     "Write actions applied, by part (key, repository) and trigger; a resync's writes are drift corrections.",

@@ -88,7 +88,9 @@ async def reconcile_handler(
         deps = await _registry_deps(body, resource, memo, logger)
         async with memo.lock(str(meta.uid)):
             clients = memo.clients.for_region(desired.region)
-            outcome = await memo.run(reconcile_registry, clients, desired, deps, dry_run=observe_only)
+            outcome = await memo.run(
+                reconcile_registry, clients, desired, deps, dry_run=observe_only, kind="resync" if resync else "update"
+            )
     except OperatorError as error:
         REGISTRY_PASSES.labels(trigger, "error").inc()
         logger.warning("not ready: %s: %s", error.reason, error.message)
@@ -138,7 +140,7 @@ async def delete_handler(
         deps = await _registry_deps(body, resource, memo, logger)
         async with memo.lock(uid):
             clients = memo.clients.for_region(desired.region)
-            applied = await memo.run(delete_registry, clients, desired, deps)
+            applied = await memo.run(delete_registry, clients, desired, deps, kind="delete")
     except OperatorError as error:
         logger.warning("delete blocked: %s: %s", error.reason, error.message)
         _write(memo, patch, body, report_failure(error, status, meta.get("generation"), now()))

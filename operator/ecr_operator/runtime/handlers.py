@@ -9,20 +9,19 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import kopf
 
 from ecr_operator.core import metrics
-from ecr_operator.core.aws import ClientFactory
+from ecr_operator.core.aws import AwsClients, ClientFactory
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.kube import api_server_version, patch_status_from_thread, write_export
 from ecr_operator.core.namespaces import NamespacePolicies
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
-from ecr_operator.core.snapshot import Snapshots
+from ecr_operator.core.snapshot import RegionView, Snapshots
 from ecr_operator.repository.adoption import Adoption
 from ecr_operator.repository.export import export_data
 from ecr_operator.repository.manifest import annotation_flag, desired_for, request_for
@@ -38,6 +37,8 @@ from ecr_operator.repository.spec import (
 from ecr_operator.repository.status import Report, now, report, report_failure, report_inventory
 from ecr_operator.runtime.events import EventRecorder
 from ecr_operator.runtime.probes import Readiness, ReadinessChecker
+from ecr_operator.runtime.scheduler import PriorityExecutor
+from ecr_operator.runtime.views import ViewRefresher
 
 FINALIZER = f"{GROUP}/finalizer"
 NOT_EMPTY_RETRY_SECONDS = 20.0
@@ -57,9 +58,11 @@ class Runtime:
     """For the API calls made outside kopf's own patching (status checkpoints)."""
     clients: ClientFactory = field(init=False)
     """AWS clients per (account role, region), with the rate limits of the settings."""
-    executor: ThreadPoolExecutor = field(init=False)
+    executor: PriorityExecutor = field(init=False)
+    """The AWS thread pool: interactive passes first (scheduler.py)."""
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    snapshots: Snapshots = field(init=False)
+    views: ViewRefresher = field(init=False)
+    """The resyncs' batched views, refreshed off the AWS pool (views.py)."""
     last_write: dict[str, float] = field(default_factory=dict)
     """time.monotonic() after each object's last AWS write: batched views older than that are not used."""
     namespaces: NamespacePolicies = field(init=False)
@@ -73,28 +76,31 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.clients = ClientFactory.from_settings(self.settings)
-        self.executor = ThreadPoolExecutor(max_workers=self.settings.max_workers, thread_name_prefix="aws")
+        self.executor = PriorityExecutor(self.settings.max_workers)
         # A view serves every resync in a tenth of the interval (0.5-60 s); older views are re-read.
         max_age = min(60.0, max(0.5, self.settings.resync_seconds / 10))
-        self.snapshots = Snapshots(self.settings.cluster_id, max_age)
+        self.views = ViewRefresher(Snapshots(self.settings.cluster_id, max_age))
         self.namespaces = NamespacePolicies(self.settings)
+
+    async def view(self, uid: str, clients: AwsClients) -> RegionView:
+        """The batched view of the clients' (account, region) a resync of ``uid`` may use (never older than its
+        last write), waited for without holding an AWS thread."""
+        return await self.views.view(clients, self.last_write.get(uid, 0.0))
 
     def reconcile(
         self,
         uid: str,
+        clients: AwsClients,
         desired: Desired,
         adoption: Adoption,
-        resync: bool,
+        view: RegionView | None,
         dry_run: bool = False,
         creation: KeyCreation | None = None,
         checkpoint: Checkpoint | None = None,
         with_inventory: bool = False,
-        role_arn: str | None = None,
     ) -> Outcome:
-        """One pass for one object (in a worker thread), in the account of ``role_arn`` (None: the operator's);
-        resyncs share batched reads of the (account, region)."""
-        clients = self.clients.for_region(desired.region, role_arn)
-        view = self.snapshots.view(clients, self.last_write.get(uid, 0.0)) if resync else None
+        """One pass for one object (in a worker thread) with the clients of its account; resyncs share the
+        batched reads of the (account, region) in ``view``."""
         outcome = reconcile(
             clients,
             desired,
@@ -113,9 +119,9 @@ class Runtime:
         # Create/update, resume, the resync timer and delete of one object must never overlap.
         return self.locks.setdefault(uid, asyncio.Lock())
 
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``fn`` in the AWS thread pool, in a copy of this context (kopf's API credentials live there)."""
-        loop = asyncio.get_running_loop()
+    async def run(self, fn: Callable[..., T], *args: Any, kind: str = "update", **kwargs: Any) -> T:
+        """``fn`` in the AWS thread pool, in a copy of this context (kopf's API credentials live there), with the
+        priority of its ``kind`` of pass (scheduler.py: create, update, delete, event go first)."""
         context = contextvars.copy_context()
 
         def started() -> T:
@@ -125,7 +131,7 @@ class Runtime:
         metrics.IN_FLIGHT.inc()
         metrics.WAITING.inc()
         try:
-            return await loop.run_in_executor(self.executor, started)
+            return await asyncio.wrap_future(self.executor.submit(kind, started))
         finally:
             metrics.IN_FLIGHT.dec()
 
@@ -196,9 +202,12 @@ async def reconcile_handler(
     resource: kopf.Resource,
     resync: bool = False,
     reason: str | None = None,
+    kind: str | None = None,
     **_: Any,
 ) -> None:
+    """``kind`` of pass (scheduler.py): "resync" or "resume" (background), else the change's ("create", "update")."""
     namespace, name = str(meta.namespace), str(meta.name)
+    kind = kind or ("create" if reason == kopf.Reason.CREATE else "update")
     generation = meta.get("generation")
     trigger = "resync" if resync else "change"
     started = time.monotonic()
@@ -214,18 +223,21 @@ async def reconcile_handler(
         adoption = memo.namespaces.adoption(namespace, request.adopt)
         role_arn = memo.namespaces.role_of(namespace)
         checkpoint = _checkpoint(memo, resource, meta, logger)
+        clients = memo.clients.for_region(desired.region, role_arn)
         async with memo.lock(str(meta.uid)):
+            view = await memo.view(str(meta.uid), clients) if resync else None
             outcome = await memo.run(
                 memo.reconcile,
                 str(meta.uid),
+                clients,
                 desired,
                 adoption,
-                resync,
+                view,
                 observe_only,
                 _key_creation(status),
                 checkpoint,
                 with_inventory,
-                role_arn,
+                kind=kind,
             )
     except OperatorError as error:
         metrics.PASSES.labels(trigger, "error").inc()
@@ -306,7 +318,7 @@ async def inventory_handler(
         desired = desired_for(spec, str(meta.namespace), str(meta.name), memo.settings)
         clients = memo.clients.for_region(desired.region, memo.namespaces.role_of(str(meta.namespace)))
         async with memo.lock(str(meta.uid)):
-            found = await memo.run(inventory, clients, desired)
+            found = await memo.run(inventory, clients, desired, kind="inventory")
     except OperatorError as error:
         logger.warning("inventory not refreshed: %s: %s", error.reason, error.message)
         return
@@ -321,13 +333,13 @@ async def resume_handler(**kwargs: Any) -> None:
 
     The view is taken by this process, so it is newer than anything an earlier process (or replica) wrote.
     """
-    await reconcile_handler(resync=True, **kwargs)
+    await reconcile_handler(resync=True, kind="resume", **kwargs)
 
 
 async def resync_handler(**kwargs: Any) -> None:
     if kwargs["meta"].get("deletionTimestamp"):
         return
-    await reconcile_handler(resync=True, **kwargs)
+    await reconcile_handler(resync=True, kind="resync", **kwargs)
 
 
 async def delete_handler(
@@ -359,7 +371,7 @@ async def delete_handler(
             return
         async with memo.lock(str(meta.uid)):
             clients = memo.clients.for_region(desired.region, role_arn)
-            outcome = await memo.run(delete, clients, desired, _key_creation(status))
+            outcome = await memo.run(delete, clients, desired, _key_creation(status), kind="delete")
     except OperatorError as error:
         logger.warning("delete blocked: %s: %s", error.reason, error.message)
         _write_failure(memo, patch, body, status, error, generation)
@@ -426,7 +438,7 @@ async def start_readiness(memo: Runtime, logger: logging.Logger | logging.Logger
         await api_server_version(memo.kopf_settings, logger)
 
     async def aws() -> None:
-        await memo.run(lambda: memo.clients.for_region(region).sts.get_caller_identity())
+        await memo.run(lambda: memo.clients.for_region(region).sts.get_caller_identity(), kind="probe")
 
     checker = ReadinessChecker(memo.readiness, {"apiServer": api_server, "aws": aws})
     memo.background.append(asyncio.get_running_loop().create_task(checker.run()))

@@ -183,6 +183,7 @@ class AwsProxy(Service):
         self._rates: dict[str, float] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._burst_seconds = 1.0
+        self._per_operation = False
         self._tag_index_lag = 0.0
         self._unindexed: dict[str, float] = {}
         """KMS key ARN -> time.monotonic() until which the tagging API does not show it."""
@@ -240,17 +241,22 @@ class AwsProxy(Service):
             self._before.clear()
             self._after.clear()
 
-    def enforce_rates(self, rates: dict[str, float] | None, burst_seconds: float = 1.0) -> None:
+    def enforce_rates(
+        self, rates: dict[str, float] | None, burst_seconds: float = 1.0, per_operation: bool = False
+    ) -> None:
         """Throttle like AWS above per-operation request rates (None: never), with the service's real error.
 
-        ``rates`` maps ``service:Operation`` (or ``service:*``: one shared bucket for the service's other
-        operations) to requests per second, services spelled like IAM (``ecr``, ``kms``, ``tag``, ``sts``); each
-        bucket holds ``burst_seconds`` of requests. Throttled calls are recorded with ``injected="rate"``.
+        ``rates`` maps ``service:Operation`` (or ``service:*``: the service's other operations) to requests per
+        second, services spelled like IAM (``ecr``, ``kms``, ``tag``, ``sts``); each bucket holds
+        ``burst_seconds`` of requests. A ``service:*`` rate is one bucket shared by those operations, or with
+        ``per_operation`` one bucket for each of them (as AWS throttles ECR: every API on its own). Throttled calls
+        are recorded with ``injected="rate"``.
         """
         with self._lock:
             self._rates = dict(rates or {})
             self._buckets = {}
             self._burst_seconds = burst_seconds
+            self._per_operation = per_operation
 
     def _over_rate(self, service: str, operation: str) -> bool:
         prefix = _RATE_PREFIXES.get(service, service)
@@ -258,10 +264,11 @@ class AwsProxy(Service):
             key = next((k for k in (f"{prefix}:{operation}", f"{prefix}:*") if k in self._rates), None)
             if key is None:
                 return False
-            bucket = self._buckets.get(key)
+            name = f"{prefix}:{operation}" if self._per_operation else key
+            bucket = self._buckets.get(name)
             if bucket is None:
                 rate = self._rates[key]
-                bucket = self._buckets[key] = _Bucket(rate, max(1.0, rate * self._burst_seconds))
+                bucket = self._buckets[name] = _Bucket(rate, max(1.0, rate * self._burst_seconds))
             return not bucket.take()
 
     def set_tag_index_lag(self, seconds: float) -> None:

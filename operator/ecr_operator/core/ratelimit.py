@@ -6,7 +6,8 @@ AWS throttles each API of an account and Region on its own. Where AWS publishes 
 quotas*; ECR's image push/pull APIs) the bucket holds it. Where it does not (ECR's control-plane APIs, the
 Resource Groups Tagging API, KMS operations the page does not list) a cap would be a guess, so the bucket
 **adapts** instead: it starts unlimited, and a ``ThrottlingException`` (or HTTP 429) for that operation cuts its
-rate multiplicatively (to ``BETA`` x the rate that was throttled), after which it climbs back linearly to that
+rate multiplicatively (to ``BETA`` x the rate it was sending at; from unlimited, what it sent in the last
+second), after which it climbs back linearly to that
 rate within ``RECOVERY_SECONDS`` and then probes beyond it, doubling every ``RECOVERY_SECONDS`` until it is
 unlimited again (AIMD, like TCP's congestion window and botocore's adaptive retry mode). A published rate is
 adapted the same way below its quota, since other clients of the account spend the same quota.
@@ -85,7 +86,8 @@ FLOOR = 0.2
 UNLIMITED_ABOVE = 1000.0
 """An adaptive bucket that has probed past this rate without a throttle is unlimited again."""
 MEASURE_SECONDS = 1.0
-"""An unlimited bucket's rate, when it is first throttled, is what it sent in this last window."""
+"""An unlimited bucket's rate, when it is first throttled, is what it sent in this last window (what AWS let
+through would be a better estimate, but its answers come later than the throttles')."""
 
 
 def parse_rates(text: str) -> dict[str, float | None]:
@@ -167,7 +169,7 @@ class AdaptiveBucket:
             rate = self._rate_at(now)
             if rate is None:
                 self._sent.append(now)
-                while self._sent and self._sent[0] < now - MEASURE_SECONDS:
+                while self._sent[0] < now - MEASURE_SECONDS:
                     self._sent.popleft()
                 self._updated = now
                 return 0.0
@@ -192,7 +194,8 @@ class AdaptiveBucket:
             now = self._clock()
             current = self._rate_at(now)
             if current is None:
-                current = max(FLOOR, len([t for t in self._sent if t >= now - MEASURE_SECONDS]) / MEASURE_SECONDS)
+                sent = sum(1 for t in self._sent if t >= now - MEASURE_SECONDS)
+                current = max(1.0, sent / MEASURE_SECONDS)
                 self._sent.clear()
             self._throttled_rate = current
             self._cut_rate = max(FLOOR, current * BETA)

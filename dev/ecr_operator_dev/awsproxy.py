@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import threading
 import time
@@ -63,6 +64,9 @@ _THROTTLING: dict[str, tuple[int, str]] = {
     "sts": (400, "Throttling"),
 }
 _RATE_PREFIXES = {"tagging": "tag"}
+_ROLE_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/")
+_ACCESS_KEY_ID = re.compile(r"<AccessKeyId>([^<]+)</AccessKeyId>")
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 """Proxy service name -> the prefix rate specs use (IAM's: ``tag:GetResources``)."""
 
 
@@ -141,11 +145,16 @@ class Fault:
     delay_seconds: float = 0.0
     body_contains: str | None = None
     """Only requests whose body contains this text (e.g. one role's account in an AssumeRole)."""
+    account: str | None = None
+    """Only requests signed with credentials of a role of this account that the proxy saw assumed (AssumeRole
+    through it): one account's calls slowed or refused while the others' go on."""
     seen: int = field(default=0, init=False)
     injected: int = field(default=0, init=False)
 
-    def matches(self, operation: str, body: bytes = b"") -> bool:
+    def matches(self, operation: str, body: bytes = b"", account: str | None = None) -> bool:
         if self.body_contains is not None and self.body_contains.encode() not in body:
+            return False
+        if self.account is not None and self.account != account:
             return False
         if self.operation == "*":
             return True
@@ -153,9 +162,9 @@ class Fault:
             return not is_read(operation)
         return self.operation == operation
 
-    def take(self, operation: str, body: bytes = b"") -> bool:
+    def take(self, operation: str, body: bytes = b"", account: str | None = None) -> bool:
         """Whether this call gets the fault (updates the counters)."""
-        if not self.matches(operation, body):
+        if not self.matches(operation, body, account):
             return False
         self.seen += 1
         if self.seen <= self.skip or (self.times is not None and self.injected >= self.times):
@@ -185,6 +194,8 @@ class AwsProxy(Service):
         self._burst_seconds = 1.0
         self._per_operation = False
         self._tag_index_lag = 0.0
+        self._key_accounts: dict[str, str] = {}
+        """Access key id -> the account of the role whose AssumeRole returned it."""
         self._unindexed: dict[str, float] = {}
         """KMS key ARN -> time.monotonic() until which the tagging API does not show it."""
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
@@ -295,6 +306,23 @@ class AwsProxy(Service):
             return
         self.hide_from_tag_index(str(arn), lag)
 
+    def _note_assumed_role(self, request: bytes, payload: bytes) -> None:
+        """Remember which account the credentials an AssumeRole returned belong to (the role ARN's)."""
+        role = parse_qs(request.decode(errors="replace")).get("RoleArn", [""])[0]
+        account = _ROLE_ACCOUNT.match(role)
+        key = _ACCESS_KEY_ID.search(payload.decode(errors="replace"))
+        if account and key:
+            with self._lock:
+                self._key_accounts[key.group(1)] = account.group(1)
+
+    def _account_of(self, authorization: str | None) -> str | None:
+        """The account of a request's credentials, if they came from an AssumeRole the proxy saw."""
+        found = _CREDENTIAL.search(authorization or "")
+        if found is None:
+            return None
+        with self._lock:
+            return self._key_accounts.get(found.group(1))
+
     def _lag_tag_index(self, payload: bytes) -> bytes:
         """GetResources' answer without the resources the index does not show yet."""
         now = time.monotonic()
@@ -317,10 +345,10 @@ class AwsProxy(Service):
         with self._lock:
             self._calls.append(call)
 
-    def _fault_for(self, operation: str, body: bytes) -> Fault | None:
+    def _fault_for(self, operation: str, body: bytes, account: str | None = None) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.take(operation, body):
+                if fault.take(operation, body, account):
                     return fault
         return None
 
@@ -352,7 +380,7 @@ class AwsProxy(Service):
                 started = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 service, operation = _identify(self.headers.get("X-Amz-Target"), body, self.path)
-                fault = proxy._fault_for(operation, body)
+                fault = proxy._fault_for(operation, body, proxy._account_of(self.headers.get("Authorization")))
                 if fault is not None and fault.kind == "drop":
                     self._hang_up(Call(service, operation, 0, started, "drop"))
                     return
@@ -374,6 +402,8 @@ class AwsProxy(Service):
                     self._hang_up(Call(service, operation, 0, started, "abort"))
                     return
                 status, payload, headers = proxy._forward(self.command, self.path, dict(self.headers), body)
+                if status == 200 and operation == "AssumeRole":
+                    proxy._note_assumed_role(body, payload)
                 if status == 200 and operation == "CreateKey":
                     proxy._note_created_key(payload)
                 elif status == 200 and service == "tagging" and operation == "GetResources":

@@ -6,17 +6,47 @@ import os
 import time
 from typing import Any
 
+import kubernetes
+
 from bench.harness import (
+    GROUP,
+    PLURAL,
     PRODUCTION_RESYNC,
+    VERSION,
     Env,
     Watcher,
     count_calls,
     cpu_seconds,
     create_many,
+    histogram_quantiles,
+    load,
     log,
+    manifest,
     memory_kib,
+    scrape,
+    summary,
     wait_all_ready,
 )
+
+
+def _interactive(env: Env, namespace: str, watcher: Watcher, count: int) -> dict[str, Any]:
+    """``count`` creates and edits made one at a time while the fleet's background runs: seconds to Ready."""
+    created: list[float] = []
+    edited: list[float] = []
+    with env.client() as client:
+        api = kubernetes.client.CustomObjectsApi(client)
+        for index in range(count):
+            name = f"probe-{index:03d}"
+            started = time.monotonic()
+            api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest(name, namespace))
+            created.append(watcher.wait_ready(name, 1, env.args.timeout) - started)
+            started = time.monotonic()
+            patched = api.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, {"spec": {"lifecycle": {"maxImageCount": 40}}}
+            )
+            edited.append(watcher.wait_ready(name, int(patched["metadata"]["generation"]), env.args.timeout) - started)
+            time.sleep(0.5)
+    return {"create_to_ready_seconds": summary(created), "edit_to_ready_seconds": summary(edited)}
 
 
 def phase_fleet(env: Env) -> dict[str, Any]:
@@ -34,9 +64,13 @@ def phase_fleet(env: Env) -> dict[str, Any]:
     env.moto.reset()
     batches: list[dict[str, Any]] = []
     steady: dict[str, Any] = {}
+    interactive: dict[str, Any] = {}
+    timers: dict[str, Any] = {}
+    load_start = load()
     with env.operator(namespace, PRODUCTION_RESYNC) as operator:
         watcher = Watcher(env.client, namespace)
         try:
+            time.sleep(2)  # idle: started, watching, nothing to do
             rss_idle = memory_kib(operator.pid)
             started_all = time.monotonic()
             created = 0
@@ -67,6 +101,7 @@ def phase_fleet(env: Env) -> dict[str, Any]:
                     "vm_rss_kib": memory.get("VmRSS"),
                     "aws_calls_per_resource": round((counted["reads"] + counted["writes"]) / len(names), 2),
                     "load_average": list(os.getloadavg()),
+                    "uptime": load()["uptime"],
                 }
                 batches.append(entry)
                 log(
@@ -74,6 +109,7 @@ def phase_fleet(env: Env) -> dict[str, Any]:
                     f"CPU {entry['operator_cpu_seconds']} s, peak RSS {(entry['vm_hwm_kib'] or 0) / 1024:.1f} MiB"
                 )
             all_ready = time.monotonic() - started_all
+            rss_all_ready = memory_kib(operator.pid)
             window = env.args.fleet_steady_window
             if window > 0:
                 steady_from = last_create + PRODUCTION_RESYNC * 0.5 + 5
@@ -83,10 +119,28 @@ def phase_fleet(env: Env) -> dict[str, Any]:
                     time.sleep(wait)
                 env.proxy.clear_calls()
                 cpu_before = cpu_seconds(operator.pid)
+                metrics_before = scrape(operator.metrics_url)
                 start = time.monotonic()
                 time.sleep(window)
                 end = time.monotonic()
                 cpu_after = cpu_seconds(operator.pid)
+                metrics_after = scrape(operator.metrics_url)
+                timers = {
+                    "method": "kopf's timers are not sharp: a timer's next run starts its interval after the "
+                    "previous run ended, so a run's lag against the configured interval is the previous run's "
+                    "duration, i.e. the resync pass's wall time (ecr_operator_reconcile_duration_seconds, which "
+                    "includes the wait for the object's lock, the batched view and an AWS thread); quantiles "
+                    "interpolated within the histogram's buckets over the steady window",
+                    "resync_lag_seconds": histogram_quantiles(
+                        metrics_before, metrics_after, "ecr_operator_reconcile_duration_seconds", {"trigger": "resync"}
+                    ),
+                    "queue_wait_seconds": {
+                        kind: histogram_quantiles(
+                            metrics_before, metrics_after, "ecr_operator_pass_queue_wait_seconds", {"kind": kind}
+                        )
+                        for kind in ("resync", "inventory", "create", "update")
+                    },
+                }
                 calls = [c for c in env.proxy.calls() if start <= c.started <= end]
                 with watcher._cond:
                     passes = sum(1 for history in watcher.sync_times.values() for at, _ in history if start < at <= end)
@@ -113,7 +167,24 @@ def phase_fleet(env: Env) -> dict[str, Any]:
                     ),
                     "vm_hwm_kib_after": memory_kib(operator.pid).get("VmHWM"),
                 }
+                steady["reads_per_resource_per_hour"] = round(steady["reads_per_hour"] / n, 2)
                 log(f"fleet steady state: {passes} passes, {steady['reads_per_pass']} reads per pass")
+            if env.args.fleet_probes > 0:
+                log(f"fleet: {env.args.fleet_probes} creates and edits while the background runs")
+                probes_before = scrape(operator.metrics_url)
+                interactive = _interactive(env, namespace, watcher, env.args.fleet_probes)
+                probes_after = scrape(operator.metrics_url)
+                interactive["queue_wait_seconds"] = {
+                    kind: histogram_quantiles(
+                        probes_before, probes_after, "ecr_operator_pass_queue_wait_seconds", {"kind": kind}
+                    )
+                    for kind in ("create", "update", "resync", "inventory")
+                }
+                interactive["load"] = load()
+                log(
+                    "fleet: create -> Ready p50 {create_to_ready_seconds[p50]:.2f} s, edit -> Ready p50 "
+                    "{edit_to_ready_seconds[p50]:.2f} s".format(**interactive)
+                )
         finally:
             watcher.close()
     rates = [b["ready_per_second"] for b in batches]
@@ -128,6 +199,12 @@ def phase_fleet(env: Env) -> dict[str, Any]:
             [b["vm_hwm_kib"] or 0 for b in batches] + [(steady.get("vm_hwm_kib_after") or 0) if steady else 0]
         ),
         "rss_idle_kib": rss_idle,
+        "rss_all_ready_kib": rss_all_ready,
+        "rss_per_resource_kib": round(((rss_all_ready.get("VmRSS") or 0) - (rss_idle.get("VmRSS") or 0)) / n, 1),
+        "interactive_during_steady_state": interactive,
+        "timers": timers,
+        "load_start": load_start,
+        "load_end": load(),
         "batches": batches,
         "ready_per_second_first_last": [rates[0], rates[-1]] if rates else None,
         "steady_resync": steady,

@@ -145,8 +145,6 @@ async def delete_handler(
         logger.warning("delete blocked: %s: %s", error.reason, error.message)
         _write(memo, patch, body, report_failure(error, status, meta.get("generation"), now()))
         raise kopf.TemporaryError(error.message, delay=backoff(retry)) from error
-    finally:
-        memo.locks.pop(uid, None)
     memo.events.forget(uid)
     if not applied:
         logger.info("deleted the resource only: deletionPolicy %s", desired.deletion_policy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
@@ -36,6 +37,7 @@ from ecr_operator.repository.spec import (
 )
 from ecr_operator.repository.status import Report, now, report, report_failure, report_inventory
 from ecr_operator.runtime.events import EventRecorder
+from ecr_operator.runtime.locks import ObjectLocks
 from ecr_operator.runtime.probes import Readiness, ReadinessChecker
 from ecr_operator.runtime.scheduler import PriorityExecutor
 from ecr_operator.runtime.views import ViewRefresher
@@ -60,7 +62,7 @@ class Runtime:
     """AWS clients per (account role, region), with the rate limits of the settings."""
     executor: PriorityExecutor = field(init=False)
     """The AWS thread pool: interactive passes first (scheduler.py)."""
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    locks: ObjectLocks = field(default_factory=ObjectLocks)
     views: ViewRefresher = field(init=False)
     """The resyncs' batched views, refreshed off the AWS pool (views.py)."""
     last_write: dict[str, float] = field(default_factory=dict)
@@ -85,7 +87,10 @@ class Runtime:
     async def view(self, uid: str, clients: AwsClients) -> RegionView:
         """The batched view of the clients' (account, region) a resync of ``uid`` may use (never older than its
         last write), waited for without holding an AWS thread."""
-        return await self.views.view(clients, self.last_write.get(uid, 0.0))
+        written = self.last_write.get(uid, 0.0)
+        if written and time.monotonic() - written > self.views.snapshots.max_age:
+            del self.last_write[uid]  # every view it could be handed is newer: no need to keep it
+        return await self.views.view(clients, written)
 
     def reconcile(
         self,
@@ -115,9 +120,9 @@ class Runtime:
             self.last_write[uid] = time.monotonic()
         return outcome
 
-    def lock(self, uid: str) -> asyncio.Lock:
+    def lock(self, uid: str) -> contextlib.AbstractAsyncContextManager[None]:
         # Create/update, resume, the resync timer and delete of one object must never overlap.
-        return self.locks.setdefault(uid, asyncio.Lock())
+        return self.locks.hold(uid)
 
     async def run(self, fn: Callable[..., T], *args: Any, kind: str = "update", **kwargs: Any) -> T:
         """``fn`` in the AWS thread pool, in a copy of this context (kopf's API credentials live there), with the
@@ -379,7 +384,6 @@ async def delete_handler(
         delay = NOT_EMPTY_RETRY_SECONDS if error.reason == Reason.REPOSITORY_NOT_EMPTY else backoff(retry)
         raise kopf.TemporaryError(error.message, delay=delay) from error
     finally:
-        memo.locks.pop(str(meta.uid), None)
         memo.last_write.pop(str(meta.uid), None)
     if outcome.key_kept:
         logger.warning("KmsKeyInUse: %s", outcome.key_kept)

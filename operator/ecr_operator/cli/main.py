@@ -174,7 +174,9 @@ def _rates(value: str) -> str:
     return value
 
 
-_RATES = _converter(_rates, "'off' or service:Operation=rate entries, comma-separated (kms:CreateKey=5,ecr:*=20)")
+_RATES = _converter(
+    _rates, "'off' or service:Operation=rate|adaptive entries, comma-separated (kms:CreateKey=5,ecr:*=adaptive)"
+)
 _SCALE = _converter(_positive_float, "a positive number")
 
 
@@ -371,8 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
         env="AWS_RATE_LIMITS",
         type=_RATES,
         default="",
-        help="request rates per account, region and operation overriding the defaults (AWS's quotas), e.g."
-        " 'kms:CreateKey=5,ecr:*=20'; 'off': no client-side limit",
+        help="request rates per account, region and operation overriding the defaults (AWS's published quotas,"
+        " adaptive where AWS publishes none), e.g. 'kms:CreateKey=5,ecr:*=20,tag:*=adaptive'; 'off': no client-side"
+        " limit",
     )
     _option(
         run,

@@ -39,6 +39,7 @@ from ecr_operator.repository.status import Report, now, report, report_failure, 
 from ecr_operator.runtime.events import EventRecorder
 from ecr_operator.runtime.locks import ObjectLocks
 from ecr_operator.runtime.probes import Readiness, ReadinessChecker
+from ecr_operator.runtime.resume import DeferredResumes
 from ecr_operator.runtime.scheduler import PriorityExecutor
 from ecr_operator.runtime.views import ViewRefresher
 
@@ -74,6 +75,8 @@ class Runtime:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     """Tasks that live as long as the operator (the readiness checks)."""
     readiness: Readiness = field(default_factory=lambda: Readiness(interval=10.0))
+    resumes: DeferredResumes = field(init=False)
+    """A restart's resume passes, run after kopf's handler returned (resume.py)."""
     """Every Event the operator posts: one per (object, type, reason), counted (events.py)."""
 
     def __post_init__(self) -> None:
@@ -83,6 +86,8 @@ class Runtime:
         max_age = min(60.0, max(0.5, self.settings.resync_seconds / 10))
         self.views = ViewRefresher(Snapshots(self.settings.cluster_id, max_age))
         self.namespaces = NamespacePolicies(self.settings)
+        resume = functools.partial(reconcile_handler, resync=True, kind="resume")
+        self.resumes = DeferredResumes(resume, concurrency=2 * self.settings.max_workers)
 
     async def view(self, uid: str, clients: AwsClients) -> RegionView:
         """The batched view of the clients' (account, region) a resync of ``uid`` may use (never older than its
@@ -213,6 +218,8 @@ async def reconcile_handler(
     """``kind`` of pass (scheduler.py): "resync" or "resume" (background), else the change's ("create", "update")."""
     namespace, name = str(meta.namespace), str(meta.name)
     kind = kind or ("create" if reason == kopf.Reason.CREATE else "update")
+    if kind in ("create", "update"):
+        memo.resumes.supersede(str(meta.uid))
     generation = meta.get("generation")
     trigger = "resync" if resync else "change"
     started = time.monotonic()
@@ -336,9 +343,12 @@ async def inventory_handler(
 async def resume_handler(**kwargs: Any) -> None:
     """An operator (re)start's pass over an existing object: a resync, sharing the batched reads of the region.
 
-    The view is taken by this process, so it is newer than anything an earlier process (or replica) wrote.
+    The view is taken by this process, so it is newer than anything an earlier process (or replica) wrote. The pass
+    is deferred (resume.py): kopf's worker for the object is freed at once for the creates and edits that arrive
+    during a restart.
     """
-    await reconcile_handler(resync=True, kind="resume", **kwargs)
+    memo: Runtime = kwargs["memo"]
+    memo.resumes.defer(kwargs)
 
 
 async def resync_handler(**kwargs: Any) -> None:
@@ -361,6 +371,7 @@ async def delete_handler(
 ) -> None:
     namespace, name = str(meta.namespace), str(meta.name)
     generation = meta.get("generation")
+    memo.resumes.supersede(str(meta.uid))
     try:
         desired = desired_for(spec, namespace, name, memo.settings)
         if annotation_flag(meta.annotations, OBSERVE_ONLY_ANNOTATION):

@@ -88,6 +88,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--fleet-batch", type=int, default=1000, help="fleet phase: resources per batch (1000)")
     parser.add_argument(
+        "--fleet-encryption",
+        default="KMS",
+        choices=("KMS", "AES256"),
+        help="fleet phase: the resources' encryption (KMS: creates run at KMS's CreateKey quota, 5 per second)",
+    )
+    parser.add_argument(
+        "--fleet-inventory-interval",
+        type=float,
+        default=900.0,
+        help="fleet phase: the operator's inventory interval the hourly reads are computed with (its default, 900)",
+    )
+    parser.add_argument(
         "--fleet-probes",
         type=int,
         default=10,

@@ -82,11 +82,12 @@ def phase_fleet(env: Env) -> dict[str, Any]:
     """Fleet scale: N resources created in batches, then the steady state at the production resync interval.
 
     Per batch (``--fleet-batch``): seconds until the batch is all Ready, operator CPU, peak RSS, AWS calls, so
-    linearity and memory growth show. Then the steady state: each resource's first resync comes 0.5-1.5
-    intervals after the operator saw it (spread by uid), so from half an interval after the last create on,
-    resyncs run at their production rate (N / interval per second). AWS calls and resync passes (lastSyncTime
-    changes) are counted over ``--fleet-steady-window`` seconds there; reads per hour = reads in the window x
-    3600 / window, measured at the default interval, not extrapolated from another one.
+    linearity and memory growth show. Then the steady state: kopf starts an object's timers when its create pass
+    is done, and its first resync comes 0.5-1.5 intervals later (spread by uid), so from half an interval after the
+    last create pass on, resyncs run at their production rate (N / interval per second). AWS calls and resync
+    passes are counted over ``--fleet-steady-window`` seconds there; reads per hour = reads in the window x 3600 /
+    window, measured at the default interval, not extrapolated from another one. Then ``--fleet-probes`` creates
+    and edits, one at a time, each timed to Ready while the background runs.
     """
     n, batch = env.args.n, max(1, env.args.fleet_batch)
     namespace = env.namespace("fleet")

@@ -75,9 +75,9 @@ class Runtime:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     """Tasks that live as long as the operator (the readiness checks)."""
     readiness: Readiness = field(default_factory=lambda: Readiness(interval=10.0))
+    """Every Event the operator posts: one per (object, type, reason), counted (events.py)."""
     resumes: DeferredResumes = field(init=False)
     """A restart's resume passes, run after kopf's handler returned (resume.py)."""
-    """Every Event the operator posts: one per (object, type, reason), counted (events.py)."""
 
     def __post_init__(self) -> None:
         self.clients = ClientFactory.from_settings(self.settings)

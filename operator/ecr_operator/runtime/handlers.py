@@ -38,6 +38,7 @@ from ecr_operator.repository.spec import (
 from ecr_operator.repository.status import Report, now, report, report_failure, report_inventory
 from ecr_operator.runtime.events import EventRecorder
 from ecr_operator.runtime.locks import ObjectLocks
+from ecr_operator.runtime.periodic import Cadence, Ticks
 from ecr_operator.runtime.probes import Readiness, ReadinessChecker
 from ecr_operator.runtime.resume import DeferredResumes
 from ecr_operator.runtime.scheduler import PriorityExecutor
@@ -78,6 +79,8 @@ class Runtime:
     """Every Event the operator posts: one per (object, type, reason), counted (events.py)."""
     resumes: DeferredResumes = field(init=False)
     """A restart's resume passes, run after kopf's handler returned (resume.py)."""
+    ticks: Ticks = field(init=False)
+    """Which periodic passes each object's one timer owes (periodic.py)."""
 
     def __post_init__(self) -> None:
         self.clients = ClientFactory.from_settings(self.settings)
@@ -88,6 +91,7 @@ class Runtime:
         self.namespaces = NamespacePolicies(self.settings)
         resume = functools.partial(reconcile_handler, resync=True, kind="resume")
         self.resumes = DeferredResumes(resume, concurrency=2 * self.settings.max_workers)
+        self.ticks = Ticks(Cadence.of(self.settings.resync_seconds, self.settings.inventory_seconds))
 
     async def view(self, uid: str, clients: AwsClients) -> RegionView:
         """The batched view of the clients' (account, region) a resync of ``uid`` may use (never older than its
@@ -357,6 +361,22 @@ async def resync_handler(**kwargs: Any) -> None:
     await reconcile_handler(resync=True, kind="resync", **kwargs)
 
 
+async def periodic_handler(**kwargs: Any) -> None:
+    """The object's one timer (periodic.py): the drift resync and the inventory refresh, each on the ticks it is due;
+    a failed resync is retried by kopf with its backoff."""
+    memo: Runtime = kwargs["memo"]
+    meta: kopf.Meta = kwargs["meta"]
+    if meta.get("deletionTimestamp"):
+        return
+    due = memo.ticks.retry() if kwargs.get("retry") else memo.ticks.tick(str(meta.uid))
+    try:
+        if due.resync:
+            await resync_handler(**kwargs)
+    finally:
+        if due.inventory:  # after the resync: its fresh images win in the status patch
+            await inventory_handler(**kwargs)
+
+
 async def delete_handler(
     *,
     body: kopf.Body,
@@ -396,6 +416,7 @@ async def delete_handler(
         raise kopf.TemporaryError(error.message, delay=delay) from error
     finally:
         memo.last_write.pop(str(meta.uid), None)
+        memo.ticks.forget(str(meta.uid))
     if outcome.key_kept:
         logger.warning("KmsKeyInUse: %s", outcome.key_kept)
         memo.events.record(body, type="Warning", reason=Reason.KMS_KEY_IN_USE, message=outcome.key_kept)
@@ -469,22 +490,15 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     for decorator in (kopf.on.create, kopf.on.update):
         decorator(*resource, registry=registry, id="reconcile", errors=kopf.ErrorsMode.TEMPORARY)(reconcile_handler)
     kopf.on.resume(*resource, registry=registry, id="reconcile", errors=kopf.ErrorsMode.TEMPORARY)(resume_handler)
+    tick = Cadence.of(settings.resync_seconds, settings.inventory_seconds).tick
     kopf.timer(
         *resource,
         registry=registry,
-        id="resync",
-        interval=settings.resync_seconds,
-        initial_delay=functools.partial(resync_initial_delay, settings.resync_seconds),
+        id="periodic",
+        interval=tick,
+        initial_delay=functools.partial(resync_initial_delay, tick),
         idle=None,
-    )(resync_handler)
-    kopf.timer(
-        *resource,
-        registry=registry,
-        id="inventory",
-        interval=settings.inventory_seconds,
-        initial_delay=functools.partial(resync_initial_delay, settings.inventory_seconds),
-        idle=None,
-    )(inventory_handler)
+    )(periodic_handler)
     # Two ids for one handler: a delete blocked by a non-empty repository waits NOT_EMPTY_RETRY_SECONDS,
     # and kopf keeps that delay per handler id even when the spec changes. Setting forceDelete or Retain
     # switches to the other id, which has no pending delay, so the delete is retried at once.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections import Counter
 
@@ -33,8 +34,8 @@ def test_each_object_owes_its_passes_at_their_intervals() -> None:
     due = [ticks.tick(uid) for _ in range(12)]
     resyncs = [i for i, d in enumerate(due) if d.resync]
     inventories = [i for i, d in enumerate(due) if d.inventory]
-    assert len(resyncs) == 6 and all(b - a == 2 for a, b in zip(resyncs, resyncs[1:], strict=False))
-    assert len(inventories) == 4 and all(b - a == 3 for a, b in zip(inventories, inventories[1:], strict=False))
+    assert len(resyncs) == 6 and all(b - a == 2 for a, b in itertools.pairwise(resyncs))
+    assert len(inventories) == 4 and all(b - a == 3 for a, b in itertools.pairwise(inventories))
     assert resyncs[0] < 2 and inventories[0] < 3, "the first of each within its interval"
 
 

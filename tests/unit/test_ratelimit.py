@@ -79,6 +79,34 @@ def test_a_throttled_quota_is_cut_below_it_and_recovers_to_it_never_above() -> N
     assert quota.rate() == 10, "the published quota is the ceiling"
 
 
+def test_background_callers_take_only_a_token_available_now_and_interactive_ones_go_first() -> None:
+    clock = FakeClock()
+    quota = bucket(2, clock)  # capacity 1
+    assert quota.reserve(yielding=True) == 0.0, "a token is there: background takes it"
+    assert quota.reserve(yielding=True) is None, "none now: background does not queue"
+    assert quota.reserve() == pytest.approx(0.5), "an interactive caller queues for the next one"
+    clock.now += 0.5
+    assert quota.reserve(yielding=True) is None, "that token is the interactive caller's"
+    clock.now += 0.5
+    assert quota.reserve(yielding=True) == 0.0
+
+
+def test_a_yielding_acquire_waits_until_a_token_is_free() -> None:
+    clock = FakeClock()
+    quota = bucket(4, clock)  # capacity 2
+    quota.reserve()
+    quota.reserve()
+    waited = quota.acquire(yielding=True)
+    assert waited == pytest.approx(0.25)
+    assert clock.slept == pytest.approx([0.25])
+
+
+def test_yielding_never_waits_on_an_unlimited_bucket() -> None:
+    clock = FakeClock()
+    adaptive = bucket(None, clock)
+    assert [adaptive.acquire(yielding=True) for _ in range(100)] == [0.0] * 100
+
+
 # -- no published quota: adaptive --------------------------------------------------------------------------------
 
 

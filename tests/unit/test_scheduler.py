@@ -148,3 +148,22 @@ def test_a_cancelled_pass_never_runs(executors: list[PriorityExecutor]) -> None:
     holding.result(TIMEOUT)
     executor.submit("resync", lambda: None).result(TIMEOUT)
     assert not ran.is_set()
+
+
+def test_background_passes_also_yield_in_the_rate_limiters_queues() -> None:
+    import asyncio
+
+    from ecr_operator.core import ratelimit
+    from ecr_operator.core.settings import Settings
+    from ecr_operator.runtime.handlers import Runtime
+
+    memo = Runtime(Settings(region="eu-west-1"))
+
+    async def yielding() -> list[bool]:
+        kinds = ("create", "update", "delete", "resync", "inventory", "resume")
+        return [await memo.run(ratelimit.YIELDING.get, kind=kind) for kind in kinds]
+
+    try:
+        assert asyncio.run(yielding()) == [False, False, False, True, True, True]
+    finally:
+        memo.executor.shutdown(wait=False)

@@ -19,6 +19,7 @@ Rates are requests per second. ``DEFAULT_RATES`` is the table (README: *AWS API 
 
 from __future__ import annotations
 
+import contextvars
 import math
 import threading
 import time
@@ -83,6 +84,8 @@ RECOVERY_SECONDS = 10.0
 """After a cut the rate climbs back linearly to the throttled rate within this time, then doubles every as long."""
 FLOOR = 0.2
 """The lowest rate a cut goes to (requests per second)."""
+YIELDING: contextvars.ContextVar[bool] = contextvars.ContextVar("ecr_operator_aws_yielding", default=False)
+"""Set for background work (runtime/scheduler.py): its requests take only tokens available now (``reserve``)."""
 UNLIMITED_ABOVE = 1000.0
 """An adaptive bucket that has probed past this rate without a throttle is unlimited again."""
 MEASURE_SECONDS = 1.0
@@ -162,8 +165,12 @@ class AdaptiveBucket:
             return self.ceiling
         return rate
 
-    def reserve(self) -> float:
-        """Take a token; returns how long the caller must wait before sending (0 when one was available)."""
+    def reserve(self, yielding: bool = False) -> float | None:
+        """Take a token; returns how long the caller must wait before sending (0 when one was available).
+
+        ``yielding`` (background work): only a token available now is taken, never a place in the queue of waiting
+        callers; None when there is none (the caller waits a token's time and asks again), so interactive callers
+        arriving meanwhile go first."""
         with self._lock:
             now = self._clock()
             rate = self._rate_at(now)
@@ -175,15 +182,21 @@ class AdaptiveBucket:
                 return 0.0
             self._tokens = min(self._capacity(rate), self._tokens + (now - self._updated) * rate)
             self._updated = now
+            if yielding and self._tokens < 1:
+                return None
             self._tokens -= 1
             return 0.0 if self._tokens >= 0 else -self._tokens / rate
 
-    def acquire(self) -> float:
+    def acquire(self, yielding: bool = False) -> float:
         """Wait for a token; returns the seconds waited."""
-        wait = self.reserve()
+        waited = 0.0
+        while (wait := self.reserve(yielding)) is None:
+            pause = 1.0 / (self.rate() or 1.0)
+            self._sleep(pause)
+            waited += pause
         if wait > 0:
             self._sleep(wait)
-        return wait
+        return waited + wait
 
     def throttled(self, sent_at: float) -> bool:
         """AWS throttled a request sent at ``sent_at``: cut the rate, unless the cut for an earlier request already
@@ -260,7 +273,7 @@ class RateLimiter:
             self._sent.bucket = bucket
             if bucket is None:
                 return
-            waited = bucket.acquire()
+            waited = bucket.acquire(YIELDING.get())
             self._sent.at = self.clock()
             if waited:
                 metrics.RATE_LIMITED_SECONDS.labels(prefix, operation).inc(waited)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import kopf
 
-from ecr_operator.core import metrics
+from ecr_operator.core import metrics, ratelimit
 from ecr_operator.core.aws import AwsClients, ClientFactory
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.kube import api_server_version, patch_status_from_thread, write_export
@@ -41,7 +41,7 @@ from ecr_operator.runtime.locks import ObjectLocks
 from ecr_operator.runtime.periodic import Cadence, Ticks
 from ecr_operator.runtime.probes import Readiness, ReadinessChecker
 from ecr_operator.runtime.resume import DeferredResumes
-from ecr_operator.runtime.scheduler import PriorityExecutor
+from ecr_operator.runtime.scheduler import Priority, PriorityExecutor, priority_of
 from ecr_operator.runtime.views import ViewRefresher
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -135,8 +135,10 @@ class Runtime:
 
     async def run(self, fn: Callable[..., T], *args: Any, kind: str = "update", **kwargs: Any) -> T:
         """``fn`` in the AWS thread pool, in a copy of this context (kopf's API credentials live there), with the
-        priority of its ``kind`` of pass (scheduler.py: create, update, delete, event go first)."""
+        priority of its ``kind`` of pass (scheduler.py: create, update, delete, event go first; background passes
+        also yield their place in the rate limiter's queues)."""
         context = contextvars.copy_context()
+        context.run(ratelimit.YIELDING.set, priority_of(kind) is Priority.BACKGROUND)
 
         def started() -> T:
             metrics.WAITING.dec()

@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
+from ecr_operator.core import ratelimit
 from ecr_operator.core.aws import AwsClients
 from ecr_operator.core.snapshot import RegionView, Snapshots
 
@@ -36,6 +37,7 @@ class ViewRefresher:
             if cached is not None:
                 return cached
             context = contextvars.copy_context()
+            context.run(ratelimit.YIELDING.set, True)  # a refresh serves resyncs: background work
             return await asyncio.get_running_loop().run_in_executor(
                 self._executor, context.run, self.snapshots.refresh, clients
             )

@@ -169,8 +169,8 @@ def _checkpoint(
     """Stores a key creation in status before the pass goes on (called from the worker thread)."""
     loop = asyncio.get_running_loop()
 
-    def record(creation: KeyCreation) -> None:
-        fields = {"keyCreation": {"token": creation.token, "keyId": creation.key_id}}
+    def record(creation: KeyCreation | None) -> None:
+        fields = {"keyCreation": None if creation is None else {"token": creation.token, "keyId": creation.key_id}}
         try:
             patch_status_from_thread(loop, resource, meta.namespace, meta.name, fields, memo.kopf_settings, logger)
         except Exception as exc:

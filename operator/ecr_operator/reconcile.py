@@ -13,7 +13,7 @@ from typing import Any
 
 from .adoption import NO_ADOPTION, Adoption
 from .aws import AwsClients
-from .errors import OperatorError
+from .errors import OperatorError, refused_by_aws
 from .parts import images, key, repository
 from .parts.actions import NEW_KEY_ID, Action, Applied, Plan, apply, read
 from .parts.key import KeyCreation
@@ -54,8 +54,9 @@ def _wrote_repository_tags(actions: list[Action]) -> bool:
     return any(action.service == "ecr" and action.operation == "tag_resource" for action in actions)
 
 
-Checkpoint = Callable[[KeyCreation], None]
-"""Records a key creation durably (the resource's status) before the pass goes on; raises if it cannot."""
+Checkpoint = Callable[[KeyCreation | None], None]
+"""Records a key creation durably (the resource's status) before the pass goes on; raises if it cannot. None
+clears the record: AWS refused the CreateKey, so there is no key to look for."""
 
 
 def reconcile(
@@ -131,7 +132,9 @@ def _apply(
     *,
     adopting: bool,
 ) -> None:
-    """Apply the plan; a key creation is recorded before CreateKey and, with its id, right after it."""
+    """Apply the plan; a key creation is recorded before CreateKey and, with its id, right after it. A CreateKey
+    that AWS refused (an error answer) created nothing: its record is cleared, so later passes do not search every
+    key of the account for it. Without an answer (timeout, lost connection) the key may exist: the record stays."""
     record = checkpoint or (lambda _: None)
     if actions[0].operation == "create_key":
         record(KeyCreation(token))
@@ -143,6 +146,9 @@ def _apply(
     try:
         apply(clients, actions, applied, after)
     except OperatorError as exc:
+        failed = actions[len(applied.actions)] if len(applied.actions) < len(actions) else None
+        if failed is not None and failed.operation == "create_key" and refused_by_aws(exc):
+            _forget_creation(record, exc)
         created_key = NEW_KEY_ID in applied.values
         if exc.reason == Reason.ALREADY_EXISTS and created_key and not _did(applied, "kms", "create_alias"):
             # A failover race: another replica's key won the alias; ours was never used.
@@ -150,6 +156,15 @@ def _apply(
         if adopting and _wrote_repository_tags(applied.actions):
             raise AdoptedThenFailed(exc) from exc
         raise
+
+
+def _forget_creation(record: Checkpoint, refusal: OperatorError) -> None:
+    """Clear the record of a CreateKey AWS refused; if that fails too, the next pass searches once and finds no key
+    (as before), so the refusal stays the error to report."""
+    try:
+        record(None)
+    except OperatorError as exc:
+        log.warning("could not clear the record of a refused key creation (%s): %s", refusal.reason, exc.message)
 
 
 def _did(applied: Applied, service: str, operation: str) -> bool:

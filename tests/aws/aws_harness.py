@@ -139,7 +139,7 @@ class PartsHarness(AwsReader):
         spec = EcrRepositorySpec.model_validate(spec_dict)
         return render(spec, Owner(CLUSTER, namespace, name), "us-east-1")
 
-    def record(self, creation: KeyCreation) -> None:
+    def record(self, creation: KeyCreation | None) -> None:
         """What the handlers' checkpoint does: the key creation goes into the resource's status."""
         self.recorded = creation
 

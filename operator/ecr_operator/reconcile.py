@@ -189,10 +189,12 @@ class DeleteOutcome:
 
 
 def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None = None) -> DeleteOutcome:
-    """Delete the repository (raises RepositoryNotEmpty when it has images and force is off), then our key.
+    """Delete our repository (raises RepositoryNotEmpty when it has images and force is off), then our key.
 
+    The key and its alias are this resource's whatever became of the repository name: a repository someone else
+    now owns under it is left alone, but our key still goes (else its alias would block the name for good).
     ``creation`` (from status) finds a key whose creation was interrupted; a key that any repository of the
-    region still uses is never scheduled for deletion.
+    region still uses is never scheduled for deletion, and a key or alias of someone else's is never touched.
     """
     outcome = DeleteOutcome()
     if desired.deletion_policy == "Retain":
@@ -200,9 +202,9 @@ def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None =
         return outcome
     applied = Applied()
     observed_repository = repository.observe(clients, desired.repository_name, policies=False)
-    if observed_repository is not None and observed_repository.owner != desired.owner:
+    ours = observed_repository is not None and observed_repository.owner == desired.owner
+    if observed_repository is not None and not ours:
         outcome.skipped = f"repository {desired.repository_name} is not owned by this resource; left untouched"
-        return outcome
     try:
         apply(clients, repository.plan_delete(desired, observed_repository).actions, applied)
     except OperatorError as exc:
@@ -217,12 +219,14 @@ def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None =
     if desired.manages_key:
         key_deps = key.KeyDeps(
             repository_exists=False,
-            repository_key=observed_repository.kms_key if observed_repository else None,
+            # Someone else's repository says nothing about our key: it is found by its alias (or creation).
+            repository_key=observed_repository.kms_key if ours and observed_repository else None,
             token=creation.token if creation else "",
         )
         observed_key = key.observe(clients, desired, key_deps, creation=creation, rotation=False)
-        users = _repositories_using(clients, observed_key.arn) if isinstance(observed_key, key.ObservedKey) else []
-        if isinstance(observed_key, key.ObservedKey) and users:
+        owned_key = isinstance(observed_key, key.ObservedKey) and observed_key.owner == desired.owner
+        users = _repositories_using(clients, observed_key.arn) if owned_key and observed_key else []
+        if users and observed_key is not None:
             outcome.key_kept = (
                 f"KMS key {observed_key.arn} is kept: repositories {', '.join(users)} are encrypted with it and "
                 "would become unreadable; delete the key by hand once they are gone"

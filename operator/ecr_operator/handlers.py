@@ -21,12 +21,12 @@ from .aws import ClientFactory
 from .errors import OperatorError
 from .events import EventRecorder
 from .export import export_data
-from .kube import api_server_version, patch_status_from_thread, write_export
+from .kube import api_server_version, patch_status_from_thread, withdraw_export, write_export
 from .manifest import annotation_flag, desired_for, request_for
 from .namespaces import NamespacePolicies
 from .parts.key import KeyCreation
 from .probes import Readiness, ReadinessChecker
-from .reasons import Reason
+from .reasons import REPOSITORY_NOT_OURS, Reason
 from .reconcile import AdoptedThenFailed, Checkpoint, Outcome, delete, inventory, reconcile
 from .render import Desired
 from .settings import Settings
@@ -37,7 +37,7 @@ from .spec import (
     PLURAL,
     VERSION,
 )
-from .status import Report, now, report, report_failure, report_inventory
+from .status import Report, now, report, report_failure, report_inventory, report_not_ours
 
 FINALIZER = f"{GROUP}/finalizer"
 NOT_EMPTY_RETRY_SECONDS = 20.0
@@ -207,9 +207,11 @@ async def reconcile_handler(
     # no inventory yet (e.g. an object created as the operator started is first seen in its initial listing,
     # which kopf treats as a resume).
     with_inventory = (not resync and reason in (kopf.Reason.CREATE, kopf.Reason.UPDATE)) or not status.get("images")
+    export_name: str | None = None
     try:
         granted = memo.namespaces.prefixes_of(namespace)
         request = request_for(spec, namespace, name, meta.annotations, memo.settings, granted)
+        export_name = request.export
         desired, observe_only = request.desired, request.observe_only
         adoption = memo.namespaces.adoption(namespace, request.adopt)
         role_arn = memo.namespaces.role_of(namespace)
@@ -231,6 +233,8 @@ async def reconcile_handler(
         metrics.PASSES.labels(trigger, "error").inc()
         metrics.PASS_SECONDS.labels(trigger).observe(time.monotonic() - started)
         logger.warning("not ready: %s: %s", error.reason, error.message)
+        if error.reason in REPOSITORY_NOT_OURS and export_name is not None:
+            await _withdraw_export(memo, meta, export_name, logger)
         _write_failure(memo, patch, body, status, error, generation)
         if error.retryable:
             raise kopf.TemporaryError(error.message, delay=backoff(retry)) from error
@@ -284,6 +288,20 @@ async def _export(
         logger.info("export: %s ConfigMap %s/%s", done, namespace, config_map_name)
 
 
+async def _withdraw_export(
+    memo: Runtime, meta: kopf.Meta, config_map_name: str, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> None:
+    """The repository is not this resource's: blank the exported identifiers (the next refused pass retries)."""
+    namespace = str(meta.namespace)
+    try:
+        done = await withdraw_export(namespace, config_map_name, str(meta.uid), memo.kopf_settings, logger)
+    except OperatorError as problem:
+        logger.warning("export: %s: %s", problem.reason, problem.message)
+        return
+    if done != "none":
+        logger.info("export: blanked ConfigMap %s/%s: the repository is not ours", namespace, config_map_name)
+
+
 async def inventory_handler(
     *,
     body: kopf.Body,
@@ -299,6 +317,7 @@ async def inventory_handler(
 
     Runs for resources a pass has already found or created the repository of (status.repositoryUri). A failure
     is logged and left to the next interval: the conditions belong to the passes, and AWS errors there are retried.
+    A repository that is not this resource's any more is never read: what status showed of it is cleared.
     """
     if meta.get("deletionTimestamp") or not status.get("repositoryUri"):
         return
@@ -309,6 +328,8 @@ async def inventory_handler(
             found = await memo.run(inventory, clients, desired)
     except OperatorError as error:
         logger.warning("inventory not refreshed: %s: %s", error.reason, error.message)
+        if error.reason in REPOSITORY_NOT_OURS:
+            _write(memo, patch, body, report_not_ours())
         return
     if found is None:
         logger.info("inventory: repository %s not found; left to the next pass", desired.repository_name)

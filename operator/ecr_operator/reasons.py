@@ -125,6 +125,11 @@ PERMANENT: frozenset[Reason] = frozenset(
 """Waits for a change: Stalled=True; the operator checks again at the next spec change or resync."""
 
 
+REPOSITORY_NOT_OURS: frozenset[Reason] = frozenset({Reason.REPOSITORY_NOT_OWNED, Reason.ADOPTION_NOT_ALLOWED})
+"""The repository under the resource's name is not the resource's: nothing of it (identifiers, images, findings,
+cost) may stay in the resource's status or export."""
+
+
 EVENT_ONLY: frozenset[Reason] = frozenset(
     {Reason.UPDATED, Reason.DRIFT_CORRECTED, Reason.ADOPTED, Reason.VULNERABILITIES_FOUND, Reason.KMS_KEY_IN_USE}
 )

@@ -96,11 +96,6 @@ def reconcile(
     for part_plan in plans:
         if part_plan.refusal is not None:
             raise part_plan.refusal
-    images_plan = None
-    if inventory:
-        # A repository still to be created holds nothing: no read. A refused repository was never read.
-        observed_images = images.observe(clients, desired.repository_name) if observed_repository else None
-        images_plan = images.plan(desired, observed_images)
     actions = [*key_plan.actions, *repository_plan.actions]
 
     outcome = Outcome(desired.repository_name, desired.region, planned=actions)
@@ -112,10 +107,16 @@ def reconcile(
     outcome.applied = applied.actions
     outcome.adopted = repository_plan.adopting and _wrote_repository_tags(applied.actions)
     outcome.kms_key_arn = applied.resolve(key_plan.key_arn)
-    outcome.repository_uri = applied.resolve(repository_plan.uri)
-    outcome.repository_arn = applied.resolve(repository_plan.arn)
-    outcome.registry_id = applied.resolve(repository_plan.registry_id)
-    outcome.inventory = images_plan.inventory if images_plan is not None else None
+    if observed_repository is None or observed_repository.owner == desired.owner or outcome.adopted:
+        # Ours (existing, created now or adopted now). A repository only to be adopted (observe-only) is not
+        # yet: its identifiers and images are nobody's business here (status, export).
+        outcome.repository_uri = applied.resolve(repository_plan.uri)
+        outcome.repository_arn = applied.resolve(repository_plan.arn)
+        outcome.registry_id = applied.resolve(repository_plan.registry_id)
+        if inventory:
+            # A repository just created (or still to be created) holds nothing: no read.
+            observed_images = images.observe(clients, desired.repository_name) if observed_repository else None
+            outcome.inventory = images.plan(desired, observed_images).inventory
     for action in outcome.applied:
         log.info("%s/%s: %s", desired.owner.namespace, desired.owner.name, action.summary)
     if outcome.adopted:
@@ -172,7 +173,23 @@ def _did(applied: Applied, service: str, operation: str) -> bool:
 
 
 def inventory(clients: AwsClients, desired: Desired) -> images.Inventory | None:
-    """Only the images part (the ``inventory`` timer): None when the repository does not exist."""
+    """Only the images part (the ``inventory`` timer): None when the repository does not exist.
+
+    Raises RepositoryNotOwned, before any image is read, when the repository under the name is not this
+    resource's (any more): someone else's images, findings and cost never reach this resource's status.
+    """
+    observed_repository = repository.observe(clients, desired.repository_name, policies=False)
+    if observed_repository is None:
+        return None
+    if observed_repository.owner != desired.owner:
+        owner = observed_repository.owner
+        raise OperatorError(
+            Reason.REPOSITORY_NOT_OWNED,
+            f"repository {desired.repository_name} is "
+            + (f"owned by {owner.describe()}" if owner else "not managed by ecr-operator")
+            + "; its images are not read",
+            retryable=False,
+        )
     observed = images.observe(clients, desired.repository_name)
     if observed is None:
         return None

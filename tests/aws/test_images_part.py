@@ -9,11 +9,11 @@ import time
 import pytest
 from aws_harness import NAME, PartsHarness
 
-from ecr_operator.adoption import Adoption
-from ecr_operator.errors import OperatorError
-from ecr_operator.parts import images
-from ecr_operator.reconcile import inventory
-from ecr_operator.render import NAMESPACE_TAG, OWNER_TAG_KEYS
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.repository.adoption import Adoption
+from ecr_operator.repository.parts import images
+from ecr_operator.repository.reconcile import inventory
+from ecr_operator.repository.render import NAMESPACE_TAG, OWNER_TAG_KEYS
 from ecr_operator_dev.awsread import image_manifest
 
 

@@ -13,8 +13,8 @@ import boto3
 import pytest
 from aws_harness import ALIAS, REGION, PartsHarness
 
-from ecr_operator.aws import ClientFactory
-from ecr_operator.errors import OperatorError
+from ecr_operator.core.aws import ClientFactory
+from ecr_operator.core.errors import OperatorError
 from ecr_operator_dev import AwsProxy, Fault, MotoServer
 
 OTHER_KEYS = 50

@@ -23,7 +23,7 @@ from typing import Literal
 import pytest
 from support import Harness, full_spec, harness_fixture, unique
 
-from ecr_operator.render import key_alias_for
+from ecr_operator.repository.render import key_alias_for
 from ecr_operator_dev import Fault
 
 pytestmark = pytest.mark.e2e

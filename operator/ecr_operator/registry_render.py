@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .regions import partition_of, root_principal
 from .registry_spec import EcrRegistrySpec, RegistryPolicy, Replication, Scanning
 
 REPLICATION_STATEMENT_SID = "EcrOperatorAllowReplication"
@@ -80,14 +81,6 @@ def render_scanning(scanning: Scanning) -> dict[str, Any]:
     }
 
 
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 def render_registry_policy(policy: RegistryPolicy, registry_id: str, region: str) -> dict[str, Any] | None:
     """The registry policy document: the raw policy's statements plus the structured replication statement;
     None (no policy) when neither is set."""
@@ -101,7 +94,7 @@ def render_registry_policy(policy: RegistryPolicy, registry_id: str, region: str
             {
                 "Sid": REPLICATION_STATEMENT_SID,
                 "Effect": "Allow",
-                "Principal": {"AWS": [f"arn:{partition}:iam::{account}:root" for account in accounts]},
+                "Principal": {"AWS": [root_principal(account, region) for account in accounts]},
                 "Action": list(REPLICATION_ACTIONS),
                 "Resource": f"arn:{partition}:ecr:{region}:{registry_id}:repository/*",
             }

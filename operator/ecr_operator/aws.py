@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -21,9 +22,10 @@ from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, CredentialProvider, DeferredRefreshableCredentials
 
 from . import metrics
-from .errors import RoleNotAssumable
+from .errors import OperatorError, RoleNotAssumable
 from .ratelimit import RateLimiter
-from .settings import Settings
+from .regions import RegionPolicy
+from .settings import DEFAULT_CLIENT_CACHE_SIZE, Settings
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):role/[\w+=,.@/-]{1,512}$")
 
@@ -71,7 +73,7 @@ def account_of(role_arn: str) -> str:
     """The 12-digit account of an IAM role ARN; ValueError if it is not one."""
     found = ROLE_ARN.match(role_arn)
     if found is None:
-        raise ValueError(f"{role_arn!r} is not an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>)")
+        raise ValueError(f"{role_arn!r} is not an IAM role ARN (arn:<partition>:iam::<12 digits>:role/<name>)")
     return found.group("account")
 
 
@@ -89,17 +91,52 @@ class _AssumedRole(CredentialProvider):  # type: ignore[misc]
         return self._credentials
 
 
-@dataclass(frozen=True)
 class AwsClients:
-    region: str
-    ecr: Any
-    kms: Any
-    tagging: Any
-    """Resource Groups Tagging API: finds resources by tag in one call."""
-    sts: Any
-    """Only GetCallerIdentity, for the readiness probe (every identity may call it); one attempt, short timeouts."""
-    role_arn: str | None = None
-    """The role these clients assumed (a mapped Namespace's account), or None for the operator's own identity."""
+    """The clients of one (role, region), each made on first use: most (role, region)s never need STS (only the
+    readiness probe calls it, with the operator's own identity), and a client costs ~190 KiB.
+
+    A set evicted from the factory's cache stays usable by the passes still holding it (its session, credentials
+    and rate-limit buckets live on: buckets belong to the limiter, per account and region, not to a client).
+    """
+
+    def __init__(self, region: str, make: Callable[[str], Any], role_arn: str | None = None) -> None:
+        self.region = region
+        self.role_arn = role_arn
+        """The role these clients assumed (a mapped Namespace's account), or None for the operator's own identity."""
+        self._make = make
+        self._made: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _get(self, service: str) -> Any:
+        with self._lock:
+            client = self._made.get(service)
+            if client is None:
+                client = self._made[service] = self._make(service)
+            return client
+
+    @property
+    def ecr(self) -> Any:
+        return self._get("ecr")
+
+    @property
+    def kms(self) -> Any:
+        return self._get("kms")
+
+    @property
+    def tagging(self) -> Any:
+        """Resource Groups Tagging API: finds resources by tag in one call."""
+        return self._get("resourcegroupstaggingapi")
+
+    @property
+    def sts(self) -> Any:
+        """Only GetCallerIdentity, for the readiness probe (every identity may call it); one attempt, short timeouts."""
+        return self._get("sts")
+
+    @property
+    def made(self) -> tuple[str, ...]:
+        """The services whose client exists already."""
+        with self._lock:
+            return tuple(self._made)
 
     @property
     def target(self) -> tuple[str, str]:
@@ -109,6 +146,11 @@ class AwsClients:
 
 class ClientFactory:
     """Clients per (role, region): the operator's own identity (role None), or a role it assumes.
+
+    Memory is bounded whatever tenants do: every session shares the operator's one botocore loader (service models
+    and endpoint data are loaded once, not once per role); at most ``max_cached`` (role, region) client sets and as
+    many role sessions are kept, the least recently used going first; and a region must pass ``regions`` (known
+    to botocore for ECR and KMS, and allowed) before anything is built for it.
 
     ``session_name`` names the operator's sessions in the target accounts' CloudTrail
     (``ecr-operator-<cluster-id>``); ``external_id`` is sent with every AssumeRole when set; ``sts_region`` is
@@ -123,15 +165,22 @@ class ClientFactory:
         session_name: str = "ecr-operator",
         external_id: str | None = None,
         sts_region: str | None = None,
+        regions: RegionPolicy | None = None,
+        max_cached: int = DEFAULT_CLIENT_CACHE_SIZE,
     ) -> None:
+        if max_cached < 1:
+            raise ValueError("max_cached must be at least 1")
         self._session = session or boto3.session.Session()
         self._limiter = limiter
         self._session_name = session_name[:64]
         self._external_id = external_id or None
         self._sts_region = sts_region
+        self._regions = regions or RegionPolicy()
+        self._max_cached = max_cached
         self._lock = threading.Lock()
-        self._clients: dict[tuple[str, str], AwsClients] = {}
-        self._role_sessions: dict[str, boto3.session.Session] = {}
+        """botocore sessions are not thread-safe: sessions and clients are made under this lock."""
+        self._clients: OrderedDict[tuple[str, str], AwsClients] = OrderedDict()
+        self._role_sessions: OrderedDict[str, boto3.session.Session] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClientFactory:
@@ -140,33 +189,64 @@ class ClientFactory:
             session_name=f"ecr-operator-{settings.cluster_id}",
             external_id=settings.assume_role_external_id,
             sts_region=settings.region,
+            regions=RegionPolicy.of(settings.allowed_regions),
+            max_cached=settings.client_cache_size,
         )
 
+    @property
+    def loader(self) -> Any:
+        """The one botocore loader (service models, endpoint data) every session of this factory uses."""
+        return self._session._session.get_component("data_loader")
+
+    @property
+    def cached(self) -> tuple[tuple[str, str], ...]:
+        """The (role or "", region) client sets kept, least recently used first."""
+        with self._lock:
+            return tuple(self._clients)
+
+    def region_refusal(self, region: str) -> OperatorError | None:
+        """Why no client may be built for ``region`` (RegionNotAllowed), or None."""
+        return self._regions.refusal(region)
+
     def for_region(self, region: str, role_arn: str | None = None) -> AwsClients:
-        with self._lock:  # botocore sessions are not thread-safe: clients are made under the lock
-            clients = self._clients.get((role_arn or "", region))
-            if clients is None:
-                session = self._session if role_arn is None else self._role_session(role_arn)
-                account = "" if role_arn is None else account_of(role_arn)
-
-                def make(service: str) -> Any:
-                    return _client(session, service, region, limiter=self._limiter, account=account)
-
-                clients = AwsClients(
-                    region=region,
-                    ecr=make("ecr"),
-                    kms=make("kms"),
-                    tagging=make("resourcegroupstaggingapi"),
-                    sts=_client(session, "sts", region, _PROBE_CONFIG),
-                    role_arn=role_arn,
-                )
-                self._clients[(role_arn or "", region)] = clients
+        """The clients of (role, region); ``RegionNotAllowed`` (an OperatorError) before anything is built for a
+        region that is not known or not allowed."""
+        self._regions.check(region)
+        key = (role_arn or "", region)
+        with self._lock:
+            clients = self._clients.get(key)
+            if clients is not None:
+                self._clients.move_to_end(key)
+                return clients
+            session = self._session if role_arn is None else self._role_session(role_arn)
+            account = "" if role_arn is None else account_of(role_arn)
+            clients = AwsClients(region, functools.partial(self._make, session, region, account), role_arn)
+            self._clients[key] = clients
+            while len(self._clients) > self._max_cached:
+                self._clients.popitem(last=False)
+                metrics.AWS_CLIENT_EVICTIONS.inc()
+            metrics.AWS_CLIENT_SETS.set(len(self._clients))
             return clients
 
+    def session_of(self, role_arn: str | None) -> boto3.session.Session:
+        """The session clients of ``role_arn`` (None: the operator's own identity) are made from."""
+        if role_arn is None:
+            return self._session
+        with self._lock:
+            return self._role_session(role_arn)
+
+    def _make(self, session: boto3.session.Session, region: str, account: str, service: str) -> Any:
+        with self._lock:
+            if service == "sts":
+                return _client(session, service, region, _PROBE_CONFIG)
+            return _client(session, service, region, limiter=self._limiter, account=account)
+
     def _role_session(self, role_arn: str) -> boto3.session.Session:
-        """One botocore session per role, its credentials from AssumeRole (cached and refreshed by botocore)."""
+        """One botocore session per role, its credentials from AssumeRole (cached and refreshed by botocore), its
+        loader the factory's. Called under the lock."""
         session = self._role_sessions.get(role_arn)
         if session is not None:
+            self._role_sessions.move_to_end(role_arn)
             return session
         account_of(role_arn)  # a malformed ARN never reaches STS
         base: botocore.session.Session = self._session._session
@@ -191,9 +271,13 @@ class ClientFactory:
                 raise RoleNotAssumable(role_arn, exc) from exc
 
         role = botocore.session.Session()
+        # A fresh session would load every service model and the endpoint data again (~11 MiB a role).
+        role.register_component("data_loader", base.get_component("data_loader"))
         role.get_component("credential_provider").insert_before(
             "env", _AssumedRole(DeferredRefreshableCredentials(assume, "assume-role"))
         )
         session = boto3.session.Session(botocore_session=role, region_name=region)
         self._role_sessions[role_arn] = session
+        while len(self._role_sessions) > self._max_cached:
+            self._role_sessions.popitem(last=False)
         return session

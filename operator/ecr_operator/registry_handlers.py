@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from . import metrics
 from .errors import OperatorError, SpecError
-from .handlers import Runtime, backoff, resync_initial_delay
+from .handlers import Runtime, backoff, refused_region_delete, resync_initial_delay
 from .manifest import annotation_flag
 from .parts.registry import RegistryDeps
 from .reasons import Reason
@@ -145,6 +145,11 @@ async def delete_handler(
             desired = desired_registry(spec, str(meta.name), memo.settings)
         except SpecError as error:
             logger.warning("the registry settings are left as they are: the spec cannot be read: %s", error.message)
+            return
+        recorded = ["status.registryId"] if status.get("registryId") else []
+        let_go = refused_region_delete(memo, desired.region, recorded, retain=desired.deletion_policy == "Retain")
+        if let_go is not None:
+            logger.info("%s", let_go)
             return
         deps = await _registry_deps(body, resource, memo, logger)
         async with memo.lock(uid):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import boto3
 from aws_harness import REGION
 
-from ecr_operator.aws import ClientFactory
+from ecr_operator.core.aws import ClientFactory
 from ecr_operator_dev import MotoServer
 
 ROLE_B = "arn:aws:iam::222233334444:role/ecr-operator-team-b"

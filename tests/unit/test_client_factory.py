@@ -10,11 +10,11 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from ecr_operator.aws import AwsClients, ClientFactory
-from ecr_operator.errors import OperatorError
-from ecr_operator.ratelimit import RateLimiter, TokenBucket
-from ecr_operator.reasons import Reason
-from ecr_operator.regions import RegionPolicy
+from ecr_operator.core.aws import AwsClients, ClientFactory
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.ratelimit import RateLimiter, TokenBucket
+from ecr_operator.core.reasons import Reason
+from ecr_operator.core.regions import RegionPolicy
 
 ROLE_B = "arn:aws:iam::222233334444:role/ecr-operator-team-b"
 ROLE_C = "arn:aws:iam::333344445555:role/ecr-operator-team-c"

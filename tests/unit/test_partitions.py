@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from ecr_operator.compare import policies_equal
-from ecr_operator.regions import root_principal
-from ecr_operator.registry_render import render_registry_policy
-from ecr_operator.registry_spec import RegistryPolicy
-from ecr_operator.render import Owner, render
-from ecr_operator.spec import EcrRepositorySpec
+from ecr_operator.core.compare import policies_equal
+from ecr_operator.core.regions import root_principal
+from ecr_operator.registry.render import render_registry_policy
+from ecr_operator.registry.spec import RegistryPolicy
+from ecr_operator.repository.render import Owner, render
+from ecr_operator.repository.spec import EcrRepositorySpec
 
 PARTITIONS = [("eu-west-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
 

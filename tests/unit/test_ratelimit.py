@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ecr_operator.ratelimit import DEFAULT_RATES, RateLimiter, TokenBucket, parse_rates
+from ecr_operator.core.ratelimit import DEFAULT_RATES, RateLimiter, TokenBucket, parse_rates
 
 
 class FakeClock:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse
 
@@ -14,7 +15,7 @@ from ecr_operator.core.aws import AwsClients, ClientFactory
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.ratelimit import RateLimiter, TokenBucket
 from ecr_operator.core.reasons import Reason
-from ecr_operator.core.regions import RegionPolicy
+from ecr_operator.core.regions import RegionPolicy, shared_loader
 
 ROLE_B = "arn:aws:iam::222233334444:role/ecr-operator-team-b"
 ROLE_C = "arn:aws:iam::333344445555:role/ecr-operator-team-c"
@@ -31,23 +32,26 @@ def _offline_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached: requests are answered in-process
 
 
-class CountingSession(boto3.session.Session):  # type: ignore[misc]
+class CountingSession(botocore.session.Session):  # type: ignore[misc]
     """Counts the clients made from it."""
 
     def __init__(self) -> None:
-        super().__init__(region_name="eu-west-1")
+        super().__init__()
         self.made: list[tuple[str, str]] = []
 
-    def client(self, service: str, region_name: str, **kwargs: Any) -> Any:
+    def create_client(self, service: str, region_name: str, **kwargs: Any) -> Any:
         self.made.append((service, region_name))
-        return super().client(service, region_name=region_name, **kwargs)
+        return super().create_client(service, region_name=region_name, **kwargs)
+
+    def boto3(self) -> boto3.session.Session:
+        return boto3.session.Session(botocore_session=self, region_name="eu-west-1")
 
 
 def test_every_roles_session_shares_the_operators_one_loader() -> None:
     factory = ClientFactory(boto3.session.Session(region_name="eu-west-1"))
-    own = factory.session_of(None)._session.get_component("data_loader")
-    team_b = factory.session_of(ROLE_B)._session.get_component("data_loader")
-    team_c = factory.session_of(ROLE_C)._session.get_component("data_loader")
+    own = factory.session_of(None).get_component("data_loader")
+    team_b = factory.session_of(ROLE_B).get_component("data_loader")
+    team_c = factory.session_of(ROLE_C).get_component("data_loader")
     assert team_b is own and team_c is own and factory.loader is own
     # and so the service model a role's client uses is the one already loaded, not a copy
     factory.for_region("eu-west-1", ROLE_B).ecr  # noqa: B018
@@ -55,9 +59,19 @@ def test_every_roles_session_shares_the_operators_one_loader() -> None:
     assert own.load_service_model("ecr", "service-2") is team_c.load_service_model("ecr", "service-2")
 
 
+def test_role_sessions_made_and_dropped_leave_the_shared_loader_as_it_was() -> None:
+    factory = ClientFactory(max_cached=2)  # the operator's own: the process's shared loader
+    assert factory.loader is shared_loader()
+    search_paths = list(factory.loader.search_paths)
+    for account in range(10):
+        factory.for_region("eu-west-1", f"arn:aws:iam::{100000000000 + account}:role/x").ecr  # noqa: B018
+    assert factory.loader.search_paths == search_paths
+    assert factory.session_of(ROLE_B).get_component("data_loader") is shared_loader()
+
+
 def test_a_refused_region_builds_nothing() -> None:
     session = CountingSession()
-    factory = ClientFactory(session, regions=RegionPolicy.of(["eu-west-1"]))
+    factory = ClientFactory(session.boto3(), regions=RegionPolicy.of(["eu-west-1"]))
     for region, role in (("aa-fake-1", None), ("aa-fake-1", ROLE_B), ("us-east-1", ROLE_B)):
         with pytest.raises(OperatorError) as caught:
             factory.for_region(region, role)
@@ -68,14 +82,14 @@ def test_a_refused_region_builds_nothing() -> None:
 
 def test_clients_are_made_on_first_use_only() -> None:
     session = CountingSession()
-    clients = ClientFactory(session).for_region("eu-west-1")
+    clients = ClientFactory(session.boto3()).for_region("eu-west-1")
     assert session.made == [] and clients.made == ()
     assert clients.ecr is clients.ecr
     assert session.made == [("ecr", "eu-west-1")] and clients.made == ("ecr",)
 
 
 def test_the_cache_keeps_at_most_its_size_dropping_the_least_recently_used() -> None:
-    factory = ClientFactory(CountingSession(), max_cached=2)
+    factory = ClientFactory(CountingSession().boto3(), max_cached=2)
     first = factory.for_region("eu-west-1")
     second = factory.for_region("eu-west-1", ROLE_B)
     assert factory.for_region("eu-west-1") is first  # used again: now the most recent
@@ -87,7 +101,7 @@ def test_the_cache_keeps_at_most_its_size_dropping_the_least_recently_used() -> 
 
 
 def test_role_sessions_are_bounded_too() -> None:
-    factory = ClientFactory(CountingSession(), max_cached=1)
+    factory = ClientFactory(CountingSession().boto3(), max_cached=1)
     team_b = factory.session_of(ROLE_B)
     assert factory.session_of(ROLE_B) is team_b
     factory.session_of(ROLE_C)
@@ -127,7 +141,7 @@ class _Raw:
 
 def test_an_evicted_set_still_serves_the_pass_holding_it_within_the_same_rate_limit() -> None:
     limiter = RecordingLimiter()
-    factory = ClientFactory(CountingSession(), limiter=limiter, max_cached=1)
+    factory = ClientFactory(CountingSession().boto3(), limiter=limiter, max_cached=1)
     held = factory.for_region("eu-west-1")  # a pass holds it...
     factory.for_region("us-east-1")  # ...while another (role, region) evicts it
     assert ("", "eu-west-1") not in factory.cached

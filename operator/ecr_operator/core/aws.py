@@ -24,7 +24,7 @@ from botocore.credentials import AssumeRoleCredentialFetcher, CredentialProvider
 from ecr_operator.core import metrics
 from ecr_operator.core.errors import OperatorError, RoleNotAssumable
 from ecr_operator.core.ratelimit import RateLimiter
-from ecr_operator.core.regions import RegionPolicy
+from ecr_operator.core.regions import RegionPolicy, shared_loader
 from ecr_operator.core.settings import DEFAULT_CLIENT_CACHE_SIZE, Settings
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):role/[\w+=,.@/-]{1,512}$")
@@ -53,14 +53,14 @@ def _no_retry_after_connection_error(caught_exception: BaseException | None = No
 
 
 def _client(
-    session: boto3.session.Session,
+    session: botocore.session.Session,
     service: str,
     region: str,
     config: Config = _RETRY_CONFIG,
     limiter: RateLimiter | None = None,
     account: str = "",
 ) -> Any:
-    client = session.client(service, region_name=region, config=config)
+    client = session.create_client(service, region_name=region, config=config)
     for operation in _NOT_IDEMPOTENT.get(service, ()):
         client.meta.events.register_first(f"needs-retry.{service}.{operation}", _no_retry_after_connection_error)
     metrics.instrument(client)
@@ -147,10 +147,10 @@ class AwsClients:
 class ClientFactory:
     """Clients per (role, region): the operator's own identity (role None), or a role it assumes.
 
-    Memory is bounded whatever tenants do: every session shares the operator's one botocore loader (service models
-    and endpoint data are loaded once, not once per role); at most ``max_cached`` (role, region) client sets and as
-    many role sessions are kept, the least recently used going first; and a region must pass ``regions`` (known
-    to botocore for ECR and KMS, and allowed) before anything is built for it.
+    Memory is bounded whatever tenants do: every session shares one botocore loader (service models and endpoint
+    data are loaded once, not once per role: the process's shared one, or ``session``'s); at most ``max_cached``
+    (role, region) client sets and as many role sessions are kept, the least recently used going first; and a
+    region must pass ``regions`` (known to botocore for ECR and KMS, and allowed) before anything is built for it.
 
     ``session_name`` names the operator's sessions in the target accounts' CloudTrail
     (``ecr-operator-<cluster-id>``); ``external_id`` is sent with every AssumeRole when set; ``sts_region`` is
@@ -170,7 +170,11 @@ class ClientFactory:
     ) -> None:
         if max_cached < 1:
             raise ValueError("max_cached must be at least 1")
-        self._session = session or boto3.session.Session()
+        if session is not None:
+            self._base: botocore.session.Session = session._session
+        else:
+            self._base = botocore.session.get_session()
+            self._base.register_component("data_loader", shared_loader())
         self._limiter = limiter
         self._session_name = session_name[:64]
         self._external_id = external_id or None
@@ -180,7 +184,7 @@ class ClientFactory:
         self._lock = threading.Lock()
         """botocore sessions are not thread-safe: sessions and clients are made under this lock."""
         self._clients: OrderedDict[tuple[str, str], AwsClients] = OrderedDict()
-        self._role_sessions: OrderedDict[str, boto3.session.Session] = OrderedDict()
+        self._role_sessions: OrderedDict[str, botocore.session.Session] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClientFactory:
@@ -196,7 +200,7 @@ class ClientFactory:
     @property
     def loader(self) -> Any:
         """The one botocore loader (service models, endpoint data) every session of this factory uses."""
-        return self._session._session.get_component("data_loader")
+        return self._base.get_component("data_loader")
 
     @property
     def cached(self) -> tuple[tuple[str, str], ...]:
@@ -218,7 +222,7 @@ class ClientFactory:
             if clients is not None:
                 self._clients.move_to_end(key)
                 return clients
-            session = self._session if role_arn is None else self._role_session(role_arn)
+            session = self._base if role_arn is None else self._role_session(role_arn)
             account = "" if role_arn is None else account_of(role_arn)
             clients = AwsClients(region, functools.partial(self._make, session, region, account), role_arn)
             self._clients[key] = clients
@@ -228,35 +232,36 @@ class ClientFactory:
             metrics.AWS_CLIENT_SETS.set(len(self._clients))
             return clients
 
-    def session_of(self, role_arn: str | None) -> boto3.session.Session:
-        """The session clients of ``role_arn`` (None: the operator's own identity) are made from."""
+    def session_of(self, role_arn: str | None) -> botocore.session.Session:
+        """The botocore session clients of ``role_arn`` (None: the operator's own identity) are made from."""
         if role_arn is None:
-            return self._session
+            return self._base
         with self._lock:
             return self._role_session(role_arn)
 
-    def _make(self, session: boto3.session.Session, region: str, account: str, service: str) -> Any:
+    def _make(self, session: botocore.session.Session, region: str, account: str, service: str) -> Any:
         with self._lock:
             if service == "sts":
                 return _client(session, service, region, _PROBE_CONFIG)
             return _client(session, service, region, limiter=self._limiter, account=account)
 
-    def _role_session(self, role_arn: str) -> boto3.session.Session:
+    def _role_session(self, role_arn: str) -> botocore.session.Session:
         """One botocore session per role, its credentials from AssumeRole (cached and refreshed by botocore), its
-        loader the factory's. Called under the lock."""
+        loader the factory's. Called under the lock. (Not a boto3 session: each of those appends boto3's data
+        directory to the loader's search path again.)"""
         session = self._role_sessions.get(role_arn)
         if session is not None:
             self._role_sessions.move_to_end(role_arn)
             return session
         account_of(role_arn)  # a malformed ARN never reaches STS
-        base: botocore.session.Session = self._session._session
+        base = self._base
         source = base.get_credentials()
         if source is None:
             raise RoleNotAssumable(role_arn, None, "the operator has no AWS credentials of its own to assume it with")
         extra: dict[str, Any] = {"RoleSessionName": self._session_name}
         if self._external_id:
             extra["ExternalId"] = self._external_id
-        region = self._sts_region or self._session.region_name
+        region = self._sts_region or base.get_config_variable("region")
         fetcher = AssumeRoleCredentialFetcher(
             functools.partial(base.create_client, region_name=region),
             source,
@@ -276,8 +281,7 @@ class ClientFactory:
         role.get_component("credential_provider").insert_before(
             "env", _AssumedRole(DeferredRefreshableCredentials(assume, "assume-role"))
         )
-        session = boto3.session.Session(botocore_session=role, region_name=region)
-        self._role_sessions[role_arn] = session
+        self._role_sessions[role_arn] = role
         while len(self._role_sessions) > self._max_cached:
             self._role_sessions.popitem(last=False)
-        return session
+        return role

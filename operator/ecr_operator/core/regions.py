@@ -12,6 +12,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 import botocore.session
 
@@ -25,10 +26,17 @@ DEFAULT_PARTITION = "aws"
 
 
 @functools.cache
+def shared_loader() -> Any:
+    """The process's one botocore loader (service models, endpoint data): the operator's sessions all use it, so
+    each JSON file is read and held once."""
+    return botocore.session.get_session().get_component("data_loader")
+
+
+@functools.cache
 def known_regions() -> Mapping[str, str]:
-    """Every region botocore lists for both ECR and KMS -> its partition. Read once from botocore's endpoint data
-    (a throwaway session: the operator's own sessions share one loader of their own)."""
+    """Every region botocore lists for both ECR and KMS -> its partition, from its endpoint data (read once)."""
     session = botocore.session.get_session()
+    session.register_component("data_loader", shared_loader())
     known: dict[str, str] = {}
     for partition in session.get_available_partitions():
         offered = [set(session.get_available_regions(service, partition)) for service in SERVICES]

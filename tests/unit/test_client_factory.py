@@ -11,7 +11,7 @@ import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from ecr_operator.core.aws import AwsClients, ClientFactory
+from ecr_operator.core.aws import ROLE_SESSIONS_PER_CLIENT_SET, AwsClients, ClientFactory, operator_handlers
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.ratelimit import RateLimiter, TokenBucket
 from ecr_operator.core.reasons import Reason
@@ -104,8 +104,39 @@ def test_role_sessions_are_bounded_too() -> None:
     factory = ClientFactory(CountingSession().boto3(), max_cached=1)
     team_b = factory.session_of(ROLE_B)
     assert factory.session_of(ROLE_B) is team_b
-    factory.session_of(ROLE_C)
+    for account in range(ROLE_SESSIONS_PER_CLIENT_SET):
+        factory.session_of(f"arn:aws:iam::{100000000000 + account}:role/x")
     assert factory.session_of(ROLE_B) is not team_b
+
+
+def test_sessions_carry_only_the_event_handlers_of_the_operators_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    fired: list[str] = []
+
+    def handler(name: str) -> Any:
+        return lambda **_: fired.append(name)
+
+    builtin = [
+        ("before-call.ecr", handler("ecr")),
+        ("choose-signer.sts.AssumeRoleWithWebIdentity", handler("sts"), botocore.handlers.REGISTER_FIRST),
+        ("before-parameter-build.resource-groups-tagging-api", handler("tagging"), botocore.handlers.REGISTER_LAST),
+        ("before-call", handler("every service")),
+        ("before-call.*.*", handler("any service")),
+        ("before-call.s3.PutObject", handler("s3")),
+        ("docs.*.kms.*.complete-section", handler("docs")),
+    ]
+    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", builtin)
+    handlers = operator_handlers()
+
+    def firing(event: str) -> set[str]:
+        fired.clear()
+        handlers.emit(event)
+        return set(fired)
+
+    assert firing("before-call.ecr.CreateRepository") == {"ecr", "every service", "any service"}
+    assert firing("choose-signer.sts.AssumeRoleWithWebIdentity") == {"sts"}
+    assert firing("before-parameter-build.resource-groups-tagging-api.GetResources") == {"tagging"}
+    assert firing("before-call.s3.PutObject") == {"every service", "any service"}, "S3's own is left out"
+    assert firing("docs.method.kms.CreateKey.complete-section") == set(), "docs are left out"
 
 
 class RecordingLimiter(RateLimiter):

@@ -206,8 +206,8 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument(
         "--tenant-cache-sizes",
         type=lambda text: [int(x) for x in text.split(",") if x.strip()],
-        default=[64],
-        help="tenants phase: --client-cache-size of each roles run (64)",
+        default=[16],
+        help="tenants phase: --client-cache-size of each roles run (16, the operator's default)",
     )
     parser.add_argument(
         "--tenant-settle",

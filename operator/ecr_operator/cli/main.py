@@ -370,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
         env="CLIENT_CACHE_SIZE",
         type=_POSITIVE_INT,
         default=str(DEFAULT_CLIENT_CACHE_SIZE),
-        help="(AWS role, region) client sets kept, least recently used dropped first; each costs up to ~0.6 MiB"
+        help="(AWS role, region) client sets kept, least recently used dropped first; each costs ~0.8 MiB once used"
         f" (default {DEFAULT_CLIENT_CACHE_SIZE})",
     )
     _option(

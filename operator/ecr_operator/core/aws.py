@@ -71,7 +71,7 @@ def _client(
     return client
 
 
-ROLE_SESSIONS_PER_CLIENT_SET = 4
+ROLE_SESSIONS_PER_CLIENT_SET = 8
 """Role sessions kept per client set the cache holds: a session is ~40 KiB and holds the role's credentials, so
 client sets can come and go without an AssumeRole each time."""
 
@@ -180,7 +180,7 @@ class ClientFactory:
     Memory is bounded whatever tenants do: every session shares one botocore loader (service models and endpoint
     data are loaded once, not once per role: the process's shared one, or ``session``'s), and only the event
     handlers of the operator's services (:func:`operator_handlers`); at most ``max_cached`` (role, region) client
-    sets and four times as many role sessions are kept, the least recently used going first; and a region must pass
+    sets and eight times as many role sessions are kept, the least recently used going first; and a region must pass
     ``regions`` (known to botocore for ECR and KMS, and allowed) before anything is built for it.
 
     ``session_name`` names the operator's sessions in the target accounts' CloudTrail
@@ -216,6 +216,7 @@ class ClientFactory:
         """botocore sessions are not thread-safe: sessions and clients are made under this lock."""
         self._clients: OrderedDict[tuple[str, str], AwsClients] = OrderedDict()
         self._role_sessions: OrderedDict[str, botocore.session.Session] = OrderedDict()
+        self._sts: Any = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClientFactory:
@@ -283,6 +284,15 @@ class ClientFactory:
                 return _client(session, service, region, _PROBE_CONFIG)
             return _client(session, service, region, limiter=self._limiter, account=account)
 
+    def _assume_role_client(self, region: str, service: str, **_source_credentials: Any) -> Any:
+        """The STS client every role's AssumeRole uses: botocore's fetcher would make a client (~150 KiB) at every
+        refresh, with the frozen credentials of the operator's own identity; this one is made once, with that
+        identity's (refreshable) credentials themselves."""
+        with self._lock:
+            if self._sts is None:
+                self._sts = self._base.create_client(service, region_name=region)
+            return self._sts
+
     def _role_session(self, role_arn: str) -> botocore.session.Session:
         """One botocore session per role, its credentials from AssumeRole (cached and refreshed by botocore), its
         loader the factory's. Called under the lock. (Not a boto3 session: each of those appends boto3's data
@@ -301,7 +311,7 @@ class ClientFactory:
             extra["ExternalId"] = self._external_id
         region = self._sts_region or base.get_config_variable("region")
         fetcher = AssumeRoleCredentialFetcher(
-            functools.partial(base.create_client, region_name=region),
+            functools.partial(self._assume_role_client, region),
             source,
             role_arn,
             extra_args=extra,

@@ -14,8 +14,8 @@ DEFAULT_STORAGE_PRICE_PER_GB_MONTH = 0.10
 """ECR storage in ap-northeast-2 (Seoul), USD per GB-month."""
 DEFAULT_KMS_KEY_PRICE_PER_MONTH = 1.0
 """A customer-managed KMS key, USD per month (any region)."""
-DEFAULT_CLIENT_CACHE_SIZE = 64
-"""(AWS role, region) client sets kept; each costs up to ~0.6 MiB (README: *Memory per account and region*)."""
+DEFAULT_CLIENT_CACHE_SIZE = 16
+"""(AWS role, region) client sets kept; each costs ~0.8 MiB once used (README: *Memory per account and region*)."""
 
 RepositoryNamePolicy = Literal["any", "namespace-prefix"]
 REPOSITORY_NAME_POLICIES: tuple[RepositoryNamePolicy, ...] = get_args(RepositoryNamePolicy)

@@ -370,6 +370,11 @@ async def delete_handler(
         if annotation_flag(meta.annotations, OBSERVE_ONLY_ANNOTATION):
             logger.info("observe-only: the AWS side is left as it is")
             return
+        recorded = [f"status.{f}" for f in ("repositoryArn", "kmsKeyArn", "keyCreation") if status.get(f)]
+        let_go = refused_region_delete(memo, desired.region, recorded, retain=desired.deletion_policy == "Retain")
+        if let_go is not None:
+            logger.info("%s", let_go)
+            return
         try:
             role_arn = memo.namespaces.role_of(namespace)
         except OperatorError as refused:
@@ -400,6 +405,25 @@ async def delete_handler(
         logger.info("deleted the resource only: %s", outcome.skipped)
     for action in outcome.applied:
         logger.info("deleted: %s", action.summary)
+
+
+def refused_region_delete(memo: Runtime, region: str, recorded: list[str], *, retain: bool) -> str | None:
+    """A delete in a region the operator refuses (unknown, or not in --allowed-regions), where no client may be
+    built: why the resource may go without any AWS call (every pass was refused there, so nothing was made; or
+    Retain keeps it anyway), or RegionNotAllowed keeping the finalizer while status records something made there
+    (the region was allowed then). None when the region is not refused."""
+    refusal = memo.clients.region_refusal(region)
+    if refusal is None:
+        return None
+    if retain or not recorded:
+        kept = "deletionPolicy is Retain" if retain else "nothing was made there"
+        return f"{refusal.reason}: {refusal.message}; {kept}: the resource goes, AWS is left as it is"
+    raise OperatorError(
+        Reason.REGION_NOT_ALLOWED,
+        f"{refusal.message}; {' and '.join(recorded)} record what was made there, so the delete waits: allow the "
+        "region again to delete it, or set deletionPolicy: Retain to keep it and let the resource go",
+        retryable=False,
+    )
 
 
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:

@@ -317,6 +317,10 @@ class LocalControlPlane(Service):
             "--use-service-account-credentials=true",
             f"--service-account-private-key-file={pki.service_account_key}",
             f"--root-ca-file={pki.serving_ca_cert}",
+            # Recount every quota often (default 5 min): a quota created before the controller discovered a new
+            # CRD (every 30 s) lacks that resource's usage until its next full count, and until then the API
+            # server refuses every create the quota covers.
+            "--resource-quota-sync-period=10s",
             # Its /healthz, served with the API server's certificate (valid for 127.0.0.1, trusted via the CA).
             f"--bind-address={_HOST}",
             f"--secure-port={self._controller_manager_port}",

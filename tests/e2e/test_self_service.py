@@ -92,7 +92,8 @@ def test_a_resource_quota_limits_a_teams_repositories(ns: Namespace) -> None:
         ns.name,
         {"metadata": {"name": "ecr-repositories"}, "spec": {"hard": {QUOTA_RESOURCE: "2"}}},
     )
-    # The quota controller reports usage first; until it does, the API server refuses every create it covers.
+    # The quota controller reports usage first (for a CRD, once discovery has shown it to the controller, every
+    # 30 s); until it does, the API server refuses every create the quota covers ("status unknown for quota").
     wait_for(
         lambda: QUOTA_RESOURCE in (core.read_namespaced_resource_quota("ecr-repositories", ns.name).status.used or {}),
         "the quota controller to count the namespace's repositories",

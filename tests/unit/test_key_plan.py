@@ -1,4 +1,4 @@
-"""parts/key.py: the managed KMS key's plan, delete plan and ownership check (pure, no AWS)."""
+"""repository/parts/key.py: the managed KMS key's plan, delete plan and ownership check (pure, no AWS)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from ecr_operator.errors import OperatorError
-from ecr_operator.parts import key as key_part
-from ecr_operator.parts.actions import NEW_KEY_ARN, NEW_KEY_ID, Action
-from ecr_operator.parts.key import PENDING_DELETION, KeyDeps, ObservedKey, UserKey
-from ecr_operator.reasons import Reason
-from ecr_operator.render import NAME_TAG, Desired, Owner
+from ecr_operator.core.actions import NEW_KEY_ARN, NEW_KEY_ID, Action
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.reasons import Reason
+from ecr_operator.repository.parts import key as key_part
+from ecr_operator.repository.parts.key import PENDING_DELETION, KeyDeps, ObservedKey, UserKey
+from ecr_operator.repository.render import NAME_TAG, Desired, Owner
 
 NO_REPOSITORY = KeyDeps(repository_exists=False, repository_key=None, token="tok")
 USER_KEY = "arn:aws:kms:eu-west-1:123456789012:key/user"
@@ -128,13 +128,27 @@ def test_tag_drift_sets_and_removes_only_differences(make_desired: MakeDesired, 
     tags["aws:created-by"] = "console"
     key = make_observed_key(desired, tags=tags)
     actions = plan(desired, key)
-    assert ops(actions) == ["tag_resource", "untag_resource"]
-    tag, untag = actions
+    # Removals first: a swap never holds more than AWS's 50 tags at once.
+    assert ops(actions) == ["untag_resource", "tag_resource"]
+    untag, tag = actions
     assert tag.params == {
         "KeyId": key.key_id,
         "Tags": [{"TagKey": "owner", "TagValue": desired.tags["owner"]}, {"TagKey": "service", "TagValue": "web"}],
     }
     assert untag.params == {"KeyId": key.key_id, "TagKeys": ["stale"]}
+
+
+def test_swapping_30_tags_for_30_others_removes_first(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    kept = {"owner": "team-a", "service": "web"}
+    desired = make_desired(tags={**kept, **{f"new{i}": "v" for i in range(30)}})
+    key = make_observed_key(desired, tags={**desired.owner.tags(), **kept, **{f"old{i}": "v" for i in range(30)}})
+    untag, tag = plan(desired, key)
+    # 35 -> 5 -> 35 tags: never above AWS's 50 (adding first would hold 65).
+    assert (untag.operation, sorted(untag.params["TagKeys"])) == (
+        "untag_resource",
+        sorted(f"old{i}" for i in range(30)),
+    )
+    assert (tag.operation, len(tag.params["Tags"])) == ("tag_resource", 30)
 
 
 def test_only_extra_tag_plans_only_untag(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:

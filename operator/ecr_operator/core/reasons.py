@@ -1,0 +1,141 @@
+"""Every reason the operator writes into a condition or an Event: the public list, spelled once.
+
+``PERMANENT`` reasons wait for a change (the spec, the Namespace, AWS permissions, someone else's resource);
+the others are retried with backoff. The README's reason table is generated from ``DESCRIPTIONS``
+(``ecr-operator reasons``) and a test keeps them equal.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    # success and intent
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+    OBSERVE_ONLY = "ObserveOnly"
+    RECONCILING = "Reconciling"
+    UPDATED = "Updated"
+    DRIFT_CORRECTED = "DriftCorrected"
+    ADOPTED = "Adopted"
+    VULNERABILITIES_FOUND = "VulnerabilitiesFound"
+    # the spec or the platform's settings refuse it
+    INVALID_SPEC = "InvalidSpec"
+    MISSING_REQUIRED_TAGS = "MissingRequiredTags"
+    REPOSITORY_NAME_NOT_ALLOWED = "RepositoryNameNotAllowed"
+    NAMESPACE_NOT_SEEN = "NamespaceNotSeen"
+    ACCOUNT_NOT_MAPPED = "AccountNotMapped"
+    ACCOUNT_ROLE_NOT_ASSUMABLE = "AccountRoleNotAssumable"
+    # ownership
+    REPOSITORY_NOT_OWNED = "RepositoryNotOwned"
+    ADOPTION_NOT_ALLOWED = "AdoptionNotAllowed"
+    KMS_KEY_NOT_OWNED = "KmsKeyNotOwned"
+    KMS_ALIAS_TAKEN = "KmsAliasTaken"
+    EXPORT_CONFIG_MAP_NOT_OWNED = "ExportConfigMapNotOwned"
+    REGISTRY_ALREADY_MANAGED = "RegistryAlreadyManaged"
+    # what AWS holds cannot become what the spec says
+    ENCRYPTION_MISMATCH = "EncryptionMismatch"
+    KMS_KEY_NOT_FOUND = "KmsKeyNotFound"
+    KMS_KEY_UNAVAILABLE = "KmsKeyUnavailable"
+    KMS_KEY_INVALID_STATE = "KmsKeyInvalidState"
+    KMS_KEY_IN_USE = "KmsKeyInUse"
+    REPOSITORY_NOT_EMPTY = "RepositoryNotEmpty"
+    # AWS answered with an error
+    ACCESS_DENIED = "AccessDenied"
+    INVALID_PARAMETER = "InvalidParameter"
+    AWS_LIMIT_EXCEEDED = "AwsLimitExceeded"
+    AWS_ERROR = "AwsError"
+    THROTTLED = "Throttled"
+    AWS_UNAVAILABLE = "AwsUnavailable"
+    AWS_UNREACHABLE = "AwsUnreachable"
+    AWS_CLIENT_ERROR = "AwsClientError"
+    ALREADY_EXISTS = "AlreadyExists"
+    POLICY_REJECTED = "PolicyRejected"
+    # the operator itself
+    STATUS_NOT_WRITABLE = "StatusNotWritable"
+    INTERNAL_ERROR = "InternalError"
+
+
+DESCRIPTIONS: dict[Reason, str] = {
+    Reason.SYNCED: "Ready: AWS matches the spec (Synced=True: the last pass reached AWS and applied its plan)",
+    Reason.OUT_OF_SYNC: "observe-only resource whose AWS side differs: see status.plannedChanges",
+    Reason.OBSERVE_ONLY: "Synced reason of an observe-only pass: AWS was read, nothing written",
+    Reason.RECONCILING: "Ready reason before the first successful pass, while a retried error is pending",
+    Reason.UPDATED: "Normal event: a create or update pass wrote to AWS (the message lists the writes)",
+    Reason.DRIFT_CORRECTED: "Normal event: a resync corrected a change made outside Kubernetes",
+    Reason.ADOPTED: "Normal event: the resource adopted an existing repository (see status.adopted)",
+    Reason.VULNERABILITIES_FOUND: "Warning event: the newest image's scan has CRITICAL or HIGH findings "
+    "(once per image and change of counts; see status.scan)",
+    Reason.INVALID_SPEC: "the spec breaks a rule only the operator checks (tag keys and values, a raw policy "
+    "that is not JSON or not a policy); the message names the field, and for JSON the line and column",
+    Reason.MISSING_REQUIRED_TAGS: "spec.tags lacks a tag key the platform requires (--required-tags)",
+    Reason.REPOSITORY_NAME_NOT_ALLOWED: "the namespace-prefix name policy forbids this repositoryName here",
+    Reason.NAMESPACE_NOT_SEEN: "the operator has not seen the resource's Namespace yet (retried within seconds)",
+    Reason.ACCOUNT_NOT_MAPPED: "the Namespace has no ecr.platform.dev/aws-role-arn; --require-account-mapping is set",
+    Reason.ACCOUNT_ROLE_NOT_ASSUMABLE: "the Namespace's AWS role (ecr.platform.dev/aws-role-arn) cannot be assumed",
+    Reason.REPOSITORY_NOT_OWNED: "the repository exists and belongs to someone else (or to nobody, not adopted)",
+    Reason.ADOPTION_NOT_ALLOWED: "the resource asks to adopt, but the platform's --adoption setting does not allow it",
+    Reason.KMS_KEY_NOT_OWNED: "the key is another resource's managed key (kmsKeyArn) or not the operator's",
+    Reason.KMS_ALIAS_TAKEN: "the resource's key alias points at a key another owner created",
+    Reason.EXPORT_CONFIG_MAP_NOT_OWNED: "spec.export.configMapName names a ConfigMap this resource does not own; "
+    "it is left as it is",
+    Reason.REGISTRY_ALREADY_MANAGED: "another EcrRegistry (named in the message) manages this account and region",
+    Reason.ENCRYPTION_MISMATCH: "the repository's encryption differs from the spec; ECR cannot re-encrypt",
+    Reason.KMS_KEY_NOT_FOUND: "the key (brought, or the repository's) does not exist or is not visible",
+    Reason.KMS_KEY_UNAVAILABLE: "the key is disabled, pending deletion or unusable",
+    Reason.KMS_KEY_INVALID_STATE: "KMS refused the call in the key's current state (retried)",
+    Reason.KMS_KEY_IN_USE: "Warning event on delete: the key is kept because other repositories use it",
+    Reason.REPOSITORY_NOT_EMPTY: "delete waits: the repository has images and forceDelete is false",
+    Reason.ACCESS_DENIED: "the operator's AWS identity may not make a call (IAM)",
+    Reason.INVALID_PARAMETER: "AWS refused a parameter",
+    Reason.AWS_LIMIT_EXCEEDED: "an AWS quota (keys, tags, repositories) is reached",
+    Reason.AWS_ERROR: "any other AWS error (the message names its code)",
+    Reason.THROTTLED: "AWS throttled the operator (retried with backoff)",
+    Reason.AWS_UNAVAILABLE: "AWS answered 5xx (retried)",
+    Reason.AWS_UNREACHABLE: "AWS could not be reached (retried)",
+    Reason.AWS_CLIENT_ERROR: "the AWS client failed before an answer (retried)",
+    Reason.ALREADY_EXISTS: "someone created it meanwhile (retried: the next pass sees it)",
+    Reason.POLICY_REJECTED: "AWS rejected a policy, often a principal not visible yet (retried)",
+    Reason.STATUS_NOT_WRITABLE: "the key creation could not be recorded in status, so no key was created (retried)",
+    Reason.INTERNAL_ERROR: "an unexpected error in the operator (retried; see the log)",
+}
+
+PERMANENT: frozenset[Reason] = frozenset(
+    {
+        Reason.INVALID_SPEC,
+        Reason.MISSING_REQUIRED_TAGS,
+        Reason.REPOSITORY_NAME_NOT_ALLOWED,
+        Reason.ACCOUNT_NOT_MAPPED,
+        Reason.ACCOUNT_ROLE_NOT_ASSUMABLE,
+        Reason.REPOSITORY_NOT_OWNED,
+        Reason.ADOPTION_NOT_ALLOWED,
+        Reason.KMS_KEY_NOT_OWNED,
+        Reason.KMS_ALIAS_TAKEN,
+        Reason.EXPORT_CONFIG_MAP_NOT_OWNED,
+        Reason.REGISTRY_ALREADY_MANAGED,
+        Reason.ENCRYPTION_MISMATCH,
+        Reason.KMS_KEY_NOT_FOUND,
+        Reason.KMS_KEY_UNAVAILABLE,
+        Reason.ACCESS_DENIED,
+        Reason.INVALID_PARAMETER,
+        Reason.AWS_LIMIT_EXCEEDED,
+        Reason.AWS_ERROR,
+    }
+)
+"""Waits for a change: Stalled=True; the operator checks again at the next spec change or resync."""
+
+
+EVENT_ONLY: frozenset[Reason] = frozenset(
+    {Reason.UPDATED, Reason.DRIFT_CORRECTED, Reason.ADOPTED, Reason.VULNERABILITIES_FOUND, Reason.KMS_KEY_IN_USE}
+)
+"""Reasons of Events only, never of a condition."""
+
+
+def markdown_table() -> str:
+    """The README's reason table."""
+    rows = ["| reason | retried | meaning |", "| --- | --- | --- |"]
+    for reason in Reason:
+        retried = "-" if reason in EVENT_ONLY else "no (waits for a change)" if reason in PERMANENT else "yes"
+        rows.append(f"| `{reason}` | {retried} | {DESCRIPTIONS[reason]} |")
+    return "\n".join(rows) + "\n"

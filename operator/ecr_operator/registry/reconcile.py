@@ -1,0 +1,93 @@
+"""One EcrRegistry pass (observe -> plan -> apply) and its delete; which EcrRegistry manages a registry.
+
+Knows nothing of kopf, like ``reconcile.py``.
+
+**One EcrRegistry per account and region.** Registry settings are account-wide: two resources for one registry
+would overwrite each other at every resync. The resource that came first (oldest ``creationTimestamp``, then
+name) manages it; any other is refused with ``RegistryAlreadyManaged`` naming it, and takes over at its next
+resync once the first is gone (a deleting one still holds the registry until its finalizer is removed). The
+handler lists the EcrRegistry objects at every pass (a strongly consistent read from the API server, a handful
+of objects), rather than keeping a map filled from watch events: at start-up the resources are resumed
+concurrently, and a pass could decide before the older resource's event had been seen. The target is keyed by
+(account, region); the account is the operator's own today (``DescribeRegistry``), so :func:`managed_by`
+compares regions, and :data:`OWN_ACCOUNT` stands for it until per-resource accounts exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecr_operator.core.actions import Action, Applied, apply
+from ecr_operator.core.aws import AwsClients
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.registry.parts import registry
+from ecr_operator.registry.render import DesiredRegistry
+
+log = logging.getLogger(__name__)
+
+OWN_ACCOUNT = ""
+"""The operator's own account (whatever DescribeRegistry answers)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One EcrRegistry as the registry-ownership rule sees it."""
+
+    name: str
+    account: str
+    region: str
+    created: str
+    """metadata.creationTimestamp (RFC 3339, UTC: compares as text)."""
+
+
+def claim_of(obj: Mapping[str, Any], default_region: str) -> Claim:
+    metadata, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+    return Claim(
+        name=str(metadata.get("name", "")),
+        account=OWN_ACCOUNT,
+        region=str(spec.get("region") or default_region),
+        created=str(metadata.get("creationTimestamp") or ""),
+    )
+
+
+def managed_by(me: Claim, claims: Iterable[Claim]) -> str | None:
+    """The name of the EcrRegistry that manages ``me``'s registry when it is not ``me``; None when ``me`` does."""
+    rivals = [c for c in claims if (c.account, c.region) == (me.account, me.region)]
+    first = min([*rivals, me], key=lambda c: (c.created, c.name))
+    return None if first.name == me.name else first.name
+
+
+@dataclass
+class RegistryOutcome:
+    region: str
+    registry_id: str | None = None
+    applied: list[Action] = field(default_factory=list)
+    planned: list[Action] = field(default_factory=list)
+    problems: list[OperatorError] = field(default_factory=list)
+
+
+def reconcile_registry(
+    clients: AwsClients, desired: DesiredRegistry, deps: registry.RegistryDeps, *, dry_run: bool = False
+) -> RegistryOutcome:
+    """Observe, plan, then apply (nothing when in sync, nothing in a dry run); raises the plan's refusal."""
+    observed = registry.observe(clients, desired)
+    plan = registry.plan(desired, observed, deps)
+    if plan.refusal is not None:
+        raise plan.refusal
+    outcome = RegistryOutcome(desired.region, plan.registry_id, planned=plan.actions, problems=plan.problems)
+    if plan.actions and not dry_run:
+        outcome.applied = apply(clients, plan.actions, Applied()).actions
+    for action in outcome.applied:
+        log.info("EcrRegistry %s: %s", desired.name, action.summary)
+    return outcome
+
+
+def delete_registry(clients: AwsClients, desired: DesiredRegistry, deps: registry.RegistryDeps) -> list[Action]:
+    """deletionPolicy Delete: the managed sections back to ECR's defaults; Retain: no AWS call at all."""
+    if desired.deletion_policy != "Delete" or deps.managed_by is not None:
+        return []
+    observed = registry.observe(clients, desired)
+    return apply(clients, registry.plan_delete(desired, observed, deps).actions, Applied()).actions

@@ -1,0 +1,328 @@
+"""The EcrRepository API: pydantic models of the spec, the single source of truth.
+
+The CRD's OpenAPI schema is generated from these models (see ``crd.py``); CEL rules that need the
+old object (immutability) or span several fields live next to the model they guard, in
+``json_schema_extra["x-kubernetes-validations"]``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "ecr.platform.dev"
+VERSION = "v1alpha1"
+KIND = "EcrRepository"
+PLURAL = "ecrrepositories"
+SINGULAR = "ecrrepository"
+SHORT_NAMES = ["ecr", "ecrrepo"]
+
+# ECR's own name rule (2-256 characters, lowercase, optional namespaces separated by '/').
+REPOSITORY_NAME_PATTERN = r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$"
+REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$"
+ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
+CONFIG_MAP_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$"
+
+AWS_MAX_TAGS = 50
+"""AWS's limit of tags per ECR repository and per KMS key."""
+OWNERSHIP_TAG_COUNT = 3
+"""The tags the operator adds to every resource it creates (``render.OWNER_TAG_KEYS``)."""
+MAX_USER_TAGS = AWS_MAX_TAGS - OWNERSHIP_TAG_COUNT
+TAG_LIMIT = (
+    f"may hold at most {MAX_USER_TAGS} tags: AWS allows {AWS_MAX_TAGS} per repository and KMS key, and the "
+    f"operator adds its {OWNERSHIP_TAG_COUNT} ownership tags (ecr.platform.dev/cluster, namespace, name)"
+)
+
+ADOPT_ANNOTATION = f"{GROUP}/adopt"
+"""On an EcrRepository: take over an existing repository nobody owns (where the platform allows adoption)."""
+ALLOW_ADOPTION_ANNOTATION = f"{GROUP}/allow-adoption"
+"""On a Namespace, set by cluster admins: "true" lets its resources adopt (operator setting annotated-namespaces)."""
+OBSERVE_ONLY_ANNOTATION = f"{GROUP}/observe-only"
+"""On an EcrRepository: read and report (status.plannedChanges), never write to AWS, never delete."""
+REPOSITORY_PREFIXES_ANNOTATION = f"{GROUP}/repository-prefixes"
+"""On a Namespace: comma-separated repositoryName prefixes its resources may use (policy namespace-prefix)."""
+
+
+def _rules(*rules: dict[str, str]) -> dict[str, Any]:
+    return {"x-kubernetes-validations": list(rules)}
+
+
+def _within_the_tag_limit(tags: dict[str, str]) -> dict[str, str]:
+    if len(tags) > MAX_USER_TAGS:
+        raise ValueError(f"has {len(tags)} tags; it {TAG_LIMIT}")
+    return tags
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class Encryption(_Model):
+    """How the repository is encrypted at rest. ECR cannot re-encrypt a repository, so type and key are immutable."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "(has(self.type) ? self.type : 'KMS') == (has(oldSelf.type) ? oldSelf.type : 'KMS')",
+                "message": "spec.encryption.type is immutable: ECR cannot re-encrypt an existing repository",
+                "fieldPath": ".type",
+            },
+            {
+                "rule": "(has(self.kmsKeyArn) ? self.kmsKeyArn : '')"
+                " == (has(oldSelf.kmsKeyArn) ? oldSelf.kmsKeyArn : '')",
+                "message": "spec.encryption.kmsKeyArn is immutable: ECR cannot re-encrypt an existing repository",
+                "fieldPath": ".kmsKeyArn",
+            },
+            {
+                "rule": "!has(self.kmsKeyArn) || !has(self.type) || self.type == 'KMS'",
+                "message": "spec.encryption.kmsKeyArn is only allowed with type KMS",
+                "fieldPath": ".kmsKeyArn",
+            },
+        )
+    )
+
+    type: Literal["KMS", "AES256"] = Field(
+        "KMS", description="KMS (a customer-managed key) or AES256 (an AWS-owned key)."
+    )
+    kms_key_arn: str | None = Field(
+        None,
+        pattern=KMS_KEY_ARN_PATTERN,
+        max_length=2048,
+        description="Use this existing KMS key instead of creating one. The operator never modifies or deletes it.",
+    )
+    enable_key_rotation: bool = Field(True, description="Yearly automatic rotation of the key the operator creates.")
+    deletion_window_in_days: int = Field(
+        30,
+        ge=7,
+        le=30,
+        description="Pending-deletion window (7-30 days) used when the operator deletes the key it created.",
+    )
+
+
+class Lifecycle(_Model):
+    """The repository's lifecycle policy: generated rules, or a raw ECR lifecycle policy document."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "!has(self.policyText) || (!has(self.maxImageCount) && !has(self.expireUntaggedAfterDays))",
+                "message": "spec.lifecycle.policyText excludes maxImageCount and expireUntaggedAfterDays",
+                "fieldPath": ".policyText",
+            },
+            {
+                "rule": "has(self.policyText) || has(self.maxImageCount) || has(self.expireUntaggedAfterDays)",
+                "message": "spec.lifecycle needs maxImageCount, expireUntaggedAfterDays or policyText",
+            },
+        )
+    )
+
+    max_image_count: int | None = Field(
+        None, ge=1, le=10000, description="Keep the newest N images (any tag status); older ones expire."
+    )
+    expire_untagged_after_days: int | None = Field(
+        None, ge=1, le=3650, description="Expire untagged images this many days after they were pushed."
+    )
+    policy_text: str | None = Field(
+        None,
+        min_length=100,
+        max_length=30720,
+        pattern=r'^\s*\{[\s\S]*"rules"[\s\S]*\}\s*$',
+        description="A raw ECR lifecycle policy (JSON object with 'rules'); excludes the two fields above.",
+    )
+
+
+class CrossAccountPull(_Model):
+    """A repository policy that lets the listed AWS accounts pull images."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "!self.enabled || (has(self.allowedAccountIds) && size(self.allowedAccountIds) > 0)",
+                "message": "spec.crossAccountPull.allowedAccountIds must list at least one account when enabled",
+                "fieldPath": ".allowedAccountIds",
+            },
+        )
+    )
+
+    enabled: bool = Field(False, description="Attach the cross-account pull policy.")
+    allowed_account_ids: list[Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="12-digit AWS account IDs allowed to pull.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
+class Export(_Model):
+    """Publish the repository's identifiers for workloads in a ConfigMap of this namespace."""
+
+    config_map_name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=CONFIG_MAP_NAME_PATTERN,
+        description="The ConfigMap (in this namespace) that receives repositoryUri, repositoryArn, registryId, "
+        "region and kmsKeyArn. The operator creates it owned by this resource (garbage-collected with it) and "
+        "never overwrites a ConfigMap it does not own.",
+    )
+
+
+class EcrRepositorySpec(_Model):
+    """Desired state of one ECR repository and what it needs: KMS key, lifecycle, pull policy, tags."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "has(self.repositoryName) == has(oldSelf.repositoryName)"
+                " && (!has(self.repositoryName) || self.repositoryName == oldSelf.repositoryName)",
+                "message": "spec.repositoryName is immutable",
+                "fieldPath": ".repositoryName",
+            },
+            {
+                "rule": "has(self.region) == has(oldSelf.region)"
+                " && (!has(self.region) || self.region == oldSelf.region)",
+                "message": "spec.region is immutable",
+                "fieldPath": ".region",
+            },
+        )
+    )
+
+    repository_name: str | None = Field(
+        None,
+        min_length=2,
+        max_length=256,
+        pattern=REPOSITORY_NAME_PATTERN,
+        description="ECR repository name (ECR naming rules); defaults to metadata.name. Immutable.",
+    )
+    region: str | None = Field(
+        None, pattern=REGION_PATTERN, description="AWS region; defaults to the operator's region. Immutable."
+    )
+    image_tag_mutability: Literal["MUTABLE", "IMMUTABLE"] = Field(
+        "MUTABLE", description="Whether image tags can be overwritten."
+    )
+    scan_on_push: bool = Field(True, description="Scan each image for vulnerabilities when it is pushed.")
+    encryption: Encryption = Field(
+        default_factory=lambda: Encryption.model_validate({}), description=Encryption.__doc__
+    )
+    lifecycle: Lifecycle | None = Field(None, description=Lifecycle.__doc__)
+    cross_account_pull: CrossAccountPull | None = Field(None, description=CrossAccountPull.__doc__)
+    tags: Annotated[dict[str, str], AfterValidator(_within_the_tag_limit)] = Field(
+        default_factory=dict,
+        description=f"Tags for the repository and the KMS key the operator creates (at most {MAX_USER_TAGS}: "
+        f"AWS allows {AWS_MAX_TAGS} per resource and the operator adds {OWNERSHIP_TAG_COUNT} ownership tags).",
+        # A CEL rule rather than maxProperties: the API server reports a failed maxProperties alone ("Too many"),
+        # without running the rules, and so without saying why the limit is what it is.
+        json_schema_extra=_rules({"rule": f"size(self) <= {MAX_USER_TAGS}", "message": f"spec.tags {TAG_LIMIT}"}),
+    )
+    deletion_policy: Literal["Delete", "Retain"] = Field(
+        "Delete", description="Delete or Retain the AWS resources when this resource is deleted."
+    )
+    force_delete: bool = Field(
+        False, description="On delete, also delete the images in the repository. Off: a non-empty one is kept."
+    )
+    export: Export | None = Field(None, description=Export.__doc__)
+
+
+Reason = str
+
+
+class Condition(_Model):
+    """One condition in the Kubernetes shape (metav1.Condition)."""
+
+    type: str = Field(description="The condition's type: Ready (the repository is usable as specified).")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: Reason = Field(
+        description="CamelCase reason of the last transition or pass (Synced, MissingRequiredTags, "
+        "RepositoryNotOwned, Throttled, ...)."
+    )
+    message: str = Field(description="What is wrong, or what was done, in words.")
+    last_transition_time: str = Field(description="When status last changed (RFC 3339, UTC).")
+    observed_generation: int | None = Field(
+        None, description="The metadata.generation this condition was computed for."
+    )
+
+
+class KeyCreationStatus(_Model):
+    """A KMS key creation in progress, recorded before CreateKey so that a restart never makes a second key."""
+
+    token: str = Field(description="The token in the new key's description, to find it by strongly consistent reads.")
+    key_id: str | None = Field(default=None, description="The id CreateKey returned, recorded right after the call.")
+
+
+class ImagesStatus(_Model):
+    """What the repository holds (refreshed on create, on spec changes and every --inventory-interval)."""
+
+    count: int = Field(description="How many images the repository holds.")
+    total_size_bytes: int = Field(description="The sum of the images' imageSizeInBytes.")
+    newest_pushed_at: str | None = Field(None, description="When the newest image was pushed (RFC 3339, UTC).")
+    newest_tags: list[str] = Field(default_factory=list, description="The tags of the newest image.")
+
+
+class ScanStatus(_Model):
+    """The vulnerability scan of the newest image (by push time)."""
+
+    image_digest: str = Field(description="The newest image's digest.")
+    image_tags: list[str] = Field(default_factory=list, description="The newest image's tags.")
+    status: str = Field(
+        description="ECR's scan status: COMPLETE, IN_PROGRESS, FAILED, ... or NONE when the image was never scanned."
+    )
+    completed_at: str | None = Field(None, description="When the scan completed (RFC 3339, UTC).")
+    finding_severity_counts: dict[str, int] | None = Field(
+        None,
+        description="Findings per severity (CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL, UNDEFINED; 0 where ECR "
+        "reports none), once the scan has produced findings.",
+    )
+
+
+class EcrRepositoryStatus(_Model):
+    """What the operator did and saw."""
+
+    repository_name: str | None = Field(None, description="The ECR repository's name.")
+    repository_uri: str | None = Field(
+        None, description="The URI to push and pull images: <registry>.dkr.ecr.<region>.amazonaws.com/<name>."
+    )
+    repository_arn: str | None = Field(None, description="The ECR repository's ARN.")
+    registry_id: str | None = Field(None, description="The AWS account ID of the registry holding the repository.")
+    region: str | None = Field(None, description="The AWS region of the repository.")
+    kms_key_arn: str | None = Field(
+        None,
+        description="The KMS key encrypting the repository (created by the operator or brought); empty for AES256.",
+    )
+    observed_generation: int | None = Field(None, description="The metadata.generation the operator last acted on.")
+    last_sync_time: str | None = Field(
+        None, description="When the operator last compared AWS with the spec (RFC 3339, UTC)."
+    )
+    planned_changes: list[str] = Field(
+        default_factory=list,
+        description="With the observe-only annotation: the AWS changes a normal reconcile would make.",
+    )
+    adopted: bool | None = Field(
+        None,
+        description="True when the operator adopted a repository that existed without an owner "
+        "(the ecr.platform.dev/adopt annotation, where the platform allows adoption): it replaced the "
+        "repository's tags and converged its settings and policies to this spec.",
+    )
+    adopted_at: str | None = Field(
+        None, description="When the repository was adopted (RFC 3339): the pass that wrote its ownership tags."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready: whether the repository is usable as specified, and why not."
+    )
+    images: ImagesStatus | None = Field(None, description=ImagesStatus.__doc__)
+    scan: ScanStatus | None = Field(None, description=ScanStatus.__doc__)
+    estimated_monthly_cost_usd: float | None = Field(
+        None,
+        alias="estimatedMonthlyCostUSD",
+        description="Storage (totalSizeBytes / 1024^3 x the storage price per GB-month) plus the KMS key's monthly "
+        "price when the operator manages the key; data transfer is excluded. Prices are operator settings.",
+    )
+    key_creation: KeyCreationStatus | None = Field(
+        default=None, description="Set while the operator creates this resource's KMS key; cleared once it is aliased."
+    )

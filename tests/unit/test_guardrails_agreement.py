@@ -1,5 +1,6 @@
 """The guardrails and the operator agree: every case of the corpus (tests/guardrails/) goes through the operator's
-one judgement of a manifest (``ecr_operator.manifest.request_for``) with the corpus's parameters as its settings.
+one judgement of a manifest (``ecr_operator.repository.manifest.request_for``) with the corpus's parameters as its
+settings.
 
 Where a rule has an operator twin (required tags, the namespace-prefix name policy), a case the policies refuse
 is refused by the operator with the twin's reason, and a case they allow is accepted. And no manifest the
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 import pytest
 
-from ecr_operator.errors import SpecError
-from ecr_operator.manifest import request_for
-from ecr_operator.settings import Settings
-from ecr_operator.spec import REPOSITORY_PREFIXES_ANNOTATION
-from ecr_operator.validate import parse_prefixes
+from ecr_operator.core.errors import SpecError
+from ecr_operator.core.settings import Settings
+from ecr_operator.repository.manifest import request_for
+from ecr_operator.repository.spec import REPOSITORY_PREFIXES_ANNOTATION
+from ecr_operator.repository.validate import parse_prefixes
 from ecr_operator_dev.policycorpus import Case, load_cases, load_namespaces, shipped_parameters
 
 SHIPPED = shipped_parameters()

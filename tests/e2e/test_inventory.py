@@ -4,8 +4,8 @@ timer (not by drift resyncs), VulnerabilitiesFound announced once, the printer c
 reaches the resource: status, events, metrics and export show nothing of it.
 
 One operator of this module's own (its namespace prefix, its region of the session's moto, behind a counting
-proxy) with a short --inventory-interval and an even shorter --resync-interval. There is no controller-manager in
-the local control plane, so the garbage collector never runs: the ConfigMap's owner reference is checked instead.
+proxy) with a short --inventory-interval and an even shorter --resync-interval. The ConfigMap's owner reference is
+checked here; test_self_service.py shows the garbage collector deleting it with its resource.
 """
 
 from __future__ import annotations
@@ -215,8 +215,8 @@ def test_export_configmap_owned_updated_and_a_foreign_one_refused(env: Env) -> N
         "kmsKeyArn": status["kmsKeyArn"],
     }
     assert status["repositoryUri"].endswith("/" + repository) and status["kmsKeyArn"].startswith("arn:aws:kms:")
-    # Garbage collection needs kube-controller-manager, which this control plane does not run: the owner
-    # reference that makes the collector delete the ConfigMap with the resource is what can be checked.
+    # The owner reference that makes the garbage collector delete the ConfigMap with the resource
+    # (test_self_service.py watches it happen).
     [owner] = configmap.metadata.owner_references
     assert (owner.api_version, owner.kind, owner.name, owner.uid, owner.controller) == (
         "ecr.platform.dev/v1alpha1",

@@ -75,11 +75,13 @@ def plan_settings(args: argparse.Namespace) -> Settings:
         required_tags=args.required_tags,
         repository_name_policy=args.repository_name_policy,
         adoption=args.adoption,
+        allowed_regions=args.allowed_regions,
     )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from ecr_operator.core.aws import ClientFactory
+    from ecr_operator.core.regions import RegionPolicy
 
     stdout, stderr = sys.stdout, sys.stderr
     try:
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ManifestError as exc:
         print(f"error: {exc}", file=stderr)
         return EXIT_ERROR
-    clients = ClientFactory()
+    clients = ClientFactory(regions=RegionPolicy.of(settings.allowed_regions))
     granted = parse_prefixes(getattr(args, "allowed_prefixes", "") or "")
     plans = []
     for source, document in documents:

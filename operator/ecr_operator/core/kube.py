@@ -132,6 +132,29 @@ async def write_export(
     return decided.operation
 
 
+async def withdraw_export(
+    namespace: str,
+    config_map_name: str,
+    owner_uid: str,
+    settings: kopf.OperatorSettings,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> str:
+    """Blank the identifiers in our export ConfigMap (``export.plan_withdrawal`` decides); returns what was done.
+
+    Raises OperatorError InternalError (retried) when the API server refuses.
+    """
+    try:
+        existing = await get_configmap(namespace, config_map_name, settings, logger)
+        decided = export.plan_withdrawal(existing, owner_uid)
+        if decided.operation == "patch":
+            await patch_configmap(namespace, config_map_name, decided.body, settings, logger)
+    except errors.APIError as exc:
+        raise OperatorError(
+            Reason.INTERNAL_ERROR, f"could not write ConfigMap {namespace}/{config_map_name}: {exc}", retryable=True
+        ) from exc
+    return decided.operation
+
+
 def drop_managed_fields_from_watches() -> None:
     """Remove ``metadata.managedFields`` from every object kopf's watches deliver, before kopf sees it.
 

@@ -51,6 +51,14 @@ RATE_CUTS = Counter(
     "(multiplicative decrease; it climbs back by itself), by service and operation.",
     ["service", "operation"],
 )
+AWS_CLIENT_SETS = Gauge(
+    "ecr_operator_aws_client_sets",
+    "(AWS role, region) client sets cached (at most --client-cache-size).",
+)
+AWS_CLIENT_EVICTIONS = Counter(
+    "ecr_operator_aws_client_evictions_total",
+    "(AWS role, region) client sets dropped from the cache, least recently used first (--client-cache-size).",
+)
 WRITES = Counter(
     "ecr_operator_aws_writes_total",
     "Write actions applied, by part (key, repository) and trigger; a resync's writes are drift corrections.",
@@ -173,7 +181,11 @@ def ready_reason(status_patch: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def publish_findings(namespace: str, name: str, status_patch: dict[str, Any]) -> None:
-    """The newest image's finding counts from a status patch that carries them (absent keys are 0)."""
+    """The newest image's finding counts from a status patch that carries them (absent keys are 0); a patch that
+    clears the scan removes the resource's series."""
+    if "scan" in status_patch and status_patch["scan"] is None:
+        forget_findings(namespace, name)
+        return
     counts = (status_patch.get("scan") or {}).get("findingSeverityCounts")
     if counts is None:
         return

@@ -37,11 +37,9 @@ IAM_PREFIXES = {"ecr": "ecr", "kms": "kms", "resourcegroupstaggingapi": "tag", "
 ADAPTIVE = "adaptive"
 """The rate spec of an operation without a published quota: ``ecr:*=adaptive``."""
 
-KMS_QUOTAS = "AWS KMS Developer Guide, *Request quotas*"
-ECR_QUOTAS = "Amazon ECR User Guide, *Amazon ECR service quotas*"
-
 DEFAULT_RATES: dict[str, float | None] = {
-    # AWS KMS Developer Guide, "Request quotas" (requests per second, per account and Region).
+    # AWS KMS Developer Guide, "Request quotas" (requests per second, per account and Region); the README's
+    # *AWS API quotas* table states the same figures and a unit test keeps the two equal.
     "kms:CreateKey": 5,
     "kms:CreateAlias": 5,
     "kms:DeleteAlias": 15,

@@ -33,7 +33,7 @@ from ecr_operator.registry.status import report, report_failure
 from ecr_operator.repository.manifest import annotation_flag
 from ecr_operator.repository.spec import GROUP, OBSERVE_ONLY_ANNOTATION, VERSION
 from ecr_operator.repository.status import Report, now
-from ecr_operator.runtime.handlers import Runtime, backoff, resync_initial_delay
+from ecr_operator.runtime.handlers import Runtime, backoff, refused_region_delete, resync_initial_delay
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
@@ -136,6 +136,11 @@ async def delete_handler(
             desired = desired_registry(spec, str(meta.name), memo.settings)
         except SpecError as error:
             logger.warning("the registry settings are left as they are: the spec cannot be read: %s", error.message)
+            return
+        recorded = ["status.registryId"] if status.get("registryId") else []
+        let_go = refused_region_delete(memo, desired.region, recorded, retain=desired.deletion_policy == "Retain")
+        if let_go is not None:
+            logger.info("%s", let_go)
             return
         deps = await _registry_deps(body, resource, memo, logger)
         async with memo.lock(uid):

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ecr_operator.core.errors import OperatorError
-from ecr_operator.core.reasons import PERMANENT, Reason
+from ecr_operator.core.reasons import PERMANENT, REPOSITORY_NOT_OURS, Reason
 from ecr_operator.core.settings import Prices
 from ecr_operator.repository.cost import estimated_monthly_cost
 from ecr_operator.repository.parts.images import Inventory, ScanSummary
@@ -154,6 +154,24 @@ def report_inventory(inventory: Inventory, previous: Mapping[str, Any], prices: 
     """The ``inventory`` timer's refresh: images, scan and cost only; conditions are the passes' business."""
     fields, events = _inventory_fields(inventory, previous, prices)
     return Report(_dump(EcrRepositoryStatus(**fields)), events)
+
+
+NOT_OURS_CLEARED: dict[str, Any] = {
+    "repository_uri": None,
+    "repository_arn": None,
+    "registry_id": None,
+    "images": None,
+    "scan": None,
+    "estimated_monthly_cost_usd": None,
+}
+"""What status says about a repository, cleared once the repository under the name is not the resource's: it
+would be someone else's (their URI to pull from, their images, findings and cost)."""
+
+
+def report_not_ours() -> Report:
+    """The ``inventory`` timer found the repository is not this resource's (any more): clear what status showed of
+    it; conditions are the passes' business."""
+    return Report(_dump(EcrRepositoryStatus(**NOT_OURS_CLEARED)), [])
 
 
 def pass_conditions(
@@ -291,11 +309,14 @@ def report_failure(
     adopted: bool = False,
 ) -> Report:
     """A pass that stopped at ``error``: Synced=False with it; Ready kept only for a retried error on a resource
-    already Ready at this generation; Stalled when the error waits for a change."""
+    already Ready at this generation; Stalled when the error waits for a change. When the repository is not the
+    resource's (RepositoryNotOwned, AdoptionNotAllowed), what status showed of it is cleared."""
     conditions = failure_conditions(error, previous, generation, timestamp, retried="usable as specified")
     fields: dict[str, Any] = {
         "observed_generation": generation,
         "conditions": conditions,
         **_adoption(adopted, previous, timestamp),
     }
+    if error.reason in REPOSITORY_NOT_OURS:
+        fields.update(NOT_OURS_CLEARED)
     return Report(_dump(EcrRepositoryStatus(**fields)), [Event("Warning", error.reason, error.message)])

@@ -18,9 +18,9 @@ import kopf
 from ecr_operator.core import metrics, ratelimit
 from ecr_operator.core.aws import AwsClients, ClientFactory
 from ecr_operator.core.errors import OperatorError
-from ecr_operator.core.kube import api_server_version, patch_status_from_thread, write_export
+from ecr_operator.core.kube import api_server_version, patch_status_from_thread, withdraw_export, write_export
 from ecr_operator.core.namespaces import NamespacePolicies
-from ecr_operator.core.reasons import Reason
+from ecr_operator.core.reasons import REPOSITORY_NOT_OURS, Reason
 from ecr_operator.core.settings import Settings
 from ecr_operator.core.snapshot import RegionView, Snapshots
 from ecr_operator.repository.adoption import Adoption
@@ -35,7 +35,7 @@ from ecr_operator.repository.spec import (
     PLURAL,
     VERSION,
 )
-from ecr_operator.repository.status import Report, now, report, report_failure, report_inventory
+from ecr_operator.repository.status import Report, now, report, report_failure, report_inventory, report_not_ours
 from ecr_operator.runtime.events import EventRecorder
 from ecr_operator.runtime.locks import ObjectLocks
 from ecr_operator.runtime.periodic import Cadence, Ticks
@@ -191,8 +191,8 @@ def _checkpoint(
     """Stores a key creation in status before the pass goes on (called from the worker thread)."""
     loop = asyncio.get_running_loop()
 
-    def record(creation: KeyCreation) -> None:
-        fields = {"keyCreation": {"token": creation.token, "keyId": creation.key_id}}
+    def record(creation: KeyCreation | None) -> None:
+        fields = {"keyCreation": None if creation is None else {"token": creation.token, "keyId": creation.key_id}}
         try:
             patch_status_from_thread(loop, resource, meta.namespace, meta.name, fields, memo.kopf_settings, logger)
         except Exception as exc:
@@ -234,9 +234,11 @@ async def reconcile_handler(
     # no inventory yet (e.g. an object created as the operator started is first seen in its initial listing,
     # which kopf treats as a resume).
     with_inventory = (not resync and reason in (kopf.Reason.CREATE, kopf.Reason.UPDATE)) or not status.get("images")
+    export_name: str | None = None
     try:
         granted = memo.namespaces.prefixes_of(namespace)
         request = request_for(spec, namespace, name, meta.annotations, memo.settings, granted)
+        export_name = request.export
         desired, observe_only = request.desired, request.observe_only
         adoption = memo.namespaces.adoption(namespace, request.adopt)
         role_arn = memo.namespaces.role_of(namespace)
@@ -261,6 +263,8 @@ async def reconcile_handler(
         metrics.PASSES.labels(trigger, "error").inc()
         metrics.PASS_SECONDS.labels(trigger).observe(time.monotonic() - started)
         logger.warning("not ready: %s: %s", error.reason, error.message)
+        if error.reason in REPOSITORY_NOT_OURS and export_name is not None:
+            await _withdraw_export(memo, meta, export_name, logger)
         _write_failure(memo, patch, body, status, error, generation)
         if error.retryable:
             raise kopf.TemporaryError(error.message, delay=backoff(retry)) from error
@@ -314,6 +318,20 @@ async def _export(
         logger.info("export: %s ConfigMap %s/%s", done, namespace, config_map_name)
 
 
+async def _withdraw_export(
+    memo: Runtime, meta: kopf.Meta, config_map_name: str, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> None:
+    """The repository is not this resource's: blank the exported identifiers (the next refused pass retries)."""
+    namespace = str(meta.namespace)
+    try:
+        done = await withdraw_export(namespace, config_map_name, str(meta.uid), memo.kopf_settings, logger)
+    except OperatorError as problem:
+        logger.warning("export: %s: %s", problem.reason, problem.message)
+        return
+    if done != "none":
+        logger.info("export: blanked ConfigMap %s/%s: the repository is not ours", namespace, config_map_name)
+
+
 async def inventory_handler(
     *,
     body: kopf.Body,
@@ -329,6 +347,7 @@ async def inventory_handler(
 
     Runs for resources a pass has already found or created the repository of (status.repositoryUri). A failure
     is logged and left to the next interval: the conditions belong to the passes, and AWS errors there are retried.
+    A repository that is not this resource's any more is never read: what status showed of it is cleared.
     """
     if meta.get("deletionTimestamp") or not status.get("repositoryUri"):
         return
@@ -339,6 +358,8 @@ async def inventory_handler(
             found = await memo.run(inventory, clients, desired, kind="inventory")
     except OperatorError as error:
         logger.warning("inventory not refreshed: %s: %s", error.reason, error.message)
+        if error.reason in REPOSITORY_NOT_OURS:
+            _write(memo, patch, body, report_not_ours())
         return
     if found is None:
         logger.info("inventory: repository %s not found; left to the next pass", desired.repository_name)
@@ -399,6 +420,11 @@ async def delete_handler(
         if annotation_flag(meta.annotations, OBSERVE_ONLY_ANNOTATION):
             logger.info("observe-only: the AWS side is left as it is")
             return
+        recorded = [f"status.{f}" for f in ("repositoryArn", "kmsKeyArn", "keyCreation") if status.get(f)]
+        let_go = refused_region_delete(memo, desired.region, recorded, retain=desired.deletion_policy == "Retain")
+        if let_go is not None:
+            logger.info("%s", let_go)
+            return
         try:
             role_arn = memo.namespaces.role_of(namespace)
         except OperatorError as refused:
@@ -429,6 +455,25 @@ async def delete_handler(
         logger.info("deleted the resource only: %s", outcome.skipped)
     for action in outcome.applied:
         logger.info("deleted: %s", action.summary)
+
+
+def refused_region_delete(memo: Runtime, region: str, recorded: list[str], *, retain: bool) -> str | None:
+    """A delete in a region the operator refuses (unknown, or not in --allowed-regions), where no client may be
+    built: why the resource may go without any AWS call (every pass was refused there, so nothing was made; or
+    Retain keeps it anyway), or RegionNotAllowed keeping the finalizer while status records something made there
+    (the region was allowed then). None when the region is not refused."""
+    refusal = memo.clients.region_refusal(region)
+    if refusal is None:
+        return None
+    if retain or not recorded:
+        kept = "deletionPolicy is Retain" if retain else "nothing was made there"
+        return f"{refusal.reason}: {refusal.message}; {kept}: the resource goes, AWS is left as it is"
+    raise OperatorError(
+        Reason.REGION_NOT_ALLOWED,
+        f"{refusal.message}; {' and '.join(recorded)} record what was made there, so the delete waits: allow the "
+        "region again to delete it, or set deletionPolicy: Retain to keep it and let the resource go",
+        retryable=False,
+    )
 
 
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:

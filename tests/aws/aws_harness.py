@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import pytest
+from botocore.exceptions import ClientError
 
 from ecr_operator.core.aws import AwsClients
 from ecr_operator.repository.parts.key import KeyCreation
@@ -213,3 +215,12 @@ class PartsHarness(AwsReader):
 
     def put_image(self, tag: str = "v1", name: str = NAME) -> None:
         self.ecr.put_image(repositoryName=name, imageManifest=MANIFEST, imageTag=tag)
+
+
+def error_of(call: Any, **kwargs: Any) -> tuple[str, str]:
+    """The code and message of the 400 that ``call(**kwargs)`` must be answered with."""
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    response = caught.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    return response["Error"]["Code"], response["Error"]["Message"]

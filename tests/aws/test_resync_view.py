@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+import boto3
 from aws_harness import CLUSTER, NAME, PartsHarness
 
+from ecr_operator.core.aws import ClientFactory
 from ecr_operator.core.snapshot import Snapshots
 from ecr_operator.repository.reconcile import reconcile
 from ecr_operator.repository.render import Desired
@@ -70,3 +72,15 @@ def test_view_taken_before_the_repository_existed(aws: PartsHarness) -> None:
     reconcile(aws.clients, desired, view=view)
     assert aws.calls.writes == []
     assert len(aws.all_keys()) == 1
+
+
+def test_a_view_nobody_asks_for_any_more_is_let_go(aws: PartsHarness, aws_session: boto3.session.Session) -> None:
+    """A view too old to serve is dropped at the next refresh of any (account, region), so the listings of
+    accounts or regions no resource uses any more are not kept for the life of the process."""
+    snapshots = Snapshots(CLUSTER, max_age=0.0)
+    other_region = ClientFactory(aws_session).for_region("us-west-2")
+    snapshots.view(aws.clients, not_before=0.0)
+    assert aws.clients.target in snapshots
+    snapshots.view(other_region, not_before=0.0)
+    assert other_region.target in snapshots
+    assert aws.clients.target not in snapshots

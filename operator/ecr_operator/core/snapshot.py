@@ -60,11 +60,25 @@ class Snapshots:
     def refresh(self, clients: AwsClients) -> RegionView:
         """Read and store a new view of the clients' (account, region); callers make sure one runs at a time."""
         # Let the old view go before the new one is read: at thousands of resources two at once would set the
-        # process's peak memory (passes still using the old one keep it alive meanwhile).
+        # process's peak memory (passes still using the old one keep it alive meanwhile). Views of other
+        # (account, region)s that are too old to be served go too: an account no Namespace maps any more would
+        # otherwise keep its whole listing for as long as the process runs.
         self._views.pop(clients.target, None)
+        self._drop_expired()
         view = self._take(clients)
         self._views[clients.target] = view
         return view
+
+    def __contains__(self, target: object) -> bool:
+        """Whether a view of ``target`` ((role, region)) is held, fresh or not."""
+        return target in self._views
+
+    def _drop_expired(self) -> None:
+        oldest = time.monotonic() - self.max_age
+        with self._guard:
+            for target, view in list(self._views.items()):
+                if view.taken_at < oldest:
+                    self._views.pop(target, None)
 
     def _take(self, clients: AwsClients) -> RegionView:
         taken_at = time.monotonic()

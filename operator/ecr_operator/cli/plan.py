@@ -18,11 +18,12 @@ from typing import Any, Literal, TextIO
 
 import yaml
 
+from ecr_operator.core.api import GROUP
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.settings import Settings
 from ecr_operator.repository.adoption import decide_adoption
 from ecr_operator.repository.manifest import request_for
-from ecr_operator.repository.spec import GROUP, KIND
+from ecr_operator.repository.spec import KIND
 from ecr_operator.repository.validate import parse_prefixes
 
 EXIT_IN_SYNC, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2

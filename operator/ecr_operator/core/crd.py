@@ -8,13 +8,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from ecr_operator.core.api import GROUP, VERSION
 from ecr_operator.repository.spec import (
-    GROUP,
     KIND,
     PLURAL,
     SHORT_NAMES,
     SINGULAR,
-    VERSION,
     EcrRepositorySpec,
     EcrRepositoryStatus,
 )

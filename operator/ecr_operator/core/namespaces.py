@@ -7,16 +7,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ecr_operator.core.api import AWS_ROLE_ARN_ANNOTATION, is_true
 from ecr_operator.core.aws import account_of
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
-from ecr_operator.repository.adoption import Adoption, decide_adoption, is_true
-from ecr_operator.repository.spec import ALLOW_ADOPTION_ANNOTATION, GROUP, REPOSITORY_PREFIXES_ANNOTATION
+from ecr_operator.repository.adoption import Adoption, decide_adoption
+from ecr_operator.repository.spec import ALLOW_ADOPTION_ANNOTATION, REPOSITORY_PREFIXES_ANNOTATION
 from ecr_operator.repository.validate import parse_prefixes
-
-AWS_ROLE_ARN_ANNOTATION = f"{GROUP}/aws-role-arn"
-"""On a Namespace, set by cluster admins: the IAM role (in the AWS account its resources live in) to assume."""
 
 
 @dataclass

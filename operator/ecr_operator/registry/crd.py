@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 
+from ecr_operator.core.api import GROUP, VERSION
 from ecr_operator.core.crd import _model_schema
 from ecr_operator.registry.spec import (
     REGISTRY_KIND,
@@ -15,7 +16,6 @@ from ecr_operator.registry.spec import (
     EcrRegistrySpec,
     EcrRegistryStatus,
 )
-from ecr_operator.repository.spec import GROUP, VERSION
 
 
 def build_registry_crd() -> dict[str, Any]:

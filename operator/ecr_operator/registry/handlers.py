@@ -18,6 +18,8 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from ecr_operator.core import metrics
+from ecr_operator.core.api import GROUP, OBSERVE_ONLY_ANNOTATION, VERSION, annotation_flag
+from ecr_operator.core.conditions import Report, now
 from ecr_operator.core.errors import OperatorError, SpecError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
@@ -32,9 +34,6 @@ from ecr_operator.registry.reconcile import (
 from ecr_operator.registry.render import DesiredRegistry, render_registry
 from ecr_operator.registry.spec import REGISTRY_PLURAL, EcrRegistrySpec
 from ecr_operator.registry.status import report, report_failure
-from ecr_operator.repository.manifest import annotation_flag
-from ecr_operator.repository.spec import GROUP, OBSERVE_ONLY_ANNOTATION, VERSION
-from ecr_operator.repository.status import Report, now
 from ecr_operator.runtime.handlers import Runtime, backoff, resync_initial_delay
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]

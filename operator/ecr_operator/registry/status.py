@@ -1,20 +1,16 @@
-"""The pure status report of an EcrRegistry pass: the same three conditions (Ready, Synced, Stalled), the same
-condition helpers and the same precedence as ``status.py``, built from the EcrRegistry status model."""
+"""The EcrRegistry's status report (pure): registry and region, with the conditions of ``core/conditions.py``,
+built from the EcrRegistry status model."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from ecr_operator.core.conditions import Event, Report, failure_conditions, pass_conditions, status_patch
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.registry.reconcile import RegistryOutcome
 from ecr_operator.registry.spec import EcrRegistryStatus
-from ecr_operator.repository.status import Event, Report, failure_conditions, pass_conditions
-
-
-def _dump(status: EcrRegistryStatus) -> dict[str, Any]:
-    return status.model_dump(by_alias=True, exclude_unset=True, mode="json")
 
 
 def report(
@@ -49,7 +45,7 @@ def report(
         last_sync_time=timestamp,
         conditions=conditions,
     )
-    return Report(_dump(status), events)
+    return Report(status_patch(status), events)
 
 
 def report_failure(error: OperatorError, previous: Mapping[str, Any], generation: int | None, timestamp: str) -> Report:
@@ -57,4 +53,4 @@ def report_failure(error: OperatorError, previous: Mapping[str, Any], generation
     generation; Stalled when the error waits for a change (another EcrRegistry, the spec, IAM)."""
     conditions = failure_conditions(error, previous, generation, timestamp, retried="as specified")
     status = EcrRegistryStatus.model_validate({"observedGeneration": generation, "conditions": conditions})
-    return Report(_dump(status), [Event("Warning", error.reason, error.message)])
+    return Report(status_patch(status), [Event("Warning", error.reason, error.message)])

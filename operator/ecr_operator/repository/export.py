@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ecr_operator.core.api import GROUP, VERSION
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
-from ecr_operator.repository.spec import GROUP, KIND, VERSION
+from ecr_operator.repository.spec import KIND
 
 KEYS = ("repositoryUri", "repositoryArn", "registryId", "region", "kmsKeyArn")
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"

@@ -12,12 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ecr_operator.core.api import OBSERVE_ONLY_ANNOTATION, annotation_flag
 from ecr_operator.core.errors import SpecError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
-from ecr_operator.repository.adoption import is_true
 from ecr_operator.repository.render import Desired, Owner, render
-from ecr_operator.repository.spec import ADOPT_ANNOTATION, OBSERVE_ONLY_ANNOTATION, EcrRepositorySpec
+from ecr_operator.repository.spec import ADOPT_ANNOTATION, EcrRepositorySpec
 from ecr_operator.repository.validate import check_repository_name, validate
 
 
@@ -32,10 +32,6 @@ class Request:
     """Read and report, never write (``ecr.platform.dev/observe-only``)."""
     export: str | None = None
     """The ConfigMap (in the resource's namespace) that receives the repository's identifiers (``spec.export``)."""
-
-
-def annotation_flag(annotations: Mapping[str, Any], annotation: str) -> bool:
-    return is_true(annotations.get(annotation))
 
 
 def parse_spec(spec: Mapping[str, Any]) -> EcrRepositorySpec:

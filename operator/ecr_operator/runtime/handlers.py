@@ -16,7 +16,9 @@ from typing import Any, TypeVar
 import kopf
 
 from ecr_operator.core import metrics
+from ecr_operator.core.api import GROUP, OBSERVE_ONLY_ANNOTATION, VERSION, annotation_flag
 from ecr_operator.core.aws import ClientFactory
+from ecr_operator.core.conditions import Report, now
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.kube import api_server_version, patch_status_from_thread, write_export
 from ecr_operator.core.namespaces import NamespacePolicies
@@ -25,17 +27,12 @@ from ecr_operator.core.settings import Settings
 from ecr_operator.core.snapshot import Snapshots
 from ecr_operator.repository.adoption import Adoption
 from ecr_operator.repository.export import export_data
-from ecr_operator.repository.manifest import annotation_flag, desired_for, request_for
+from ecr_operator.repository.manifest import desired_for, request_for
 from ecr_operator.repository.parts.key import KeyCreation
 from ecr_operator.repository.reconcile import AdoptedThenFailed, Checkpoint, Outcome, delete, inventory, reconcile
 from ecr_operator.repository.render import Desired
-from ecr_operator.repository.spec import (
-    GROUP,
-    OBSERVE_ONLY_ANNOTATION,
-    PLURAL,
-    VERSION,
-)
-from ecr_operator.repository.status import Report, now, report, report_failure, report_inventory
+from ecr_operator.repository.spec import PLURAL
+from ecr_operator.repository.status import report, report_failure, report_inventory
 from ecr_operator.runtime.events import EventRecorder
 from ecr_operator.runtime.probes import Readiness, ReadinessChecker
 

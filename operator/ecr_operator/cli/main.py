@@ -506,11 +506,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "crd":
         from ecr_operator.core.crd import render_crd_yaml
-        from ecr_operator.registry.crd import render_registry_crd_yaml
+        from ecr_operator.registry.crd import CRD as REGISTRY_CRD
+        from ecr_operator.repository.crd import CRD as REPOSITORY_CRD
 
-        kinds = {"EcrRepository": render_crd_yaml, "EcrRegistry": render_registry_crd_yaml}
-        renders = list(kinds.values()) if args.kind == "all" else [kinds[args.kind]]
-        sys.stdout.write("---\n".join(render() for render in renders))
+        crds = [crd for crd in (REPOSITORY_CRD, REGISTRY_CRD) if args.kind in (crd.kind, "all")]
+        sys.stdout.write("---\n".join(render_crd_yaml(crd) for crd in crds))
         return 0
     if args.command == "plan":
         return plan_command.run(args, plan_command.plan_settings(args))

@@ -31,7 +31,10 @@ class ApiModel(BaseModel):
 class Condition(ApiModel):
     """One condition in the Kubernetes shape (metav1.Condition)."""
 
-    type: str = Field(description="The condition's type: Ready (the repository is usable as specified).")
+    type: str = Field(
+        description="The condition's type: Ready (usable as specified), Synced (the last pass reached AWS and "
+        "applied its plan) or Stalled (waits for a change)."
+    )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(
         description="CamelCase reason of the last transition or pass (Synced, MissingRequiredTags, "
@@ -41,4 +44,20 @@ class Condition(ApiModel):
     last_transition_time: str = Field(description="When status last changed (RFC 3339, UTC).")
     observed_generation: int | None = Field(
         None, description="The metadata.generation this condition was computed for."
+    )
+
+
+class CommonStatus(ApiModel):
+    """The status fields every kind reports; a kind's status model adds its own after them."""
+
+    observed_generation: int | None = Field(None, description="The metadata.generation the operator last acted on.")
+    last_sync_time: str | None = Field(
+        None, description="When the operator last compared AWS with the spec (RFC 3339, UTC)."
+    )
+    planned_changes: list[str] = Field(
+        default_factory=list,
+        description="With the observe-only annotation: the AWS changes a normal reconcile would make.",
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready, Synced and Stalled: whether it is usable as specified, and why not."
     )

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
-from ecr_operator.core.model import ACCOUNT_ID_PATTERN, REGION_PATTERN, ApiModel, Condition, cel_rules
+from ecr_operator.core.model import ACCOUNT_ID_PATTERN, REGION_PATTERN, ApiModel, CommonStatus, cel_rules
 
 REGISTRY_KIND = "EcrRegistry"
 REGISTRY_PLURAL = "ecrregistries"
@@ -172,19 +172,8 @@ class EcrRegistrySpec(ApiModel):
     )
 
 
-class EcrRegistryStatus(ApiModel):
+class EcrRegistryStatus(CommonStatus):
     """What the operator did and saw."""
 
     registry_id: str | None = Field(None, description="The registry's AWS account ID.")
     region: str | None = Field(None, description="The registry's region.")
-    observed_generation: int | None = Field(None, description="The metadata.generation the operator last acted on.")
-    last_sync_time: str | None = Field(
-        None, description="When the operator last compared AWS with the spec (RFC 3339, UTC)."
-    )
-    planned_changes: list[str] = Field(
-        default_factory=list,
-        description="With the observe-only annotation: the AWS changes a normal reconcile would make.",
-    )
-    conditions: list[Condition] = Field(
-        default_factory=list, description="Ready: whether the registry settings are as specified, and why not."
-    )

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field
 
 from ecr_operator.core.api import GROUP
-from ecr_operator.core.model import ACCOUNT_ID_PATTERN, REGION_PATTERN, ApiModel, Condition, cel_rules
+from ecr_operator.core.model import ACCOUNT_ID_PATTERN, REGION_PATTERN, ApiModel, CommonStatus, cel_rules
 
 KIND = "EcrRepository"
 PLURAL = "ecrrepositories"
@@ -225,7 +225,7 @@ class ScanStatus(ApiModel):
     )
 
 
-class EcrRepositoryStatus(ApiModel):
+class EcrRepositoryStatus(CommonStatus):
     """What the operator did and saw."""
 
     repository_name: str | None = Field(None, description="The ECR repository's name.")
@@ -239,14 +239,6 @@ class EcrRepositoryStatus(ApiModel):
         None,
         description="The KMS key encrypting the repository (created by the operator or brought); empty for AES256.",
     )
-    observed_generation: int | None = Field(None, description="The metadata.generation the operator last acted on.")
-    last_sync_time: str | None = Field(
-        None, description="When the operator last compared AWS with the spec (RFC 3339, UTC)."
-    )
-    planned_changes: list[str] = Field(
-        default_factory=list,
-        description="With the observe-only annotation: the AWS changes a normal reconcile would make.",
-    )
     adopted: bool | None = Field(
         None,
         description="True when the operator adopted a repository that existed without an owner "
@@ -255,9 +247,6 @@ class EcrRepositoryStatus(ApiModel):
     )
     adopted_at: str | None = Field(
         None, description="When the repository was adopted (RFC 3339): the pass that wrote its ownership tags."
-    )
-    conditions: list[Condition] = Field(
-        default_factory=list, description="Ready: whether the repository is usable as specified, and why not."
     )
     images: ImagesStatus | None = Field(None, description=ImagesStatus.__doc__)
     scan: ScanStatus | None = Field(None, description=ScanStatus.__doc__)

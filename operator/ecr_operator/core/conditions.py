@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from ecr_operator.core.api import OBSERVE_ONLY_ANNOTATION
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.model import Condition
-from ecr_operator.core.reasons import PERMANENT, Reason
+from ecr_operator.core.reasons import Reason
 
 READY = "Ready"
 SYNCED = "Synced"
@@ -108,7 +108,7 @@ def pass_conditions(
     else:
         synced_reason, synced_message = Reason.SYNCED, "the last pass reached AWS and applied its plan"
     old = previous.get("conditions")
-    stalled = bool(problems) and all(p.reason in PERMANENT for p in problems)
+    stalled = bool(problems) and not any(p.retryable for p in problems)
     conditions = [
         _condition(old, READY, ready, reason, message, generation, timestamp),
         _condition(old, SYNCED, True, synced_reason, synced_message, generation, timestamp),
@@ -131,7 +131,7 @@ def failure_conditions(
     """Ready / Synced / Stalled of a pass that stopped at ``error``: Synced=False with it; Ready kept only for a
     retried error on an object already Ready at this generation (``retried`` starts its message); Stalled when
     the error waits for a change."""
-    permanent = error.reason in PERMANENT or not error.retryable
+    permanent = not error.retryable
     old = previous.get("conditions")
     if not permanent and _was_ready(previous, generation):
         message = f"{retried}; the last pass is being retried ({error.reason})"

@@ -123,11 +123,11 @@ async def write_export(
             await patch_configmap(namespace, config_map_name, decided.body, settings, logger)
     except errors.APIConflictError as exc:
         raise OperatorError(
-            Reason.ALREADY_EXISTS, f"ConfigMap {namespace}/{config_map_name} appeared meanwhile", retryable=True
+            Reason.ALREADY_EXISTS, f"ConfigMap {namespace}/{config_map_name} appeared meanwhile"
         ) from exc
     except errors.APIError as exc:
         raise OperatorError(
-            Reason.INTERNAL_ERROR, f"could not write ConfigMap {namespace}/{config_map_name}: {exc}", retryable=True
+            Reason.INTERNAL_ERROR, f"could not write ConfigMap {namespace}/{config_map_name}: {exc}"
         ) from exc
     return decided.operation
 

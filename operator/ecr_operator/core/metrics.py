@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from ecr_operator.core.errors import is_throttling
 from ecr_operator.core.reasons import Reason
 
 if TYPE_CHECKING:  # core.actions imports aws, which instruments its clients here
@@ -76,7 +77,6 @@ FINDINGS = Gauge(
 )
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
 
-_THROTTLING = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException"})
 _PARTS = {"kms": "key", "ecr": "repository"}
 
 
@@ -123,7 +123,7 @@ def aws_outcome(http_response: Any, parsed: dict[str, Any] | None, exception: Ba
         return type(exception).__name__
     status = int(getattr(http_response, "status_code", 0) or 0)
     code = str(((parsed or {}).get("Error") or {}).get("Code", ""))
-    if code in _THROTTLING or status == 429:
+    if is_throttling(code, status):
         return "throttled"
     if status and status < 300:
         return "ok"

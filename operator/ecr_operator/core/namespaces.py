@@ -71,7 +71,6 @@ class NamespacePolicies:
                     Reason.ACCOUNT_NOT_MAPPED,
                     f"Namespace {namespace} is not mapped to an AWS account: a cluster admin must annotate it with "
                     f"{AWS_ROLE_ARN_ANNOTATION} (the operator runs with --require-account-mapping)",
-                    retryable=False,
                 )
             return None
         try:
@@ -80,12 +79,9 @@ class NamespacePolicies:
             raise OperatorError(
                 Reason.ACCOUNT_ROLE_NOT_ASSUMABLE,
                 f"Namespace {namespace}: annotation {AWS_ROLE_ARN_ANNOTATION}: {exc}",
-                retryable=False,
             ) from exc
         return role
 
 
 def _not_seen(namespace: str) -> OperatorError:
-    return OperatorError(
-        Reason.NAMESPACE_NOT_SEEN, f"waiting for the operator to see Namespace {namespace}", retryable=True
-    )
+    return OperatorError(Reason.NAMESPACE_NOT_SEEN, f"waiting for the operator to see Namespace {namespace}")

@@ -83,7 +83,6 @@ def plan(
             Reason.EXPORT_CONFIG_MAP_NOT_OWNED,
             f"ConfigMap {namespace}/{config_map_name} exists and is not owned by this EcrRepository; it is left as "
             "it is: choose another spec.export.configMapName or delete that ConfigMap",
-            retryable=False,
         )
     current = existing.get("data") or {}
     changed = {key: value for key, value in data.items() if current.get(key) != value}

@@ -47,7 +47,7 @@ class AdoptedThenFailed(OperatorError):
     still record the adoption, because the next pass sees a repository that is already owned."""
 
     def __init__(self, cause: OperatorError) -> None:
-        super().__init__(cause.reason, cause.message, retryable=cause.retryable)
+        super().__init__(cause.reason, cause.message)
 
 
 def _wrote_repository_tags(actions: list[Action]) -> bool:
@@ -196,7 +196,6 @@ def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None =
                 Reason.REPOSITORY_NOT_EMPTY,
                 f"repository {desired.repository_name} still has images; set spec.forceDelete: true to delete "
                 "them with it, or deletionPolicy: Retain to keep it",
-                retryable=True,
             ) from exc
         raise
     if desired.manages_key:

@@ -174,7 +174,6 @@ def _checkpoint(
             raise OperatorError(
                 Reason.STATUS_NOT_WRITABLE,
                 f"could not record the key creation in status before creating it: {exc!r}",
-                retryable=True,
             ) from exc
 
     return record

@@ -77,7 +77,6 @@ def _refusal(desired: DesiredRegistry, observed: ObservedRegistry, deps: Registr
         Reason.REGISTRY_ALREADY_MANAGED,
         f"registry {observed.registry_id} in {desired.region} is already managed by EcrRegistry {deps.managed_by}; "
         "one EcrRegistry per account and region (this one takes over once that one is deleted)",
-        retryable=False,
     )
 
 
@@ -89,7 +88,6 @@ def _self_replication(desired: DesiredRegistry, rendered: dict[str, Any], regist
                     Reason.INVALID_SPEC,
                     f"spec.replication: a destination is this registry itself ({registry_id} in {desired.region}); "
                     "ECR cannot replicate a registry into itself",
-                    retryable=False,
                 )
     return None
 

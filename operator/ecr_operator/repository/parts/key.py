@@ -166,20 +166,15 @@ def _user_key_refusal(desired: Desired, key: UserKey) -> OperatorError | None:
     would leave this repository's images unreadable: refused before anything is created.
     """
     if key.state is None:
-        return OperatorError(
-            Reason.KMS_KEY_NOT_FOUND, f"KMS key {key.arn} does not exist or is not visible", retryable=False
-        )
+        return OperatorError(Reason.KMS_KEY_NOT_FOUND, f"KMS key {key.arn} does not exist or is not visible")
     if key.state != "Enabled":
-        return OperatorError(
-            Reason.KMS_KEY_UNAVAILABLE, f"KMS key {key.arn} is {key.state}, not Enabled", retryable=False
-        )
+        return OperatorError(Reason.KMS_KEY_UNAVAILABLE, f"KMS key {key.arn} is {key.state}, not Enabled")
     if key.owner is not None and key.owner != desired.owner:
         return OperatorError(
             Reason.KMS_KEY_NOT_OWNED,
             f"spec.encryption.kmsKeyArn {key.arn} is the key ecr-operator manages for {key.owner.describe()}; it is "
             "deleted with that resource, which would make this repository's images unreadable: bring a key of "
             "your own",
-            retryable=False,
         )
     return None
 
@@ -191,7 +186,6 @@ def _alias_refusal(desired: Desired, observed: ObservedKey) -> OperatorError | N
     return OperatorError(
         Reason.KMS_ALIAS_TAKEN,
         f"KMS alias {desired.key_alias} points at key {observed.key_id} owned by {holder}",
-        retryable=False,
     )
 
 
@@ -228,7 +222,6 @@ def plan(desired: Desired, observed: ObservedKey | UserKey | None, deps: KeyDeps
             Reason.KMS_KEY_NOT_OWNED,
             f"repository {desired.repository_name} is encrypted with KMS key {deps.repository_key}, "
             "which ecr-operator does not own; its rotation and tags are not managed",
-            retryable=False,
         )
         return KeyPlan(problems=[problem], key_arn=deps.repository_key)
     if observed is None and deps.repository_exists:
@@ -241,7 +234,6 @@ def plan(desired: Desired, observed: ObservedKey | UserKey | None, deps: KeyDeps
                     Reason.KMS_KEY_NOT_FOUND,
                     f"repository {desired.repository_name} is encrypted with KMS key {deps.repository_key}, "
                     "which does not exist or is not visible",
-                    retryable=False,
                 )
             )
         return KeyPlan(problems=problems, key_arn=deps.repository_key)

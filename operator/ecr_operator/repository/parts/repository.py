@@ -108,9 +108,7 @@ def ownership_refusal(desired: Desired, observed: ObservedRepository, adoption: 
     if owner == desired.owner:
         return None
     if owner is not None:
-        return OperatorError(
-            Reason.REPOSITORY_NOT_OWNED, f"repository {observed.name} is owned by {owner.describe()}", retryable=False
-        )
+        return OperatorError(Reason.REPOSITORY_NOT_OWNED, f"repository {observed.name} is owned by {owner.describe()}")
     if adoption.adopts:
         return None
     if adoption.requested:
@@ -118,7 +116,6 @@ def ownership_refusal(desired: Desired, observed: ObservedRepository, adoption: 
             Reason.ADOPTION_NOT_ALLOWED,
             f"repository {observed.name} exists and nobody owns it, but adoption is not allowed here: "
             f"{adoption.refusal}",
-            retryable=False,
         )
     message = (
         f"repository {observed.name} exists and is not managed by ecr-operator; "
@@ -126,7 +123,7 @@ def ownership_refusal(desired: Desired, observed: ObservedRepository, adoption: 
     )
     if not adoption.allowed:
         message += f"; adoption must also be allowed by the platform: {adoption.refusal}"
-    return OperatorError(Reason.REPOSITORY_NOT_OWNED, message, retryable=False)
+    return OperatorError(Reason.REPOSITORY_NOT_OWNED, message)
 
 
 def _encryption_config(desired: Desired, key_arn: str | None) -> dict[str, str]:
@@ -224,7 +221,6 @@ def plan(desired: Desired, observed: ObservedRepository | None, deps: Repository
                 Reason.ENCRYPTION_MISMATCH,
                 f"repository {name} is encrypted with {actual} but the spec asks for {wanted}; "
                 "ECR cannot re-encrypt a repository: recreate it or change the spec to match",
-                retryable=False,
             )
         )
 

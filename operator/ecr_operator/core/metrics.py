@@ -9,15 +9,12 @@ from __future__ import annotations
 import contextlib
 from collections import Counter as Tally
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from ecr_operator.core.errors import is_throttling
 from ecr_operator.core.reasons import Reason
-
-if TYPE_CHECKING:  # core.actions imports aws, which instruments its clients here
-    from ecr_operator.core.actions import Action
 
 PASSES = Counter(
     "ecr_operator_reconcile_passes_total",
@@ -80,19 +77,24 @@ SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
 _PARTS = {"kms": "key", "ecr": "repository"}
 
 
-def part_of(action: Action) -> str:
-    return _PARTS.get(action.service, action.service)
+class Write(Protocol):
+    """An applied action, as the write counters see it (``actions.Action``)."""
+
+    @property
+    def service(self) -> str: ...
 
 
-def count_writes(actions: Iterable[Action], trigger: str) -> None:
+def count_writes(actions: Iterable[Write], trigger: str, part: str | None = None) -> None:
+    """Writes by part, and a resync's writes as one drift correction per part. The part is ``part`` when given,
+    else named after the action's service (kms: key, ecr: repository)."""
     corrected: set[str] = set()
     for action in actions:
-        part = part_of(action)
-        WRITES.labels(part, trigger).inc()
-        corrected.add(part)
+        name = part or _PARTS.get(action.service, action.service)
+        WRITES.labels(name, trigger).inc()
+        corrected.add(name)
     if trigger == "resync":
-        for part in corrected:
-            DRIFT_CORRECTIONS.labels(part).inc()
+        for name in corrected:
+            DRIFT_CORRECTIONS.labels(name).inc()
 
 
 class ReadyReasons:

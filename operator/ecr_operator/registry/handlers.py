@@ -108,11 +108,9 @@ async def reconcile_handler(
         raise kopf.PermanentError(f"{error.reason}: {error.message}") from error
 
     REGISTRY_PASSES.labels(trigger, _result(outcome, observe_only)).inc()
+    metrics.count_writes(outcome.applied, trigger, part=PART)
     for action in outcome.applied:
-        metrics.WRITES.labels(PART, trigger).inc()
         logger.info("%s: %s", Reason.DRIFT_CORRECTED if resync else Reason.UPDATED, action.summary)
-    if resync and outcome.applied:
-        metrics.DRIFT_CORRECTIONS.labels(PART).inc()
     _write(memo, patch, body, report(outcome, status, generation, now(), observe_only=observe_only, resync=resync))
 
 

@@ -81,18 +81,18 @@ def test_namespace_events_keep_the_prefixes_current() -> None:
     runtime = _runtime("namespace-prefix")
     annotations = {"ecr.platform.dev/repository-prefixes": "shared/, ops-"}
     namespace_event(type=None, name="team-a", annotations=annotations, memo=runtime)
-    assert runtime.namespaces.prefixes_of("team-a") == ("shared/", "ops-")
+    assert runtime.namespaces.granted_prefixes("team-a") == ("shared/", "ops-")
     # Removing the annotation clears the grant; deleting the Namespace forgets it.
     namespace_event(type="MODIFIED", name="team-a", annotations={}, memo=runtime)
-    assert runtime.namespaces.prefixes_of("team-a") == ()
+    assert runtime.namespaces.granted_prefixes("team-a") == ()
     namespace_event(type="DELETED", name="team-a", annotations={}, memo=runtime)
     with pytest.raises(OperatorError) as raised:
-        runtime.namespaces.prefixes_of("team-a")
+        runtime.namespaces.granted_prefixes("team-a")
     assert raised.value.reason == "NamespaceNotSeen" and raised.value.retryable
 
 
 def test_without_the_policy_no_namespace_is_needed() -> None:
-    assert _runtime("any").namespaces.prefixes_of("never-seen") == ()
+    assert _runtime("any").namespaces.granted_prefixes("never-seen") == ()
 
 
 def test_namespaces_are_watched_only_for_the_namespace_prefix_policy() -> None:

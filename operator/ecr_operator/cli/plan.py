@@ -89,14 +89,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: {exc}", file=stderr)
         return EXIT_ERROR
     clients = ClientFactory()
-    granted = parse_prefixes(getattr(args, "allowed_prefixes", "") or "")
+    granted_prefixes = parse_prefixes(getattr(args, "allowed_prefixes", "") or "")
     plans = []
     for source, document in documents:
         if not _is_ecr_repository(document):
             kind = document.get("kind", "?") if isinstance(document, dict) else type(document).__name__
             print(f"note: {source}: skipping {kind} (not an {KIND})", file=stderr)
             continue
-        plans.append(plan_one(document, args.namespace, settings, clients, granted, args.namespace_allows_adoption))
+        plans.append(
+            plan_one(document, args.namespace, settings, clients, granted_prefixes, args.namespace_allows_adoption)
+        )
     _print(plans, args.output, stdout)
     return exit_code(plans)
 
@@ -106,7 +108,7 @@ def plan_one(
     default_namespace: str,
     settings: Settings,
     clients: Any,
-    granted: tuple[str, ...],
+    granted_prefixes: tuple[str, ...],
     namespace_allows_adoption: bool,
 ) -> ResourcePlan:
     from ecr_operator.repository.reconcile import reconcile
@@ -116,7 +118,12 @@ def plan_one(
     result = ResourcePlan(namespace, str(metadata.get("name", "")))
     try:
         request = request_for(
-            document.get("spec") or {}, namespace, result.name, metadata.get("annotations") or {}, settings, granted
+            document.get("spec") or {},
+            namespace,
+            result.name,
+            metadata.get("annotations") or {},
+            settings,
+            granted_prefixes,
         )
         desired = request.desired
         result.repository_name, result.region = desired.repository_name, desired.region

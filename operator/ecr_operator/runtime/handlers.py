@@ -21,13 +21,13 @@ from ecr_operator.core.aws import ClientFactory
 from ecr_operator.core.conditions import Report, now
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.kube import api_server_version, patch_status_from_thread, write_export
-from ecr_operator.core.namespaces import NamespacePolicies
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
 from ecr_operator.core.snapshot import Snapshots
 from ecr_operator.repository.adoption import Adoption
 from ecr_operator.repository.export import export_data
 from ecr_operator.repository.manifest import desired_for, request_for
+from ecr_operator.repository.namespaces import NamespacePolicies
 from ecr_operator.repository.parts.key import KeyCreation
 from ecr_operator.repository.reconcile import AdoptedThenFailed, Checkpoint, Outcome, delete, inventory, reconcile
 from ecr_operator.repository.render import Desired
@@ -204,8 +204,8 @@ async def reconcile_handler(
     # which kopf treats as a resume).
     with_inventory = (not resync and reason in (kopf.Reason.CREATE, kopf.Reason.UPDATE)) or not status.get("images")
     try:
-        granted = memo.namespaces.prefixes_of(namespace)
-        request = request_for(spec, namespace, name, meta.annotations, memo.settings, granted)
+        granted_prefixes = memo.namespaces.granted_prefixes(namespace)
+        request = request_for(spec, namespace, name, meta.annotations, memo.settings, granted_prefixes)
         desired, observe_only = request.desired, request.observe_only
         adoption = memo.namespaces.adoption(namespace, request.adopt)
         role_arn = memo.namespaces.role_of(namespace)

@@ -15,11 +15,11 @@ from ecr_operator.core.actions import NEW_KEY_ID, Action, Applied, Plan, apply, 
 from ecr_operator.core.aws import AwsClients
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
-from ecr_operator.core.snapshot import RegionView
 from ecr_operator.repository.adoption import NO_ADOPTION, Adoption
 from ecr_operator.repository.parts import images, key, repository
 from ecr_operator.repository.parts.key import KeyCreation
 from ecr_operator.repository.render import Desired
+from ecr_operator.repository.view import RegionView
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None =
 
 
 def _repositories_using(clients: AwsClients, key_arn: str) -> list[str]:
-    """Every repository in the region encrypted with ``key_arn`` (read fresh: a delete must not trust a snapshot)."""
+    """Every repository in the region encrypted with ``key_arn`` (read fresh: never a resync's view)."""
     users = []
     paging: dict[str, Any] = {"maxResults": 1000}
     while True:

@@ -182,7 +182,3 @@ def render(spec: EcrRepositorySpec, owner: Owner, default_region: str) -> Desire
         deletion_policy=spec.deletion_policy,
         force_delete=spec.force_delete,
     )
-
-
-def to_json(document: dict[str, Any]) -> str:
-    return json.dumps(document, separators=(",", ":"), sort_keys=True)

@@ -23,7 +23,6 @@ from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.kube import api_server_version, patch_status_from_thread, write_export
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
-from ecr_operator.core.snapshot import Snapshots
 from ecr_operator.repository.adoption import Adoption
 from ecr_operator.repository.export import export_data
 from ecr_operator.repository.manifest import desired_for, request_for
@@ -33,6 +32,7 @@ from ecr_operator.repository.reconcile import AdoptedThenFailed, Checkpoint, Out
 from ecr_operator.repository.render import Desired
 from ecr_operator.repository.spec import PLURAL
 from ecr_operator.repository.status import report, report_failure, report_inventory
+from ecr_operator.repository.view import RegionViews
 from ecr_operator.runtime.events import EventRecorder
 from ecr_operator.runtime.probes import Readiness, ReadinessChecker
 
@@ -56,7 +56,7 @@ class Runtime:
     """AWS clients per (account role, region), with the rate limits of the settings."""
     executor: ThreadPoolExecutor = field(init=False)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    snapshots: Snapshots = field(init=False)
+    views: RegionViews = field(init=False)
     last_write: dict[str, float] = field(default_factory=dict)
     """time.monotonic() after each object's last AWS write: batched views older than that are not used."""
     namespaces: NamespacePolicies = field(init=False)
@@ -73,7 +73,7 @@ class Runtime:
         self.executor = ThreadPoolExecutor(max_workers=self.settings.max_workers, thread_name_prefix="aws")
         # A view serves every resync in a tenth of the interval (0.5-60 s); older views are re-read.
         max_age = min(60.0, max(0.5, self.settings.resync_seconds / 10))
-        self.snapshots = Snapshots(self.settings.cluster_id, max_age)
+        self.views = RegionViews(self.settings.cluster_id, max_age)
         self.namespaces = NamespacePolicies(self.settings)
 
     def reconcile(
@@ -91,7 +91,7 @@ class Runtime:
         """One pass for one object (in a worker thread), in the account of ``role_arn`` (None: the operator's);
         resyncs share batched reads of the (account, region)."""
         clients = self.clients.for_region(desired.region, role_arn)
-        view = self.snapshots.view(clients, self.last_write.get(uid, 0.0)) if resync else None
+        view = self.views.view(clients, self.last_write.get(uid, 0.0)) if resync else None
         outcome = reconcile(
             clients,
             desired,

@@ -13,7 +13,7 @@ from typing import Any
 
 from ecr_operator.core.actions import Action, Plan, read
 from ecr_operator.core.aws import AwsClients
-from ecr_operator.core.compare import parse_json, policies_equal
+from ecr_operator.core.compare import parse_json, policies_equal, to_json
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.registry.render import (
@@ -24,7 +24,6 @@ from ecr_operator.registry.render import (
     replication_equal,
     scanning_equal,
 )
-from ecr_operator.repository.render import to_json
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,18 @@ from typing import Any
 
 from ecr_operator.core.actions import NEW_REGISTRY_ID, NEW_REPOSITORY_ARN, NEW_REPOSITORY_URI, Action, Plan, read
 from ecr_operator.core.aws import AwsClients
-from ecr_operator.core.compare import lifecycles_equal, parse_json, policies_equal, tag_changes, tags_from_list
+from ecr_operator.core.compare import (
+    lifecycles_equal,
+    parse_json,
+    policies_equal,
+    tag_changes,
+    tags_from_list,
+    to_json,
+)
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.repository.adoption import Adoption
-from ecr_operator.repository.render import Desired, Owner, owner_from_tags, to_json
+from ecr_operator.repository.render import Desired, Owner, owner_from_tags
 from ecr_operator.repository.spec import ADOPT_ANNOTATION
 
 

@@ -447,9 +447,9 @@ def _run(args: argparse.Namespace) -> int:
     sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]
     import kopf
 
-    from ecr_operator.core.kube import drop_managed_fields_from_watches
     from ecr_operator.runtime import probes
     from ecr_operator.runtime.handlers import Runtime, build_registry, build_settings
+    from ecr_operator.runtime.kube import drop_managed_fields_from_watches
     from ecr_operator.runtime.probes import Readiness
 
     settings = Settings(

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-from kopf._cogs.clients import api as kopf_api
 from prometheus_client import Counter
 from pydantic import ValidationError
 
@@ -34,6 +33,7 @@ from ecr_operator.registry.reconcile import (
 from ecr_operator.registry.render import DesiredRegistry, render_registry
 from ecr_operator.registry.spec import REGISTRY_PLURAL, EcrRegistrySpec
 from ecr_operator.registry.status import report, report_failure
+from ecr_operator.runtime import kube
 from ecr_operator.runtime.handlers import Runtime, backoff, resync_initial_delay
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
@@ -57,8 +57,8 @@ def desired_registry(spec: Mapping[str, Any], name: str, settings: Settings) -> 
 
 async def _registry_deps(body: kopf.Body, resource: kopf.Resource, memo: Runtime, logger: Logger) -> RegistryDeps:
     """Which EcrRegistry manages this one's registry, from a fresh list (see ``registry_reconcile``)."""
-    listing = await kopf_api.get(url=resource.get_url(), settings=memo.kopf_settings, logger=logger)
-    claims = [claim_of(item, memo.settings.region) for item in (listing or {}).get("items", [])]
+    listing = await kube.list_objects(resource, memo.kopf_settings, logger)
+    claims = [claim_of(item, memo.settings.region) for item in listing]
     return RegistryDeps(managed_by(claim_of(body, memo.settings.region), claims))
 
 

@@ -20,7 +20,6 @@ from ecr_operator.core.api import GROUP, OBSERVE_ONLY_ANNOTATION, VERSION, annot
 from ecr_operator.core.aws import ClientFactory
 from ecr_operator.core.conditions import Report, now
 from ecr_operator.core.errors import OperatorError
-from ecr_operator.core.kube import api_server_version, patch_status_from_thread, write_export
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
 from ecr_operator.repository.adoption import Adoption
@@ -34,6 +33,7 @@ from ecr_operator.repository.spec import PLURAL
 from ecr_operator.repository.status import report, report_failure, report_inventory
 from ecr_operator.repository.view import RegionViews
 from ecr_operator.runtime.events import EventRecorder
+from ecr_operator.runtime.kube import api_server_version, patch_status_from_thread, write_export
 from ecr_operator.runtime.probes import Readiness, ReadinessChecker
 
 FINALIZER = f"{GROUP}/finalizer"

@@ -1,20 +1,22 @@
-"""Writes to the Kubernetes API that kopf's end-of-handler patch cannot make: status in the middle of a handler
-(the key creation record) and the export ConfigMap (spec.export).
+"""The operator's calls to the Kubernetes API outside kopf's handler protocol, and the only module that touches
+kopf's internals: status in the middle of a pass (the key creation record), the export ConfigMap, Events, the
+readiness check, listing a kind's objects, and the watch filter that drops ``managedFields``.
 
 kopf has no public call for this; its own API client (``kopf._cogs.clients.api``) carries the operator's
-credentials (re-authenticating on 401) and retries, so it is used here rather than a second client. The
-kopf version is pinned by the constraints file; tests/e2e cover this path against a real API server.
+credentials (re-authenticating on 401) and retries, so it is used here rather than a second client. The kopf
+version is pinned by the constraints file, mypy --strict checks the calls against its signatures, and tests/e2e
+cover this path against a real API server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
 
 import kopf
-from kopf._cogs.clients import api, errors
+from kopf._cogs.clients import api, errors, watching
 from kopf._cogs.structs import references
 
 from ecr_operator.core.errors import OperatorError
@@ -23,6 +25,36 @@ from ecr_operator.repository import export
 
 CHECKPOINT_TIMEOUT_SECONDS = 30.0
 
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+
+NotFound = errors.APINotFoundError
+Conflict = errors.APIConflictError
+ApiError = errors.APIError
+
+
+async def call(
+    method: Literal["get", "post", "patch"],
+    url: str,
+    settings: kopf.OperatorSettings,
+    logger: Logger,
+    payload: Mapping[str, Any] | None = None,
+    backoffs: Iterable[float] | None = None,
+) -> Any:
+    """One request with kopf's API client (a patch is a JSON merge patch); the answer, parsed. Raises
+    :data:`NotFound`, :data:`Conflict` or another :data:`ApiError` when the API server refuses it."""
+    headers = {"Content-Type": "application/merge-patch+json"} if method == "patch" else None
+    response = await api.request(
+        method,
+        url,
+        payload=dict(payload) if payload is not None else None,
+        headers=headers,
+        settings=settings,
+        backoffs=backoffs,
+        logger=logger,
+    )
+    async with response:
+        return await response.json()
+
 
 async def patch_status(
     resource: kopf.Resource,
@@ -30,18 +62,12 @@ async def patch_status(
     name: str,
     status: Mapping[str, Any],
     settings: kopf.OperatorSettings,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
+    logger: Logger,
 ) -> None:
     """Merge-patch the status subresource now (raises when the API server does not take it)."""
-    await api.patch(
-        url=resource.get_url(
-            namespace=references.NamespaceName(namespace) if namespace else None, name=name, subresource="status"
-        ),
-        headers={"Content-Type": "application/merge-patch+json"},
-        payload={"status": dict(status)},
-        settings=settings,
-        logger=logger,
-    )
+    where = references.NamespaceName(namespace) if namespace else None
+    url = resource.get_url(namespace=where, name=name, subresource="status")
+    await call("patch", url, settings, logger, {"status": dict(status)})
 
 
 def patch_status_from_thread(loop: asyncio.AbstractEventLoop, *args: Any) -> None:
@@ -53,51 +79,15 @@ def patch_status_from_thread(loop: asyncio.AbstractEventLoop, *args: Any) -> Non
     future.result(timeout=CHECKPOINT_TIMEOUT_SECONDS)
 
 
-async def api_server_version(
-    settings: kopf.OperatorSettings, logger: logging.Logger | logging.LoggerAdapter[Any]
-) -> None:
+async def api_server_version(settings: kopf.OperatorSettings, logger: Logger) -> None:
     """GET /version with the operator's credentials (raises when the API server does not answer)."""
-    await api.get(url="/version", settings=settings, logger=logger)
+    await call("get", "/version", settings, logger)
 
 
-async def get_configmap(
-    namespace: str, name: str, settings: kopf.OperatorSettings, logger: logging.Logger | logging.LoggerAdapter[Any]
-) -> dict[str, Any] | None:
-    """The ConfigMap, or None when it does not exist."""
-    try:
-        found: dict[str, Any] = await api.get(
-            url=f"/api/v1/namespaces/{namespace}/configmaps/{name}", settings=settings, logger=logger
-        )
-    except errors.APINotFoundError:
-        return None
-    return found
-
-
-async def create_configmap(
-    namespace: str,
-    body: Mapping[str, Any],
-    settings: kopf.OperatorSettings,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
-) -> None:
-    await api.post(
-        url=f"/api/v1/namespaces/{namespace}/configmaps", payload=dict(body), settings=settings, logger=logger
-    )
-
-
-async def patch_configmap(
-    namespace: str,
-    name: str,
-    patch: Mapping[str, Any],
-    settings: kopf.OperatorSettings,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
-) -> None:
-    await api.patch(
-        url=f"/api/v1/namespaces/{namespace}/configmaps/{name}",
-        headers={"Content-Type": "application/merge-patch+json"},
-        payload=dict(patch),
-        settings=settings,
-        logger=logger,
-    )
+async def list_objects(resource: kopf.Resource, settings: kopf.OperatorSettings, logger: Logger) -> list[Any]:
+    """Every object of ``resource`` (cluster-wide), read fresh from the API server."""
+    listing = await call("get", resource.get_url(), settings, logger)
+    return list((listing or {}).get("items", []))
 
 
 async def write_export(
@@ -107,25 +97,29 @@ async def write_export(
     owner_uid: str,
     data: Mapping[str, str],
     settings: kopf.OperatorSettings,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
+    logger: Logger,
 ) -> str:
     """Create or update the export ConfigMap (``export.plan`` decides); returns what was done.
 
     Raises OperatorError: ExportConfigMapNotOwned for a ConfigMap of someone else's, AlreadyExists (retried) when
     one appeared between the read and the create, InternalError (retried) for any other refusal of the API server.
     """
+    configmaps = f"/api/v1/namespaces/{namespace}/configmaps"
     try:
-        existing = await get_configmap(namespace, config_map_name, settings, logger)
+        try:
+            existing = await call("get", f"{configmaps}/{config_map_name}", settings, logger)
+        except NotFound:
+            existing = None
         decided = export.plan(existing, namespace, config_map_name, owner_name, owner_uid, data)
         if decided.operation == "create":
-            await create_configmap(namespace, decided.body, settings, logger)
+            await call("post", configmaps, settings, logger, decided.body)
         elif decided.operation == "patch":
-            await patch_configmap(namespace, config_map_name, decided.body, settings, logger)
-    except errors.APIConflictError as exc:
+            await call("patch", f"{configmaps}/{config_map_name}", settings, logger, decided.body)
+    except Conflict as exc:
         raise OperatorError(
             Reason.ALREADY_EXISTS, f"ConfigMap {namespace}/{config_map_name} appeared meanwhile"
         ) from exc
-    except errors.APIError as exc:
+    except ApiError as exc:
         raise OperatorError(
             Reason.INTERNAL_ERROR, f"could not write ConfigMap {namespace}/{config_map_name}: {exc}"
         ) from exc
@@ -140,8 +134,6 @@ def drop_managed_fields_from_watches() -> None:
     created it, kopf, the status writes) is most of a parsed body's size, tens of KiB of small dicts, and
     neither kopf nor the operator reads it. Idempotent.
     """
-    from kopf._cogs.clients import watching
-
     original = watching.infinite_watch
     if getattr(original, "_drops_managed_fields", False):
         return

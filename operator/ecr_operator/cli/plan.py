@@ -69,16 +69,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
 
-def plan_settings(args: argparse.Namespace) -> Settings:
-    return Settings(
-        region=args.region,
-        cluster_id=args.cluster_id,
-        required_tags=args.required_tags,
-        repository_name_policy=args.repository_name_policy,
-        adoption=args.adoption,
-    )
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from ecr_operator.core.aws import ClientFactory
 

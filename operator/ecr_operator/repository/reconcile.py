@@ -1,4 +1,5 @@
-"""Orders the parts (key -> repository -> settings -> lifecycle -> policy -> tags) and collects the outcome.
+"""One EcrRepository pass: observe the parts (key, repository, and images when asked), plan them in order, each
+with the outputs of the parts before it, apply the whole plan; and the delete.
 
 Knows nothing of kopf: a test, a benchmark or a CLI can drive it exactly as the handlers do.
 """

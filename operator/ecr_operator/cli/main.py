@@ -55,7 +55,7 @@ _RATES = checked(_rates, "'off' or service:Operation=rate entries, comma-separat
 
 RUN_FLAGS_WITHOUT_ENV = {
     "--help": "prints the help",
-    "--all-namespaces": f"the default; on the command line it overrides {ENV_PREFIX}NAMESPACE",
+    "--all-namespaces": f"the default; together with {ENV_PREFIX}NAMESPACE it is an error",
     "--region": "the standard AWS variables AWS_REGION / AWS_DEFAULT_REGION, as every AWS tool reads them",
 }
 """The options of `ecr-operator run` without an ECR_OPERATOR_* variable, and why (README: Running it...)."""

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
 from prometheus_client import Counter
-from pydantic import ValidationError
 
 from ecr_operator.core import metrics
 from ecr_operator.core.api import GROUP, OBSERVE_ONLY_ANNOTATION, VERSION, annotation_flag
@@ -22,6 +20,7 @@ from ecr_operator.core.conditions import Report, now
 from ecr_operator.core.errors import OperatorError, SpecError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
+from ecr_operator.registry.manifest import desired_registry
 from ecr_operator.registry.parts.registry import RegistryDeps
 from ecr_operator.registry.reconcile import (
     RegistryOutcome,
@@ -30,8 +29,7 @@ from ecr_operator.registry.reconcile import (
     managed_by,
     reconcile_registry,
 )
-from ecr_operator.registry.render import DesiredRegistry, render_registry
-from ecr_operator.registry.spec import REGISTRY_PLURAL, EcrRegistrySpec
+from ecr_operator.registry.spec import REGISTRY_PLURAL
 from ecr_operator.registry.status import report, report_failure
 from ecr_operator.runtime import kube
 from ecr_operator.runtime.handlers import Runtime, backoff, resync_initial_delay
@@ -44,15 +42,6 @@ REGISTRY_PASSES = Counter(
     ["trigger", "result"],
 )
 PART = "registry"
-
-
-def desired_registry(spec: Mapping[str, Any], name: str, settings: Settings) -> DesiredRegistry:
-    try:
-        model = EcrRegistrySpec.model_validate(dict(spec))
-    except ValidationError as exc:
-        fields = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise SpecError(Reason.INVALID_SPEC, fields) from exc
-    return render_registry(model, name, settings.region)
 
 
 async def _registry_deps(body: kopf.Body, resource: kopf.Resource, memo: Runtime, logger: Logger) -> RegistryDeps:

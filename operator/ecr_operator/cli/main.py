@@ -358,9 +358,10 @@ def _run(args: argparse.Namespace) -> int:
     import kopf
 
     from ecr_operator.runtime import probes
-    from ecr_operator.runtime.handlers import Runtime, build_registry, build_settings
+    from ecr_operator.runtime.handlers import build_kopf_registry, build_settings
     from ecr_operator.runtime.kube import drop_managed_fields_from_watches
     from ecr_operator.runtime.probes import Readiness
+    from ecr_operator.runtime.process import Runtime
 
     settings = settings_from(args)
     log_format = {"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
@@ -375,7 +376,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.metrics_port:
         probes.serve(runtime.readiness, args.metrics_address, args.metrics_port)
     kopf.run(
-        registry=build_registry(settings),
+        registry=build_kopf_registry(settings),
         settings=kopf_settings,
         priority=args.peering_priority or random.randint(1, 2**31 - 1),
         memo=runtime,
@@ -399,10 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "crd":
         from ecr_operator.core.crd import render_crd_yaml
-        from ecr_operator.registry.crd import CRD as REGISTRY_CRD
-        from ecr_operator.repository.crd import CRD as REPOSITORY_CRD
+        from ecr_operator.runtime.kinds import KINDS
 
-        crds = [crd for crd in (REPOSITORY_CRD, REGISTRY_CRD) if args.kind in (crd.kind, "all")]
+        crds = [kind.crd for kind in KINDS if args.kind in (kind.crd.kind, "all")]
         sys.stdout.write("---\n".join(render_crd_yaml(crd) for crd in crds))
         return 0
     if args.command == "plan":

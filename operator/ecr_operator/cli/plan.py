@@ -120,7 +120,7 @@ def plan_one(
         adoption = decide_adoption(
             settings.adoption, namespace, requested=request.adopt, namespace_allows=namespace_allows_adoption
         )
-        outcome = reconcile(clients.for_region(desired.region), desired, adoption=adoption, dry_run=True)
+        outcome = reconcile(clients.for_region(desired.region), desired, adoption=adoption, observe_only=True)
     except OperatorError as error:
         result.verdict = "error" if error.retryable else "refused"
         result.problems = [{"reason": error.reason, "message": error.message}]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -97,6 +98,17 @@ def count_writes(actions: Iterable[Write], trigger: str, part: str | None = None
             DRIFT_CORRECTIONS.labels(name).inc()
 
 
+@dataclass(frozen=True)
+class PassMetrics:
+    """Where one kind's passes are counted: its pass counter (``trigger``, ``result``) and, where the kind has them,
+    the pass durations and the passes that found AWS in sync; writes count under ``part`` (None: per service)."""
+
+    passes: Counter
+    seconds: Histogram | None = None
+    in_sync: Counter | None = None
+    part: str | None = None
+
+
 class ReadyReasons:
     """Resource uid -> (Ready status, reason), summed into the ``ecr_operator_resources`` gauge."""
 
@@ -160,7 +172,7 @@ class _Status:
         self.status_code = status_code
 
 
-def ready_reason(status_patch: dict[str, Any]) -> tuple[str, str] | None:
+def ready_reason(status_patch: Mapping[str, Any]) -> tuple[str, str] | None:
     """(Ready status, reason) from a status patch the report wrote, if it has the Ready condition."""
     for condition in status_patch.get("conditions") or []:
         if condition.get("type") == "Ready":
@@ -168,7 +180,7 @@ def ready_reason(status_patch: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def publish_findings(namespace: str, name: str, status_patch: dict[str, Any]) -> None:
+def publish_findings(namespace: str, name: str, status_patch: Mapping[str, Any]) -> None:
     """The newest image's finding counts from a status patch that carries them (absent keys are 0)."""
     counts = (status_patch.get("scan") or {}).get("findingSeverityCounts")
     if counts is None:

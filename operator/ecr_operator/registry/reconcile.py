@@ -70,15 +70,15 @@ class RegistryOutcome:
 
 
 def reconcile_registry(
-    clients: AwsClients, desired: DesiredRegistry, deps: registry.RegistryDeps, *, dry_run: bool = False
+    clients: AwsClients, desired: DesiredRegistry, deps: registry.RegistryDeps, *, observe_only: bool = False
 ) -> RegistryOutcome:
-    """Observe, plan, then apply (nothing when in sync, nothing in a dry run); raises the plan's refusal."""
+    """Observe, plan, then apply (nothing when in sync, nothing when observe-only); raises the plan's refusal."""
     observed = registry.observe(clients, desired)
     plan = registry.plan(desired, observed, deps)
     if plan.refusal is not None:
         raise plan.refusal
     outcome = RegistryOutcome(desired.region, plan.registry_id, planned=plan.actions, problems=plan.problems)
-    if plan.actions and not dry_run:
+    if plan.actions and not observe_only:
         outcome.applied = apply(clients, plan.actions, Applied()).actions
     for action in outcome.applied:
         log.info("EcrRegistry %s: %s", desired.name, action.summary)

@@ -64,7 +64,7 @@ def reconcile(
     desired: Desired,
     *,
     adoption: Adoption = NO_ADOPTION,
-    dry_run: bool = False,
+    observe_only: bool = False,
     view: RegionView | None = None,
     creation: KeyCreation | None = None,
     checkpoint: Checkpoint | None = None,
@@ -106,7 +106,7 @@ def reconcile(
     outcome = Outcome(desired.repository_name, desired.region, planned=actions)
     outcome.problems = [*key_plan.problems, *repository_plan.problems]
     applied = Applied()
-    if actions and not dry_run:
+    if actions and not observe_only:
         _apply(clients, actions, applied, key_deps.token, checkpoint, adopting=repository_plan.adopting)
 
     outcome.applied = applied.actions

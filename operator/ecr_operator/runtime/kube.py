@@ -1,6 +1,6 @@
 """The operator's calls to the Kubernetes API outside kopf's handler protocol, and the only module that touches
-kopf's internals: status in the middle of a pass (the key creation record), the export ConfigMap, Events, the
-readiness check, listing a kind's objects, and the watch filter that drops ``managedFields``.
+kopf's internals: status in the middle of a pass (records made before AWS writes), ConfigMaps (exports), Events,
+the readiness check, listing a kind's objects, and the watch filter that drops ``managedFields``.
 
 kopf has no public call for this; its own API client (``kopf._cogs.clients.api``) carries the operator's
 credentials (re-authenticating on 401) and retries, so it is used here rather than a second client. The kopf
@@ -21,7 +21,6 @@ from kopf._cogs.structs import references
 
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
-from ecr_operator.repository import export
 
 CHECKPOINT_TIMEOUT_SECONDS = 30.0
 
@@ -90,40 +89,41 @@ async def list_objects(resource: kopf.Resource, settings: kopf.OperatorSettings,
     return list((listing or {}).get("items", []))
 
 
-async def write_export(
+async def read_configmap(
+    namespace: str, name: str, settings: kopf.OperatorSettings, logger: Logger
+) -> Mapping[str, Any] | None:
+    """The ConfigMap, or None when it does not exist; InternalError (retried) when the API server refuses."""
+    try:
+        found: Mapping[str, Any] = await call(
+            "get", f"/api/v1/namespaces/{namespace}/configmaps/{name}", settings, logger
+        )
+    except NotFound:
+        return None
+    except ApiError as exc:
+        raise OperatorError(Reason.INTERNAL_ERROR, f"could not read ConfigMap {namespace}/{name}: {exc}") from exc
+    return found
+
+
+async def write_configmap(
     namespace: str,
-    config_map_name: str,
-    owner_name: str,
-    owner_uid: str,
-    data: Mapping[str, str],
+    name: str,
+    operation: Literal["create", "patch"],
+    body: Mapping[str, Any],
     settings: kopf.OperatorSettings,
     logger: Logger,
-) -> str:
-    """Create or update the export ConfigMap (``export.plan`` decides); returns what was done.
-
-    Raises OperatorError: ExportConfigMapNotOwned for a ConfigMap of someone else's, AlreadyExists (retried) when
-    one appeared between the read and the create, InternalError (retried) for any other refusal of the API server.
-    """
+) -> None:
+    """Create the ConfigMap, or merge-patch it. Raises OperatorError: AlreadyExists (retried) when one appeared
+    since it was read, InternalError (retried) for any other refusal of the API server."""
     configmaps = f"/api/v1/namespaces/{namespace}/configmaps"
     try:
-        try:
-            existing = await call("get", f"{configmaps}/{config_map_name}", settings, logger)
-        except NotFound:
-            existing = None
-        decided = export.plan(existing, namespace, config_map_name, owner_name, owner_uid, data)
-        if decided.operation == "create":
-            await call("post", configmaps, settings, logger, decided.body)
-        elif decided.operation == "patch":
-            await call("patch", f"{configmaps}/{config_map_name}", settings, logger, decided.body)
+        if operation == "create":
+            await call("post", configmaps, settings, logger, body)
+        else:
+            await call("patch", f"{configmaps}/{name}", settings, logger, body)
     except Conflict as exc:
-        raise OperatorError(
-            Reason.ALREADY_EXISTS, f"ConfigMap {namespace}/{config_map_name} appeared meanwhile"
-        ) from exc
+        raise OperatorError(Reason.ALREADY_EXISTS, f"ConfigMap {namespace}/{name} appeared meanwhile") from exc
     except ApiError as exc:
-        raise OperatorError(
-            Reason.INTERNAL_ERROR, f"could not write ConfigMap {namespace}/{config_map_name}: {exc}"
-        ) from exc
-    return decided.operation
+        raise OperatorError(Reason.INTERNAL_ERROR, f"could not write ConfigMap {namespace}/{name}: {exc}") from exc
 
 
 def drop_managed_fields_from_watches() -> None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
+from ecr_operator.core.actions import Action
 from ecr_operator.core.api import OBSERVE_ONLY_ANNOTATION
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.model import Condition
@@ -150,4 +151,59 @@ def failure_conditions(
             generation,
             timestamp,
         ),
+    ]
+
+
+class Outcome(Protocol):
+    """What a pass that reached AWS did, as its report needs it (every kind's outcome has these)."""
+
+    @property
+    def applied(self) -> Sequence[Action]: ...
+
+    @property
+    def planned(self) -> Sequence[Action]: ...
+
+    @property
+    def problems(self) -> Sequence[OperatorError]: ...
+
+
+def pass_status(
+    outcome: Outcome,
+    previous: Mapping[str, Any],
+    generation: int | None,
+    timestamp: str,
+    *,
+    observe_only: bool,
+    resync: bool,
+    in_sync: str,
+    noted: Sequence[Event] = (),
+) -> tuple[dict[str, Any], list[Event]]:
+    """The ``CommonStatus`` fields of a pass that reached AWS, and its Events: its writes (Updated, or
+    DriftCorrected on a resync), what the kind ``noted`` besides, then the Warning of its problems."""
+    events: list[Event] = []
+    changes = [action.summary for action in outcome.applied]
+    if changes:
+        events.append(Event("Normal", Reason.DRIFT_CORRECTED if resync else Reason.UPDATED, "; ".join(changes)))
+    events.extend(noted)
+    planned = [action.summary for action in outcome.planned] if observe_only else []
+    conditions, warnings = pass_conditions(
+        outcome.problems, planned, previous, generation, timestamp, observe_only=observe_only, in_sync=in_sync
+    )
+    events.extend(warnings)
+    fields = {
+        "planned_changes": planned,
+        "observed_generation": generation,
+        "last_sync_time": timestamp,
+        "conditions": conditions,
+    }
+    return fields, events
+
+
+def failure_status(
+    error: OperatorError, previous: Mapping[str, Any], generation: int | None, timestamp: str, *, retried: str
+) -> tuple[dict[str, Any], list[Event]]:
+    """The ``CommonStatus`` fields of a pass that stopped at ``error`` (:func:`failure_conditions`), and its Warning."""
+    conditions = failure_conditions(error, previous, generation, timestamp, retried=retried)
+    return {"observed_generation": generation, "conditions": conditions}, [
+        Event("Warning", error.reason, error.message)
     ]

@@ -11,13 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from ecr_operator.core.api import OBSERVE_ONLY_ANNOTATION, annotation_flag
-from ecr_operator.core.errors import SpecError
-from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
-from ecr_operator.core.spec_errors import judged, validation_problems
+from ecr_operator.core.spec_errors import judged, parse_spec_as
 from ecr_operator.repository.render import Desired, Owner, render
 from ecr_operator.repository.spec import ADOPT_ANNOTATION, EcrRepositorySpec
 from ecr_operator.repository.validate import check_repository_name, validate
@@ -37,12 +33,7 @@ class Request:
 
 
 def parse_spec(spec: Any) -> EcrRepositorySpec:
-    if not isinstance(spec, Mapping):
-        raise SpecError(Reason.INVALID_SPEC, f"spec: must be an object, not {type(spec).__name__}")
-    try:
-        return EcrRepositorySpec.model_validate(dict(spec))
-    except ValidationError as exc:
-        raise SpecError(Reason.INVALID_SPEC, validation_problems(exc)) from exc
+    return parse_spec_as(EcrRepositorySpec, spec)
 
 
 def desired_for(spec: Mapping[str, Any], namespace: str, name: str, settings: Settings) -> Desired:

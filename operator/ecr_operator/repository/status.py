@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ecr_operator.core.conditions import Event, Report, failure_conditions, pass_conditions, status_patch
+from ecr_operator.core.conditions import Event, Report, failure_status, pass_status, status_patch
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Prices
@@ -96,37 +96,26 @@ def report(
 ) -> Report:
     """A pass that reached AWS: identifiers, plan (observe-only), conditions and Events; with the inventory when
     the pass observed it (``prices`` for the cost estimate; default: the operator's default prices)."""
-    events: list[Event] = []
-    changes = [action.summary for action in outcome.applied]
-    if changes:
-        events.append(Event("Normal", Reason.DRIFT_CORRECTED if resync else Reason.UPDATED, "; ".join(changes)))
-    if outcome.adopted:
-        events.append(Event("Normal", Reason.ADOPTED, f"adopted repository {outcome.repository_name}"))
-    planned = [action.summary for action in outcome.planned] if observe_only else []
-
-    conditions, warnings = pass_conditions(
-        outcome.problems,
-        planned,
+    adopted = [Event("Normal", Reason.ADOPTED, f"adopted repository {outcome.repository_name}")]
+    fields, events = pass_status(
+        outcome,
         previous,
         generation,
         timestamp,
         observe_only=observe_only,
+        resync=resync,
         in_sync=f"repository {outcome.repository_name} is in sync",
+        noted=adopted if outcome.adopted else (),
     )
-    events.extend(warnings)
-    fields: dict[str, Any] = {
-        "repository_name": outcome.repository_name,
-        "region": outcome.region,
-        "repository_uri": outcome.repository_uri,
-        "repository_arn": outcome.repository_arn,
-        "registry_id": outcome.registry_id,
-        "kms_key_arn": outcome.kms_key_arn,
-        "planned_changes": planned,
-        "observed_generation": generation,
-        "last_sync_time": timestamp,
-        "conditions": conditions,
+    fields.update(
+        repository_name=outcome.repository_name,
+        region=outcome.region,
+        repository_uri=outcome.repository_uri,
+        repository_arn=outcome.repository_arn,
+        registry_id=outcome.registry_id,
+        kms_key_arn=outcome.kms_key_arn,
         **_adoption(outcome.adopted, previous, timestamp),
-    }
+    )
     if not observe_only:
         fields["key_creation"] = None  # a completed pass leaves any key it created aliased and findable
     if outcome.inventory is not None:
@@ -146,10 +135,5 @@ def report_failure(
 ) -> Report:
     """A pass that stopped at ``error``: Synced=False with it; Ready kept only for a retried error on a resource
     already Ready at this generation; Stalled when the error waits for a change."""
-    conditions = failure_conditions(error, previous, generation, timestamp, retried="usable as specified")
-    fields: dict[str, Any] = {
-        "observed_generation": generation,
-        "conditions": conditions,
-        **_adoption(adopted, previous, timestamp),
-    }
-    return Report(status_patch(EcrRepositoryStatus(**fields)), [Event("Warning", error.reason, error.message)])
+    fields, events = failure_status(error, previous, generation, timestamp, retried="usable as specified")
+    return Report(status_patch(EcrRepositoryStatus(**fields, **_adoption(adopted, previous, timestamp))), events)

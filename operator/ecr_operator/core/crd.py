@@ -83,23 +83,40 @@ AGE_COLUMN = Column("Age", "date", ".metadata.creationTimestamp")
 
 
 @dataclass(frozen=True)
-class CrdDescription:
-    """What makes one kind's CRD: its names, scope, columns, root rules and models."""
+class Names:
+    """A kind's names, as ``kubectl`` knows them."""
 
     kind: str
     plural: str
     singular: str
     short_names: tuple[str, ...]
     categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CrdDescription:
+    """What makes one kind's CRD: its names, scope, models, description, columns and root rules."""
+
+    names: Names
     scope: Literal["Namespaced", "Cluster"]
-    description: str
     spec: type[BaseModel]
     status: type[BaseModel]
-    columns: tuple[Column, ...]
+    description: str
+    columns: tuple[Column, ...] = ()
+    """``kubectl get`` shows these first, then Ready and Reason, then ``details``, then Age."""
+    details: tuple[Column, ...] = ()
     root_rules: tuple[Mapping[str, str], ...] = ()
     """CEL rules on the whole object (the only place that sees metadata and spec together)."""
     defaulted: frozenset[str] = frozenset()
     """Object properties that always exist after defaulting (see :func:`to_structural`)."""
+
+    @property
+    def kind(self) -> str:
+        return self.names.kind
+
+    @property
+    def plural(self) -> str:
+        return self.names.plural
 
     @property
     def name(self) -> str:
@@ -138,9 +155,9 @@ def build_crd(crd: CrdDescription) -> dict[str, Any]:
                 "kind": crd.kind,
                 "listKind": f"{crd.kind}List",
                 "plural": crd.plural,
-                "singular": crd.singular,
-                "shortNames": list(crd.short_names),
-                "categories": list(crd.categories),
+                "singular": crd.names.singular,
+                "shortNames": list(crd.names.short_names),
+                "categories": list(crd.names.categories),
             },
             "versions": [
                 {
@@ -149,7 +166,8 @@ def build_crd(crd: CrdDescription) -> dict[str, Any]:
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": [
-                        {"name": c.name, "type": c.type, "jsonPath": c.json_path} for c in crd.columns
+                        {"name": c.name, "type": c.type, "jsonPath": c.json_path}
+                        for c in (*crd.columns, READY_COLUMN, REASON_COLUMN, *crd.details, AGE_COLUMN)
                     ],
                     "schema": {"openAPIV3Schema": root},
                 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ecr_operator.core.crd import AGE_COLUMN, READY_COLUMN, REASON_COLUMN, Column, CrdDescription
+from ecr_operator.core.crd import Column, CrdDescription, Names
 from ecr_operator.repository.spec import KIND, PLURAL, SHORT_NAMES, SINGULAR, EcrRepositorySpec, EcrRepositoryStatus
 
 # metadata.name becomes the repository name when spec.repositoryName is empty: it must satisfy ECR's rules
@@ -14,26 +14,21 @@ DEFAULT_NAME_RULE = {
     "ECR's naming rules (at least 2 characters, no consecutive separators); set spec.repositoryName otherwise",
 }
 
+NAMES = Names(KIND, PLURAL, SINGULAR, tuple(SHORT_NAMES), categories=("aws", "ecr"))
+
 CRD = CrdDescription(
-    kind=KIND,
-    plural=PLURAL,
-    singular=SINGULAR,
-    short_names=tuple(SHORT_NAMES),
-    categories=("aws", "ecr"),
-    scope="Namespaced",
-    description="An Amazon ECR repository with its KMS key, lifecycle policy, cross-account pull policy and tags, "
-    "managed by ecr-operator.",
-    spec=EcrRepositorySpec,
-    status=EcrRepositoryStatus,
-    columns=(
-        Column("URI", "string", ".status.repositoryUri"),
-        READY_COLUMN,
-        REASON_COLUMN,
+    NAMES,
+    "Namespaced",
+    EcrRepositorySpec,
+    EcrRepositoryStatus,
+    "An Amazon ECR repository with its KMS key, lifecycle policy, cross-account pull policy and tags, managed by "
+    "ecr-operator.",
+    columns=(Column("URI", "string", ".status.repositoryUri"),),
+    details=(
         Column("Images", "integer", ".status.images.count"),
         Column("Size", "integer", ".status.images.totalSizeBytes"),
         Column("Critical", "integer", ".status.scan.findingSeverityCounts.CRITICAL"),
         Column("High", "integer", ".status.scan.findingSeverityCounts.HIGH"),
-        AGE_COLUMN,
     ),
     root_rules=(DEFAULT_NAME_RULE,),
     # spec.encryption always exists after defaulting: its CEL transition rules need oldSelf to exist.

@@ -94,46 +94,65 @@ class PassHost:
         await kube.write_configmap(namespace, name, operation, body, self.runtime.kopf_settings, self.logger)
 
 
-def _write(
-    kind: Kind[Any], memo: Runtime, patch: kopf.Patch, body: kopf.Body, subject: Subject, written: Report
-) -> None:
-    patch.status.update(written.status)
-    kind.written(memo.controller(kind), subject, written.status)
-    for event in written.events:
-        memo.events.record(body, type=event.type, reason=event.reason, message=event.message)
+@dataclass(frozen=True)
+class Call:
+    """One call of a kind's kopf handler: the arguments of kopf's that the runner uses."""
+
+    kind: Kind[Any]
+    body: kopf.Body
+    patch: kopf.Patch
+    memo: Runtime
+    logger: Logger
+    resource: kopf.Resource
+    retry: int = 0
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, kind: Kind[Any], kwargs: Mapping[str, Any]) -> Call:
+        return cls(
+            kind,
+            body=kwargs["body"],
+            patch=kwargs["patch"],
+            memo=kwargs["memo"],
+            logger=kwargs["logger"],
+            resource=kwargs["resource"],
+            retry=kwargs.get("retry", 0),
+            reason=kwargs.get("reason"),
+        )
+
+    @property
+    def controller(self) -> Any:
+        return self.memo.controller(self.kind)
+
+    def host(self, subject: Subject) -> PassHost:
+        return PassHost(self.memo, self.resource, subject, self.logger)
+
+    def write(self, subject: Subject, written: Report) -> None:
+        """The report into the object's status (kopf patches it when the handler returns), and its Events."""
+        self.patch.status.update(written.status)
+        self.kind.written(self.controller, subject, written.status)
+        for event in written.events:
+            self.memo.events.record(self.body, type=event.type, reason=event.reason, message=event.message)
 
 
-async def reconcile(
-    kind: Kind[Any],
-    *,
-    body: kopf.Body,
-    patch: kopf.Patch,
-    memo: Runtime,
-    retry: int,
-    logger: Logger,
-    resource: kopf.Resource,
-    reason: str | None = None,
-    resync: bool = False,
-    **_: Any,
-) -> None:
+async def reconcile(kind: Kind[Any], resync: bool = False, **kwargs: Any) -> None:
     """One pass: create, update, resume or resync."""
-    subject = subject_of(body, reason)
+    call = Call.of(kind, kwargs)
+    subject = subject_of(call.body, call.reason)
     trigger = "resync" if resync else "change"
     counted = kind.metrics
     started = time.monotonic()
-    controller = memo.controller(kind)
     try:
-        async with memo.lock(subject.uid):
-            host = PassHost(memo, resource, subject, logger)
-            passed = await controller.reconcile(subject, host, resync=resync)
+        async with call.memo.lock(subject.uid):
+            passed = await call.controller.reconcile(subject, call.host(subject), resync=resync)
     except OperatorError as error:
         counted.passes.labels(trigger, "error").inc()
         if counted.seconds is not None:
             counted.seconds.labels(trigger).observe(time.monotonic() - started)
-        logger.warning("not ready: %s: %s", error.reason, error.message)
-        _write(kind, memo, patch, body, subject, controller.report_failure(error, subject, now()))
+        call.logger.warning("not ready: %s: %s", error.reason, error.message)
+        call.write(subject, call.controller.report_failure(error, subject, now()))
         if error.retryable:
-            raise kopf.TemporaryError(error.message, delay=backoff(retry)) from error
+            raise kopf.TemporaryError(error.message, delay=backoff(call.retry)) from error
         raise kopf.PermanentError(f"{error.reason}: {error.message}") from error
 
     counted.passes.labels(trigger, passed.result).inc()
@@ -143,8 +162,8 @@ async def reconcile(
     if counted.in_sync is not None and not passed.planned:
         counted.in_sync.labels(trigger).inc()
     for action in passed.applied:
-        logger.info("%s: %s", Reason.DRIFT_CORRECTED if resync else Reason.UPDATED, action.summary)
-    _write(kind, memo, patch, body, subject, passed.report)
+        call.logger.info("%s: %s", Reason.DRIFT_CORRECTED if resync else Reason.UPDATED, action.summary)
+    call.write(subject, passed.report)
 
 
 async def resync(kind: Kind[Any], **kwargs: Any) -> None:
@@ -160,61 +179,41 @@ async def resume(kind: Kind[Any], **kwargs: Any) -> None:
     await reconcile(kind, resync=kind.resume_resyncs, **kwargs)
 
 
-async def delete(
-    kind: Kind[Any],
-    *,
-    body: kopf.Body,
-    patch: kopf.Patch,
-    memo: Runtime,
-    retry: int,
-    logger: Logger,
-    resource: kopf.Resource,
-    **_: Any,
-) -> None:
+async def delete(kind: Kind[Any], **kwargs: Any) -> None:
     """The AWS side of a deleted object; the finalizer stays until it is gone (or the kind lets it go)."""
-    subject = subject_of(body)
-    controller = memo.controller(kind)
+    call = Call.of(kind, kwargs)
+    subject = subject_of(call.body)
     try:
-        async with memo.lock(subject.uid):
-            deleted = await controller.delete(subject, PassHost(memo, resource, subject, logger))
+        async with call.memo.lock(subject.uid):
+            deleted = await call.controller.delete(subject, call.host(subject))
     except OperatorError as error:
-        logger.warning("delete blocked: %s: %s", error.reason, error.message)
-        _write(kind, memo, patch, body, subject, controller.report_failure(error, subject, now()))
+        call.logger.warning("delete blocked: %s: %s", error.reason, error.message)
+        call.write(subject, call.controller.report_failure(error, subject, now()))
         delay = kind.delete_retry_seconds(error)
-        raise kopf.TemporaryError(error.message, delay=backoff(retry) if delay is None else delay) from error
+        raise kopf.TemporaryError(error.message, delay=backoff(call.retry) if delay is None else delay) from error
     finally:
-        memo.locks.pop(subject.uid, None)
+        call.memo.locks.pop(subject.uid, None)
     for event in deleted.events:
-        logger.warning("%s: %s", event.reason, event.message)
-        memo.events.record(body, type=event.type, reason=event.reason, message=event.message)
-    memo.events.forget(subject.uid)
-    kind.forget(controller, subject)
+        call.logger.warning("%s: %s", event.reason, event.message)
+        call.memo.events.record(call.body, type=event.type, reason=event.reason, message=event.message)
+    call.memo.events.forget(subject.uid)
+    kind.forget(call.controller, subject)
     if deleted.skipped:
-        logger.info("deleted the resource only: %s", deleted.skipped)
+        call.logger.info("deleted the resource only: %s", deleted.skipped)
     for action in deleted.applied:
-        logger.info("deleted: %s", action.summary)
+        call.logger.info("deleted: %s", action.summary)
 
 
-async def tick(
-    kind: Kind[Any],
-    timer: Timer[Any],
-    *,
-    body: kopf.Body,
-    meta: kopf.Meta,
-    patch: kopf.Patch,
-    memo: Runtime,
-    logger: Logger,
-    resource: kopf.Resource,
-    **_: Any,
-) -> None:
+async def tick(kind: Kind[Any], timer: Timer[Any], **kwargs: Any) -> None:
     """A kind's own timer (not while the object is being deleted); it writes what the timer reports."""
-    if meta.get("deletionTimestamp"):
+    if kwargs["meta"].get("deletionTimestamp"):
         return
-    subject = subject_of(body)
-    async with memo.lock(subject.uid):
-        written = await timer.run(memo.controller(kind), subject, PassHost(memo, resource, subject, logger))
+    call = Call.of(kind, kwargs)
+    subject = subject_of(call.body)
+    async with call.memo.lock(subject.uid):
+        written = await timer.run(call.controller, subject, call.host(subject))
     if written is not None:
-        _write(kind, memo, patch, body, subject, written)
+        call.write(subject, written)
 
 
 def namespace_event(type: str | None, name: str, annotations: kopf.Annotations, memo: Runtime, **_: Any) -> None:

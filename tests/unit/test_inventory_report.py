@@ -96,10 +96,6 @@ def test_a_never_scanned_image_reports_none_without_counts() -> None:
     )
 
 
-def test_plan_delete_has_nothing_of_its_own() -> None:
-    assert images.plan_delete(desired_from(), ObservedImages((NEW,), None)).actions == []
-
-
 # -- the report and the announcement ------------------------------------------------------------------------------
 
 
@@ -217,7 +213,7 @@ def test_observe_follows_every_page_and_scans_only_the_newest() -> None:
 
     clients: Any = Clients()
     clients.ecr = ecr
-    observed = images.observe(clients, "app")
+    observed = images.observe(clients, desired_from())
     assert observed is not None and len(observed.images) == 5
     assert [name for name, _ in ecr.calls] == ["describe_images"] * 3 + ["describe_image_scan_findings"]
     assert ecr.calls[0][1] == {"repositoryName": "app", "maxResults": 1000}

@@ -23,10 +23,15 @@ from typing import Any
 from ecr_operator.core.actions import Action, Applied, apply
 from ecr_operator.core.aws import AwsClients
 from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.part import Part
 from ecr_operator.registry.parts import registry
+from ecr_operator.registry.parts.registry import ObservedRegistry, RegistryDeps, RegistryPlan
 from ecr_operator.registry.render import DesiredRegistry
 
 log = logging.getLogger(__name__)
+
+REGISTRY: Part[DesiredRegistry, RegistryDeps, None, ObservedRegistry, RegistryDeps, RegistryPlan] = registry
+"""The registry part, as the part protocol (core/part.py) types it."""
 
 OWN_ACCOUNT = ""
 """The operator's own account (whatever DescribeRegistry answers)."""
@@ -73,8 +78,8 @@ def reconcile_registry(
     clients: AwsClients, desired: DesiredRegistry, deps: registry.RegistryDeps, *, observe_only: bool = False
 ) -> RegistryOutcome:
     """Observe, plan, then apply (nothing when in sync, nothing when observe-only); raises the plan's refusal."""
-    observed = registry.observe(clients, desired)
-    plan = registry.plan(desired, observed, deps)
+    observed = REGISTRY.observe(clients, desired, deps, None)
+    plan = REGISTRY.plan(desired, observed, deps)
     if plan.refusal is not None:
         raise plan.refusal
     outcome = RegistryOutcome(desired.region, plan.registry_id, planned=plan.actions, problems=plan.problems)
@@ -89,5 +94,5 @@ def delete_registry(clients: AwsClients, desired: DesiredRegistry, deps: registr
     """deletionPolicy Delete: the managed sections back to ECR's defaults; Retain: no AWS call at all."""
     if desired.deletion_policy != "Delete" or deps.managed_by is not None:
         return []
-    observed = registry.observe(clients, desired)
-    return apply(clients, registry.plan_delete(desired, observed, deps).actions, Applied()).actions
+    observed = REGISTRY.observe(clients, desired, deps, None)
+    return apply(clients, REGISTRY.plan_delete(desired, observed, deps).actions, Applied()).actions

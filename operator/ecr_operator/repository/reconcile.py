@@ -15,6 +15,7 @@ from typing import Any
 from ecr_operator.core.actions import NEW_KEY_ID, Action, Applied, Plan, apply, read
 from ecr_operator.core.aws import AwsClients
 from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.part import Part, ReadPart
 from ecr_operator.core.reasons import Reason
 from ecr_operator.repository.adoption import NO_ADOPTION, Adoption
 from ecr_operator.repository.parts import images, key, repository
@@ -23,6 +24,18 @@ from ecr_operator.repository.render import Desired
 from ecr_operator.repository.view import RegionView
 
 log = logging.getLogger(__name__)
+
+# The parts, as the part protocol types them (core/part.py): a part whose signature drifts fails the type check.
+REPOSITORY: Part[
+    Desired,
+    repository.RepositoryReads,
+    RegionView | None,
+    repository.ObservedRepository | None,
+    repository.RepositoryDeps,
+    repository.RepositoryPlan,
+] = repository
+KEY: Part[Desired, key.KeyDeps, RegionView | None, key.ObservedKey | key.UserKey | None, key.KeyDeps, key.KeyPlan] = key
+IMAGES: ReadPart[Desired, None, None, images.ObservedImages | None, None, images.ImagesPlan] = images
 
 
 @dataclass
@@ -80,16 +93,16 @@ def reconcile(
     (DescribeImages, and the newest image's scan findings): asked on create and spec changes, never on a drift
     resync, whose read budget it would otherwise grow.
     """
-    listed = view.repositories.get(desired.repository_name) if view else None
-    observed_repository = repository.observe(clients, desired.repository_name, listed)
+    observed_repository = REPOSITORY.observe(clients, desired, repository.ALL, view)
     key_deps = key.KeyDeps(
         repository_exists=observed_repository is not None,
         repository_key=observed_repository.kms_key if observed_repository else None,
         token=creation.token if creation else uuid.uuid4().hex,
+        creation=creation,
     )
-    observed_key = key.observe(clients, desired, key_deps, view.key_tags if view else None, creation)
-    key_plan = key.plan(desired, observed_key, key_deps)
-    repository_plan = repository.plan(
+    observed_key = KEY.observe(clients, desired, key_deps, view)
+    key_plan = KEY.plan(desired, observed_key, key_deps)
+    repository_plan = REPOSITORY.plan(
         desired, observed_repository, repository.RepositoryDeps(key_plan.key_arn, adoption)
     )
     plans: list[Plan] = [repository_plan, key_plan]  # the repository's refusal (ownership) is reported first
@@ -99,8 +112,8 @@ def reconcile(
     images_plan = None
     if inventory:
         # A repository still to be created holds nothing: no read. A refused repository was never read.
-        observed_images = images.observe(clients, desired.repository_name) if observed_repository else None
-        images_plan = images.plan(desired, observed_images)
+        observed_images = IMAGES.observe(clients, desired, None, None) if observed_repository else None
+        images_plan = IMAGES.plan(desired, observed_images, None)
     actions = [*key_plan.actions, *repository_plan.actions]
 
     outcome = Outcome(desired.repository_name, desired.region, planned=actions)
@@ -159,10 +172,10 @@ def _did(applied: Applied, service: str, operation: str) -> bool:
 
 def inventory(clients: AwsClients, desired: Desired) -> images.Inventory | None:
     """Only the images part (the ``inventory`` timer): None when the repository does not exist."""
-    observed = images.observe(clients, desired.repository_name)
+    observed = IMAGES.observe(clients, desired, None, None)
     if observed is None:
         return None
-    return images.plan(desired, observed).inventory
+    return IMAGES.plan(desired, observed, None).inventory
 
 
 @dataclass
@@ -185,7 +198,7 @@ def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None =
         outcome.skipped = "deletionPolicy is Retain"
         return outcome
     applied = Applied()
-    observed_repository = repository.observe(clients, desired.repository_name, policies=False)
+    observed_repository = REPOSITORY.observe(clients, desired, repository.RepositoryReads(policies=False), None)
     if observed_repository is not None and observed_repository.owner != desired.owner:
         outcome.skipped = f"repository {desired.repository_name} is not owned by this resource; left untouched"
         return outcome
@@ -204,15 +217,17 @@ def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None =
             repository_exists=False,
             repository_key=observed_repository.kms_key if observed_repository else None,
             token=creation.token if creation else "",
+            creation=creation,
+            rotation=False,
         )
-        observed_key = key.observe(clients, desired, key_deps, creation=creation, rotation=False)
+        observed_key = KEY.observe(clients, desired, key_deps, None)
         users = _repositories_using(clients, observed_key.arn) if isinstance(observed_key, key.ObservedKey) else []
         if isinstance(observed_key, key.ObservedKey) and users:
             outcome.key_kept = (
                 f"KMS key {observed_key.arn} is kept: repositories {', '.join(users)} are encrypted with it and "
                 "would become unreadable; delete the key by hand once they are gone"
             )
-        apply(clients, key.plan_delete(desired, observed_key, keep_key=bool(users)).actions, applied)
+        apply(clients, key.plan_delete(desired, observed_key, key_deps, keep_key=bool(users)).actions, applied)
     outcome.applied = applied.actions
     return outcome
 

@@ -1,5 +1,5 @@
 """The ECR registry part: replication, registry scanning and the registry policy of one registry (one account in
-one region), for an EcrRegistry. Same protocol as the repository parts (``actions.py``): ``observe`` reads only
+one region), for an EcrRegistry. Same protocol as the repository parts (``core/part.py``): ``observe`` reads only
 the sections the spec manages, ``plan`` / ``plan_delete`` are pure.
 
 A registry always exists, so there is nothing to create: a plan is at most one write per section (each of them
@@ -37,7 +37,7 @@ class ObservedRegistry:
     """The registry policy document; None when there is none or the spec does not manage it (not read)."""
 
 
-def observe(clients: AwsClients, desired: DesiredRegistry) -> ObservedRegistry:
+def observe(clients: AwsClients, desired: DesiredRegistry, deps: RegistryDeps, view: None = None) -> ObservedRegistry:
     """DescribeRegistry (the account ID and the replication rules), then the managed sections' reads."""
     registry = read(clients, "ecr", "describe_registry")
     scanning = policy = None

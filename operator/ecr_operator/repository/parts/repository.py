@@ -22,6 +22,7 @@ from ecr_operator.core.reasons import Reason
 from ecr_operator.repository.adoption import Adoption
 from ecr_operator.repository.render import OWNER_TAG_KEYS, Desired, Owner, owner_from_tags
 from ecr_operator.repository.spec import ADOPT_ANNOTATION
+from ecr_operator.repository.view import RegionView
 
 
 @dataclass(frozen=True)
@@ -43,24 +44,37 @@ class ObservedRepository:
         return owner_from_tags(self.tags)
 
 
-def observe(
-    clients: AwsClients, repository_name: str, listed: dict[str, Any] | None = None, *, policies: bool = True
-) -> ObservedRepository | None:
-    """The repository, from ``listed`` (a batched DescribeRepositories entry) when given, else read now.
+@dataclass(frozen=True)
+class RepositoryReads:
+    """What to read of the repository."""
 
-    ``policies=False`` skips the lifecycle and repository policy reads (a delete needs only ownership).
-    """
+    policies: bool = True
+    """The lifecycle and repository policy (a delete needs only ownership)."""
+
+
+ALL = RepositoryReads()
+
+
+def observe(
+    clients: AwsClients, desired: Desired, deps: RepositoryReads = ALL, view: RegionView | None = None
+) -> ObservedRepository | None:
+    """The repository, from the resync's ``view`` (its DescribeRepositories entry) when given, else read now."""
+    listed = view.repositories.get(desired.repository_name) if view is not None else None
     if listed is not None:
-        return observe_details(clients, listed, policies=policies)
+        return _details(clients, listed, policies=deps.policies)
     response = read(
-        clients, "ecr", "describe_repositories", ("RepositoryNotFoundException",), repositoryNames=[repository_name]
+        clients,
+        "ecr",
+        "describe_repositories",
+        ("RepositoryNotFoundException",),
+        repositoryNames=[desired.repository_name],
     )
     if response is None or not response.get("repositories"):
         return None
-    return observe_details(clients, response["repositories"][0], policies=policies)
+    return _details(clients, response["repositories"][0], policies=deps.policies)
 
 
-def observe_details(clients: AwsClients, repository: dict[str, Any], *, policies: bool = True) -> ObservedRepository:
+def _details(clients: AwsClients, repository: dict[str, Any], *, policies: bool) -> ObservedRepository:
     """The per-repository reads that DescribeRepositories does not cover."""
     name = repository["repositoryName"]
     tags = tags_from_list(
@@ -290,7 +304,7 @@ def plan(desired: Desired, observed: ObservedRepository | None, deps: Repository
     )
 
 
-def plan_delete(desired: Desired, observed: ObservedRepository | None) -> Plan:
+def plan_delete(desired: Desired, observed: ObservedRepository | None, deps: RepositoryDeps | None = None) -> Plan:
     """Delete our own repository; its images only when forceDelete asks for it."""
     if observed is None or observed.owner != desired.owner:
         return Plan()

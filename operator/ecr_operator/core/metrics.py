@@ -6,7 +6,6 @@ carries the process and Python collectors (CPU, memory, file descriptors, GC).
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -67,14 +66,6 @@ RESOURCES = Gauge(
 IN_FLIGHT = Gauge("ecr_operator_passes_in_flight", "Passes running or waiting for an AWS worker thread.")
 WAITING = Gauge("ecr_operator_passes_waiting", "Passes waiting for a free AWS worker thread (queue depth).")
 READY = Gauge("ecr_operator_ready", "1 while the API server and AWS answer (the readiness probe), else 0.")
-FINDINGS = Gauge(
-    "ecr_operator_image_findings",
-    "Scan findings of each resource's newest image, by severity (one series per resource: the alerting use case "
-    "asks for it; a resource's series go with it).",
-    ["namespace", "name", "severity"],
-)
-SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
-
 _PARTS = {"kms": "key", "ecr": "repository"}
 
 
@@ -178,18 +169,3 @@ def ready_reason(status_patch: Mapping[str, Any]) -> tuple[str, str] | None:
         if condition.get("type") == "Ready":
             return str(condition.get("status")), str(condition.get("reason", Reason.SYNCED))
     return None
-
-
-def publish_findings(namespace: str, name: str, status_patch: Mapping[str, Any]) -> None:
-    """The newest image's finding counts from a status patch that carries them (absent keys are 0)."""
-    counts = (status_patch.get("scan") or {}).get("findingSeverityCounts")
-    if counts is None:
-        return
-    for severity in SEVERITIES:
-        FINDINGS.labels(namespace, name, severity).set(int(counts.get(severity, 0)))
-
-
-def forget_findings(namespace: str, name: str) -> None:
-    for severity in SEVERITIES:
-        with contextlib.suppress(KeyError):  # never published for this resource
-            FINDINGS.remove(namespace, name, severity)

@@ -15,7 +15,7 @@ from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.kind import Deleted, Host, Kind, Passed, Subject, Timer
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
-from ecr_operator.repository import export
+from ecr_operator.repository import export, findings
 from ecr_operator.repository.adoption import Adoption
 from ecr_operator.repository.crd import CRD
 from ecr_operator.repository.manifest import desired_for, request_for
@@ -187,12 +187,12 @@ class RepositoryController:
         ready = metrics.ready_reason(status)
         if ready is not None:
             self.ready_reasons.set(subject.uid, *ready)
-        metrics.publish_findings(str(subject.namespace), subject.name, status)
+        findings.publish(str(subject.namespace), subject.name, status)
 
     def forget(self, subject: Subject) -> None:
         self.last_write.pop(subject.uid, None)
         self.ready_reasons.forget(subject.uid)
-        metrics.forget_findings(str(subject.namespace), subject.name)
+        findings.forget(str(subject.namespace), subject.name)
 
     def namespace(self, name: str, annotations: Mapping[str, str] | None) -> None:
         """Keep the Namespace annotations the policies read current: granted prefixes (namespace-prefix policy),

@@ -1,4 +1,4 @@
-"""`ecr-operator`: run the operator, print the CRD, or show what a manifest would change in AWS."""
+"""`ecr-operator`: run the operator, plan manifests, report on objects, print the CRDs or the reasons."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Prometheus metrics (``ecr_operator_<thing>_<unit>``; labels of bounded cardinality, never one per resource).
 
-Served with ``/readyz`` and ``/healthz`` by :mod:`probes` on ``--metrics-port``. The default registry also
+Served with ``/readyz`` by ``runtime/probes.py`` on ``--metrics-port``. The default registry also
 carries the process and Python collectors (CPU, memory, file descriptors, GC).
 """
 

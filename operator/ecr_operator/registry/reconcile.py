@@ -1,6 +1,6 @@
 """One EcrRegistry pass (observe -> plan -> apply) and its delete; which EcrRegistry manages a registry.
 
-Knows nothing of kopf, like ``reconcile.py``.
+Knows nothing of kopf, like ``repository/reconcile.py``.
 
 **One EcrRegistry per account and region.** Registry settings are account-wide: two resources for one registry
 would overwrite each other at every resync. The resource that came first (oldest ``creationTimestamp``, then
@@ -9,8 +9,9 @@ resync once the first is gone (a deleting one still holds the registry until its
 handler lists the EcrRegistry objects at every pass (a strongly consistent read from the API server, a handful
 of objects), rather than keeping a map filled from watch events: at start-up the resources are resumed
 concurrently, and a pass could decide before the older resource's event had been seen. The target is keyed by
-(account, region); the account is the operator's own today (``DescribeRegistry``), so :func:`managed_by`
-compares regions, and :data:`OWN_ACCOUNT` stands for it until per-resource accounts exist.
+(account, region). An EcrRegistry is cluster-scoped: no Namespace maps it to another account, so it always acts in
+the operator's own (``DescribeRegistry`` names it); :func:`managed_by` compares regions, and :data:`OWN_ACCOUNT`
+stands for that account.
 """
 
 from __future__ import annotations

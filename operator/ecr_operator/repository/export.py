@@ -2,7 +2,8 @@
 
 The ConfigMap carries an owner reference to the EcrRepository (controller, so the garbage collector deletes it
 with the resource), and the operator writes only a ConfigMap that carries this reference: one that exists without
-it belongs to someone else and is left as it is (``ExportConfigMapNotOwned``). The API calls are in ``kube.py``.
+it belongs to someone else and is left as it is (``ExportConfigMapNotOwned``). The controller (``kind.py``) reads
+and writes it through the runtime.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The EcrRepository API: pydantic models of the spec, the single source of truth.
 
-The CRD's OpenAPI schema is generated from these models (see ``crd.py``); CEL rules that need the
+The CRD's OpenAPI schema is generated from these models (``crd.py``, ``core/crd.py``); CEL rules that need the
 old object (immutability) or span several fields live next to the model they guard, in
 ``json_schema_extra["x-kubernetes-validations"]``.
 """

@@ -1,5 +1,5 @@
 """The KMS key part: the key the operator creates for a repository, or the one the user brings (read, never
-written). All KMS decisions live here; see ``actions.py`` for the part protocol."""
+written). All KMS decisions live here; see ``core/part.py`` for the part protocol."""
 
 from __future__ import annotations
 

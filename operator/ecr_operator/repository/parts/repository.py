@@ -1,5 +1,5 @@
 """The ECR repository part: ownership, settings, lifecycle policy, repository policy and tags (one observation,
-one plan; see ``actions.py`` for the part protocol)."""
+one plan; see ``core/part.py`` for the part protocol)."""
 
 from __future__ import annotations
 

@@ -172,14 +172,15 @@ def pass_status(
     previous: Mapping[str, Any],
     generation: int | None,
     timestamp: str,
+    in_sync: str,
     *,
     observe_only: bool,
     resync: bool,
-    in_sync: str,
     noted: Sequence[Event] = (),
 ) -> tuple[dict[str, Any], list[Event]]:
     """The ``CommonStatus`` fields of a pass that reached AWS, and its Events: its writes (Updated, or
-    DriftCorrected on a resync), what the kind ``noted`` besides, then the Warning of its problems."""
+    DriftCorrected on a resync), what the kind ``noted`` besides, then the Warning of its problems; ``in_sync`` is
+    Ready's message when nothing differs."""
     events: list[Event] = []
     changes = [action.summary for action in outcome.applied]
     if changes:

@@ -23,7 +23,7 @@ def report(
 ) -> Report:
     in_sync = f"registry {outcome.registry_id} in {outcome.region} is in sync"
     fields, events = pass_status(
-        outcome, previous, generation, timestamp, observe_only=observe_only, resync=resync, in_sync=in_sync
+        outcome, previous, generation, timestamp, in_sync, observe_only=observe_only, resync=resync
     )
     status = EcrRegistryStatus(registry_id=outcome.registry_id, region=outcome.region, **fields)
     return Report(status_patch(status), events)

@@ -102,9 +102,9 @@ def report(
         previous,
         generation,
         timestamp,
+        f"repository {outcome.repository_name} is in sync",
         observe_only=observe_only,
         resync=resync,
-        in_sync=f"repository {outcome.repository_name} is in sync",
         noted=adopted if outcome.adopted else (),
     )
     fields.update(

@@ -209,6 +209,34 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "<= 4.5 per pass",
                 steady["reads_per_pass"] <= 4.5,
             )
+    if "tenants" in phases:
+        tenants = phases["tenants"]
+        baseline = tenants.get("unmapped_baseline")
+        if baseline:
+            label = f"{baseline['roles']} unmapped Namespaces x {len(baseline['regions'])} regions"
+            row(f"tenants: {label}: peak above idle", baseline["peak_above_idle_mib"], "(no accounts)", None, " MiB")
+        for roles in tenants["roles"]:
+            label = f"{roles['roles']} roles x {len(roles['regions'])} regions (cache {roles['client_cache_size']})"
+            row(f"tenants: {label}: idle RSS", roles["idle"]["vm_rss_mib"], "", None, " MiB")
+            above = roles["peak_above_idle_mib"]
+            row(f"tenants: {label}: peak above idle", above, "<= 60 MiB", above <= 60, " MiB")
+        invented = tenants["invented"]
+        if invented:
+            label = f"{invented['resources']} invented regions"
+            sets = invented["client_sets_cached"]
+            row(
+                f"tenants: {label}: client sets / requests to them",
+                f"{sets['idle']} -> {sets['after']} / {invented['requests_signed_for_invented_regions']}",
+                "no new client set, 0 requests",
+                sets["idle"] == sets["after"] and invented["requests_signed_for_invented_regions"] == 0,
+            )
+            row(
+                f"tenants: {label}: RSS growth per resource",
+                invented["growth_kib_per_resource"],
+                "(kopf's own per-object state)",
+                None,
+                " KiB",
+            )
     overhead = result.get("proxy_overhead")
     if overhead:
         row(

@@ -46,6 +46,8 @@ from bench.phases.memory import phase_memory
 from bench.phases.overhead import proxy_overhead
 from bench.phases.quotas import phase_quotas
 from bench.phases.restart import phase_restart
+from bench.phases.tenants import add_arguments as add_tenant_arguments
+from bench.phases.tenants import phase_tenants
 from bench.phases.throughput import phase_throughput
 from bench.report import machine, print_table, verdicts
 from ecr_operator_dev import AwsProxy, LocalControlPlane, MotoServer, ensure_controlplane_binaries
@@ -64,7 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(DEFAULT_PHASES),
-        help=f"comma-separated phases to run (default: {','.join(DEFAULT_PHASES)}; also: fleet, quotas)",
+        help=f"comma-separated phases to run (default: {','.join(DEFAULT_PHASES)}; also: fleet, quotas, tenants)",
     )
     parser.add_argument(
         "--restart-n", type=int, default=None, help="existing resources for the restart phase (default: --n)"
@@ -83,6 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="fleet phase: seconds to count steady-state resyncs at the production interval (120; 0: skip,"
         " else the phase waits half an interval, 300 s, after the last create first)",
     )
+    add_tenant_arguments(parser)
     parser.add_argument("--name", default=None, help="result name: bench/results/<name>.json (default: n<N>)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results", help="directory for the JSON")
     parser.add_argument("--workdir", type=Path, default=None, help="logs and data (default: a temp dir)")
@@ -155,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             "restart": phase_restart,
             "fleet": phase_fleet,
             "quotas": phase_quotas,
+            "tenants": phase_tenants,
         }
         result["proxy_overhead"] = proxy_overhead(env)
         overhead = result["proxy_overhead"]

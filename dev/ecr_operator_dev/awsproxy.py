@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import threading
 import time
@@ -98,6 +99,15 @@ class _Bucket:
         return False
 
 
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,]+/[0-9]{8}/(?P<region>[^/,]+)/")
+
+
+def _signed_region(authorization: str | None) -> str:
+    """The region of a SigV4 ``Authorization`` header's credential scope."""
+    found = _CREDENTIAL_SCOPE.search(authorization or "")
+    return found.group("region") if found else ""
+
+
 def is_read(operation: str) -> bool:
     return operation.startswith(READ_PREFIXES)
 
@@ -112,6 +122,8 @@ class Call:
     """time.monotonic() when the request arrived."""
     injected: str | None = None
     """The fault kind injected instead of (or before) forwarding, if any."""
+    region: str = ""
+    """The region the request was signed for (SigV4 credential scope); "" when unsigned."""
 
     @property
     def read(self) -> bool:
@@ -345,26 +357,27 @@ class AwsProxy(Service):
                 started = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 service, operation = _identify(self.headers.get("X-Amz-Target"), body, self.path)
+                region = _signed_region(self.headers.get("Authorization"))
                 fault = proxy._fault_for(operation, body)
                 if fault is not None and fault.kind == "drop":
-                    self._hang_up(Call(service, operation, 0, started, "drop"))
+                    self._hang_up(Call(service, operation, 0, started, "drop", region))
                     return
                 if fault is not None and fault.kind in _FAULT_RESPONSES:
                     status, code, message = _FAULT_RESPONSES[fault.kind]
                     self._respond(*_error_response(service, status, code, message))
-                    proxy._record(Call(service, operation, status, started, fault.kind))
+                    proxy._record(Call(service, operation, status, started, fault.kind, region))
                     return
                 if proxy._over_rate(service, operation):
                     status, code = _THROTTLING[service]
                     self._respond(*_error_response(service, status, code, "Rate exceeded"))
-                    proxy._record(Call(service, operation, status, started, "rate"))
+                    proxy._record(Call(service, operation, status, started, "rate", region))
                     return
                 if fault is not None and fault.kind == "delay":
                     time.sleep(fault.delay_seconds)
                 for hook in proxy._hooks("before"):
                     hook(service, operation)
                 if fault is not None and fault.kind == "abort":
-                    self._hang_up(Call(service, operation, 0, started, "abort"))
+                    self._hang_up(Call(service, operation, 0, started, "abort", region))
                     return
                 status, payload, headers = proxy._forward(self.command, self.path, dict(self.headers), body)
                 if status == 200 and operation == "CreateKey":
@@ -374,10 +387,10 @@ class AwsProxy(Service):
                 for hook in proxy._hooks("after"):
                     hook(service, operation)
                 if fault is not None and fault.kind == "lose_response":
-                    self._hang_up(Call(service, operation, 0, started, "lose_response"))
+                    self._hang_up(Call(service, operation, 0, started, "lose_response", region))
                     return
                 self._respond(status, payload, headers)
-                proxy._record(Call(service, operation, status, started, fault.kind if fault else None))
+                proxy._record(Call(service, operation, status, started, fault.kind if fault else None, region))
 
             def _hang_up(self, call: Call) -> None:
                 """Close the connection without an answer."""

@@ -122,9 +122,8 @@ class PartsHarness(AwsReader):
     def __init__(self, clients: AwsClients, raw: boto3.session.Session) -> None:
         self.clients = clients
         self.calls = ApiCalls()
-        for client in vars(clients).values():
-            if hasattr(client, "meta"):  # every boto3 client the operator has (ecr, kms, sts, tagging...)
-                client.meta.events.register("before-call", self.calls)
+        for client in (clients.ecr, clients.kms, clients.tagging, clients.sts):  # every client the operator has
+            client.meta.events.register("before-call", self.calls)
         super().__init__(raw.client("ecr", region_name=REGION), raw.client("kms", region_name=REGION))
         self.recorded: KeyCreation | None = None
         """The key creation the resource's status would hold (see :meth:`record`)."""
@@ -139,7 +138,7 @@ class PartsHarness(AwsReader):
         spec = EcrRepositorySpec.model_validate(spec_dict)
         return render(spec, Owner(CLUSTER, namespace, name), "us-east-1")
 
-    def record(self, creation: KeyCreation) -> None:
+    def record(self, creation: KeyCreation | None) -> None:
         """What the handlers' checkpoint does: the key creation goes into the resource's status."""
         self.recorded = creation
 

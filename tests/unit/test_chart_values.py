@@ -39,6 +39,8 @@ CHART_VALUES: dict[str, str | None] = {
     "--assume-role-external-id": "settings.assumeRoleExternalIdSecret",  # from a Secret, never a plain value
     "--aws-rate-limits": "settings.awsRateLimits",
     "--aws-rate-limit-scale": "settings.awsRateLimitScale",
+    "--allowed-regions": "settings.allowedRegions",
+    "--client-cache-size": "settings.clientCacheSize",
     "--peering": "peering.name",  # and peering.enabled
     "--peering-lifetime": "settings.peeringLifetime",
     "--log-format": "settings.logFormat",

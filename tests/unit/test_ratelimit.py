@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +120,44 @@ def test_every_default_rate_names_an_operation_the_operator_may_call() -> None:
         prefix, operation = key.split(":")
         if operation != "*":
             assert operation in session.get_service_model(services[prefix]).operation_names, key
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _readme_rates() -> dict[str, float]:
+    """The rows of the README's *AWS API quotas* table: `service:Operation` (with any note after it) -> rate."""
+    text = README.read_text()
+    table = text[text.index("| operation class | rate (requests/s) | source |") :].split("\n\n", 1)[0]
+    rates = {}
+    for row in table.splitlines()[2:]:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        found = re.match(r"^`([a-z]+:[A-Za-z*]+)`", cells[0])
+        assert found, row
+        rates[found.group(1)] = float(cells[1])
+    return rates
+
+
+def test_the_readme_quota_table_is_the_limiters_table() -> None:
+    assert _readme_rates() == DEFAULT_RATES
+
+
+def test_the_kms_rates_are_awss_published_request_quotas() -> None:
+    """AWS KMS Developer Guide, *Request quotas* (the figures checked when the table was last corrected)."""
+    published = {
+        "kms:CreateKey": 5,
+        "kms:CreateAlias": 5,
+        "kms:DeleteAlias": 15,
+        "kms:ScheduleKeyDeletion": 15,
+        "kms:CancelKeyDeletion": 5,
+        "kms:EnableKey": 5,
+        "kms:EnableKeyRotation": 15,
+        "kms:DisableKeyRotation": 5,
+        "kms:TagResource": 10,
+        "kms:UntagResource": 5,
+        "kms:DescribeKey": 2000,
+        "kms:GetKeyRotationStatus": 1000,
+        "kms:ListResourceTags": 2000,
+        "kms:ListKeys": 500,
+    }
+    assert {key: rate for key, rate in DEFAULT_RATES.items() if key in published} == published

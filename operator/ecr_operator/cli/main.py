@@ -30,6 +30,7 @@ from ecr_operator.core.ratelimit import parse_rates
 from ecr_operator.core.settings import (
     ACCOUNT_MAPPINGS,
     ADOPTION_MODES,
+    DEFAULT_CLIENT_CACHE_SIZE,
     DEFAULT_INVENTORY_SECONDS,
     DEFAULT_KMS_KEY_PRICE_PER_MONTH,
     DEFAULT_REQUIRED_TAGS,
@@ -50,6 +51,23 @@ def _rates(value: str) -> str:
     return value
 
 
+def _known_region(value: str) -> str:
+    from ecr_operator.core.regions import RegionPolicy
+
+    RegionPolicy.of([value])
+    return value
+
+
+def _known_regions(value: str) -> tuple[str, ...]:
+    from ecr_operator.core.regions import RegionPolicy
+
+    regions = CSV(value)
+    RegionPolicy.of(regions)
+    return regions
+
+
+_REGION = checked(_known_region, "an AWS region that offers ECR and KMS (e.g. eu-west-1)")
+_REGIONS = checked(_known_regions, "AWS regions that offer ECR and KMS, comma-separated (e.g. eu-west-1,us-east-1)")
 _RATES = checked(_rates, "'off' or service:Operation=rate entries, comma-separated (kms:CreateKey=5,ecr:*=20)")
 
 
@@ -65,8 +83,18 @@ def _add_judgement_flags(parser: argparse.ArgumentParser) -> None:
     """The settings that decide how a manifest is judged: `run` and `plan` must agree on them."""
     parser.add_argument(
         "--region",
+        type=_REGION,
         default=default_region(),
         help="default AWS region for resources without spec.region (default: AWS_REGION)",
+    )
+    option(
+        parser,
+        "--allowed-regions",
+        env="ALLOWED_REGIONS",
+        type=_REGIONS,
+        default="",
+        help="comma-separated regions resources may live in (spec.region); others are refused (RegionNotAllowed)"
+        " before any AWS call; default '': every region botocore knows for both ECR and KMS",
     )
     option(
         parser,
@@ -220,6 +248,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     option(
         run,
+        "--client-cache-size",
+        env="CLIENT_CACHE_SIZE",
+        type=POSITIVE_INT,
+        default=str(DEFAULT_CLIENT_CACHE_SIZE),
+        help="(AWS role, region) client sets kept, least recently used dropped first; each costs ~0.8 MiB once used"
+        f" (default {DEFAULT_CLIENT_CACHE_SIZE})",
+    )
+    option(
+        run,
         "--peering",
         env="PEERING",
         default=None,
@@ -331,6 +368,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         required_tags=args.required_tags,
         repository_name_policy=args.repository_name_policy,
         adoption=args.adoption,
+        allowed_regions=args.allowed_regions,
     )
     if args.command != "run":
         return judgement
@@ -347,6 +385,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         assume_role_external_id=args.assume_role_external_id,
         aws_rate_limits=args.aws_rate_limits,
         aws_rate_limit_scale=args.aws_rate_limit_scale,
+        client_cache_size=args.client_cache_size,
     )
 
 
@@ -390,7 +429,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in ("run", "plan") and args.allowed_regions and args.region not in args.allowed_regions:
+        parser.error(f"--region {args.region} is not one of --allowed-regions ({', '.join(args.allowed_regions)})")
     if args.command == "run":
         return _run(args)
     if args.command == "reasons":

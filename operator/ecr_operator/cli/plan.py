@@ -71,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from ecr_operator.core.aws import ClientFactory
+    from ecr_operator.core.regions import RegionPolicy
 
     stdout, stderr = sys.stdout, sys.stderr
     try:
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ManifestError as exc:
         print(f"error: {exc}", file=stderr)
         return EXIT_ERROR
-    clients = ClientFactory()
+    clients = ClientFactory(regions=RegionPolicy.of(settings.allowed_regions))
     granted_prefixes = parse_prefixes(getattr(args, "allowed_prefixes", "") or "")
     plans = []
     for source, document in documents:

@@ -146,6 +146,19 @@ def reason_of(exc: BaseException) -> Reason:
     return Reason.INTERNAL_ERROR
 
 
+def refused_by_aws(exc: BaseException) -> bool:
+    """AWS answered the call (or the one ``exc`` was raised from) with a client error, HTTP 4xx: the request was
+    refused and did nothing. A server error (5xx, or a 4xx code that names one), or no answer at all (timeout,
+    connection lost), leaves that open."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ClientError):
+            status = int(cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            return 400 <= status < 500 and error_code(cause) not in _TRANSIENT_CODES
+        cause = cause.__cause__
+    return False
+
+
 def to_operator_error(exc: BaseException, action: str) -> OperatorError:
     return OperatorError(reason_of(exc), f"{action}: {_describe(exc)}")
 

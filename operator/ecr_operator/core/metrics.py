@@ -43,6 +43,14 @@ RATE_LIMITED_SECONDS = Counter(
     "Seconds AWS requests waited for the client-side rate limiter (--aws-rate-limits), by service and operation.",
     ["service", "operation"],
 )
+AWS_CLIENT_SETS = Gauge(
+    "ecr_operator_aws_client_sets",
+    "(AWS role, region) client sets cached (at most --client-cache-size).",
+)
+AWS_CLIENT_EVICTIONS = Counter(
+    "ecr_operator_aws_client_evictions_total",
+    "(AWS role, region) client sets dropped from the cache, least recently used first (--client-cache-size).",
+)
 WRITES = Counter(
     "ecr_operator_aws_writes_total",
     "Write actions applied, by part (key, repository) and trigger; a resync's writes are drift corrections.",

@@ -22,17 +22,18 @@ IAM_PREFIXES = {"ecr": "ecr", "kms": "kms", "resourcegroupstaggingapi": "tag", "
 """botocore service name -> the prefix used in rate specs (IAM's action prefix)."""
 
 DEFAULT_RATES: dict[str, float] = {
-    # AWS KMS, "Request quotas" (requests per second, per account and Region).
+    # AWS KMS Developer Guide, "Request quotas" (requests per second, per account and Region); the README's
+    # *AWS API quotas* table states the same figures and a unit test keeps the two equal.
     "kms:CreateKey": 5,
     "kms:CreateAlias": 5,
-    "kms:DeleteAlias": 5,
-    "kms:ScheduleKeyDeletion": 5,
+    "kms:DeleteAlias": 15,
+    "kms:ScheduleKeyDeletion": 15,
     "kms:CancelKeyDeletion": 5,
     "kms:EnableKey": 5,
-    "kms:EnableKeyRotation": 5,
+    "kms:EnableKeyRotation": 15,
     "kms:DisableKeyRotation": 5,
     "kms:TagResource": 10,
-    "kms:UntagResource": 10,
+    "kms:UntagResource": 5,
     "kms:DescribeKey": 2000,
     "kms:GetKeyRotationStatus": 1000,
     "kms:ListResourceTags": 2000,

@@ -11,6 +11,7 @@ from ecr_operator.core.conditions import Report, now
 from ecr_operator.core.errors import OperatorError, SpecError
 from ecr_operator.core.kind import Deleted, Host, Kind, Passed, Subject
 from ecr_operator.core.metrics import PassMetrics
+from ecr_operator.core.regions import refused_region_delete
 from ecr_operator.core.settings import Settings
 from ecr_operator.registry.crd import CRD
 from ecr_operator.registry.manifest import desired_registry
@@ -58,6 +59,12 @@ class RegistryController:
             desired = desired_registry(subject.spec, subject.name, self.settings)
         except SpecError as error:
             return Deleted(skipped=f"the registry settings are left as they are: the spec cannot be read: {error}")
+        recorded = ["status.registryId"] if subject.status.get("registryId") else []
+        let_go = refused_region_delete(
+            self.clients, desired.region, recorded, retain=desired.deletion_policy == "Retain"
+        )
+        if let_go is not None:
+            return Deleted(skipped=let_go)
         deps = await self._deps(subject, host)
         clients = self.clients.for_region(desired.region)
         applied = await host.run(delete_registry, clients, desired, deps)

@@ -20,7 +20,11 @@ FINDINGS = Gauge(
 
 
 def publish(namespace: str, name: str, status_patch: Mapping[str, Any]) -> None:
-    """The newest image's finding counts from a status patch that carries them (absent keys are 0)."""
+    """The newest image's finding counts from a status patch that carries them (absent keys are 0); a patch that
+    clears the scan removes the resource's series."""
+    if "scan" in status_patch and status_patch["scan"] is None:
+        forget(namespace, name)
+        return
     counts = (status_patch.get("scan") or {}).get("findingSeverityCounts")
     if counts is None:
         return

@@ -13,7 +13,8 @@ from ecr_operator.core.aws import ClientFactory
 from ecr_operator.core.conditions import Event, Report, now
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.kind import Deleted, Host, Kind, Passed, Subject, Timer
-from ecr_operator.core.reasons import Reason
+from ecr_operator.core.reasons import REPOSITORY_NOT_OURS, Reason
+from ecr_operator.core.regions import refused_region_delete
 from ecr_operator.core.settings import Settings
 from ecr_operator.repository import export, findings
 from ecr_operator.repository.adoption import Adoption
@@ -23,7 +24,7 @@ from ecr_operator.repository.namespaces import NamespacePolicies
 from ecr_operator.repository.parts.key import KeyCreation
 from ecr_operator.repository.reconcile import AdoptedThenFailed, Outcome, delete, inventory, reconcile
 from ecr_operator.repository.render import Desired
-from ecr_operator.repository.status import report, report_failure, report_inventory
+from ecr_operator.repository.status import report, report_failure, report_inventory, report_not_ours
 from ecr_operator.repository.view import RegionViews
 
 NOT_EMPTY_RETRY_SECONDS = 20.0
@@ -62,18 +63,23 @@ class RepositoryController:
         request = request_for(
             subject.spec, namespace, subject.name, subject.annotations, self.settings, granted_prefixes
         )
-        outcome = await host.run(
-            self._pass,
-            subject.uid,
-            request.desired,
-            adoption=self.namespaces.adoption(namespace, request.adopt),
-            role_arn=self.namespaces.role_of(namespace),
-            resync=resync,
-            observe_only=request.observe_only,
-            creation=key_creation(subject.status),
-            host=host,
-            with_inventory=with_inventory,
-        )
+        try:
+            outcome = await host.run(
+                self._pass,
+                subject.uid,
+                request.desired,
+                adoption=self.namespaces.adoption(namespace, request.adopt),
+                role_arn=self.namespaces.role_of(namespace),
+                resync=resync,
+                observe_only=request.observe_only,
+                creation=key_creation(subject.status),
+                host=host,
+                with_inventory=with_inventory,
+            )
+        except OperatorError as error:
+            if error.reason in REPOSITORY_NOT_OURS and request.export is not None:
+                await self._withdraw_export(subject, host, request.export)
+            raise
         if request.export is not None and outcome.repository_uri is not None:
             await self._export(subject, host, request.export, outcome)
         written = report(
@@ -105,9 +111,9 @@ class RepositoryController:
         clients = self.clients.for_region(desired.region, role_arn)
         view = self.views.view(clients, self.last_write.get(uid, 0.0)) if resync else None
 
-        def checkpoint(creation: KeyCreation) -> None:
-            fields = {"keyCreation": {"token": creation.token, "keyId": creation.key_id}}
-            host.record(fields, "the key creation in status before creating it")
+        def checkpoint(creation: KeyCreation | None) -> None:
+            record = None if creation is None else {"token": creation.token, "keyId": creation.key_id}
+            host.record({"keyCreation": record}, "the key creation in status before creating it")
 
         outcome = reconcile(
             clients,
@@ -140,6 +146,17 @@ class RepositoryController:
             host.logger.warning("export: %s: %s", problem.reason, problem.message)
             outcome.problems.append(problem)
 
+    async def _withdraw_export(self, subject: Subject, host: Host, config_map_name: str) -> None:
+        """The repository is not this resource's: blank the exported identifiers (the next refused pass retries)."""
+        try:
+            existing = await host.read_configmap(config_map_name)
+            decided = export.plan_withdrawal(existing, subject.uid)
+            if decided.operation == "patch":
+                await host.write_configmap(config_map_name, "patch", decided.body)
+                host.logger.info("export: blanked ConfigMap %s: the repository is not ours", config_map_name)
+        except OperatorError as problem:
+            host.logger.warning("export: %s: %s", problem.reason, problem.message)
+
     def report_failure(self, error: OperatorError, subject: Subject, timestamp: str) -> Report:
         adopted = isinstance(error, AdoptedThenFailed)
         return report_failure(error, subject.status, subject.generation, timestamp, adopted=adopted)
@@ -160,7 +177,8 @@ class RepositoryController:
             found = await host.run(inventory, clients, desired)
         except OperatorError as error:
             host.logger.warning("inventory not refreshed: %s: %s", error.reason, error.message)
-            return None
+            # A repository that is not this resource's any more is never read: what status showed of it goes.
+            return report_not_ours() if error.reason in REPOSITORY_NOT_OURS else None
         if found is None:
             host.logger.info("inventory: repository %s not found; left to the next pass", desired.repository_name)
             return None
@@ -171,6 +189,12 @@ class RepositoryController:
         desired = desired_for(subject.spec, namespace, subject.name, self.settings)
         if annotation_flag(subject.annotations, OBSERVE_ONLY_ANNOTATION):
             return Deleted(skipped="observe-only: the AWS side is left as it is")
+        recorded = [f"status.{f}" for f in ("repositoryArn", "kmsKeyArn", "keyCreation") if subject.status.get(f)]
+        let_go = refused_region_delete(
+            self.clients, desired.region, recorded, retain=desired.deletion_policy == "Retain"
+        )
+        if let_go is not None:
+            return Deleted(skipped=let_go)
         try:
             role_arn = self.namespaces.role_of(namespace)
         except OperatorError as refused:

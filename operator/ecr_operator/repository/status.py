@@ -9,7 +9,7 @@ from typing import Any
 
 from ecr_operator.core.conditions import Event, Report, failure_status, pass_status, status_patch
 from ecr_operator.core.errors import OperatorError
-from ecr_operator.core.reasons import Reason
+from ecr_operator.core.reasons import REPOSITORY_NOT_OURS, Reason
 from ecr_operator.core.settings import Prices
 from ecr_operator.repository.cost import estimated_monthly_cost
 from ecr_operator.repository.parts.images import Inventory, ScanSummary
@@ -84,6 +84,24 @@ def report_inventory(inventory: Inventory, previous: Mapping[str, Any], prices: 
     return Report(status_patch(EcrRepositoryStatus(**fields)), events)
 
 
+NOT_OURS_CLEARED: dict[str, Any] = {
+    "repository_uri": None,
+    "repository_arn": None,
+    "registry_id": None,
+    "images": None,
+    "scan": None,
+    "estimated_monthly_cost_usd": None,
+}
+"""What status says about a repository, cleared once the repository under the name is not the resource's: it
+would be someone else's (their URI to pull from, their images, findings and cost)."""
+
+
+def report_not_ours() -> Report:
+    """The ``inventory`` timer found the repository is not this resource's (any more): clear what status showed of
+    it; conditions are the passes' business."""
+    return Report(status_patch(EcrRepositoryStatus(**NOT_OURS_CLEARED)), [])
+
+
 def report(
     outcome: Outcome,
     previous: Mapping[str, Any],
@@ -134,6 +152,10 @@ def report_failure(
     adopted: bool = False,
 ) -> Report:
     """A pass that stopped at ``error``: Synced=False with it; Ready kept only for a retried error on a resource
-    already Ready at this generation; Stalled when the error waits for a change."""
+    already Ready at this generation; Stalled when the error waits for a change. When the repository is not the
+    resource's (RepositoryNotOwned, AdoptionNotAllowed), what status showed of it is cleared."""
     fields, events = failure_status(error, previous, generation, timestamp, retried="usable as specified")
-    return Report(status_patch(EcrRepositoryStatus(**fields, **_adoption(adopted, previous, timestamp))), events)
+    fields.update(_adoption(adopted, previous, timestamp))
+    if error.reason in REPOSITORY_NOT_OURS:
+        fields.update(NOT_OURS_CLEARED)
+    return Report(status_patch(EcrRepositoryStatus(**fields)), events)

@@ -81,8 +81,12 @@ class KeyPlan(Plan):
     None for AES256."""
 
 
+CREATION_MARK = "ecr-operator creation"
+"""Ends a managed key's description, followed by the token of the creation that made it."""
+
+
 def creation_description(desired: Desired, token: str) -> str:
-    return f"ECR repository {desired.repository_name} ({desired.owner.describe()}); ecr-operator creation {token}"
+    return f"ECR repository {desired.repository_name} ({desired.owner.describe()}); {CREATION_MARK} {token}"
 
 
 def _describe(clients: AwsClients, key_id: str) -> dict[str, object] | None:
@@ -111,11 +115,20 @@ def _observe_metadata(
     return ObservedKey(key_id, str(metadata["Arn"]), state, rotation_enabled, tags, has_alias)
 
 
-def _find_key_by_tags(clients: AwsClients, owner: Owner) -> ObservedKey | None:
-    """After a crash between CreateKey and CreateAlias, find the key by its ownership tags.
+def _created_with(metadata: Mapping[str, object] | None, token: str) -> bool:
+    """The key a recorded creation made: its description ends with the creation's token, and it is not pending
+    deletion (a key discarded after a lost alias race, or one of an earlier life of the resource)."""
+    if not metadata or metadata.get("KeyState") == PENDING_DELETION:
+        return False
+    return str(metadata.get("Description", "")).endswith(f"{CREATION_MARK} {token}")
 
-    One Resource Groups Tagging API call finds every key carrying the owner's tags, whatever the number of
-    keys in the account; keys already pending deletion belong to an earlier life of the resource.
+
+def _find_key_by_tags(clients: AwsClients, owner: Owner, token: str) -> ObservedKey | None:
+    """After a crash between CreateKey and recording the key id, the key among those carrying the owner's tags.
+
+    One Resource Groups Tagging API call lists every key with the owner's tags, whatever the number of keys in the
+    account. The owner's tags alone do not say which creation made a key: a resource deleted with Retain and
+    re-created keeps its earlier key, with the same tags. Only the key whose description carries the token counts.
     """
     tag_filters = [{"Key": key, "Values": [value]} for key, value in owner.tags().items()]
     for page in clients.tagging.get_paginator("get_resources").paginate(
@@ -123,7 +136,7 @@ def _find_key_by_tags(clients: AwsClients, owner: Owner) -> ObservedKey | None:
     ):
         for resource in page.get("ResourceTagMappingList", []):
             metadata = _describe(clients, resource["ResourceARN"])
-            if metadata and metadata.get("KeyState") != PENDING_DELETION:
+            if metadata is not None and _created_with(metadata, token):
                 return _observe_metadata(clients, metadata, has_alias=False)
     return None
 
@@ -137,23 +150,20 @@ def _find_key_by_token(clients: AwsClients, token: str) -> ObservedKey | None:
     for page in clients.kms.get_paginator("list_keys").paginate():
         for listed in page.get("Keys", []):
             metadata = _describe(clients, listed["KeyId"])
-            if (
-                metadata
-                and token in str(metadata.get("Description", ""))
-                and metadata.get("KeyState") != PENDING_DELETION
-            ):
+            if metadata is not None and _created_with(metadata, token):
                 return _observe_metadata(clients, metadata, has_alias=False)
     return None
 
 
 def _find_created_key(clients: AwsClients, desired: Desired, creation: KeyCreation) -> ObservedKey | None:
-    """The key a recorded creation made, if the CreateKey call reached KMS at all."""
+    """The key a recorded creation made, if the CreateKey call reached KMS at all: by the recorded key id, else
+    among the owner's tagged keys, else among all keys; always the one whose description carries the token."""
     if creation.key_id is not None:
         metadata = _describe(clients, creation.key_id)
-        if metadata is None or metadata.get("KeyState") == PENDING_DELETION:
+        if metadata is None or not _created_with(metadata, creation.token):
             return None
         return _observe_metadata(clients, metadata, has_alias=False)
-    return _find_key_by_tags(clients, desired.owner) or _find_key_by_token(clients, creation.token)
+    return _find_key_by_tags(clients, desired.owner, creation.token) or _find_key_by_token(clients, creation.token)
 
 
 def _observe_user_key(clients: AwsClients, key_arn: str) -> UserKey:

@@ -13,7 +13,7 @@ from botocore.awsrequest import AWSResponse
 
 from ecr_operator.core.aws import ROLE_SESSIONS_PER_CLIENT_SET, AwsClients, ClientFactory, operator_handlers
 from ecr_operator.core.errors import OperatorError
-from ecr_operator.core.ratelimit import RateLimiter, TokenBucket
+from ecr_operator.core.ratelimit import AdaptiveBucket, RateLimiter
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.regions import RegionPolicy, shared_loader
 
@@ -144,9 +144,9 @@ class RecordingLimiter(RateLimiter):
 
     def __init__(self) -> None:
         super().__init__({"ecr:*": 1000.0})
-        self.taken: list[TokenBucket] = []
+        self.taken: list[AdaptiveBucket] = []
 
-    def bucket(self, account: str, region: str, prefix: str, operation: str) -> TokenBucket | None:
+    def bucket(self, account: str, region: str, prefix: str, operation: str) -> AdaptiveBucket | None:
         bucket = super().bucket(account, region, prefix, operation)
         assert bucket is not None
         self.taken.append(bucket)

@@ -68,7 +68,9 @@ def _known_regions(value: str) -> tuple[str, ...]:
 
 _REGION = checked(_known_region, "an AWS region that offers ECR and KMS (e.g. eu-west-1)")
 _REGIONS = checked(_known_regions, "AWS regions that offer ECR and KMS, comma-separated (e.g. eu-west-1,us-east-1)")
-_RATES = checked(_rates, "'off' or service:Operation=rate entries, comma-separated (kms:CreateKey=5,ecr:*=20)")
+_RATES = checked(
+    _rates, "'off' or service:Operation=rate|adaptive entries, comma-separated (kms:CreateKey=5,ecr:*=adaptive)"
+)
 
 
 RUN_FLAGS_WITHOUT_ENV = {
@@ -235,8 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
         env="AWS_RATE_LIMITS",
         type=_RATES,
         default="",
-        help="request rates per account, region and operation overriding the defaults (AWS's quotas), e.g."
-        " 'kms:CreateKey=5,ecr:*=20'; 'off': no client-side limit",
+        help="request rates per account, region and operation overriding the defaults (AWS's published quotas,"
+        " adaptive where AWS publishes none), e.g. 'kms:CreateKey=5,ecr:*=20,tag:*=adaptive'; 'off': no client-side"
+        " limit",
     )
     option(
         run,

@@ -38,6 +38,10 @@ _RETRY_CONFIG = Config(
     max_pool_connections=32,
 )
 
+# With the client-side limiter, throttling is handled per (account, region, operation) by its buckets; botocore's
+# adaptive mode would also slow every operation of the client after one operation's throttle.
+_LIMITED_RETRY_CONFIG = _RETRY_CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 8}))
+
 
 # The readiness probe's one call: an answer within seconds or a failure, no retries (the next check retries).
 _PROBE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=3, read_timeout=5)
@@ -62,6 +66,8 @@ def _client(
     limiter: RateLimiter | None = None,
     account: str = "",
 ) -> Any:
+    if limiter is not None and config is _RETRY_CONFIG:
+        config = _LIMITED_RETRY_CONFIG
     client = session.create_client(service, region_name=region, config=config)
     for operation in _NOT_IDEMPOTENT.get(service, ()):
         client.meta.events.register_first(f"needs-retry.{service}.{operation}", _no_retry_after_connection_error)

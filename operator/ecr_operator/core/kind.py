@@ -51,7 +51,8 @@ class Host(Protocol):
     def logger(self) -> Logger | LoggerAdapter[Any]: ...
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """``fn`` in an AWS worker thread (boto3 is synchronous)."""
+        """``fn`` in an AWS worker thread (boto3 is synchronous), with the priority of the pass it serves: a create,
+        update or delete goes before resyncs, resumes and timers (``runtime/scheduler.py``)."""
         ...
 
     def record(self, fields: Mapping[str, Any], what: str) -> None:
@@ -125,9 +126,12 @@ C = TypeVar("C", bound=Controller)
 
 @dataclass(frozen=True)
 class Timer(Generic[C]):
-    """A periodic job of a kind besides the resync (jittered per object like the resync; never while deleting)."""
+    """A kind's periodic job besides the resync. It shares the object's one kopf timer with the resync (each runs on
+    the ticks it is due, at offsets fixed per object: ``runtime/periodic.py``), never runs while the object is being
+    deleted, and its AWS calls are background work."""
 
     id: str
+    """Names the job's work in the AWS pool's queue-wait metric (``runtime/scheduler.py``)."""
     interval: Callable[[Settings], float]
     run: Callable[[C, Subject, Host], Awaitable[Report | None]]
     """What to write to the object, if anything."""
@@ -150,7 +154,8 @@ class Kind(Generic[C]):
     changing the spec to such a one retries a blocked delete at once (kopf keeps a delay per handler id)."""
     delete_retry_seconds: Callable[[OperatorError], float | None] = lambda _: None
     """How soon a delete stopped at an error is retried; None: the usual backoff."""
-    timers: tuple[Timer[C], ...] = ()
+    timer: Timer[C] | None = None
+    """At most one periodic job besides the resync: every kopf timer costs each object ~7 KiB (docs/fleet.md)."""
     served: Callable[[Settings], bool] = lambda _: True
     """Whether this operator process serves the kind (settings.manage_registries for the EcrRegistry)."""
     namespaces: Callable[[Settings], bool] = lambda _: False

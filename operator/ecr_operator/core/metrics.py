@@ -43,6 +43,12 @@ RATE_LIMITED_SECONDS = Counter(
     "Seconds AWS requests waited for the client-side rate limiter (--aws-rate-limits), by service and operation.",
     ["service", "operation"],
 )
+RATE_CUTS = Counter(
+    "ecr_operator_aws_rate_cuts_total",
+    "Times AWS throttled an operation and the client-side rate of its (account, region) bucket was cut "
+    "(multiplicative decrease; it climbs back by itself), by service and operation.",
+    ["service", "operation"],
+)
 AWS_CLIENT_SETS = Gauge(
     "ecr_operator_aws_client_sets",
     "(AWS role, region) client sets cached (at most --client-cache-size).",

@@ -9,7 +9,7 @@ from typing import Any
 
 from ecr_operator.core import metrics
 from ecr_operator.core.api import OBSERVE_ONLY_ANNOTATION, annotation_flag
-from ecr_operator.core.aws import ClientFactory
+from ecr_operator.core.aws import AwsClients, ClientFactory
 from ecr_operator.core.conditions import Event, Report, now
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.kind import Deleted, Host, Kind, Passed, Subject, Timer
@@ -22,10 +22,11 @@ from ecr_operator.repository.crd import CRD
 from ecr_operator.repository.manifest import desired_for, request_for
 from ecr_operator.repository.namespaces import NamespacePolicies
 from ecr_operator.repository.parts.key import KeyCreation
-from ecr_operator.repository.reconcile import AdoptedThenFailed, Outcome, delete, inventory, reconcile
+from ecr_operator.repository.reconcile import AdoptedThenFailed, Checkpoint, Outcome, delete, inventory, reconcile
+from ecr_operator.repository.refresh import ViewRefresher
 from ecr_operator.repository.render import Desired
 from ecr_operator.repository.status import report, report_failure, report_inventory, report_not_ours
-from ecr_operator.repository.view import RegionViews
+from ecr_operator.repository.view import RegionView, RegionViews
 
 NOT_EMPTY_RETRY_SECONDS = 20.0
 """How soon a delete waiting for the repository's images to go looks again."""
@@ -40,13 +41,16 @@ def key_creation(status: Mapping[str, Any]) -> KeyCreation | None:
 
 class RepositoryController:
     """The EcrRepositories of one operator process: the resync's batched views, when each object last wrote to
-    AWS, the Namespace policies, and the Ready reasons the ``ecr_operator_resources`` gauge sums."""
+    AWS (kept only while a view could be older), the Namespace policies, and the Ready reasons the
+    ``ecr_operator_resources`` gauge sums."""
 
     def __init__(self, settings: Settings, clients: ClientFactory) -> None:
         self.settings = settings
         self.clients = clients
         # A view serves every resync in a tenth of the interval (0.5-60 s); older views are re-read.
         self.views = RegionViews(settings.cluster_id, min(60.0, max(0.5, settings.resync_seconds / 10)))
+        self.refresher = ViewRefresher(self.views)
+        """Refreshes the views off the AWS pool, waited for in the event loop (refresh.py)."""
         self.last_write: dict[str, float] = {}
         """time.monotonic() after each object's last AWS write: batched views older than that are not used."""
         self.namespaces = NamespacePolicies(settings)
@@ -63,18 +67,26 @@ class RepositoryController:
         request = request_for(
             subject.spec, namespace, subject.name, subject.annotations, self.settings, granted_prefixes
         )
+        adoption = self.namespaces.adoption(namespace, request.adopt)
+        clients = self.clients.for_region(request.desired.region, self.namespaces.role_of(namespace))
+
+        def checkpoint(creation: KeyCreation | None) -> None:
+            record = None if creation is None else {"token": creation.token, "keyId": creation.key_id}
+            host.record({"keyCreation": record}, "the key creation in status before creating it")
+
         try:
+            view = await self.view(subject.uid, clients) if resync else None
             outcome = await host.run(
-                self._pass,
+                self.one_pass,
                 subject.uid,
+                clients,
                 request.desired,
-                adoption=self.namespaces.adoption(namespace, request.adopt),
-                role_arn=self.namespaces.role_of(namespace),
-                resync=resync,
-                observe_only=request.observe_only,
-                creation=key_creation(subject.status),
-                host=host,
-                with_inventory=with_inventory,
+                adoption,
+                view,
+                request.observe_only,
+                key_creation(subject.status),
+                checkpoint,
+                with_inventory,
             )
         except OperatorError as error:
             if error.reason in REPOSITORY_NOT_OURS and request.export is not None:
@@ -93,28 +105,28 @@ class RepositoryController:
         )
         return Passed(written, outcome.applied, outcome.planned, outcome.problems, request.observe_only)
 
-    def _pass(
+    async def view(self, uid: str, clients: AwsClients) -> RegionView:
+        """The batched view of the clients' (account, region) a resync of ``uid`` may use (never older than its
+        last write), waited for without holding an AWS thread."""
+        written = self.last_write.get(uid, 0.0)
+        if written and time.monotonic() - written > self.views.max_age:
+            del self.last_write[uid]  # every view it could be handed is newer: no need to keep it
+        return await self.refresher.view(clients, written)
+
+    def one_pass(
         self,
         uid: str,
+        clients: AwsClients,
         desired: Desired,
-        *,
         adoption: Adoption,
-        role_arn: str | None,
-        resync: bool,
-        observe_only: bool,
-        creation: KeyCreation | None,
-        host: Host,
-        with_inventory: bool,
+        view: RegionView | None,
+        observe_only: bool = False,
+        creation: KeyCreation | None = None,
+        checkpoint: Checkpoint | None = None,
+        with_inventory: bool = False,
     ) -> Outcome:
-        """One pass (in a worker thread) in the account of ``role_arn`` (None: the operator's); resyncs share the
-        batched view of the (account, region); a key creation is recorded in status before CreateKey."""
-        clients = self.clients.for_region(desired.region, role_arn)
-        view = self.views.view(clients, self.last_write.get(uid, 0.0)) if resync else None
-
-        def checkpoint(creation: KeyCreation | None) -> None:
-            record = None if creation is None else {"token": creation.token, "keyId": creation.key_id}
-            host.record({"keyCreation": record}, "the key creation in status before creating it")
-
+        """One pass for one object (in a worker thread) with the clients of its account; resyncs share the batched
+        reads of the (account, region) in ``view``; a key creation is recorded by ``checkpoint`` before CreateKey."""
         outcome = reconcile(
             clients,
             desired,
@@ -243,7 +255,7 @@ KIND = Kind(
     resume_resyncs=True,
     deletion_unblocked=_deletion_unblocked,
     delete_retry_seconds=_delete_retry_seconds,
-    timers=(Timer("inventory", lambda settings: settings.inventory_seconds, RepositoryController.inventory),),
+    timer=Timer("inventory", lambda settings: settings.inventory_seconds, RepositoryController.inventory),
     namespaces=lambda settings: settings.watches_namespaces,
     namespace=RepositoryController.namespace,
     written=RepositoryController.written,

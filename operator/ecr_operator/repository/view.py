@@ -43,21 +43,30 @@ class RegionViews:
     def view(self, clients: AwsClients, not_before: float) -> RegionView:
         """A view of the clients' (account, region) taken after ``not_before`` and at most ``max_age`` seconds ago.
 
-        Per account as well as per region: a repository name means a different repository in another account."""
+        Per account as well as per region: a repository name means a different repository in another account.
+        Blocks the calling thread while another one refreshes the same view (the operator's passes use
+        ``repository/refresh.py``, which waits in the event loop instead)."""
         target = clients.target
         with self._guard:
             lock = self._locks.setdefault(target, threading.Lock())
         with lock:  # one refresh per (account, region) at a time; the others wait for it and share it
-            view = self._views.get(target)
-            now = time.monotonic()
-            if view is None or view.taken_at < not_before or now - view.taken_at > self.max_age:
-                # Let the old view go before the new one is read: at thousands of resources two at once would
-                # set the process's peak memory (passes still using the old one keep it alive meanwhile).
-                self._views.pop(target, None)
-                view = None
-                view = self._take(clients)
-                self._views[target] = view
-            return view
+            return self.cached(target, not_before) or self.refresh(clients)
+
+    def cached(self, target: tuple[str, str], not_before: float) -> RegionView | None:
+        """The stored view of ``target`` if it was taken after ``not_before`` and at most ``max_age`` seconds ago."""
+        view = self._views.get(target)
+        if view is None or view.taken_at < not_before or time.monotonic() - view.taken_at > self.max_age:
+            return None
+        return view
+
+    def refresh(self, clients: AwsClients) -> RegionView:
+        """Read and store a new view of the clients' (account, region); callers make sure one runs at a time."""
+        # Let the old view go before the new one is read: at thousands of resources two at once would set the
+        # process's peak memory (passes still using the old one keep it alive meanwhile).
+        self._views.pop(clients.target, None)
+        view = self._take(clients)
+        self._views[clients.target] = view
+        return view
 
     def _take(self, clients: AwsClients) -> RegionView:
         taken_at = time.monotonic()

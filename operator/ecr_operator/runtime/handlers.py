@@ -1,5 +1,6 @@
-"""kopf registration, once for every kind: each kind's create, update, resume, resync, timers and delete handlers
-go to the pass runner (``passes.py``); kopf's settings, the login and the readiness checks."""
+"""kopf registration, once for every kind: each kind's create, update, resume, periodic timer (the resync and the
+kind's own timer) and delete handlers go to the pass runner (``passes.py``); kopf's settings, the login and the
+readiness checks."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ecr_operator.runtime import passes
 from ecr_operator.runtime.kinds import KINDS
 from ecr_operator.runtime.kube import api_server_version
 from ecr_operator.runtime.probes import ReadinessChecker
-from ecr_operator.runtime.process import Runtime
+from ecr_operator.runtime.process import Runtime, cadence
 
 FINALIZER = f"{GROUP}/finalizer"
 WORKER_IDLE_SECONDS = 0.05
@@ -49,7 +50,7 @@ async def start_readiness(memo: Runtime, logger: logging.Logger | logging.Logger
         await api_server_version(memo.kopf_settings, logger)
 
     async def aws() -> None:
-        await memo.run(lambda: memo.clients.for_region(region).sts.get_caller_identity())
+        await memo.run(lambda: memo.clients.for_region(region).sts.get_caller_identity(), kind="probe")
 
     checker = ReadinessChecker(memo.readiness, {"apiServer": api_server, "aws": aws})
     memo.background.append(asyncio.get_running_loop().create_task(checker.run()))
@@ -59,11 +60,6 @@ def _register(operator: kopf.OperatorRegistry, kind: Kind[Any], settings: Settin
     """One kind's handlers; ids start with the kind's prefix and never change (kopf keeps progress per id)."""
     resource = (GROUP, VERSION, kind.crd.plural)
     prefix = kind.handler_prefix
-
-    def periodic(id: str, interval: float, handler: Any) -> None:
-        delay = functools.partial(resync_initial_delay, interval)
-        kopf.timer(*resource, registry=operator, id=id, interval=interval, initial_delay=delay, idle=None)(handler)
-
     for on in (kopf.on.create, kopf.on.update):
         on(*resource, registry=operator, id=f"{prefix}reconcile", errors=kopf.ErrorsMode.TEMPORARY)(
             functools.partial(passes.reconcile, kind)
@@ -71,9 +67,16 @@ def _register(operator: kopf.OperatorRegistry, kind: Kind[Any], settings: Settin
     kopf.on.resume(*resource, registry=operator, id=f"{prefix}reconcile", errors=kopf.ErrorsMode.TEMPORARY)(
         functools.partial(passes.resume, kind)
     )
-    periodic(f"{prefix}resync", settings.resync_seconds, functools.partial(passes.resync, kind))
-    for timer in kind.timers:
-        periodic(f"{prefix}{timer.id}", timer.interval(settings), functools.partial(passes.tick, kind, timer))
+    # One kopf timer per object for the resync and the kind's own timer (periodic.py): each timer costs every object.
+    tick = cadence(kind, settings).tick
+    kopf.timer(
+        *resource,
+        registry=operator,
+        id=f"{prefix}periodic",
+        interval=tick,
+        initial_delay=functools.partial(resync_initial_delay, tick),
+        idle=None,
+    )(functools.partial(passes.periodic, kind))
     delete = functools.partial(passes.delete, kind)
     unblocked = kind.deletion_unblocked
     if unblocked is None:

@@ -1,10 +1,16 @@
 """The pass runner, once for every kind: kopf's handler calls in, the kind's controller judges and runs the pass
 under the object's lock, and the runner writes the report, posts its Events, counts it, and maps an error to
-kopf's retry semantics."""
+kopf's retry semantics.
+
+Each pass has a kind of work that sets its priority in the AWS pool (scheduler.py): a create, an update and a delete
+are interactive; the resync, the kind's timer and a restart's resume are background. Resumes are deferred
+(resume.py): kopf's worker is freed at once and a change pass of the object supersedes its pending resume. The
+resync and the kind's timer share one kopf timer per object (periodic.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -56,6 +62,9 @@ class PassHost:
     resource: kopf.Resource
     subject: Subject
     logger: Logger
+    work: str
+    """The kind of work the pass is (create, update, delete, resync, resume, or the kind's timer's id): its
+    priority in the AWS pool."""
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
 
     @property
@@ -67,7 +76,7 @@ class PassHost:
         return self.runtime.clients
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        return await self.runtime.run(fn, *args, **kwargs)
+        return await self.runtime.run(fn, *args, kind=self.work, **kwargs)
 
     def record(self, fields: Mapping[str, Any], what: str) -> None:
         try:
@@ -124,8 +133,8 @@ class Call:
     def controller(self) -> Any:
         return self.memo.controller(self.kind)
 
-    def host(self, subject: Subject) -> PassHost:
-        return PassHost(self.memo, self.resource, subject, self.logger)
+    def host(self, subject: Subject, work: str) -> PassHost:
+        return PassHost(self.memo, self.resource, subject, self.logger, work)
 
     def write(self, subject: Subject, written: Report) -> None:
         """The report into the object's status (kopf patches it when the handler returns), and its Events."""
@@ -135,16 +144,20 @@ class Call:
             self.memo.events.record(self.body, type=event.type, reason=event.reason, message=event.message)
 
 
-async def reconcile(kind: Kind[Any], resync: bool = False, **kwargs: Any) -> None:
-    """One pass: create, update, resume or resync."""
+async def reconcile(kind: Kind[Any], resync: bool = False, work: str | None = None, **kwargs: Any) -> None:
+    """One pass: create, update, resume or resync; ``work`` is "resync" or "resume" (background), else the change's
+    ("create", "update")."""
     call = Call.of(kind, kwargs)
     subject = subject_of(call.body, call.reason)
+    work = work or ("create" if call.reason == kopf.Reason.CREATE else "update")
+    if work in ("create", "update"):
+        call.memo.resumes.supersede(subject.uid)
     trigger = "resync" if resync else "change"
     counted = kind.metrics
     started = time.monotonic()
     try:
         async with call.memo.lock(subject.uid):
-            passed = await call.controller.reconcile(subject, call.host(subject), resync=resync)
+            passed = await call.controller.reconcile(subject, call.host(subject, work), resync=resync)
     except OperatorError as error:
         counted.passes.labels(trigger, "error").inc()
         if counted.seconds is not None:
@@ -166,33 +179,47 @@ async def reconcile(kind: Kind[Any], resync: bool = False, **kwargs: Any) -> Non
     call.write(subject, passed.report)
 
 
-async def resync(kind: Kind[Any], **kwargs: Any) -> None:
-    """The resync timer: a pass that looks for drift (not while the object is being deleted)."""
+async def periodic(kind: Kind[Any], **kwargs: Any) -> None:
+    """The object's one timer (periodic.py): the drift resync and the kind's own timer, each on the ticks it is due
+    (not while the object is being deleted); a failed resync is retried by kopf with its backoff."""
     if kwargs["meta"].get("deletionTimestamp"):
         return
-    await reconcile(kind, resync=True, **kwargs)
+    memo: Runtime = kwargs["memo"]
+    ticks = memo.ticks[kind.crd.kind]
+    due = ticks.retry() if kwargs.get("retry") else ticks.tick(str(kwargs["meta"].get("uid", "")))
+    try:
+        if due.resync:
+            await reconcile(kind, resync=True, work="resync", **kwargs)
+    finally:
+        if due.timer and kind.timer is not None:  # after the resync: what the timer reads is newer
+            await tick(kind, kind.timer, **kwargs)
 
 
 async def resume(kind: Kind[Any], **kwargs: Any) -> None:
     """An operator (re)start's pass over an existing object: a resync where the kind says so (it then shares the
-    resync's batched reads; they are taken by this process, so newer than anything an earlier one wrote)."""
-    await reconcile(kind, resync=kind.resume_resyncs, **kwargs)
+    resync's batched reads; they are taken by this process, so newer than anything an earlier one wrote).
+
+    Deferred (resume.py): kopf's worker for the object is freed at once for the creates and edits that arrive during
+    a restart; the pass runs as background work and writes status itself."""
+    deferred = functools.partial(reconcile, kind, resync=kind.resume_resyncs, work="resume")
+    kwargs["memo"].resumes.defer({**kwargs, "deferred": deferred})
 
 
 async def delete(kind: Kind[Any], **kwargs: Any) -> None:
     """The AWS side of a deleted object; the finalizer stays until it is gone (or the kind lets it go)."""
     call = Call.of(kind, kwargs)
     subject = subject_of(call.body)
+    call.memo.resumes.supersede(subject.uid)
     try:
         async with call.memo.lock(subject.uid):
-            deleted = await call.controller.delete(subject, call.host(subject))
+            deleted = await call.controller.delete(subject, call.host(subject, "delete"))
     except OperatorError as error:
         call.logger.warning("delete blocked: %s: %s", error.reason, error.message)
         call.write(subject, call.controller.report_failure(error, subject, now()))
         delay = kind.delete_retry_seconds(error)
         raise kopf.TemporaryError(error.message, delay=backoff(call.retry) if delay is None else delay) from error
     finally:
-        call.memo.locks.pop(subject.uid, None)
+        call.memo.ticks[kind.crd.kind].forget(subject.uid)
     for event in deleted.events:
         call.logger.warning("%s: %s", event.reason, event.message)
         call.memo.events.record(call.body, type=event.type, reason=event.reason, message=event.message)
@@ -205,13 +232,11 @@ async def delete(kind: Kind[Any], **kwargs: Any) -> None:
 
 
 async def tick(kind: Kind[Any], timer: Timer[Any], **kwargs: Any) -> None:
-    """A kind's own timer (not while the object is being deleted); it writes what the timer reports."""
-    if kwargs["meta"].get("deletionTimestamp"):
-        return
+    """A kind's own timer (on the ticks it is due, periodic.py); it writes what the timer reports."""
     call = Call.of(kind, kwargs)
     subject = subject_of(call.body)
     async with call.memo.lock(subject.uid):
-        written = await timer.run(call.controller, subject, call.host(subject))
+        written = await timer.run(call.controller, subject, call.host(subject, timer.id))
     if written is not None:
         call.write(subject, written)
 

@@ -1,4 +1,4 @@
-"""`ecr-operator demo`: the whole product on one machine, no cloud account.
+"""`ecr-operator-dev demo`: the whole product on one machine, no cloud account.
 
 Builds (or reuses) a real kube-apiserver + etcd, starts moto's AWS server, installs the CRD, runs the
 operator as a separate process, applies a manifest, waits for Ready and shows what exists on both sides.

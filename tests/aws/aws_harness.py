@@ -150,7 +150,7 @@ class PartsHarness(AwsReader):
         kwargs.setdefault("creation", self.recorded)
         kwargs.setdefault("checkpoint", self.record)
         outcome = reconcile(self.clients, desired, **kwargs)
-        if not kwargs.get("dry_run"):
+        if not kwargs.get("observe_only"):
             self.recorded = None
         return outcome
 

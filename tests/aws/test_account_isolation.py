@@ -13,9 +13,10 @@ from aws_harness import REGION, PartsHarness
 from ecr_operator.core.aws import AwsClients
 from ecr_operator.core.settings import Settings
 from ecr_operator.repository.adoption import NO_ADOPTION
+from ecr_operator.repository.kind import KIND as ECR_REPOSITORY
 from ecr_operator.repository.reconcile import reconcile
 from ecr_operator.repository.render import Desired
-from ecr_operator.runtime.handlers import Runtime
+from ecr_operator.runtime.process import Runtime
 from ecr_operator_dev import AwsProxy, Fault, MotoServer
 
 SLOW, FAST = "111111111111", "222222222222"
@@ -53,17 +54,19 @@ def _order(memo: Runtime, resources: list[tuple[str, AwsClients, Desired]], in_t
     """Resyncs of every resource at once, the slow account's queued first; returns the accounts in the order
     their passes ended. ``in_the_pool``: the view read inside the AWS thread (the design this replaced)."""
 
+    repositories = memo.controller(ECR_REPOSITORY)
+
     async def resync(uid: str, account: str, clients: AwsClients, desired: Desired, ended: list[str]) -> None:
         if in_the_pool:
 
             def blocking() -> object:
-                view = memo.views.snapshots.view(clients, 0.0)
-                return memo.reconcile(uid, clients, desired, NO_ADOPTION, view)
+                view = repositories.views.view(clients, 0.0)
+                return repositories.one_pass(uid, clients, desired, NO_ADOPTION, view)
 
             await memo.run(blocking, kind="resync")
         else:
-            view = await memo.view(uid, clients)
-            await memo.run(memo.reconcile, uid, clients, desired, NO_ADOPTION, view, kind="resync")
+            view = await repositories.view(uid, clients)
+            await memo.run(repositories.one_pass, uid, clients, desired, NO_ADOPTION, view, kind="resync")
         ended.append(account)
 
     async def all_of_them() -> list[str]:

@@ -114,7 +114,7 @@ def test_a_repository_only_to_be_adopted_shows_nothing_until_it_is(aws: PartsHar
     adopt = Adoption(requested=True, refusal=None)
     desired = aws.desired({"encryption": {"type": "AES256"}})
 
-    preview = aws.reconcile(desired, adoption=adopt, dry_run=True, inventory=True)
+    preview = aws.reconcile(desired, adoption=adopt, observe_only=True, inventory=True)
     assert preview.planned and aws.calls.writes == []
     assert (preview.repository_uri, preview.repository_arn, preview.registry_id) == (None, None, None)
     assert preview.inventory is None

@@ -44,6 +44,8 @@ def client_error(
         ("", 502, "AwsUnavailable"),
         ("KMSInternalException", 400, "AwsUnavailable"),
         ("KMSInvalidStateException", 400, "KmsKeyInvalidState"),
+        # A delete waits for images to go, outside Kubernetes too: retried every 20 s (reasons.PERMANENT).
+        ("RepositoryNotEmptyException", 400, "RepositoryNotEmpty"),
     ],
 )
 def test_retryable_errors(code: str, status: int, reason: str) -> None:
@@ -61,7 +63,6 @@ def test_retryable_errors(code: str, status: int, reason: str) -> None:
         ("KMSAccessDeniedException", 400, "AccessDenied"),
         ("ExpiredTokenException", 400, "AccessDenied"),
         ("InvalidParameterException", 400, "InvalidParameter"),
-        ("RepositoryNotEmptyException", 400, "RepositoryNotEmpty"),
         ("NotFoundException", 400, "KmsKeyUnavailable"),
         ("DisabledException", 400, "KmsKeyUnavailable"),
         ("TooManyTagsException", 400, "AwsLimitExceeded"),

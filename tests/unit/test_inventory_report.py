@@ -103,10 +103,6 @@ def test_a_never_scanned_image_reports_none_without_counts() -> None:
     )
 
 
-def test_plan_delete_has_nothing_of_its_own() -> None:
-    assert images.plan_delete(desired_from(), ObservedImages((NEW,), None)).actions == []
-
-
 # -- the report and the announcement ------------------------------------------------------------------------------
 
 
@@ -211,7 +207,7 @@ def owned_period_status() -> dict[str, Any]:
 
 @pytest.mark.parametrize("reason", [Reason.REPOSITORY_NOT_OWNED, Reason.ADOPTION_NOT_ALLOWED])
 def test_a_refusal_because_the_repository_is_not_ours_clears_what_status_showed_of_it(reason: Reason) -> None:
-    refused = OperatorError(reason, "repository app is owned by team-b/app in cluster c", retryable=False)
+    refused = OperatorError(reason, "repository app is owned by team-b/app in cluster c")
     written = report_failure(refused, owned_period_status(), 1, T0)
     assert {field: written.status[field] for field in REPOSITORY_FIELDS} == dict.fromkeys(REPOSITORY_FIELDS)
     assert [e.reason for e in written.events] == [reason], "no VulnerabilitiesFound"
@@ -219,7 +215,7 @@ def test_a_refusal_because_the_repository_is_not_ours_clears_what_status_showed_
 
 
 def test_other_refusals_leave_the_repository_fields_alone() -> None:
-    denied = OperatorError(Reason.ACCESS_DENIED, "ecr:PutLifecyclePolicy: not authorized", retryable=False)
+    denied = OperatorError(Reason.ACCESS_DENIED, "ecr:PutLifecyclePolicy: not authorized")
     written = report_failure(denied, owned_period_status(), 1, T0)
     assert not REPOSITORY_FIELDS & set(written.status)
 
@@ -264,7 +260,7 @@ def test_observe_follows_every_page_and_scans_only_the_newest() -> None:
 
     clients: Any = Clients()
     clients.ecr = ecr
-    observed = images.observe(clients, "app")
+    observed = images.observe(clients, desired_from())
     assert observed is not None and len(observed.images) == 5
     assert [name for name, _ in ecr.calls] == ["describe_images"] * 3 + ["describe_image_scan_findings"]
     assert ecr.calls[0][1] == {"repositoryName": "app", "maxResults": 1000}

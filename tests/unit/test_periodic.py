@@ -33,7 +33,7 @@ def test_each_object_owes_its_passes_at_their_intervals() -> None:
     uid = str(uuid.uuid4())
     due = [ticks.tick(uid) for _ in range(12)]
     resyncs = [i for i, d in enumerate(due) if d.resync]
-    inventories = [i for i, d in enumerate(due) if d.inventory]
+    inventories = [i for i, d in enumerate(due) if d.timer]
     assert len(resyncs) == 6 and all(b - a == 2 for a, b in itertools.pairwise(resyncs))
     assert len(inventories) == 4 and all(b - a == 3 for a, b in itertools.pairwise(inventories))
     assert resyncs[0] < 2 and inventories[0] < 3, "the first of each within its interval"
@@ -47,7 +47,7 @@ def test_objects_seen_together_spread_their_passes_over_the_interval() -> None:
     for uid in uids:
         due = [ticks.tick(uid) for _ in range(3)]
         first_resync[next(i for i, d in enumerate(due) if d.resync)] += 1
-        first_inventory[next(i for i, d in enumerate(due) if d.inventory)] += 1
+        first_inventory[next(i for i, d in enumerate(due) if d.timer)] += 1
     assert set(first_resync) == {0, 1} and min(first_resync.values()) > 600 / 2 * 0.8
     assert set(first_inventory) == {0, 1, 2} and min(first_inventory.values()) > 600 / 3 * 0.8
 
@@ -56,7 +56,7 @@ def test_a_retried_tick_is_the_failed_resync_again_and_is_not_counted() -> None:
     ticks = Ticks(Cadence(300, 2, 3))
     uid = str(uuid.uuid4())
     plain = Ticks(Cadence(300, 2, 3))
-    assert ticks.retry() == Due(resync=True, inventory=False)
+    assert ticks.retry() == Due(resync=True, timer=False)
     assert [ticks.tick(uid) for _ in range(6)] == [plain.tick(uid) for _ in range(6)]
 
 

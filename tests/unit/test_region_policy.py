@@ -8,9 +8,9 @@ import pytest
 from ecr_operator.cli.main import main
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import PERMANENT, Reason
-from ecr_operator.core.regions import RegionPolicy, known_regions, partition_of
+from ecr_operator.core.regions import RegionPolicy, known_regions, partition_of, refused_region_delete
 from ecr_operator.core.settings import Settings
-from ecr_operator.runtime.handlers import Runtime, refused_region_delete
+from ecr_operator.runtime.process import Runtime
 
 PARTITIONS = [("eu-west-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
 
@@ -90,15 +90,15 @@ def test_allowed_regions_from_the_environment_are_checked_naming_the_variable(
 
 def test_a_delete_in_a_refused_region_lets_go_when_nothing_was_made_there() -> None:
     memo = Runtime(Settings(region="eu-west-1", allowed_regions=("eu-west-1",)))
-    assert refused_region_delete(memo, "eu-west-1", [], retain=False) is None, "allowed: the normal delete"
-    let_go = refused_region_delete(memo, "aa-fake-1", [], retain=False)
+    assert refused_region_delete(memo.clients, "eu-west-1", [], retain=False) is None, "allowed: the normal delete"
+    let_go = refused_region_delete(memo.clients, "aa-fake-1", [], retain=False)
     assert let_go is not None and Reason.REGION_NOT_ALLOWED in let_go and "aa-fake-1" in let_go
-    assert refused_region_delete(memo, "us-east-1", ["status.repositoryArn"], retain=True) is not None
+    assert refused_region_delete(memo.clients, "us-east-1", ["status.repositoryArn"], retain=True) is not None
 
 
 def test_a_delete_in_a_no_longer_allowed_region_keeps_the_finalizer_while_status_records_something_there() -> None:
     memo = Runtime(Settings(region="eu-west-1", allowed_regions=("eu-west-1",)))
     with pytest.raises(OperatorError) as caught:
-        refused_region_delete(memo, "us-east-1", ["status.repositoryArn"], retain=False)
+        refused_region_delete(memo.clients, "us-east-1", ["status.repositoryArn"], retain=False)
     assert caught.value.reason == Reason.REGION_NOT_ALLOWED
     assert "status.repositoryArn" in caught.value.message and "us-east-1" in caught.value.message

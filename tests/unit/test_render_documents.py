@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ecr_operator.core.compare import to_json
 from ecr_operator.repository.render import (
     CLUSTER_TAG,
     NAME_TAG,
@@ -22,7 +23,6 @@ from ecr_operator.repository.render import (
     render_lifecycle_policy,
     render_repository_policy,
     render_tags,
-    to_json,
 )
 from ecr_operator.repository.spec import REPOSITORY_NAME_PATTERN, EcrRepositorySpec, Lifecycle
 

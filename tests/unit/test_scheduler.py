@@ -155,7 +155,7 @@ def test_background_passes_also_yield_in_the_rate_limiters_queues() -> None:
 
     from ecr_operator.core import ratelimit
     from ecr_operator.core.settings import Settings
-    from ecr_operator.runtime.handlers import Runtime
+    from ecr_operator.runtime.process import Runtime
 
     memo = Runtime(Settings(region="eu-west-1"))
 

@@ -25,6 +25,11 @@ def parse_json(text: str | None) -> Any:
     return json.loads(text)
 
 
+def to_json(document: Any) -> str:
+    """The compact, key-sorted JSON the operator sends to AWS (what it stores is compared by meaning, not text)."""
+    return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
 def _as_sorted_list(value: Any) -> list[Any]:
     items = value if isinstance(value, list) else [value]
     return sorted({json.dumps(item, sort_keys=True) for item in items})

@@ -127,7 +127,14 @@ PERMANENT: frozenset[Reason] = frozenset(
         Reason.AWS_ERROR,
     }
 )
-"""Waits for a change: Stalled=True; the operator checks again at the next spec change or resync."""
+"""Waits for a change: Stalled=True; the operator checks again at the next spec change or resync. Every other
+reason of a condition is retried with backoff -- also RepositoryNotEmpty, which the delete retries every 20 s,
+because images deleted outside Kubernetes end it without any change the operator is told of."""
+
+
+def retryable(reason: Reason) -> bool:
+    """Whether retrying can help: the one source of truth for every error the operator reports."""
+    return reason not in PERMANENT
 
 
 REPOSITORY_NOT_OURS: frozenset[Reason] = frozenset({Reason.REPOSITORY_NOT_OWNED, Reason.ADOPTION_NOT_ALLOWED})
@@ -145,6 +152,6 @@ def markdown_table() -> str:
     """The README's reason table."""
     rows = ["| reason | retried | meaning |", "| --- | --- | --- |"]
     for reason in Reason:
-        retried = "-" if reason in EVENT_ONLY else "no (waits for a change)" if reason in PERMANENT else "yes"
+        retried = "-" if reason in EVENT_ONLY else "yes" if retryable(reason) else "no (waits for a change)"
         rows.append(f"| `{reason}` | {retried} | {DESCRIPTIONS[reason]} |")
     return "\n".join(rows) + "\n"

@@ -12,7 +12,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 import botocore.session
 
@@ -77,14 +77,12 @@ class RegionPolicy:
                 Reason.REGION_NOT_ALLOWED,
                 f"region {region!r} is not an AWS region that offers both ECR and KMS (botocore's endpoint data); "
                 "nothing was sent to AWS",
-                retryable=False,
             )
         if self.allowed and region not in self.allowed:
             return OperatorError(
                 Reason.REGION_NOT_ALLOWED,
                 f"region {region!r} is not one this operator may use (--allowed-regions: "
                 f"{', '.join(sorted(self.allowed))}); nothing was sent to AWS",
-                retryable=False,
             )
         return None
 
@@ -92,3 +90,26 @@ class RegionPolicy:
         refusal = self.refusal(region)
         if refusal is not None:
             raise refusal
+
+
+class RefusesRegions(Protocol):
+    def region_refusal(self, region: str) -> OperatorError | None: ...
+
+
+def refused_region_delete(clients: RefusesRegions, region: str, recorded: Iterable[str], *, retain: bool) -> str | None:
+    """A delete in a region the operator refuses (unknown, or not in --allowed-regions), where no client may be
+    built: why the object may go without any AWS call (every pass was refused there, so nothing was made; or Retain
+    keeps it anyway), or RegionNotAllowed keeping the finalizer while status records something made there
+    (``recorded``: the region was allowed then). None when the region is not refused."""
+    refusal = clients.region_refusal(region)
+    if refusal is None:
+        return None
+    made = list(recorded)
+    if retain or not made:
+        kept = "deletionPolicy is Retain" if retain else "nothing was made there"
+        return f"{refusal.reason}: {refusal.message}; {kept}: the resource goes, AWS is left as it is"
+    raise OperatorError(
+        Reason.REGION_NOT_ALLOWED,
+        f"{refusal.message}; {' and '.join(made)} record what was made there, so the delete waits: allow the "
+        "region again to delete it, or set deletionPolicy: Retain to keep it and let the resource go",
+    )

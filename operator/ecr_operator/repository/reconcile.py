@@ -1,4 +1,5 @@
-"""Orders the parts (key -> repository -> settings -> lifecycle -> policy -> tags) and collects the outcome.
+"""One EcrRepository pass: observe the parts (key, repository, and images when asked), plan them in order, each
+with the outputs of the parts before it, apply the whole plan; and the delete.
 
 Knows nothing of kopf: a test, a benchmark or a CLI can drive it exactly as the handlers do.
 """
@@ -14,14 +15,27 @@ from typing import Any
 from ecr_operator.core.actions import NEW_KEY_ID, Action, Applied, Plan, apply, read
 from ecr_operator.core.aws import AwsClients
 from ecr_operator.core.errors import OperatorError, refused_by_aws
+from ecr_operator.core.part import Part, ReadPart
 from ecr_operator.core.reasons import Reason
-from ecr_operator.core.snapshot import RegionView
 from ecr_operator.repository.adoption import NO_ADOPTION, Adoption
 from ecr_operator.repository.parts import images, key, repository
 from ecr_operator.repository.parts.key import KeyCreation
 from ecr_operator.repository.render import Desired
+from ecr_operator.repository.view import RegionView
 
 log = logging.getLogger(__name__)
+
+# The parts, as the part protocol types them (core/part.py): a part whose signature drifts fails the type check.
+REPOSITORY: Part[
+    Desired,
+    repository.RepositoryReads,
+    RegionView | None,
+    repository.ObservedRepository | None,
+    repository.RepositoryDeps,
+    repository.RepositoryPlan,
+] = repository
+KEY: Part[Desired, key.KeyDeps, RegionView | None, key.ObservedKey | key.UserKey | None, key.KeyDeps, key.KeyPlan] = key
+IMAGES: ReadPart[Desired, None, None, images.ObservedImages | None, None, images.ImagesPlan] = images
 
 
 @dataclass
@@ -47,7 +61,7 @@ class AdoptedThenFailed(OperatorError):
     still record the adoption, because the next pass sees a repository that is already owned."""
 
     def __init__(self, cause: OperatorError) -> None:
-        super().__init__(cause.reason, cause.message, retryable=cause.retryable)
+        super().__init__(cause.reason, cause.message)
 
 
 def _wrote_repository_tags(actions: list[Action]) -> bool:
@@ -64,7 +78,7 @@ def reconcile(
     desired: Desired,
     *,
     adoption: Adoption = NO_ADOPTION,
-    dry_run: bool = False,
+    observe_only: bool = False,
     view: RegionView | None = None,
     creation: KeyCreation | None = None,
     checkpoint: Checkpoint | None = None,
@@ -80,16 +94,16 @@ def reconcile(
     (DescribeImages, and the newest image's scan findings): asked on create and spec changes, never on a drift
     resync, whose read budget it would otherwise grow.
     """
-    listed = view.repositories.get(desired.repository_name) if view else None
-    observed_repository = repository.observe(clients, desired.repository_name, listed)
+    observed_repository = REPOSITORY.observe(clients, desired, repository.ALL, view)
     key_deps = key.KeyDeps(
         repository_exists=observed_repository is not None,
         repository_key=observed_repository.kms_key if observed_repository else None,
         token=creation.token if creation else uuid.uuid4().hex,
+        creation=creation,
     )
-    observed_key = key.observe(clients, desired, key_deps, view.key_tags if view else None, creation)
-    key_plan = key.plan(desired, observed_key, key_deps)
-    repository_plan = repository.plan(
+    observed_key = KEY.observe(clients, desired, key_deps, view)
+    key_plan = KEY.plan(desired, observed_key, key_deps)
+    repository_plan = REPOSITORY.plan(
         desired, observed_repository, repository.RepositoryDeps(key_plan.key_arn, adoption)
     )
     plans: list[Plan] = [repository_plan, key_plan]  # the repository's refusal (ownership) is reported first
@@ -101,7 +115,7 @@ def reconcile(
     outcome = Outcome(desired.repository_name, desired.region, planned=actions)
     outcome.problems = [*key_plan.problems, *repository_plan.problems]
     applied = Applied()
-    if actions and not dry_run:
+    if actions and not observe_only:
         _apply(clients, actions, applied, key_deps.token, checkpoint, adopting=repository_plan.adopting)
 
     outcome.applied = applied.actions
@@ -115,8 +129,8 @@ def reconcile(
         outcome.registry_id = applied.resolve(repository_plan.registry_id)
         if inventory:
             # A repository just created (or still to be created) holds nothing: no read.
-            observed_images = images.observe(clients, desired.repository_name) if observed_repository else None
-            outcome.inventory = images.plan(desired, observed_images).inventory
+            observed_images = IMAGES.observe(clients, desired, None, None) if observed_repository else None
+            outcome.inventory = IMAGES.plan(desired, observed_images, None).inventory
     for action in outcome.applied:
         log.info("%s/%s: %s", desired.owner.namespace, desired.owner.name, action.summary)
     if outcome.adopted:
@@ -178,7 +192,7 @@ def inventory(clients: AwsClients, desired: Desired) -> images.Inventory | None:
     Raises RepositoryNotOwned, before any image is read, when the repository under the name is not this
     resource's (any more): someone else's images, findings and cost never reach this resource's status.
     """
-    observed_repository = repository.observe(clients, desired.repository_name, policies=False)
+    observed_repository = REPOSITORY.observe(clients, desired, repository.RepositoryReads(policies=False), None)
     if observed_repository is None:
         return None
     if observed_repository.owner != desired.owner:
@@ -188,12 +202,11 @@ def inventory(clients: AwsClients, desired: Desired) -> images.Inventory | None:
             f"repository {desired.repository_name} is "
             + (f"owned by {owner.describe()}" if owner else "not managed by ecr-operator")
             + "; its images are not read",
-            retryable=False,
         )
-    observed = images.observe(clients, desired.repository_name)
+    observed = IMAGES.observe(clients, desired, None, None)
     if observed is None:
         return None
-    return images.plan(desired, observed).inventory
+    return IMAGES.plan(desired, observed, None).inventory
 
 
 @dataclass
@@ -218,7 +231,7 @@ def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None =
         outcome.skipped = "deletionPolicy is Retain"
         return outcome
     applied = Applied()
-    observed_repository = repository.observe(clients, desired.repository_name, policies=False)
+    observed_repository = REPOSITORY.observe(clients, desired, repository.RepositoryReads(policies=False), None)
     ours = observed_repository is not None and observed_repository.owner == desired.owner
     if observed_repository is not None and not ours:
         outcome.skipped = f"repository {desired.repository_name} is not owned by this resource; left untouched"
@@ -230,7 +243,6 @@ def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None =
                 Reason.REPOSITORY_NOT_EMPTY,
                 f"repository {desired.repository_name} still has images; set spec.forceDelete: true to delete "
                 "them with it, or deletionPolicy: Retain to keep it",
-                retryable=True,
             ) from exc
         raise
     if desired.manages_key:
@@ -239,8 +251,10 @@ def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None =
             # Someone else's repository says nothing about our key: it is found by its alias (or creation).
             repository_key=observed_repository.kms_key if ours and observed_repository else None,
             token=creation.token if creation else "",
+            creation=creation,
+            rotation=False,
         )
-        observed_key = key.observe(clients, desired, key_deps, creation=creation, rotation=False)
+        observed_key = KEY.observe(clients, desired, key_deps, None)
         owned_key = isinstance(observed_key, key.ObservedKey) and observed_key.owner == desired.owner
         users = _repositories_using(clients, observed_key.arn) if owned_key and observed_key else []
         if users and observed_key is not None:
@@ -248,13 +262,13 @@ def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None =
                 f"KMS key {observed_key.arn} is kept: repositories {', '.join(users)} are encrypted with it and "
                 "would become unreadable; delete the key by hand once they are gone"
             )
-        apply(clients, key.plan_delete(desired, observed_key, keep_key=bool(users)).actions, applied)
+        apply(clients, key.plan_delete(desired, observed_key, key_deps, keep_key=bool(users)).actions, applied)
     outcome.applied = applied.actions
     return outcome
 
 
 def _repositories_using(clients: AwsClients, key_arn: str) -> list[str]:
-    """Every repository in the region encrypted with ``key_arn`` (read fresh: a delete must not trust a snapshot)."""
+    """Every repository in the region encrypted with ``key_arn`` (read fresh: never a resync's view)."""
     users = []
     paging: dict[str, Any] = {"maxResults": 1000}
     while True:

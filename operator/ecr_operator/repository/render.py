@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,7 +198,3 @@ def render(spec: EcrRepositorySpec, owner: Owner, default_region: str) -> Desire
         deletion_policy=spec.deletion_policy,
         force_delete=spec.force_delete,
     )
-
-
-def to_json(document: dict[str, Any]) -> str:
-    return json.dumps(document, separators=(",", ":"), sort_keys=True)

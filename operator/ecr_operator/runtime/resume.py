@@ -18,7 +18,7 @@ from typing import Any
 
 import kopf
 
-from ecr_operator.core.kube import patch_status
+from ecr_operator.runtime.kube import patch_status
 
 log = logging.getLogger(__name__)
 

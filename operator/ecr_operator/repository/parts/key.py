@@ -1,5 +1,5 @@
 """The KMS key part: the key the operator creates for a repository, or the one the user brings (read, never
-written). All KMS decisions live here; see ``actions.py`` for the part protocol."""
+written). All KMS decisions live here; see ``core/part.py`` for the part protocol."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ecr_operator.core.compare import tag_changes, tags_from_list
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.repository.render import Desired, Owner, owner_from_tags
+from ecr_operator.repository.view import RegionView
 
 PENDING_DELETION = "PendingDeletion"
 
@@ -67,6 +68,10 @@ class KeyDeps:
     """The key ARN the existing repository is encrypted with."""
     token: str
     """The creation token for a new key's description (the recorded one, or a fresh one)."""
+    creation: KeyCreation | None = None
+    """The key creation an earlier pass recorded in status: where to look for a key it may have left behind."""
+    rotation: bool = True
+    """Read the key's rotation (a delete needs only its state and ownership)."""
 
 
 @dataclass
@@ -176,20 +181,15 @@ def _user_key_refusal(desired: Desired, key: UserKey) -> OperatorError | None:
     would leave this repository's images unreadable: refused before anything is created.
     """
     if key.state is None:
-        return OperatorError(
-            Reason.KMS_KEY_NOT_FOUND, f"KMS key {key.arn} does not exist or is not visible", retryable=False
-        )
+        return OperatorError(Reason.KMS_KEY_NOT_FOUND, f"KMS key {key.arn} does not exist or is not visible")
     if key.state != "Enabled":
-        return OperatorError(
-            Reason.KMS_KEY_UNAVAILABLE, f"KMS key {key.arn} is {key.state}, not Enabled", retryable=False
-        )
+        return OperatorError(Reason.KMS_KEY_UNAVAILABLE, f"KMS key {key.arn} is {key.state}, not Enabled")
     if key.owner is not None and key.owner != desired.owner:
         return OperatorError(
             Reason.KMS_KEY_NOT_OWNED,
             f"spec.encryption.kmsKeyArn {key.arn} is the key ecr-operator manages for {key.owner.describe()}; it is "
             "deleted with that resource, which would make this repository's images unreadable: bring a key of "
             "your own",
-            retryable=False,
         )
     return None
 
@@ -201,27 +201,21 @@ def _alias_refusal(desired: Desired, observed: ObservedKey) -> OperatorError | N
     return OperatorError(
         Reason.KMS_ALIAS_TAKEN,
         f"KMS alias {desired.key_alias} points at key {observed.key_id} owned by {holder}",
-        retryable=False,
     )
 
 
 def observe(
-    clients: AwsClients,
-    desired: Desired,
-    deps: KeyDeps,
-    known_tags: Mapping[str, dict[str, str]] | None = None,
-    creation: KeyCreation | None = None,
-    *,
-    rotation: bool = True,
+    clients: AwsClients, desired: Desired, deps: KeyDeps, view: RegionView | None = None
 ) -> ObservedKey | UserKey | None:
-    """The key this resource's repository uses or will use (reads only)."""
+    """The key this resource's repository uses or will use (reads only); the resync's ``view`` has its tags."""
     if desired.user_kms_key_arn is not None:
         # Checked before the repository is created with it; afterwards the repository's encryption says it all.
         return None if deps.repository_exists else _observe_user_key(clients, desired.user_kms_key_arn)
     if not desired.manages_key:
         return None
-    return observe_for_repository(
-        clients, desired, deps.repository_key, known_tags, rotation=rotation, creation=creation
+    known_tags = view.key_tags if view is not None else None
+    return _observe_managed(
+        clients, desired, deps.repository_key, known_tags, rotation=deps.rotation, creation=deps.creation
     )
 
 
@@ -238,7 +232,6 @@ def plan(desired: Desired, observed: ObservedKey | UserKey | None, deps: KeyDeps
             Reason.KMS_KEY_NOT_OWNED,
             f"repository {desired.repository_name} is encrypted with KMS key {deps.repository_key}, "
             "which ecr-operator does not own; its rotation and tags are not managed",
-            retryable=False,
         )
         return KeyPlan(problems=[problem], key_arn=deps.repository_key)
     if observed is None and deps.repository_exists:
@@ -251,7 +244,6 @@ def plan(desired: Desired, observed: ObservedKey | UserKey | None, deps: KeyDeps
                     Reason.KMS_KEY_NOT_FOUND,
                     f"repository {desired.repository_name} is encrypted with KMS key {deps.repository_key}, "
                     "which does not exist or is not visible",
-                    retryable=False,
                 )
             )
         return KeyPlan(problems=problems, key_arn=deps.repository_key)
@@ -328,7 +320,9 @@ def _update_actions(desired: Desired, observed: ObservedKey) -> list[Action]:
     return actions
 
 
-def plan_delete(desired: Desired, observed: ObservedKey | UserKey | None, *, keep_key: bool = False) -> Plan:
+def plan_delete(
+    desired: Desired, observed: ObservedKey | UserKey | None, deps: KeyDeps | None = None, *, keep_key: bool = False
+) -> Plan:
     """Schedule deletion of our own key (unless ``keep_key``: other repositories use it), then drop its aliases;
     a key already pending deletion counts as deleted. A key the user brings is never touched."""
     if not desired.manages_key or not isinstance(observed, ObservedKey) or observed.owner != desired.owner:
@@ -372,7 +366,7 @@ def _delete_alias(alias: str) -> Action:
     return Action("kms", "delete_alias", {"AliasName": alias}, f"delete alias {alias}")
 
 
-def observe_for_repository(
+def _observe_managed(
     clients: AwsClients,
     desired: Desired,
     repository_key: str | None,

@@ -1,4 +1,4 @@
-"""Batched reads for the periodic resync: one view per (account, region) shared by every resource's pass in a tick.
+"""The resync's view: one batched read per (account, region), shared by every EcrRepository's pass in a tick.
 
 DescribeRepositories lists up to 1000 repositories a page, and the Resource Groups Tagging API returns the
 tags of every KMS key this cluster owns ~50 a page, so N resources resyncing within ``max_age`` seconds cost
@@ -31,7 +31,9 @@ class RegionView:
 
 
 @dataclass
-class Snapshots:
+class RegionViews:
+    """The latest :class:`RegionView` of each (account, region), re-read when too old for the pass asking."""
+
     cluster_id: str
     max_age: float
     _views: dict[tuple[str, str], RegionView] = field(default_factory=dict)
@@ -43,7 +45,7 @@ class Snapshots:
 
         Per account as well as per region: a repository name means a different repository in another account.
         Blocks the calling thread while another one refreshes the same view (the operator's passes use
-        ``runtime/views.py``, which waits in the event loop instead)."""
+        ``repository/refresh.py``, which waits in the event loop instead)."""
         target = clients.target
         with self._guard:
             lock = self._locks.setdefault(target, threading.Lock())

@@ -16,7 +16,7 @@ import pytest
 from ecr_operator.cli import cel
 from ecr_operator.cli.admission import admit
 from ecr_operator.cli.manifests import Document
-from ecr_operator.cli.plan import PLURALS, crd_of
+from ecr_operator.cli.plan import crd_of
 from ecr_operator.cli.policies import ClusterState, PolicyJudge, Target
 
 policycorpus: Any = pytest.importorskip("ecr_operator_dev.policycorpus")
@@ -40,7 +40,7 @@ def cluster_state(case: Any) -> ClusterState:
 def test_offline_admission_agrees_with_the_api_server(case: Any) -> None:
     body = case.manifest()
     crd = crd_of(body["kind"])
-    target = Target("ecr.platform.dev", "v1alpha1", body["kind"], PLURALS[body["kind"]], crd.namespaced)
+    target = Target("ecr.platform.dev", "v1alpha1", body["kind"], crd.plural, crd.namespaced)
     judge = PolicyJudge(cluster_state(case), EVALUATOR)
     found = [str(v) for v in admit(body, crd, EVALUATOR, [functools.partial(judge.judge, target=target)]).violations]
     if case.future and any("unknown field" in m or "unsupported value" in m for m in found):

@@ -232,6 +232,7 @@ class Crd:
     """One served version of a CustomResourceDefinition, as admission needs it."""
 
     kind: str
+    plural: str
     namespaced: bool
     schema: Mapping[str, Any]
 
@@ -239,7 +240,8 @@ class Crd:
     def of(cls, definition: Mapping[str, Any]) -> Crd:
         spec = definition["spec"]
         version = next(v for v in spec["versions"] if v.get("storage"))
-        return cls(spec["names"]["kind"], spec["scope"] == "Namespaced", version["schema"]["openAPIV3Schema"])
+        names = spec["names"]
+        return cls(names["kind"], names["plural"], spec["scope"] == "Namespaced", version["schema"]["openAPIV3Schema"])
 
     def rules(self) -> Iterable[str]:
         """Every CEL rule of the schema (for tests: each must be evaluable here)."""

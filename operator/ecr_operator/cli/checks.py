@@ -1,71 +1,27 @@
-"""Checks of `ecr-operator run`'s settings that argparse's types cannot make alone: a bad value is exit 2 with one
-line naming the flag, before anything starts (not an OverflowError from the socket, not a tag AWS refuses at the
-first create, not a login loop).
-
-Each ``*_value`` function is an argparse converter body: it returns the value or raises ValueError with the reason.
-"""
+"""Checks of `ecr-operator run`'s settings that a flag's type cannot make alone (the types are in flags.py): a bad
+value is exit 2 with one line naming the flag, before anything starts (not a tag AWS refuses at the first create,
+not a login loop)."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from ecr_operator.repository.validate import MAX_TAG_VALUE
 
-MAX_PORT = 65535
 MAX_CLUSTER_ID = MAX_TAG_VALUE
 """The cluster id is the value of the ownership tag ecr.platform.dev/cluster."""
 ROLE_SESSION_PREFIX = "ecr-operator-"
 """``core.aws.ClientFactory`` names its AssumeRole sessions ``ecr-operator-<cluster id>``."""
 MAX_ROLE_SESSION_NAME = 64
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _TAG_VALUE = re.compile(r"^[\w .:/=+\-@]*$", re.UNICODE)
 _ROLE_SESSION = re.compile(r"^[\w+=,.@-]*$", re.ASCII)
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
-)
-
-
-def port_value(text: str, *, allow_zero: bool) -> int:
-    """A TCP port, 1-65535 (0 too when it means "none")."""
-    port = int(text)
-    if not (0 if allow_zero else 1) <= port <= MAX_PORT:
-        raise ValueError(f"{port} is out of range")
-    return port
-
-
-def address_value(text: str) -> str:
-    """An IP address or a host name to listen on."""
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        if not _HOSTNAME.match(text):
-            raise ValueError(text) from None
-    return text
-
-
-def region_value(text: str) -> str:
-    """An AWS region's name (``eu-west-1``, ``us-gov-west-1``, ``cn-north-1``): its shape, not whether it exists."""
-    if not _REGION.match(text):
-        raise ValueError(text)
-    return text
 
 
 def cluster_id_value(text: str) -> str:
-    """The value of the ownership tag ``ecr.platform.dev/cluster`` on everything the operator creates."""
+    """The value of the ownership tag ``ecr.platform.dev/cluster`` on everything the operator creates (a flag's
+    type: raises ValueError)."""
     if not text or len(text) > MAX_CLUSTER_ID or not _TAG_VALUE.match(text):
-        raise ValueError(text)
-    return text
-
-
-def liveness_value(text: str) -> str:
-    """kopf's liveness endpoint: http://HOST:PORT/PATH."""
-    parts = urlsplit(text)
-    if parts.scheme != "http" or not parts.hostname:
-        raise ValueError(text)
-    if parts.port is not None and not 1 <= parts.port <= MAX_PORT:  # urlsplit refuses > 65535 itself
         raise ValueError(text)
     return text
 

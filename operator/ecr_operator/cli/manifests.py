@@ -15,8 +15,9 @@ from typing import Any, TextIO
 
 import yaml
 
+from ecr_operator.core.api import GROUP, VERSION
 from ecr_operator.registry.spec import REGISTRY_KIND
-from ecr_operator.repository.spec import GROUP, KIND, VERSION
+from ecr_operator.repository.spec import KIND
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -26,13 +26,14 @@ from ecr_operator.cli import cel
 from ecr_operator.cli.admission import Admission, Crd, Policy, admit
 from ecr_operator.cli.manifests import OUR_KINDS, Document, read
 from ecr_operator.cli.policies import ClusterState, PolicyJudge, Target
+from ecr_operator.core.api import GROUP, VERSION
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.settings import Settings
-from ecr_operator.registry.spec import REGISTRY_KIND, REGISTRY_PLURAL
-from ecr_operator.repository.spec import GROUP, KIND, PLURAL, VERSION
+from ecr_operator.registry.spec import REGISTRY_KIND
+from ecr_operator.repository.spec import KIND
+from ecr_operator.repository.validate import parse_prefixes
 
 EXIT_IN_SYNC, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
-PLURALS = {KIND: PLURAL, REGISTRY_KIND: REGISTRY_PLURAL}
 INVALID = "Invalid"
 """The API server's reason for a refused create (metav1.StatusReasonInvalid): the object never reaches the
 operator, so it is not one of the operator's condition reasons."""
@@ -117,19 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def plan_settings(args: argparse.Namespace) -> Settings:
-    return Settings(
-        region=args.region,
-        cluster_id=args.cluster_id,
-        required_tags=args.required_tags,
-        repository_name_policy=args.repository_name_policy,
-        adoption=args.adoption,
-    )
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from ecr_operator.repository.validate import parse_prefixes
-
     stdout, stderr = sys.stdout, sys.stderr
     evaluator = _evaluator(args.offline, stderr)
     if args.offline and evaluator is None:
@@ -186,9 +175,10 @@ def _evaluator(offline: bool, stderr: TextIO) -> cel.Evaluator | None:
 def crd_of(kind: str) -> Crd:
     """The CRD this operator generates for ``kind`` (built once)."""
     from ecr_operator.core.crd import build_crd
-    from ecr_operator.registry.crd import build_registry_crd
+    from ecr_operator.runtime.kinds import KINDS
 
-    return Crd.of(build_crd() if kind == KIND else build_registry_crd())
+    [description] = [k.crd for k in KINDS if k.crd.kind == kind]
+    return Crd.of(build_crd(description))
 
 
 def plan_document(document: Document, judge: Judge) -> ResourcePlan:
@@ -198,7 +188,7 @@ def plan_document(document: Document, judge: Judge) -> ResourcePlan:
     crd = crd_of(document.kind)
     policies: list[Policy] = []
     if judge.policies is not None:
-        target = Target(GROUP, VERSION, document.kind, PLURALS[document.kind], crd.namespaced)
+        target = Target(GROUP, VERSION, document.kind, crd.plural, crd.namespaced)
         policies.append(functools.partial(judge.policies.judge, target=target))
     admission = admit(body, crd, judge.evaluator, policies)
     result.warnings = [str(w) for w in admission.warnings]
@@ -242,7 +232,9 @@ def _plan_repository(result: ResourcePlan, admission: Admission, judge: Judge) -
     adoption = decide_adoption(
         settings.adoption, result.namespace, requested=request.adopt, namespace_allows=judge.namespace_allows_adoption
     )
-    outcome = reconcile(_clients().for_region(desired.region), desired, adoption=adoption, dry_run=True)
+    outcome = reconcile(
+        _clients(settings.allowed_regions).for_region(desired.region), desired, adoption=adoption, observe_only=True
+    )
     _outcome(result, outcome.planned, outcome.problems)
 
 
@@ -257,16 +249,18 @@ def _plan_registry(result: ResourcePlan, admission: Admission, judge: Judge) -> 
     from ecr_operator.registry.parts.registry import RegistryDeps
     from ecr_operator.registry.reconcile import reconcile_registry
 
-    outcome = reconcile_registry(_clients().for_region(desired.region), desired, RegistryDeps(), dry_run=True)
+    clients = _clients(judge.settings.allowed_regions).for_region(desired.region)
+    outcome = reconcile_registry(clients, desired, RegistryDeps(), observe_only=True)
     _outcome(result, outcome.planned, outcome.problems)
 
 
 @functools.cache
-def _clients() -> Any:
+def _clients(allowed_regions: tuple[str, ...]) -> Any:
     """One client factory per process (boto3 clients are costly to make)."""
     from ecr_operator.core.aws import ClientFactory
+    from ecr_operator.core.regions import RegionPolicy
 
-    return ClientFactory()
+    return ClientFactory(regions=RegionPolicy.of(allowed_regions))
 
 
 def _outcome(result: ResourcePlan, planned: Sequence[Any], problems: Sequence[OperatorError]) -> None:

@@ -1,7 +1,7 @@
 """Prometheus metrics (``ecr_operator_<thing>_<unit>``; labels of bounded cardinality, never one per resource
 unless ``--per-resource-findings-metrics`` asks for it).
 
-Served with ``/readyz`` and ``/healthz`` by :mod:`probes` on ``--metrics-port``. The default registry also
+Served with ``/readyz`` by ``runtime/probes.py`` on ``--metrics-port``. The default registry also
 carries the process and Python collectors (CPU, memory, file descriptors, GC). The gauges about resources are
 published from the objects' status as the watch delivers them (:class:`ResourceMetrics`), so a replica that starts
 serving (a restart, a failover) shows them at its first listing, not after its next pass.
@@ -14,26 +14,19 @@ import importlib.metadata
 import platform
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram, Info
 
+from ecr_operator.core.errors import is_throttling
 from ecr_operator.core.reasons import Reason
-
-if TYPE_CHECKING:  # core.actions imports aws, which instruments its clients here
-    from ecr_operator.core.actions import Action
 
 PASSES = Counter(
     "ecr_operator_reconcile_passes_total",
     "Reconcile passes by trigger (change: create/update/resume; resync) and result "
     "(in_sync, applied, problem, observe_only, refused: a permanent refusal that waits for a spec change, error: "
     "retried).",
-    ["trigger", "result"],
-)
-REGISTRY_PASSES = Counter(
-    "ecr_operator_registry_passes_total",
-    "EcrRegistry passes by trigger (change, resync) and result (in_sync, applied, problem, observe_only, refused,"
-    " error).",
     ["trigger", "result"],
 )
 PASS_SECONDS = Histogram(
@@ -56,6 +49,20 @@ RATE_LIMITED_SECONDS = Counter(
     "ecr_operator_aws_rate_limited_seconds_total",
     "Seconds AWS requests waited for the client-side rate limiter (--aws-rate-limits), by service and operation.",
     ["service", "operation"],
+)
+RATE_CUTS = Counter(
+    "ecr_operator_aws_rate_cuts_total",
+    "Times AWS throttled an operation and the client-side rate of its (account, region) bucket was cut "
+    "(multiplicative decrease; it climbs back by itself), by service and operation.",
+    ["service", "operation"],
+)
+AWS_CLIENT_SETS = Gauge(
+    "ecr_operator_aws_client_sets",
+    "(AWS role, region) client sets cached (at most --client-cache-size).",
+)
+AWS_CLIENT_EVICTIONS = Counter(
+    "ecr_operator_aws_client_evictions_total",
+    "(AWS role, region) client sets dropped from the cache, least recently used first (--client-cache-size).",
 )
 WRITES = Counter(
     "ecr_operator_aws_writes_total",
@@ -96,13 +103,16 @@ RESOURCE_FINDINGS = Gauge(
 )
 BUILD = Info("ecr_operator_build", "The operator's version and those of Python, kopf and boto3 (value 1).")
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
-
-_THROTTLING = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException"})
+"""The keys of ECR's findingSeverityCounts (basic scanning; an absent key means 0): the findings gauges' labels and
+what the EcrRepository's status reports (repository/parts/images.py)."""
 _PARTS = {"kms": "key", "ecr": "repository"}
 
 
-def part_of(action: Action) -> str:
-    return _PARTS.get(action.service, action.service)
+class Write(Protocol):
+    """An applied action, as the write counters see it (``actions.Action``)."""
+
+    @property
+    def service(self) -> str: ...
 
 
 def failed_result(retryable: bool) -> str:
@@ -111,58 +121,95 @@ def failed_result(retryable: bool) -> str:
     return "error" if retryable else "refused"
 
 
-def count_writes(actions: Iterable[Action], trigger: str) -> None:
+def count_writes(actions: Iterable[Write], trigger: str, part: str | None = None) -> None:
+    """Writes by part, and a resync's writes as one drift correction per part. The part is ``part`` when given,
+    else named after the action's service (kms: key, ecr: repository)."""
     corrected: set[str] = set()
     for action in actions:
-        part = part_of(action)
-        WRITES.labels(part, trigger).inc()
-        corrected.add(part)
+        name = part or _PARTS.get(action.service, action.service)
+        WRITES.labels(name, trigger).inc()
+        corrected.add(name)
     if trigger == "resync":
-        for part in corrected:
-            DRIFT_CORRECTIONS.labels(part).inc()
+        for name in corrected:
+            DRIFT_CORRECTIONS.labels(name).inc()
+
+
+@dataclass(frozen=True)
+class PassMetrics:
+    """Where one kind's passes are counted: its pass counter (``trigger``, ``result``) and, where the kind has them,
+    the pass durations and the passes that found AWS in sync; writes count under ``part`` (None: per service)."""
+
+    passes: Counter
+    seconds: Histogram | None = None
+    in_sync: Counter | None = None
+    part: str | None = None
 
 
 class ResourceMetrics:
     """Resource uid -> what its status says (kind, Ready status and reason, finding counts), summed into the
     ``ecr_operator_resources`` and ``ecr_operator_image_findings`` gauges; ``per_resource`` adds
-    ``ecr_operator_resource_image_findings``."""
+    ``ecr_operator_resource_image_findings``.
+
+    The sums are kept as they change (a watch event costs the same at 5,000 objects as at 5): a restart's first
+    listing delivers every object at once. One per operator process: it owns the gauges and starts them empty."""
 
     def __init__(self, per_resource: bool = False) -> None:
         self.per_resource = per_resource
         self._ready: dict[str, tuple[str, str, str]] = {}
+        self._ready_counts: Tally[tuple[str, str, str]] = Tally()
         self._findings: dict[str, tuple[str, str, dict[str, int]]] = {}
+        self._finding_totals: dict[str, int] = dict.fromkeys(SEVERITIES, 0)
+        RESOURCES.clear()
+        RESOURCE_FINDINGS.clear()
+        for severity in SEVERITIES:
+            FINDINGS.labels(severity).set(0)
 
     def observe(self, kind: str, body: Mapping[str, Any]) -> None:
         """The object as the watch delivered it (its status is what the last pass wrote)."""
         metadata, status = body.get("metadata") or {}, body.get("status") or {}
         uid = str(metadata.get("uid"))
+        self._count(self._ready.get(uid), -1)
         self._ready[uid] = (kind, *(ready_reason(status) or ("Unknown", "")))
+        self._count(self._ready[uid], +1)
         counts = finding_counts(status)
-        gone = self._findings.pop(uid, None)
+        gone = self._drop_findings(uid)
         if counts is not None:
-            self._findings[uid] = (str(metadata.get("namespace") or ""), str(metadata.get("name") or ""), counts)
-        if self.per_resource and gone is not None and counts is None:
+            namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+            self._findings[uid] = (namespace, name, counts)
+            self._add_findings(counts, +1)
+            if self.per_resource:
+                for severity in SEVERITIES:
+                    RESOURCE_FINDINGS.labels(namespace, name, severity).set(counts[severity])
+        elif self.per_resource and gone is not None:
             _remove_resource_findings(gone[0], gone[1])
-        self._publish(uid)
 
     def forget(self, uid: str) -> None:
-        self._ready.pop(uid, None)
-        gone = self._findings.pop(uid, None)
+        self._count(self._ready.pop(uid, None), -1)
+        gone = self._drop_findings(uid)
         if self.per_resource and gone is not None:
             _remove_resource_findings(gone[0], gone[1])
-        self._publish(None)
 
-    def _publish(self, changed: str | None) -> None:
-        counts = Tally(self._ready.values())
-        RESOURCES.clear()
-        for (kind, ready, reason), count in counts.items():
-            RESOURCES.labels(kind, ready, reason).set(count)
+    def _count(self, key: tuple[str, str, str] | None, change: int) -> None:
+        if key is None:
+            return
+        self._ready_counts[key] += change
+        if self._ready_counts[key] > 0:
+            RESOURCES.labels(*key).set(self._ready_counts[key])
+            return
+        del self._ready_counts[key]
+        with contextlib.suppress(KeyError):
+            RESOURCES.remove(*key)
+
+    def _drop_findings(self, uid: str) -> tuple[str, str, dict[str, int]] | None:
+        gone = self._findings.pop(uid, None)
+        if gone is not None:
+            self._add_findings(gone[2], -1)
+        return gone
+
+    def _add_findings(self, counts: Mapping[str, int], sign: int) -> None:
         for severity in SEVERITIES:
-            FINDINGS.labels(severity).set(sum(found.get(severity, 0) for _, _, found in self._findings.values()))
-        if self.per_resource and changed in self._findings:
-            namespace, name, found = self._findings[changed]
-            for severity in SEVERITIES:
-                RESOURCE_FINDINGS.labels(namespace, name, severity).set(found.get(severity, 0))
+            self._finding_totals[severity] += sign * counts[severity]
+            FINDINGS.labels(severity).set(self._finding_totals[severity])
 
 
 def _remove_resource_findings(namespace: str, name: str) -> None:
@@ -203,7 +250,7 @@ def aws_outcome(http_response: Any, parsed: dict[str, Any] | None, exception: Ba
         return type(exception).__name__
     status = int(getattr(http_response, "status_code", 0) or 0)
     code = str(((parsed or {}).get("Error") or {}).get("Code", ""))
-    if code in _THROTTLING or status == 429:
+    if is_throttling(code, status):
         return "throttled"
     if status and status < 300:
         return "ok"

@@ -26,11 +26,11 @@ from ecr_operator.cli import cel
 from ecr_operator.cli.admission import Admission, Crd, Policy, admit
 from ecr_operator.cli.manifests import OUR_KINDS, Document, read
 from ecr_operator.cli.policies import ClusterState, PolicyJudge, Target
-from ecr_operator.core.api import GROUP, VERSION
+from ecr_operator.core.api import GROUP, VERSION, is_true
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.settings import Settings
 from ecr_operator.registry.spec import REGISTRY_KIND
-from ecr_operator.repository.spec import KIND
+from ecr_operator.repository.spec import ALLOW_ADOPTION_ANNOTATION, KIND, REPOSITORY_PREFIXES_ANNOTATION
 from ecr_operator.repository.validate import parse_prefixes
 
 EXIT_IN_SYNC, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
@@ -93,6 +93,19 @@ class Judge:
     policies: PolicyJudge | None = None
     """The admission policies of ``--admission``, if any."""
 
+    def namespace_grants(self, namespace: str) -> tuple[tuple[str, ...], bool]:
+        """The repository prefixes and the adoption a Namespace grants: read from its annotations as the operator
+        reads them when ``--admission`` gives the Namespace, else ``--allowed-prefixes`` and
+        ``--namespace-allows-adoption``."""
+        given = self.policies.state.given_namespace(namespace) if self.policies is not None else None
+        if given is None:
+            return self.granted_prefixes, self.namespace_allows_adoption
+        annotations = (given.get("metadata") or {}).get("annotations") or {}
+        return (
+            parse_prefixes(annotations.get(REPOSITORY_PREFIXES_ANNOTATION)),
+            is_true(annotations.get(ALLOW_ADOPTION_ANNOTATION)),
+        )
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -108,7 +121,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="PATH",
         help="ValidatingAdmissionPolicies, their bindings, parameter objects and Namespaces (files or directories;"
-        " repeatable): judged after the CRD as the API server's admission would (e.g. deploy/policies/)",
+        " repeatable): judged after the CRD as the API server's admission would (e.g. deploy/policies/); a"
+        " Namespace given here also grants its annotations' repository prefixes and adoption to the operator's checks",
     )
     parser.add_argument(
         "--offline",
@@ -214,13 +228,14 @@ def _plan_repository(result: ResourcePlan, admission: Admission, judge: Judge) -
     assert result.namespace is not None
     metadata = admission.stored.get("metadata") or {}
     settings = judge.settings
+    granted_prefixes, allows_adoption = judge.namespace_grants(result.namespace)
     request = request_for(
         admission.stored.get("spec") or {},
         result.namespace,
         result.name,
         metadata.get("annotations") or {},
         settings,
-        judge.granted_prefixes,
+        granted_prefixes,
     )
     desired = request.desired
     result.repository_name, result.region = desired.repository_name, desired.region
@@ -230,7 +245,7 @@ def _plan_repository(result: ResourcePlan, admission: Admission, judge: Judge) -
     from ecr_operator.repository.reconcile import reconcile
 
     adoption = decide_adoption(
-        settings.adoption, result.namespace, requested=request.adopt, namespace_allows=judge.namespace_allows_adoption
+        settings.adoption, result.namespace, requested=request.adopt, namespace_allows=allows_adoption
     )
     outcome = reconcile(
         _clients(settings.allowed_regions).for_region(desired.region), desired, adoption=adoption, observe_only=True

@@ -62,10 +62,14 @@ class ClusterState:
         return state
 
     def namespace(self, name: str) -> Mapping[str, Any]:
+        return self.given_namespace(name) or {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+    def given_namespace(self, name: str) -> Mapping[str, Any] | None:
+        """The Namespace object given, if any."""
         for obj in self.objects:
             if obj.get("kind") == "Namespace" and (obj.get("metadata") or {}).get("name") == name:
                 return obj
-        return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        return None
 
     def find(self, api_version: str, kind: str) -> list[Mapping[str, Any]]:
         return [o for o in self.objects if o.get("apiVersion") == api_version and o.get("kind") == kind]

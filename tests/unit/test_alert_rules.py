@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -31,6 +32,9 @@ def test_every_alert_links_its_runbook() -> None:
     for rule in rules():
         url = rule["annotations"]["runbook_url"]
         assert url == f"{BASE}#{rule['alert'].lower()}", rule["alert"]
+        page, anchor = urlsplit(url).path.partition("/blob/main/")[2], urlsplit(url).fragment
+        assert (REPO_ROOT / page).is_file(), f"{url}: no {page} in the repository"
+        assert anchor in anchors((REPO_ROOT / page).read_text()), f"{url}: docs/runbooks.md has no such section"
         assert rule["alert"].lower() in documented, f"docs/runbooks.md has no section {rule['alert']}"
     title = "runbooks-the-alerts-of-deploymonitoringprometheusruleyaml"
     assert {r["alert"].lower() for r in rules()} == documented - {title}, "a runbook for an alert that is gone"

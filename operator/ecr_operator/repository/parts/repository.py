@@ -17,7 +17,7 @@ from ecr_operator.core.compare import (
     tags_from_list,
     to_json,
 )
-from ecr_operator.core.ecr_policy import exclusion_filter_set, exclusion_filters
+from ecr_operator.core.ecr_policy import RESERVED_SIDS, exclusion_filter_set, exclusion_filters
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.repository.adoption import Adoption
@@ -179,6 +179,13 @@ def _document_action(
     return None if current is not None and equal(desired, current) else put
 
 
+def _policy_summary(policy: dict[str, Any] | None) -> str:
+    statements = (policy or {}).get("Statement") or []
+    if all(isinstance(s, dict) and s.get("Sid") in RESERVED_SIDS for s in statements):
+        return "set the cross-account pull policy"
+    return "set the repository policy (cross-account pull and spec.repositoryPolicy statements)"
+
+
 def _policy_actions(desired: Desired, observed: ObservedRepository | None) -> list[Action]:
     name = desired.repository_name
     lifecycle = desired.lifecycle_policy
@@ -204,7 +211,7 @@ def _policy_actions(desired: Desired, observed: ObservedRepository | None) -> li
                 "ecr",
                 "set_repository_policy",
                 {"repositoryName": name, "policyText": to_json(policy) if policy else ""},
-                "set the repository policy",
+                _policy_summary(policy),
             ),
             remove=Action("ecr", "delete_repository_policy", {"repositoryName": name}, "remove the repository policy"),
         ),

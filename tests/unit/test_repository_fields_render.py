@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import KEY_ARN, REQUIRED, desired_from, observed_repository_for
 
 from ecr_operator.core.compare import policies_equal
@@ -368,3 +370,13 @@ def test_a_policy_over_ecrs_limit_after_merging_is_refused_naming_the_statements
 def test_a_well_formed_statement_has_no_problems() -> None:
     assert statement_problems(LAMBDA_PULL, "s") == []
     assert statement_problems({"Effect": "Deny", "NotPrincipal": {"AWS": "111111111111"}, "NotAction": "*"}, "s") == []
+
+
+def test_the_example_is_accepted_and_renders_all_three_fields() -> None:
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples" / "organization-pull.yaml").read_text())
+    request = request_for(manifest["spec"], "default", manifest["metadata"]["name"], {}, _settings())
+    desired = request.desired
+    assert desired.exclusion_filters == {("WILDCARD", "latest")}
+    assert desired.repository_policy is not None
+    sids = [s["Sid"] for s in desired.repository_policy["Statement"]]
+    assert sids == [ORGANIZATIONS_STATEMENT_SID, "LambdaPull"]

@@ -77,6 +77,22 @@ NAME = "spec.repositoryName"
 LIFECYCLE = "spec.lifecycle"
 ACCOUNTS = "spec.crossAccountPull.allowedAccountIds"
 
+FILTERS_KEY = "imageTagMutabilityExclusionFilters"
+FILTERS = f"spec.{FILTERS_KEY}"
+STATEMENTS = "spec.repositoryPolicy.statements"
+LAMBDA_PULL = {
+    "Sid": "LambdaPull",
+    "Effect": "Allow",
+    "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+}
+
+
+def policy_statement(**changes: Any) -> dict[str, Any]:
+    """LAMBDA_PULL with ``changes``; a value None removes the key."""
+    return {k: v for k, v in {**LAMBDA_PULL, **changes}.items() if v is not None}
+
+
 ADMISSION_CORPUS = [
     # ECR name rules
     Bad("name-uppercase", NAME, {"repositoryName": "Team-A/Repo"}),
@@ -207,6 +223,90 @@ ADMISSION_CORPUS = [
     Bad("tags-48", "spec.tags", {"tags": {f"extra{i}": "x" for i in range(43)}}),
     Bad("tags-51", "spec.tags", {"tags": {f"extra{i}": "x" for i in range(46)}}),
     Bad("encryption-a-string", "spec.encryption", {"encryption": "KMS"}),
+    # tag-mutability exclusion filters (botocore's model: 1-5 filters, ^[0-9a-zA-Z._*-]{1,128}$, WILDCARD)
+    Bad("exclusion-without-filters", FILTERS, {"imageTagMutability": "IMMUTABLE_WITH_EXCLUSION"}),
+    Bad("filters-without-exclusion", FILTERS, {FILTERS_KEY: [{"filter": "latest"}]}),
+    Bad("filters-empty", FILTERS, {"imageTagMutability": "MUTABLE_WITH_EXCLUSION", FILTERS_KEY: []}),
+    Bad(
+        "filters-six",
+        FILTERS,
+        {"imageTagMutability": "MUTABLE_WITH_EXCLUSION", FILTERS_KEY: [{"filter": f"t{i}"} for i in range(6)]},
+    ),
+    Bad("filter-slash", FILTERS, {"imageTagMutability": "MUTABLE_WITH_EXCLUSION", FILTERS_KEY: [{"filter": "a/b"}]}),
+    Bad(
+        "filter-129",
+        FILTERS,
+        {"imageTagMutability": "MUTABLE_WITH_EXCLUSION", FILTERS_KEY: [{"filter": "a" * 129}]},
+    ),
+    Bad(
+        "filter-type-regex",
+        FILTERS,
+        {"imageTagMutability": "MUTABLE_WITH_EXCLUSION", FILTERS_KEY: [{"filter": "x", "filterType": "REGEX"}]},
+    ),
+    Bad(
+        "filter-duplicate",
+        FILTERS,
+        {"imageTagMutability": "MUTABLE_WITH_EXCLUSION", FILTERS_KEY: [{"filter": "x"}, {"filter": "x"}]},
+    ),
+    # organizations
+    Bad(
+        "organization-id-short",
+        "spec.crossAccountPull.organizationIds",
+        {"crossAccountPull": {"organizationIds": ["o-abc"]}},
+    ),
+    Bad(
+        "organization-id-uppercase",
+        "spec.crossAccountPull.organizationIds",
+        {"crossAccountPull": {"organizationIds": ["o-A1B2C3D4E5"]}},
+    ),
+    Bad(
+        "organization-path-no-root",
+        "spec.crossAccountPull.organizationPaths",
+        {"crossAccountPull": {"organizationPaths": ["o-a1b2c3d4e5/ou-ab12-11111111/"]}},
+    ),
+    Bad(
+        "organization-path-no-slash",
+        "spec.crossAccountPull.organizationPaths",
+        {"crossAccountPull": {"organizationPaths": ["o-a1b2c3d4e5/r-ab12/ou-ab12-11111111"]}},
+    ),
+    Bad(
+        "enabled-nothing-listed",
+        ACCOUNTS,
+        {"crossAccountPull": {"enabled": True, "allowedAccountIds": [], "organizationIds": []}},
+    ),
+    # extra policy statements
+    Bad(
+        "statement-reserved-sid",
+        f"{STATEMENTS}[0].Sid",
+        {"repositoryPolicy": {"statements": [policy_statement(Sid="CrossAccountPull")]}},
+    ),
+    Bad(
+        "statement-reserved-org-sid",
+        f"{STATEMENTS}[0].Sid",
+        {"repositoryPolicy": {"statements": [policy_statement(Sid="CrossAccountPullOrganizations")]}},
+    ),
+    Bad(
+        "statement-sid-characters",
+        f"{STATEMENTS}[0].Sid",
+        {"repositoryPolicy": {"statements": [policy_statement(Sid="a-b")]}},
+    ),
+    Bad(
+        "statement-effect",
+        f"{STATEMENTS}[0].Effect",
+        {"repositoryPolicy": {"statements": [policy_statement(Effect="Permit")]}},
+    ),
+    Bad(
+        "statement-no-effect",
+        f"{STATEMENTS}[0].Effect",
+        {"repositoryPolicy": {"statements": [policy_statement(Effect=None)]}},
+    ),
+    Bad("statements-empty", STATEMENTS, {"repositoryPolicy": {"statements": []}}),
+    Bad(
+        "statement-unknown-key",
+        f"{STATEMENTS}[0].Conditon",
+        {"repositoryPolicy": {"statements": [policy_statement(Conditon={})]}},
+        strict=True,
+    ),
 ]
 
 

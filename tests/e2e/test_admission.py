@@ -16,12 +16,15 @@ import kubernetes
 import pytest
 from admission_corpus import (
     ADMISSION_CORPUS,
+    FILTERS_KEY,
     IMMUTABLE_UPDATES,
     KEEP_30,
     KEY_ARN,
+    LAMBDA_PULL,
     REGION,
     REGISTRY_CORPUS,
     SCAN_ON_PUSH,
+    STATEMENTS,
     TAGS,
     VALID_POLICY,
     Bad,
@@ -30,6 +33,7 @@ from admission_corpus import (
     lifecycle_policy,
     lifecycle_rule,
     merged,
+    policy_statement,
     registry_base,
     scanning,
 )
@@ -71,6 +75,37 @@ def test_the_valid_base_spec_is_accepted(cluster: Cluster, admission_ns: str) ->
     )
     cluster.create(admission_ns, "valid-name-256", merged(base_spec(), {"repositoryName": "a" * 256}), dry_run=True)
     cluster.create(admission_ns, "valid-name-2", merged(base_spec(), {"repositoryName": "ab"}), dry_run=True)
+    every_new_field = {
+        "imageTagMutability": "IMMUTABLE_WITH_EXCLUSION",
+        FILTERS_KEY: [{"filter": "latest"}, {"filter": "dev-*", "filterType": "WILDCARD"}, {"filter": "a" * 128}],
+        "crossAccountPull": {
+            "organizationIds": ["o-a1b2c3d4e5", "o-" + "a" * 32],
+            "organizationPaths": [
+                "o-a1b2c3d4e5/r-ab12/",
+                "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/",
+                "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-22222222/*",
+            ],
+        },
+        "repositoryPolicy": {
+            "statements": [
+                LAMBDA_PULL,
+                {"Effect": "Deny", "NotPrincipal": {"AWS": ["111122223333"]}, "NotAction": "ecr:BatchGetImage"},
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "ecr:BatchGetImage",
+                    "Condition": {"StringEquals": {"aws:PrincipalTag/team": "a"}},
+                },
+            ]
+        },
+    }
+    created = cluster.create(
+        admission_ns, "valid-new-fields", merged(base_spec(), every_new_field), dry_run=True, strict=True
+    )
+    assert created["spec"][FILTERS_KEY][0]["filterType"] == "WILDCARD"  # the default is filled in
+    assert created["spec"]["repositoryPolicy"] == every_new_field["repositoryPolicy"]  # nothing pruned
+    only_organizations = {"crossAccountPull": {"allowedAccountIds": None, "organizationIds": ["o-a1b2c3d4e5"]}}
+    cluster.create(admission_ns, "valid-org-only", merged(base_spec(), only_organizations), dry_run=True)
 
 
 def test_the_corpus_is_big_enough() -> None:
@@ -219,6 +254,38 @@ OPERATOR_CORPUS: list[tuple[str, str, dict[str, Any], str]] = [
         {"lifecycle": json.dumps({"rules": [], "description": "x" * 100})},
         "non-empty 'rules' list",
     ),
+    # extra policy statements: what CEL cannot see (Principal, Action and Condition hold any JSON)
+    (
+        "statement-no-principal",
+        "InvalidSpec",
+        {"repositoryPolicy": {"statements": [policy_statement(Principal=None)]}},
+        f"{STATEMENTS}[0] needs exactly one of Principal or NotPrincipal",
+    ),
+    (
+        "statement-no-action",
+        "InvalidSpec",
+        {"repositoryPolicy": {"statements": [policy_statement(Action=None)]}},
+        f"{STATEMENTS}[0] needs exactly one of Action or NotAction",
+    ),
+    (
+        "statement-action-without-service",
+        "InvalidSpec",
+        {"repositoryPolicy": {"statements": [policy_statement(Action="BatchGetImage")]}},
+        f"{STATEMENTS}[0].Action: 'BatchGetImage' is not",
+    ),
+    (
+        "statement-policy-too-long",
+        "InvalidSpec",
+        {
+            "repositoryPolicy": {
+                "statements": [
+                    policy_statement(Sid=f"Pull{i}", Principal={"AWS": [f"arn:aws:iam::{i:012d}:role/{'r' * 60}"]})
+                    for i in range(60)
+                ]
+            }
+        },
+        f"{STATEMENTS}: the repository policy would be",
+    ),
 ]
 
 
@@ -262,6 +329,8 @@ def _operator_spec(repository_name: str, changes: dict[str, Any]) -> dict[str, A
         spec["lifecycle"] = {"policyText": changes["lifecycle"]}
     if "tags" in changes:
         spec["tags"] = changes["tags"]
+    if "repositoryPolicy" in changes:
+        spec["repositoryPolicy"] = changes["repositoryPolicy"]
     return spec
 
 

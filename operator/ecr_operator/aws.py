@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, CredentialProvider, DeferredRefreshableCredentials
 
 from . import metrics
-from .errors import RoleNotAssumable
+from .errors import RoleNotAssumable, to_operator_error
 from .ratelimit import RateLimiter
 from .settings import Settings
 
@@ -132,6 +132,7 @@ class ClientFactory:
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str], AwsClients] = {}
         self._role_sessions: dict[str, boto3.session.Session] = {}
+        self._own_account: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClientFactory:
@@ -162,6 +163,20 @@ class ClientFactory:
                 )
                 self._clients[(role_arn or "", region)] = clients
             return clients
+
+    def account(self, role_arn: str | None) -> str:
+        """The account the clients of ``role_arn`` act in: the role ARN's, or for the operator's own identity (None)
+        what ``sts:GetCallerIdentity`` answers, asked once per process (OperatorError when STS does not answer)."""
+        if role_arn is not None:
+            return account_of(role_arn)
+        if self._own_account is None:
+            region = self._sts_region or self._session.region_name or "us-east-1"
+            try:
+                identity = self.for_region(region).sts.get_caller_identity()
+            except Exception as exc:
+                raise to_operator_error(exc, "sts:GetCallerIdentity (the operator's own account)") from exc
+            self._own_account = str(identity["Account"])
+        return self._own_account
 
     def _role_session(self, role_arn: str) -> boto3.session.Session:
         """One botocore session per role, its credentials from AssumeRole (cached and refreshed by botocore)."""

@@ -15,19 +15,21 @@ from typing import Any, TypeVar
 
 import kopf
 
-from . import metrics
+from . import metrics, placement
 from .adoption import Adoption
 from .aws import ClientFactory
 from .errors import OperatorError
 from .events import EventRecorder
 from .export import export_data
 from .kube import api_server_version, patch_status_from_thread, write_export
-from .manifest import annotation_flag, desired_for, request_for
+from .manifest import annotation_flag, desired_for, desired_for_delete, request_for
 from .namespaces import NamespacePolicies
+from .parts import images
 from .parts.key import KeyCreation
+from .placement import Placement
 from .probes import Readiness, ReadinessChecker
 from .reasons import Reason
-from .reconcile import AdoptedThenFailed, Checkpoint, Outcome, delete, inventory, reconcile
+from .reconcile import AdoptedThenFailed, Checkpoint, DeleteOutcome, Outcome, delete, inventory, reconcile
 from .render import Desired
 from .settings import Settings
 from .snapshot import Snapshots
@@ -46,6 +48,8 @@ WORKER_IDLE_SECONDS = 0.05
 """How long kopf keeps an idle per-object worker (and its slot of queueing.worker_limit)."""
 
 T = TypeVar("T")
+Pin = Callable[[Placement], None]
+"""Records where a resource lives in its status before the first AWS write for it; raises if it cannot."""
 
 
 @dataclass
@@ -90,9 +94,24 @@ class Runtime:
         checkpoint: Checkpoint | None = None,
         with_inventory: bool = False,
         role_arn: str | None = None,
+        *,
+        status: Mapping[str, Any] | None = None,
+        region_from_spec: bool = False,
+        pin: Pin | None = None,
     ) -> Outcome:
         """One pass for one object (in a worker thread), in the account of ``role_arn`` (None: the operator's);
-        resyncs share batched reads of the (account, region)."""
+        resyncs share batched reads of the (account, region).
+
+        Refused before any AWS call when that account, the region or the name differ from where ``status`` records
+        the resource; ``pin`` records where it is before the first write when status does not say so yet.
+        """
+        current = self.here(desired, role_arn)
+        refusal = placement.moved(placement.recorded(status or {}), current, region_from_spec=region_from_spec)
+        if refusal is not None:
+            raise refusal
+        before_write = None
+        if pin is not None and not dry_run and placement.needs_pin(status or {}, current):
+            before_write = functools.partial(pin, current)
         clients = self.clients.for_region(desired.region, role_arn)
         view = self.snapshots.view(clients, self.last_write.get(uid, 0.0)) if resync else None
         outcome = reconcile(
@@ -104,10 +123,50 @@ class Runtime:
             creation=creation,
             checkpoint=checkpoint,
             inventory=with_inventory,
+            before_write=before_write,
         )
+        outcome.account, outcome.role_arn = current.account, role_arn
         if outcome.applied:
             self.last_write[uid] = time.monotonic()
         return outcome
+
+    def here(self, desired: Desired, role_arn: str | None) -> Placement:
+        """Where a pass for ``desired`` with ``role_arn`` would act (the operator's own account: one STS call per
+        process)."""
+        return Placement(self.clients.account(role_arn), desired.region, desired.repository_name, role_arn)
+
+    def inventory(
+        self, desired: Desired, role_arn: str | None, status: Mapping[str, Any], region_from_spec: bool
+    ) -> images.Inventory | None:
+        """The inventory timer's read, only where the resource lives (refused like a pass otherwise)."""
+        current = self.here(desired, role_arn)
+        refusal = placement.moved(placement.recorded(status), current, region_from_spec=region_from_spec)
+        if refusal is not None:
+            raise refusal
+        return inventory(self.clients.for_region(desired.region, role_arn), desired)
+
+    def delete(
+        self,
+        desired: Desired,
+        pinned: Placement | None,
+        current_role: str | OperatorError | None,
+        creation: KeyCreation | None,
+    ) -> DeleteOutcome:
+        """A delete where the resource lives: the recorded account (with the Namespace's current role when it
+        reaches that account, else the recorded one) and region; ``current_role`` is the Namespace's mapping, or
+        why there is none."""
+        if desired.deletion_policy == "Retain":
+            return DeleteOutcome(skipped="deletionPolicy is Retain")
+        if pinned is not None:
+            role_arn = placement.delete_role(pinned, current_role, self.clients.account)
+        elif isinstance(current_role, OperatorError):
+            if current_role.reason != Reason.ACCOUNT_NOT_MAPPED:
+                raise current_role
+            # Nothing recorded, and refused at every pass: it never wrote to AWS, in any account.
+            return DeleteOutcome(skipped="not mapped to an AWS account, and it never wrote to AWS")
+        else:
+            role_arn = current_role
+        return delete(self.clients.for_region(desired.region, role_arn), desired, creation)
 
     def lock(self, uid: str) -> asyncio.Lock:
         # Create/update, resume, the resync timer and delete of one object must never overlap.
@@ -161,6 +220,28 @@ def _key_creation(status: Mapping[str, Any]) -> KeyCreation | None:
     recorded = status.get("keyCreation") or {}
     token = recorded.get("token")
     return KeyCreation(str(token), recorded.get("keyId")) if token else None
+
+
+def _pin(
+    memo: Runtime, resource: kopf.Resource, meta: kopf.Meta, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> Pin:
+    """Records where the resource lives in status before the pass's first write (called from the worker thread)."""
+    loop = asyncio.get_running_loop()
+
+    def record(where: Placement) -> None:
+        try:
+            patch_status_from_thread(
+                loop, resource, meta.namespace, meta.name, where.status_fields(), memo.kopf_settings, logger
+            )
+        except Exception as exc:
+            raise OperatorError(
+                Reason.STATUS_NOT_WRITABLE,
+                f"could not record where the repository lives (account {where.account}, region {where.region}) in "
+                f"status before writing to AWS: {exc!r}",
+                retryable=True,
+            ) from exc
+
+    return record
 
 
 def _checkpoint(
@@ -226,6 +307,9 @@ async def reconcile_handler(
                 checkpoint,
                 with_inventory,
                 role_arn,
+                status=status,
+                region_from_spec=bool(spec.get("region")),
+                pin=_pin(memo, resource, meta, logger),
             )
     except OperatorError as error:
         metrics.PASSES.labels(trigger, "error").inc()
@@ -304,9 +388,9 @@ async def inventory_handler(
         return
     try:
         desired = desired_for(spec, str(meta.namespace), str(meta.name), memo.settings)
-        clients = memo.clients.for_region(desired.region, memo.namespaces.role_of(str(meta.namespace)))
+        role_arn = memo.namespaces.role_of(str(meta.namespace))
         async with memo.lock(str(meta.uid)):
-            found = await memo.run(inventory, clients, desired)
+            found = await memo.run(memo.inventory, desired, role_arn, status, bool(spec.get("region")))
     except OperatorError as error:
         logger.warning("inventory not refreshed: %s: %s", error.reason, error.message)
         return
@@ -345,21 +429,21 @@ async def delete_handler(
     namespace, name = str(meta.namespace), str(meta.name)
     generation = meta.get("generation")
     try:
-        desired = desired_for(spec, namespace, name, memo.settings)
         if annotation_flag(meta.annotations, OBSERVE_ONLY_ANNOTATION):
             logger.info("observe-only: the AWS side is left as it is")
             return
+        # Only what the record and the deletion fields say: neither a spec that no longer renders nor a mapping
+        # that changed or is gone may keep the finalizer or send the delete elsewhere.
+        desired = desired_for_delete(spec, status, namespace, name, memo.settings)
+        current_role: str | OperatorError | None
         try:
-            role_arn = memo.namespaces.role_of(namespace)
-        except OperatorError as refused:
-            if refused.reason != Reason.ACCOUNT_NOT_MAPPED:
-                raise
-            # Refused at every pass, so nothing was created in any account: let the resource go.
-            logger.info("not mapped to an AWS account: the AWS side is left as it is")
-            return
+            current_role = memo.namespaces.role_of(namespace)
+        except OperatorError as unmapped:
+            current_role = unmapped
         async with memo.lock(str(meta.uid)):
-            clients = memo.clients.for_region(desired.region, role_arn)
-            outcome = await memo.run(delete, clients, desired, _key_creation(status))
+            outcome = await memo.run(
+                memo.delete, desired, placement.recorded(status), current_role, _key_creation(status)
+            )
     except OperatorError as error:
         logger.warning("delete blocked: %s: %s", error.reason, error.message)
         _write_failure(memo, patch, body, status, error, generation)

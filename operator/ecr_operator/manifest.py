@@ -7,7 +7,7 @@ name policy all raise :class:`SpecError` with the reason the operator reports in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -49,6 +49,25 @@ def parse_spec(spec: Mapping[str, Any]) -> EcrRepositorySpec:
 def desired_for(spec: Mapping[str, Any], namespace: str, name: str, settings: Settings) -> Desired:
     """The desired state without the checks: what a delete needs (it must go on whatever the settings say)."""
     return render(parse_spec(spec), Owner(settings.cluster_id, namespace, name), settings.region)
+
+
+DELETE_FIELDS = ("repositoryName", "region", "encryption", "deletionPolicy", "forceDelete")
+"""What a delete reads from the spec: what to delete and how, never the documents (lifecycle, policies, tags)."""
+
+
+def desired_for_delete(
+    spec: Mapping[str, Any], status: Mapping[str, Any], namespace: str, name: str, settings: Settings
+) -> Desired:
+    """What a delete needs: the fields of :data:`DELETE_FIELDS` (a lifecycle policy that no longer parses must not
+    keep the finalizer) and the region and repository name recorded in status, where the resource lives, whatever
+    the operator's default region is now."""
+    model = parse_spec({key: value for key, value in spec.items() if key in DELETE_FIELDS})
+    desired = render(model, Owner(settings.cluster_id, namespace, name), settings.region)
+    return replace(
+        desired,
+        region=str(status.get("region") or desired.region),
+        repository_name=str(status.get("repositoryName") or desired.repository_name),
+    )
 
 
 def request_for(

@@ -7,9 +7,10 @@ the existing counters with ``part="registry"``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
@@ -20,18 +21,22 @@ from pydantic import ValidationError
 from . import metrics
 from .errors import OperatorError, SpecError
 from .handlers import Runtime, backoff, resync_initial_delay
+from .kube import patch_status_from_thread
 from .manifest import annotation_flag
 from .parts.registry import RegistryDeps
 from .reasons import Reason
 from .registry_reconcile import (
     RegistryOutcome,
+    RegistryPlacement,
     claim_of,
     delete_registry,
     managed_by,
+    moved,
     reconcile_registry,
+    recorded,
 )
-from .registry_render import DesiredRegistry, render_registry
-from .registry_spec import REGISTRY_PLURAL, EcrRegistrySpec
+from .registry_render import DEFAULT_SCANNING, DesiredRegistry, render_registry
+from .registry_spec import REGISTRY_PLURAL, EcrRegistrySpec, RegistryPolicy, Replication
 from .registry_status import report, report_failure
 from .settings import Settings
 from .spec import GROUP, OBSERVE_ONLY_ANNOTATION, VERSION
@@ -54,6 +59,47 @@ def desired_registry(spec: Mapping[str, Any], name: str, settings: Settings) -> 
         fields = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise SpecError(Reason.INVALID_SPEC, fields) from exc
     return render_registry(model, name, settings.region)
+
+
+def desired_registry_for_delete(
+    spec: Mapping[str, Any], status: Mapping[str, Any], name: str, settings: Settings
+) -> DesiredRegistry:
+    """What a delete needs: which sections are managed (present in the spec; their contents are never read, so a
+    registry policy that no longer parses does not keep the settings), the deletion policy, and the region recorded
+    in status."""
+    try:
+        model = EcrRegistrySpec.model_validate({k: v for k, v in spec.items() if k in ("region", "deletionPolicy")})
+    except ValidationError as exc:
+        fields = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise SpecError(Reason.INVALID_SPEC, fields) from exc
+    return DesiredRegistry(
+        name=name,
+        region=str(status.get("region") or model.region or settings.region),
+        replication=Replication.model_validate({}) if spec.get("replication") is not None else None,
+        scanning=dict(DEFAULT_SCANNING) if spec.get("scanning") is not None else None,
+        registry_policy=RegistryPolicy.model_validate({}) if spec.get("registryPolicy") is not None else None,
+        deletion_policy=model.deletion_policy,
+    )
+
+
+def _pin(
+    memo: Runtime, resource: kopf.Resource, meta: kopf.Meta, logger: Logger
+) -> Callable[[RegistryPlacement], None]:
+    """Records the registry and region in status before the first write (called from the worker thread)."""
+    loop = asyncio.get_running_loop()
+
+    def record(where: RegistryPlacement) -> None:
+        fields = {"registryId": where.account, "region": where.region}
+        try:
+            patch_status_from_thread(loop, resource, None, meta.name, fields, memo.kopf_settings, logger)
+        except Exception as exc:
+            raise OperatorError(
+                Reason.STATUS_NOT_WRITABLE,
+                f"could not record registry {where.account} in {where.region} in status before writing to it: {exc!r}",
+                retryable=True,
+            ) from exc
+
+    return record
 
 
 async def _registry_deps(body: kopf.Body, resource: kopf.Resource, memo: Runtime, logger: Logger) -> RegistryDeps:
@@ -96,10 +142,24 @@ async def reconcile_handler(
     observe_only = annotation_flag(meta.annotations, OBSERVE_ONLY_ANNOTATION)
     try:
         desired = desired_registry(spec, str(meta.name), memo.settings)
+        pinned = recorded(status)
+        refusal = moved(pinned, desired.region, None, region_from_spec=bool(spec.get("region")))
+        if refusal is not None:
+            raise refusal
         deps = await _registry_deps(body, resource, memo, logger)
         async with memo.lock(str(meta.uid)):
             clients = memo.clients.for_region(desired.region)
-            outcome = await memo.run(reconcile_registry, clients, desired, deps, dry_run=observe_only)
+            outcome = await memo.run(
+                functools.partial(
+                    reconcile_registry,
+                    dry_run=observe_only,
+                    pinned=pinned,
+                    pin=_pin(memo, resource, meta, logger),
+                ),
+                clients,
+                desired,
+                deps,
+            )
     except OperatorError as error:
         REGISTRY_PASSES.labels(trigger, "error").inc()
         logger.warning("not ready: %s: %s", error.reason, error.message)
@@ -142,14 +202,14 @@ async def delete_handler(
             logger.info("observe-only: the registry settings are left as they are")
             return
         try:
-            desired = desired_registry(spec, str(meta.name), memo.settings)
+            desired = desired_registry_for_delete(spec, status, str(meta.name), memo.settings)
         except SpecError as error:
             logger.warning("the registry settings are left as they are: the spec cannot be read: %s", error.message)
             return
         deps = await _registry_deps(body, resource, memo, logger)
         async with memo.lock(uid):
             clients = memo.clients.for_region(desired.region)
-            applied = await memo.run(delete_registry, clients, desired, deps)
+            applied = await memo.run(delete_registry, clients, desired, deps, recorded(status))
     except OperatorError as error:
         logger.warning("delete blocked: %s: %s", error.reason, error.message)
         _write(memo, patch, body, report_failure(error, status, meta.get("generation"), now()))

@@ -61,7 +61,7 @@ def _quota_run(env: Env, rates: dict[str, float], limiter_args: list[str], label
 
 def phase_quotas(env: Env) -> dict[str, Any]:
     """The same burst twice against AWS-like rate quotas (scaled by --quota-scale): limiter off, then on."""
-    from ecr_operator.ratelimit import DEFAULT_RATES
+    from ecr_operator.core.ratelimit import DEFAULT_RATES
 
     scale = env.args.quota_scale
     rates = {key: rate * scale for key, rate in DEFAULT_RATES.items()}

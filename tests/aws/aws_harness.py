@@ -1,7 +1,7 @@
 """The harness of the tests of the reconciler and its parts against moto's server mode, reached over HTTP.
 
 One moto server per test session; every test starts from an empty AWS (``reset``). The operator's clients
-come from :class:`ecr_operator.aws.ClientFactory` with the standard AWS environment pointing at moto, exactly
+come from :class:`ecr_operator.core.aws.ClientFactory` with the standard AWS environment pointing at moto, exactly
 as in production. Every API call the operator makes is recorded through botocore's ``before-call`` event.
 """
 
@@ -14,11 +14,11 @@ from typing import Any
 
 import boto3
 
-from ecr_operator.aws import AwsClients
-from ecr_operator.parts.key import KeyCreation
-from ecr_operator.reconcile import DeleteOutcome, Outcome, delete, reconcile
-from ecr_operator.render import Desired, Owner, render
-from ecr_operator.spec import EcrRepositorySpec
+from ecr_operator.core.aws import AwsClients
+from ecr_operator.repository.parts.key import KeyCreation
+from ecr_operator.repository.reconcile import DeleteOutcome, Outcome, delete, reconcile
+from ecr_operator.repository.render import Desired, Owner, render
+from ecr_operator.repository.spec import EcrRepositorySpec
 from ecr_operator_dev.awsproxy import READ_PREFIXES
 from ecr_operator_dev.awsread import AwsReader
 

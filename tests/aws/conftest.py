@@ -13,7 +13,7 @@ import boto3
 import pytest
 from aws_harness import REGION, PartsHarness
 
-from ecr_operator.aws import ClientFactory
+from ecr_operator.core.aws import ClientFactory
 from ecr_operator_dev import MotoServer
 
 

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from aws_harness import CLUSTER, PartsHarness
 
-from ecr_operator.cli import main
-from ecr_operator.render import Owner, render
-from ecr_operator.spec import EcrRepositorySpec
+from ecr_operator.cli.main import main
+from ecr_operator.repository.render import Owner, render
+from ecr_operator.repository.spec import EcrRepositorySpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEED = REPO_ROOT / "examples" / "my-application.yaml"

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from aws_harness import ALIAS, NAME, Crash, PartsHarness
 
-from ecr_operator.errors import OperatorError
-from ecr_operator.parts.key import KeyCreation, creation_description
-from ecr_operator.render import Desired
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.repository.parts.key import KeyCreation, creation_description
+from ecr_operator.repository.render import Desired
 
 CROSS_ON = {"crossAccountPull": {"enabled": True, "allowedAccountIds": ["111122223333"]}}
 CREATE = [

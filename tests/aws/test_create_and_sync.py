@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_harness import ACCOUNT, ALIAS, NAME, REGION, SEED_TAGS, PartsHarness
 
-from ecr_operator.render import CLUSTER_TAG, NAME_TAG, NAMESPACE_TAG, PULL_ACTIONS
+from ecr_operator.repository.render import CLUSTER_TAG, NAME_TAG, NAMESPACE_TAG, PULL_ACTIONS
 
 CREATE_WRITES = [
     "kms:CreateKey",

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aws_harness import ALIAS, NAME, PartsHarness
 
-from ecr_operator.errors import OperatorError
+from ecr_operator.core.errors import OperatorError
 
 
 def _created(aws: PartsHarness, *overrides: dict[str, object]) -> tuple[str, str]:

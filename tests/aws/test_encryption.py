@@ -7,7 +7,7 @@ import uuid
 import pytest
 from aws_harness import ACCOUNT, ALIAS, REGION, PartsHarness
 
-from ecr_operator.errors import OperatorError
+from ecr_operator.core.errors import OperatorError
 
 
 def test_aes256_creates_no_key_and_makes_no_kms_call(aws: PartsHarness) -> None:

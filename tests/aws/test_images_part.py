@@ -7,8 +7,8 @@ import time
 
 from aws_harness import NAME, PartsHarness
 
-from ecr_operator.parts import images
-from ecr_operator.reconcile import inventory
+from ecr_operator.repository.parts import images
+from ecr_operator.repository.reconcile import inventory
 from ecr_operator_dev.awsread import image_manifest
 
 

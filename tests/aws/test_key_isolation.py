@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from aws_harness import PartsHarness
 
-from ecr_operator.errors import OperatorError
-from ecr_operator.render import key_alias_for, legacy_key_alias_for
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.repository.render import key_alias_for, legacy_key_alias_for
 
 
 def test_dot_and_underscore_names_get_their_own_keys(aws: PartsHarness) -> None:

@@ -8,10 +8,10 @@ import pytest
 from aws_harness import ALIAS, NAME, PartsHarness
 from botocore.exceptions import ClientError
 
-from ecr_operator.adoption import Adoption
-from ecr_operator.errors import OperatorError
-from ecr_operator.reconcile import AdoptedThenFailed
-from ecr_operator.render import CLUSTER_TAG, NAME_TAG, NAMESPACE_TAG
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.repository.adoption import Adoption
+from ecr_operator.repository.reconcile import AdoptedThenFailed
+from ecr_operator.repository.render import CLUSTER_TAG, NAME_TAG, NAMESPACE_TAG
 
 AES = {"encryption": {"type": "AES256"}}
 ADOPT = Adoption(requested=True, refusal=None)

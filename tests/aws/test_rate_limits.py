@@ -9,10 +9,10 @@ import boto3
 import pytest
 from aws_harness import REGION, PartsHarness
 
-from ecr_operator.aws import ClientFactory
-from ecr_operator.errors import OperatorError
-from ecr_operator.ratelimit import RateLimiter
-from ecr_operator.reconcile import reconcile
+from ecr_operator.core.aws import ClientFactory
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.ratelimit import RateLimiter
+from ecr_operator.repository.reconcile import reconcile
 from ecr_operator_dev import AwsProxy, MotoServer
 
 RATES = {"kms:CreateKey": 4.0, "kms:*": 4.0, "kms:DescribeKey": 50.0, "ecr:*": 12.0, "tag:*": 5.0}

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from aws_harness import ACCOUNT, REGION, PartsHarness
 
-from ecr_operator.errors import OperatorError
-from ecr_operator.parts.registry import RegistryDeps
-from ecr_operator.reasons import Reason
-from ecr_operator.registry_reconcile import delete_registry, reconcile_registry
-from ecr_operator.registry_render import DesiredRegistry, render_registry
-from ecr_operator.registry_spec import EcrRegistrySpec
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.reasons import Reason
+from ecr_operator.registry.parts.registry import RegistryDeps
+from ecr_operator.registry.reconcile import delete_registry, reconcile_registry
+from ecr_operator.registry.render import DesiredRegistry, render_registry
+from ecr_operator.registry.spec import EcrRegistrySpec
 
 SPEC: dict[str, Any] = {
     "replication": {

@@ -6,9 +6,9 @@ import time
 
 from aws_harness import CLUSTER, NAME, PartsHarness
 
-from ecr_operator.reconcile import reconcile
-from ecr_operator.render import Desired
-from ecr_operator.snapshot import Snapshots
+from ecr_operator.core.snapshot import Snapshots
+from ecr_operator.repository.reconcile import reconcile
+from ecr_operator.repository.render import Desired
 
 PER_RESOURCE_READS = [
     "ecr:ListTagsForResource",

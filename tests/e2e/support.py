@@ -35,7 +35,7 @@ import kubernetes
 import pytest
 import yaml
 
-from ecr_operator.render import key_alias_for
+from ecr_operator.repository.render import key_alias_for
 from ecr_operator_dev import (
     AwsProxy,
     ControlPlaneBinaries,

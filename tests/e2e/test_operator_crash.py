@@ -12,7 +12,7 @@ from operator_env import (
 )
 from support import OWNER_TAGS, Aws, unique, wait_for
 
-from ecr_operator.render import key_alias_for
+from ecr_operator.repository.render import key_alias_for
 
 pytestmark = pytest.mark.e2e
 

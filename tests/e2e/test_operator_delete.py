@@ -11,7 +11,7 @@ from operator_env import (
 )
 from support import unique
 
-from ecr_operator.handlers import FINALIZER
+from ecr_operator.runtime.handlers import FINALIZER
 
 pytestmark = pytest.mark.e2e
 

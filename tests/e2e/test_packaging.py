@@ -303,7 +303,7 @@ def test_alert_expressions_parse_with_prometheus_own_parser(promql_check: Path) 
 def test_alerts_use_only_metrics_the_operator_exports() -> None:
     from prometheus_client import REGISTRY
 
-    import ecr_operator.metrics  # noqa: F401  (registers the operator's metrics)
+    import ecr_operator.core.metrics  # noqa: F401  (registers the operator's metrics)
 
     exported = set()
     for family in REGISTRY.collect():  # a labelled metric without children yet has no samples: use the family

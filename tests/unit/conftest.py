@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from ecr_operator.parts.key import ObservedKey
-from ecr_operator.parts.repository import ObservedRepository
-from ecr_operator.render import Desired, Owner, render
-from ecr_operator.spec import EcrRepositorySpec
+from ecr_operator.repository.parts.key import ObservedKey
+from ecr_operator.repository.parts.repository import ObservedRepository
+from ecr_operator.repository.render import Desired, Owner, render
+from ecr_operator.repository.spec import EcrRepositorySpec
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

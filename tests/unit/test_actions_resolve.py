@@ -1,8 +1,8 @@
-"""parts/actions.py: placeholders for what a plan creates are resolved one way, from what the create returned."""
+"""core/actions.py: placeholders for what a plan creates are resolved one way, from what the create returned."""
 
 from __future__ import annotations
 
-from ecr_operator.parts.actions import NEW_KEY_ARN, NEW_KEY_ID, NEW_REPOSITORY_URI, Action, Applied
+from ecr_operator.core.actions import NEW_KEY_ARN, NEW_KEY_ID, NEW_REPOSITORY_URI, Action, Applied
 
 
 def test_resolved_substitutes_placeholders_anywhere_in_the_params() -> None:

@@ -6,11 +6,11 @@ import inspect
 
 import pytest
 
-from ecr_operator.adoption import NO_ADOPTION, decide_adoption, is_true
-from ecr_operator.cli import build_parser, main
-from ecr_operator.errors import OperatorError
-from ecr_operator.handlers import Runtime, build_registry, namespace_event
-from ecr_operator.settings import AccountMapping, AdoptionMode, RepositoryNamePolicy, Settings
+from ecr_operator.cli.main import build_parser, main
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.settings import AccountMapping, AdoptionMode, RepositoryNamePolicy, Settings
+from ecr_operator.repository.adoption import NO_ADOPTION, decide_adoption, is_true
+from ecr_operator.runtime.handlers import Runtime, build_registry, namespace_event
 
 ALLOW = "ecr.platform.dev/allow-adoption"
 

@@ -11,10 +11,10 @@ import pytest
 import yaml
 from lupa import lua51
 
-from ecr_operator.errors import OperatorError
-from ecr_operator.reasons import Reason
-from ecr_operator.reconcile import Outcome
-from ecr_operator.status import report, report_failure
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.reasons import Reason
+from ecr_operator.repository.reconcile import Outcome
+from ecr_operator.repository.status import report, report_failure
 
 CHECK = (
     Path(__file__).resolve().parents[2]

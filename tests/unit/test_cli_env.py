@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ecr_operator.cli import ENV_PREFIX, RUN_FLAGS_WITHOUT_ENV, build_parser
+from ecr_operator.cli.main import ENV_PREFIX, RUN_FLAGS_WITHOUT_ENV, build_parser
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

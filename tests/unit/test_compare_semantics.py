@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecr_operator.compare import (
+from ecr_operator.core.compare import (
     lifecycles_equal,
     normalize_policy,
     parse_json,

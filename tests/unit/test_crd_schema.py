@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ecr_operator.crd import build_crd, render_crd_yaml, to_structural
-from ecr_operator.spec import ACCOUNT_ID_PATTERN, REPOSITORY_NAME_PATTERN
+from ecr_operator.core.crd import build_crd, render_crd_yaml, to_structural
+from ecr_operator.repository.spec import ACCOUNT_ID_PATTERN, REPOSITORY_NAME_PATTERN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO_ROOT / "crds" / "ecrrepository.yaml"
@@ -52,7 +52,7 @@ def walk(node: Any, path: str = "") -> Iterator[tuple[str, str, Any]]:
 
 def test_crds_file_matches_the_model() -> None:
     assert CRD_FILE.read_text() == render_crd_yaml(), (
-        "crds/ecrrepository.yaml drifted from operator/ecr_operator/spec.py; "
+        "crds/ecrrepository.yaml drifted from operator/ecr_operator/repository/spec.py; "
         "regenerate it: ecr-operator crd > crds/ecrrepository.yaml"
     )
 
@@ -250,7 +250,7 @@ def test_to_structural_rejects_real_unions() -> None:
 
 
 def test_the_root_rule_checks_metadata_name_when_it_is_the_repository_name() -> None:
-    from ecr_operator.crd import DEFAULT_NAME_RULE, build_crd
+    from ecr_operator.core.crd import DEFAULT_NAME_RULE, build_crd
 
     root = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     assert DEFAULT_NAME_RULE in root["x-kubernetes-validations"]

@@ -11,7 +11,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from ecr_operator.errors import Classified, OperatorError, SpecError, classify, error_code, to_operator_error
+from ecr_operator.core.errors import Classified, OperatorError, SpecError, classify, error_code, to_operator_error
 
 
 def client_error(
@@ -132,7 +132,7 @@ def test_spec_error_is_never_retryable() -> None:
 def test_limit_exceeded_is_a_quota_not_throttling() -> None:
     from botocore.exceptions import ClientError
 
-    from ecr_operator.errors import classify
+    from ecr_operator.core.errors import classify
 
     exc = ClientError({"Error": {"Code": "LimitExceededException", "Message": "quota"}}, "CreateRepository")
     classified = classify(exc)

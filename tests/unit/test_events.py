@@ -9,7 +9,7 @@ from typing import Any
 import kopf
 import pytest
 
-from ecr_operator.events import EventGoneError, EventRecorder
+from ecr_operator.runtime.events import EventGoneError, EventRecorder
 
 
 class FakeSink:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ecr_operator import export
-from ecr_operator.errors import OperatorError
-from ecr_operator.reasons import PERMANENT, Reason
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.reasons import PERMANENT, Reason
+from ecr_operator.repository import export
 
 UID = "0b6f4a9e-1111-2222-3333-444455556666"
 DATA = export.export_data(

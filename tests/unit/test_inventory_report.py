@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from ecr_operator.cost import GIB, estimated_monthly_cost
-from ecr_operator.parts import images
-from ecr_operator.parts.images import ImagesSummary, Inventory, ObservedImage, ObservedImages, ObservedScan
-from ecr_operator.reasons import Reason
-from ecr_operator.reconcile import Outcome
-from ecr_operator.render import Desired, Owner, render
-from ecr_operator.settings import Prices
-from ecr_operator.spec import EcrRepositorySpec
-from ecr_operator.status import report, report_inventory, vulnerability_event
+from ecr_operator.core.reasons import Reason
+from ecr_operator.core.settings import Prices
+from ecr_operator.repository.cost import GIB, estimated_monthly_cost
+from ecr_operator.repository.parts import images
+from ecr_operator.repository.parts.images import ImagesSummary, Inventory, ObservedImage, ObservedImages, ObservedScan
+from ecr_operator.repository.reconcile import Outcome
+from ecr_operator.repository.render import Desired, Owner, render
+from ecr_operator.repository.spec import EcrRepositorySpec
+from ecr_operator.repository.status import report, report_inventory, vulnerability_event
 
 SEOUL = Prices()
 

@@ -1,4 +1,4 @@
-"""parts/key.py: the managed KMS key's plan, delete plan and ownership check (pure, no AWS)."""
+"""repository/parts/key.py: the managed KMS key's plan, delete plan and ownership check (pure, no AWS)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from ecr_operator.errors import OperatorError
-from ecr_operator.parts import key as key_part
-from ecr_operator.parts.actions import NEW_KEY_ARN, NEW_KEY_ID, Action
-from ecr_operator.parts.key import PENDING_DELETION, KeyDeps, ObservedKey, UserKey
-from ecr_operator.reasons import Reason
-from ecr_operator.render import NAME_TAG, Desired, Owner
+from ecr_operator.core.actions import NEW_KEY_ARN, NEW_KEY_ID, Action
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.reasons import Reason
+from ecr_operator.repository.parts import key as key_part
+from ecr_operator.repository.parts.key import PENDING_DELETION, KeyDeps, ObservedKey, UserKey
+from ecr_operator.repository.render import NAME_TAG, Desired, Owner
 
 NO_REPOSITORY = KeyDeps(repository_exists=False, repository_key=None, token="tok")
 USER_KEY = "arn:aws:kms:eu-west-1:123456789012:key/user"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ecr_operator.cli import build_parser
-from ecr_operator.errors import OperatorError, SpecError
-from ecr_operator.handlers import Runtime, build_registry, namespace_event
-from ecr_operator.settings import Settings
-from ecr_operator.validate import allowed_prefixes, check_repository_name, parse_prefixes
+from ecr_operator.cli.main import build_parser
+from ecr_operator.core.errors import OperatorError, SpecError
+from ecr_operator.core.settings import Settings
+from ecr_operator.repository.validate import allowed_prefixes, check_repository_name, parse_prefixes
+from ecr_operator.runtime.handlers import Runtime, build_registry, namespace_event
 
 
 @pytest.mark.parametrize(

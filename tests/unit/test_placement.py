@@ -7,18 +7,18 @@ from typing import Any
 
 import pytest
 
-from ecr_operator.errors import OperatorError
-from ecr_operator.manifest import desired_for_delete, request_for
-from ecr_operator.placement import Placement, delete_role, moved, needs_pin, recorded
-from ecr_operator.reasons import PERMANENT, Reason
-from ecr_operator.reconcile import Outcome
-from ecr_operator.registry_handlers import desired_registry_for_delete
-from ecr_operator.registry_reconcile import RegistryPlacement, claim_of
-from ecr_operator.registry_reconcile import moved as registry_moved
-from ecr_operator.registry_reconcile import recorded as registry_recorded
-from ecr_operator.settings import Settings
-from ecr_operator.spec import EcrRepositoryStatus
-from ecr_operator.status import report
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.reasons import PERMANENT, Reason
+from ecr_operator.core.settings import Settings
+from ecr_operator.registry.handlers import desired_registry_for_delete
+from ecr_operator.registry.reconcile import RegistryPlacement, claim_of
+from ecr_operator.registry.reconcile import moved as registry_moved
+from ecr_operator.registry.reconcile import recorded as registry_recorded
+from ecr_operator.repository.manifest import desired_for_delete, request_for
+from ecr_operator.repository.placement import Placement, delete_role, moved, needs_pin, recorded
+from ecr_operator.repository.reconcile import Outcome
+from ecr_operator.repository.spec import EcrRepositoryStatus
+from ecr_operator.repository.status import report
 
 ROLE_B = "arn:aws:iam::222233334444:role/ecr-operator-team-b"
 ROLE_B2 = "arn:aws:iam::222233334444:role/ecr-operator-team-b-renamed"

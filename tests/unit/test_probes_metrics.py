@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ecr_operator import metrics
-from ecr_operator.parts.actions import Action
-from ecr_operator.probes import Readiness, ReadinessChecker
+from ecr_operator.core import metrics
+from ecr_operator.core.actions import Action
+from ecr_operator.runtime.probes import Readiness, ReadinessChecker
 
 
 def test_ready_only_with_fresh_passing_checks() -> None:

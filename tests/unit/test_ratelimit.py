@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ecr_operator.ratelimit import DEFAULT_RATES, RateLimiter, TokenBucket, parse_rates
+from ecr_operator.core.ratelimit import DEFAULT_RATES, RateLimiter, TokenBucket, parse_rates
 
 
 class FakeClock:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ecr_operator.cli import main
-from ecr_operator.registry_crd import build_registry_crd, render_registry_crd_yaml
+from ecr_operator.cli.main import main
+from ecr_operator.registry.crd import build_registry_crd, render_registry_crd_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

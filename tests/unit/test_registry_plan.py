@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ecr_operator.errors import OperatorError
-from ecr_operator.parts.registry import ObservedRegistry, RegistryDeps, plan, plan_delete
-from ecr_operator.reasons import Reason
-from ecr_operator.registry_reconcile import Claim, RegistryOutcome, claim_of, managed_by
-from ecr_operator.registry_render import (
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.reasons import Reason
+from ecr_operator.registry.parts.registry import ObservedRegistry, RegistryDeps, plan, plan_delete
+from ecr_operator.registry.reconcile import Claim, RegistryOutcome, claim_of, managed_by
+from ecr_operator.registry.render import (
     DEFAULT_SCANNING,
     render_registry,
     render_registry_policy,
@@ -21,8 +21,8 @@ from ecr_operator.registry_render import (
     replication_equal,
     scanning_equal,
 )
-from ecr_operator.registry_spec import EcrRegistrySpec, RegistryPolicy
-from ecr_operator.registry_status import report, report_failure
+from ecr_operator.registry.spec import EcrRegistrySpec, RegistryPolicy
+from ecr_operator.registry.status import report, report_failure
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-3"
@@ -262,7 +262,7 @@ def test_the_model_refuses_what_ecr_refuses(spec: dict[str, Any]) -> None:
 
 
 def test_report_conditions_and_events() -> None:
-    from ecr_operator.parts.actions import Action
+    from ecr_operator.core.actions import Action
 
     put = Action("ecr", "put_registry_policy", {}, "set the registry policy")
     outcome = RegistryOutcome(REGION, ACCOUNT, applied=[put], planned=[put])

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ecr_operator.render import (
+from ecr_operator.repository.render import (
     CLUSTER_TAG,
     NAME_TAG,
     NAMESPACE_TAG,
@@ -24,7 +24,7 @@ from ecr_operator.render import (
     render_tags,
     to_json,
 )
-from ecr_operator.spec import REPOSITORY_NAME_PATTERN, EcrRepositorySpec, Lifecycle
+from ecr_operator.repository.spec import REPOSITORY_NAME_PATTERN, EcrRepositorySpec, Lifecycle
 
 OWNER = Owner("c1", "ns1", "web")
 

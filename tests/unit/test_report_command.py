@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from ecr_operator.cli import main
-from ecr_operator.report_command import human_size, objects_from, render_table, row_of, total_of
+from ecr_operator.cli.main import main
+from ecr_operator.cli.report import human_size, objects_from, render_table, row_of, total_of
 
 GIB = 1024**3
 

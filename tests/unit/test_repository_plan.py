@@ -1,4 +1,4 @@
-"""parts/repository.py: plan, plan_delete and ownership, driven by hand-made observations."""
+"""repository/parts/repository.py: plan, plan_delete and ownership, driven by hand-made observations."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecr_operator.adoption import NO_ADOPTION, Adoption
-from ecr_operator.errors import OperatorError
-from ecr_operator.parts import repository as repository_part
-from ecr_operator.parts.actions import NEW_REGISTRY_ID, NEW_REPOSITORY_ARN, NEW_REPOSITORY_URI, Action
-from ecr_operator.parts.repository import ObservedRepository, RepositoryDeps, RepositoryPlan
-from ecr_operator.render import Desired, Owner
+from ecr_operator.core.actions import NEW_REGISTRY_ID, NEW_REPOSITORY_ARN, NEW_REPOSITORY_URI, Action
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.repository.adoption import NO_ADOPTION, Adoption
+from ecr_operator.repository.parts import repository as repository_part
+from ecr_operator.repository.parts.repository import ObservedRepository, RepositoryDeps, RepositoryPlan
+from ecr_operator.repository.render import Desired, Owner
 
 
 def plan(

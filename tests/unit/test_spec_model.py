@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ecr_operator.spec import EcrRepositorySpec, EcrRepositoryStatus
+from ecr_operator.repository.spec import EcrRepositorySpec, EcrRepositoryStatus
 
 POLICY = (
     '{"rules": [{"rulePriority": 1, "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",'

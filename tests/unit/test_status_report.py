@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from ecr_operator.errors import OperatorError
-from ecr_operator.parts.actions import Action
-from ecr_operator.reasons import Reason
-from ecr_operator.reconcile import Outcome
-from ecr_operator.spec import EcrRepositoryStatus
-from ecr_operator.status import READY, STALLED, SYNCED, Event, report, report_failure
+from ecr_operator.core.actions import Action
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.reasons import Reason
+from ecr_operator.repository.reconcile import Outcome
+from ecr_operator.repository.spec import EcrRepositoryStatus
+from ecr_operator.repository.status import READY, STALLED, SYNCED, Event, report, report_failure
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
 ACTION = Action("ecr", "put_image_tag_mutability", {}, "set tag mutability to IMMUTABLE")

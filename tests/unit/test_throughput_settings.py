@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from kopf._cogs.clients import watching
 
-from ecr_operator.handlers import WORKER_IDLE_SECONDS, build_settings
-from ecr_operator.kube import drop_managed_fields_from_watches
+from ecr_operator.core.kube import drop_managed_fields_from_watches
+from ecr_operator.runtime.handlers import WORKER_IDLE_SECONDS, build_settings
 from ecr_operator_dev._motomain import _LazyPrivateKey
 
 
@@ -67,7 +67,7 @@ def test_lazy_private_key_is_made_only_when_used() -> None:
 
 
 def test_no_registries_is_a_run_flag_with_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ecr_operator.cli import build_parser
+    from ecr_operator.cli.main import build_parser
 
     monkeypatch.delenv("ECR_OPERATOR_NO_REGISTRIES", raising=False)
     assert build_parser().parse_args(["run"]).no_registries is False

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from ecr_operator.errors import SpecError
-from ecr_operator.settings import DEFAULT_REQUIRED_TAGS
-from ecr_operator.spec import EcrRepositorySpec
-from ecr_operator.validate import lifecycle_policy_problems, missing_required_tags, tag_problems, validate
+from ecr_operator.core.errors import SpecError
+from ecr_operator.core.settings import DEFAULT_REQUIRED_TAGS
+from ecr_operator.repository.spec import EcrRepositorySpec
+from ecr_operator.repository.validate import lifecycle_policy_problems, missing_required_tags, tag_problems, validate
 
 REQUIRED = {key: "x" for key in DEFAULT_REQUIRED_TAGS}
 
@@ -242,7 +242,7 @@ def test_missing_tags_are_reported_before_other_problems() -> None:
 
 
 def test_tag_values_with_tabs_or_newlines_are_refused() -> None:
-    from ecr_operator.validate import tag_problems
+    from ecr_operator.repository.validate import tag_problems
 
     assert tag_problems({"owner": "a\tb"})
     assert tag_problems({"owner": "a\nb"})

@@ -30,6 +30,16 @@ def test_the_wheel_holds_only_the_runtime_package(tmp_path: Path) -> None:
     packages = {name.split("/")[0] for name in names if not name.startswith("ecr_operator-")}
     assert packages == {"ecr_operator"}, packages
     modules = {name.removeprefix("ecr_operator/") for name in names if name.startswith("ecr_operator/")}
-    assert {"cli.py", "handlers.py", "reconcile.py", "status.py", "parts/key.py", "parts/repository.py"} <= modules
+    assert {
+        "cli/main.py",
+        "cli/__main__.py",
+        "runtime/handlers.py",
+        "repository/reconcile.py",
+        "repository/status.py",
+        "repository/parts/key.py",
+        "repository/parts/repository.py",
+        "registry/parts/registry.py",
+        "core/aws.py",
+    } <= modules
     harness = [m for m in modules if any(word in m for word in ("devenv", "demo", "controlplane", "moto", "proxy"))]
     assert harness == [], harness

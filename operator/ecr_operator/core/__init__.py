@@ -1,0 +1,1 @@
+"""The shared core every kind builds on: AWS clients, errors and reasons, settings, kube access, metrics, actions."""

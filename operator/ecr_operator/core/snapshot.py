@@ -1,0 +1,97 @@
+"""Batched reads for the periodic resync: one view per (account, region) shared by every resource's pass in a tick.
+
+DescribeRepositories lists up to 1000 repositories a page, and the Resource Groups Tagging API returns the
+tags of every KMS key this cluster owns ~50 a page, so N resources resyncing within ``max_age`` seconds cost
+a handful of batched calls instead of 2*N. A view is never older than the resource's own last write: a
+resource that just changed something reads fresh, so the operator never "corrects" its own write.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecr_operator.core.aws import AwsClients
+from ecr_operator.core.compare import tags_from_list
+from ecr_operator.core.errors import to_operator_error
+from ecr_operator.repository.render import CLUSTER_TAG
+
+
+@dataclass(frozen=True)
+class RegionView:
+    taken_at: float
+    """time.monotonic() just before the first read."""
+    repositories: dict[str, dict[str, Any]]
+    """DescribeRepositories entries by repository name."""
+    key_tags: dict[str, dict[str, str]]
+    """Tags of this cluster's KMS keys by key ARN."""
+
+
+@dataclass
+class Snapshots:
+    cluster_id: str
+    max_age: float
+    _views: dict[tuple[str, str], RegionView] = field(default_factory=dict)
+    _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def view(self, clients: AwsClients, not_before: float) -> RegionView:
+        """A view of the clients' (account, region) taken after ``not_before`` and at most ``max_age`` seconds ago.
+
+        Per account as well as per region: a repository name means a different repository in another account."""
+        target = clients.target
+        with self._guard:
+            lock = self._locks.setdefault(target, threading.Lock())
+        with lock:  # one refresh per (account, region) at a time; the others wait for it and share it
+            view = self._views.get(target)
+            now = time.monotonic()
+            if view is None or view.taken_at < not_before or now - view.taken_at > self.max_age:
+                # Let the old view go before the new one is read: at thousands of resources two at once would
+                # set the process's peak memory (passes still using the old one keep it alive meanwhile).
+                self._views.pop(target, None)
+                view = None
+                view = self._take(clients)
+                self._views[target] = view
+            return view
+
+    def _take(self, clients: AwsClients) -> RegionView:
+        taken_at = time.monotonic()
+        try:
+            repositories: dict[str, dict[str, Any]] = {}
+            for page in clients.ecr.get_paginator("describe_repositories").paginate(
+                PaginationConfig={"PageSize": 1000}
+            ):
+                repositories.update((r["repositoryName"], _slim(r)) for r in page.get("repositories", []))
+            key_tags: dict[str, dict[str, str]] = {}
+            for page in clients.tagging.get_paginator("get_resources").paginate(
+                ResourceTypeFilters=["kms:key"],
+                TagFilters=[{"Key": CLUSTER_TAG, "Values": [self.cluster_id]}],
+                # Pages end at 100 tags by default (~10 keys); 500 is the maximum. AWS takes this or ResourcesPerPage.
+                TagsPerPage=500,
+            ):
+                for mapping in page.get("ResourceTagMappingList", []):
+                    tags = tags_from_list(mapping.get("Tags"))
+                    # Most tag keys and values repeat across keys (ownership, required tags): store each once.
+                    key_tags[mapping["ResourceARN"]] = {sys.intern(k): sys.intern(v) for k, v in tags.items()}
+        except Exception as exc:
+            raise to_operator_error(exc, "read the region's repositories and keys") from exc
+        return RegionView(taken_at, repositories, key_tags)
+
+
+_VIEW_FIELDS = (
+    "repositoryName",
+    "repositoryArn",
+    "repositoryUri",
+    "registryId",
+    "imageTagMutability",
+    "imageScanningConfiguration",
+    "encryptionConfiguration",
+)
+"""What a resync reads from a DescribeRepositories entry (repository/parts/repository.py); the rest is not kept."""
+
+
+def _slim(repository: dict[str, Any]) -> dict[str, Any]:
+    return {field: repository[field] for field in _VIEW_FIELDS if field in repository}

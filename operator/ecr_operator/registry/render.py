@@ -1,0 +1,155 @@
+"""Pure rendering and comparison of registry settings: EcrRegistry spec -> what ECR should hold.
+
+ECR treats replication rules, their destinations and filters, scanning rules and their filters as sets: the
+comparisons here ignore their order (and duplicates). The registry policy is compared by meaning
+(``compare.policies_equal``). Anything that depends on the registry's own account ID (a destination without
+``registryId``, the policy's resource ARN) is rendered once it is known (``DescribeRegistry``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ecr_operator.registry.spec import EcrRegistrySpec, RegistryPolicy, Replication, Scanning
+
+REPLICATION_STATEMENT_SID = "EcrOperatorAllowReplication"
+REPLICATION_ACTIONS = ("ecr:CreateRepository", "ecr:ReplicateImage")
+DEFAULT_SCANNING: dict[str, Any] = {"scanType": "BASIC", "rules": []}
+"""ECR's scanning configuration when none was ever set, and what a Delete puts back."""
+
+
+@dataclass(frozen=True)
+class DesiredRegistry:
+    """Everything the operator wants for one registry; ``None`` sections are not managed."""
+
+    name: str
+    """The EcrRegistry's name (cluster-scoped)."""
+    region: str
+    replication: Replication | None
+    scanning: dict[str, Any] | None
+    registry_policy: RegistryPolicy | None
+    deletion_policy: str
+
+
+def render_registry(spec: EcrRegistrySpec, name: str, default_region: str) -> DesiredRegistry:
+    return DesiredRegistry(
+        name=name,
+        region=spec.region or default_region,
+        replication=spec.replication,
+        scanning=render_scanning(spec.scanning) if spec.scanning is not None else None,
+        registry_policy=spec.registry_policy,
+        deletion_policy=spec.deletion_policy,
+    )
+
+
+def render_replication(replication: Replication, registry_id: str) -> dict[str, Any]:
+    """ECR's ``replicationConfiguration``; a destination without registryId is this registry's account."""
+    return {
+        "rules": [
+            {
+                "destinations": [
+                    {"region": d.region, "registryId": d.registry_id or registry_id} for d in rule.destinations
+                ],
+                **(
+                    {"repositoryFilters": [{"filter": f.filter, "filterType": f.filter_type} for f in filters]}
+                    if (filters := rule.repository_filters)
+                    else {}
+                ),
+            }
+            for rule in replication.rules
+        ]
+    }
+
+
+def render_scanning(scanning: Scanning) -> dict[str, Any]:
+    """The ``PutRegistryScanningConfiguration`` parameters."""
+    return {
+        "scanType": scanning.scan_type,
+        "rules": [
+            {
+                "scanFrequency": rule.scan_frequency,
+                "repositoryFilters": [
+                    {"filter": f.filter, "filterType": f.filter_type} for f in rule.repository_filters
+                ],
+            }
+            for rule in scanning.rules
+        ],
+    }
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def render_registry_policy(policy: RegistryPolicy, registry_id: str, region: str) -> dict[str, Any] | None:
+    """The registry policy document: the raw policy's statements plus the structured replication statement;
+    None (no policy) when neither is set."""
+    document: dict[str, Any] = json.loads(policy.policy_text) if policy.policy_text else {}
+    statements = document.get("Statement", [])
+    statements = [statements] if isinstance(statements, Mapping) else list(statements)
+    if policy.allow_replication_from_accounts:
+        partition = partition_of(region)
+        accounts = sorted(set(policy.allow_replication_from_accounts))
+        statements.append(
+            {
+                "Sid": REPLICATION_STATEMENT_SID,
+                "Effect": "Allow",
+                "Principal": {"AWS": [f"arn:{partition}:iam::{account}:root" for account in accounts]},
+                "Action": list(REPLICATION_ACTIONS),
+                "Resource": f"arn:{partition}:ecr:{region}:{registry_id}:repository/*",
+            }
+        )
+    if not statements:
+        return None
+    return {**document, "Version": document.get("Version", "2012-10-17"), "Statement": statements}
+
+
+# -- comparison ------------------------------------------------------------------------------------------------
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _filter_set(filters: Sequence[Mapping[str, Any]] | None) -> list[str]:
+    return sorted({_canonical({"filter": f.get("filter"), "filterType": f.get("filterType")}) for f in filters or []})
+
+
+def normalize_replication(configuration: Mapping[str, Any] | None) -> list[str]:
+    """Rules as a set; each rule's destinations and filters as sets."""
+    rules = []
+    for rule in (configuration or {}).get("rules") or []:
+        destinations = sorted(
+            {
+                _canonical({"region": d.get("region"), "registryId": d.get("registryId")})
+                for d in rule.get("destinations") or []
+            }
+        )
+        rules.append(_canonical({"destinations": destinations, "filters": _filter_set(rule.get("repositoryFilters"))}))
+    return sorted(set(rules))
+
+
+def replication_equal(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) -> bool:
+    return normalize_replication(left) == normalize_replication(right)
+
+
+def normalize_scanning(configuration: Mapping[str, Any] | None) -> tuple[str, list[str]]:
+    configuration = configuration or DEFAULT_SCANNING
+    rules = sorted(
+        {
+            _canonical({"scanFrequency": r.get("scanFrequency"), "filters": _filter_set(r.get("repositoryFilters"))})
+            for r in configuration.get("rules") or []
+        }
+    )
+    return str(configuration.get("scanType") or "BASIC"), rules
+
+
+def scanning_equal(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) -> bool:
+    return normalize_scanning(left) == normalize_scanning(right)

@@ -1,0 +1,147 @@
+"""Checks the API server cannot make: required tags, AWS tag limits, lifecycle policy semantics, name policy."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from ecr_operator.core.errors import SpecError
+from ecr_operator.core.reasons import Reason
+from ecr_operator.core.settings import RepositoryNamePolicy
+from ecr_operator.repository.render import OWNER_TAG_KEYS, OWNER_TAG_PREFIX
+from ecr_operator.repository.spec import REPOSITORY_PREFIXES_ANNOTATION, EcrRepositorySpec
+
+MAX_TAGS = 50
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+_TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$", re.UNICODE)
+
+_TAG_STATUSES = {"tagged", "untagged", "any"}
+_COUNT_TYPES = {"imageCountMoreThan", "sinceImagePushed"}
+
+
+def missing_required_tags(tags: dict[str, str], required: Iterable[str]) -> list[str]:
+    return [key for key in required if not tags.get(key, "").strip()]
+
+
+def tag_problems(tags: dict[str, str]) -> list[str]:
+    problems = []
+    if len(tags) + len(OWNER_TAG_KEYS) > MAX_TAGS:
+        problems.append(
+            f"spec.tags has {len(tags)} tags; AWS allows {MAX_TAGS} per resource, "
+            f"{len(OWNER_TAG_KEYS)} of them used by the operator's ownership tags"
+        )
+    for key, value in sorted(tags.items()):
+        if not key or len(key) > MAX_TAG_KEY:
+            problems.append(f"spec.tags key {key[:40]!r} must be 1-{MAX_TAG_KEY} characters")
+        if len(value) > MAX_TAG_VALUE:
+            problems.append(f"spec.tags[{key}] value must be at most {MAX_TAG_VALUE} characters")
+        if key.lower().startswith("aws:"):
+            problems.append(f"spec.tags key {key!r} uses the reserved prefix 'aws:'")
+        if key.startswith(OWNER_TAG_PREFIX):
+            problems.append(f"spec.tags key {key!r} uses the operator's reserved prefix {OWNER_TAG_PREFIX!r}")
+        if not _TAG_CHARS.match(key) or not _TAG_CHARS.match(value):
+            problems.append(f"spec.tags[{key}] may only hold letters, digits, spaces and _ . : / = + - @")
+    return problems
+
+
+def lifecycle_policy_problems(text: str) -> list[str]:
+    """What AWS would reject in a raw lifecycle policy (moto accepts anything that parses)."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [f"spec.lifecycle.policyText is not valid JSON: {exc}"]
+    if not isinstance(document, dict) or not isinstance(document.get("rules"), list) or not document["rules"]:
+        return ["spec.lifecycle.policyText must be an object with a non-empty 'rules' list"]
+    problems: list[str] = []
+    priorities: list[int] = []
+    any_priorities: list[int] = []
+    for index, rule in enumerate(document["rules"]):
+        where = f"spec.lifecycle.policyText rules[{index}]"
+        if not isinstance(rule, dict):
+            problems.append(f"{where} must be an object")
+            continue
+        problems.extend(_rule_problems(where, rule))
+        priority = rule.get("rulePriority")
+        if isinstance(priority, int) and not isinstance(priority, bool):
+            priorities.append(priority)
+            if isinstance(rule.get("selection"), dict) and rule["selection"].get("tagStatus") == "any":
+                any_priorities.append(priority)
+    if len(priorities) != len(set(priorities)):
+        problems.append("spec.lifecycle.policyText rulePriority values must be unique")
+    if len(any_priorities) > 1:
+        problems.append("spec.lifecycle.policyText may have only one rule with tagStatus 'any'")
+    if any_priorities and priorities and any_priorities[0] != max(priorities):
+        problems.append("spec.lifecycle.policyText: the tagStatus 'any' rule must have the highest rulePriority")
+    return problems
+
+
+def _rule_problems(where: str, rule: dict[str, Any]) -> list[str]:
+    problems = []
+    priority = rule.get("rulePriority")
+    if not isinstance(priority, int) or isinstance(priority, bool) or priority < 1:
+        problems.append(f"{where}.rulePriority must be a positive integer")
+    action = rule.get("action")
+    if not isinstance(action, dict) or action.get("type") != "expire":
+        problems.append(f"{where}.action.type must be 'expire'")
+    selection = rule.get("selection")
+    if not isinstance(selection, dict):
+        return [*problems, f"{where}.selection must be an object"]
+    tag_status = selection.get("tagStatus")
+    if tag_status not in _TAG_STATUSES:
+        problems.append(f"{where}.selection.tagStatus must be one of {sorted(_TAG_STATUSES)}")
+    if tag_status == "tagged" and not (selection.get("tagPrefixList") or selection.get("tagPatternList")):
+        problems.append(f"{where}.selection: tagStatus 'tagged' needs tagPrefixList or tagPatternList")
+    count_type = selection.get("countType")
+    if count_type not in _COUNT_TYPES:
+        problems.append(f"{where}.selection.countType must be one of {sorted(_COUNT_TYPES)}")
+    if count_type == "sinceImagePushed" and selection.get("countUnit") != "days":
+        problems.append(f"{where}.selection.countUnit must be 'days' with countType 'sinceImagePushed'")
+    if count_type == "imageCountMoreThan" and "countUnit" in selection:
+        problems.append(f"{where}.selection.countUnit is not allowed with countType 'imageCountMoreThan'")
+    count = selection.get("countNumber")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        problems.append(f"{where}.selection.countNumber must be a positive integer")
+    return problems
+
+
+def validate(spec: EcrRepositorySpec, required_tags: Iterable[str]) -> None:
+    """Raise a SpecError naming every problem; nothing is created in AWS for an invalid spec."""
+    missing = missing_required_tags(spec.tags, required_tags)
+    if missing:
+        raise SpecError(Reason.MISSING_REQUIRED_TAGS, f"spec.tags lacks required tags: {', '.join(missing)}")
+    problems = tag_problems(spec.tags)
+    if spec.lifecycle is not None and spec.lifecycle.policy_text is not None:
+        problems.extend(lifecycle_policy_problems(spec.lifecycle.policy_text))
+    if problems:
+        raise SpecError(Reason.INVALID_SPEC, "; ".join(problems))
+
+
+def parse_prefixes(annotation: str | None) -> tuple[str, ...]:
+    """The prefixes of a Namespace's repository-prefixes annotation: comma-separated, blanks and repeats dropped."""
+    if not annotation:
+        return ()
+    return tuple(dict.fromkeys(item.strip() for item in annotation.split(",") if item.strip()))
+
+
+def allowed_prefixes(namespace: str, listed: Iterable[str]) -> tuple[str, ...]:
+    """What a repositoryName in ``namespace`` may start with under the namespace-prefix policy."""
+    return tuple(dict.fromkeys((f"{namespace}/", *listed)))
+
+
+def check_repository_name(
+    policy: RepositoryNamePolicy, repository_name: str, namespace: str, listed: Iterable[str]
+) -> None:
+    """Raise RepositoryNameNotAllowed when the policy forbids this name in this namespace."""
+    if policy == "any":
+        return
+    allowed = allowed_prefixes(namespace, listed)
+    if not repository_name.startswith(allowed):
+        raise SpecError(
+            Reason.REPOSITORY_NAME_NOT_ALLOWED,
+            f"repository name {repository_name!r} is not allowed in namespace {namespace!r}: it must start with "
+            f"{' or '.join(repr(p) for p in allowed)} (more prefixes can be listed in the Namespace annotation "
+            f"{REPOSITORY_PREFIXES_ANNOTATION})",
+        )

@@ -1,4 +1,5 @@
-"""``python -m ecr_operator_dev._motomain``: moto's server, minus a cost real KMS does not have.
+"""``python -m ecr_operator_dev._motomain``: moto's server, minus a cost real KMS does not have, plus ECR's pull
+through cache rules and repository creation templates (:mod:`ecr_operator_dev.moto_ecr`), which moto lacks.
 
 moto 5 gives every KMS key an RSA-2048 private key, symmetric ones included (for Sign/Verify on asymmetric
 keys), generated in ``CreateKey``: ~50 ms of CPU per key, several times everything else a create of an
@@ -61,6 +62,10 @@ def install_lazy_symmetric_keys() -> None:
 def main() -> None:
     install_lazy_symmetric_keys()
     from moto.server import main as moto_main
+
+    from ecr_operator_dev import moto_ecr
+
+    moto_ecr.install()
 
     moto_main(sys.argv[1:])
 

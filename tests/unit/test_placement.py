@@ -10,7 +10,7 @@ import pytest
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import PERMANENT, Reason
 from ecr_operator.core.settings import Settings
-from ecr_operator.registry.handlers import desired_registry_for_delete
+from ecr_operator.registry.manifest import desired_registry_for_delete
 from ecr_operator.registry.reconcile import RegistryPlacement, claim_of
 from ecr_operator.registry.reconcile import moved as registry_moved
 from ecr_operator.registry.reconcile import recorded as registry_recorded

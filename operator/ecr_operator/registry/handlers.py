@@ -10,19 +10,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import kopf
 from kopf._cogs.clients import api as kopf_api
 from prometheus_client import Counter
-from pydantic import ValidationError
 
 from ecr_operator.core import metrics
 from ecr_operator.core.errors import OperatorError, SpecError
 from ecr_operator.core.kube import patch_status_from_thread
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
+from ecr_operator.registry.manifest import desired_registry, desired_registry_for_delete
 from ecr_operator.registry.parts.registry import RegistryDeps
 from ecr_operator.registry.reconcile import (
     RegistryOutcome,
@@ -34,8 +34,7 @@ from ecr_operator.registry.reconcile import (
     reconcile_registry,
     recorded,
 )
-from ecr_operator.registry.render import DEFAULT_SCANNING, DesiredRegistry, render_registry
-from ecr_operator.registry.spec import REGISTRY_PLURAL, EcrRegistrySpec, RegistryPolicy, Replication
+from ecr_operator.registry.spec import REGISTRY_PLURAL
 from ecr_operator.registry.status import report, report_failure
 from ecr_operator.repository.manifest import annotation_flag
 from ecr_operator.repository.spec import GROUP, OBSERVE_ONLY_ANNOTATION, VERSION
@@ -50,36 +49,6 @@ REGISTRY_PASSES = Counter(
     ["trigger", "result"],
 )
 PART = "registry"
-
-
-def desired_registry(spec: Mapping[str, Any], name: str, settings: Settings) -> DesiredRegistry:
-    try:
-        model = EcrRegistrySpec.model_validate(dict(spec))
-    except ValidationError as exc:
-        fields = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise SpecError(Reason.INVALID_SPEC, fields) from exc
-    return render_registry(model, name, settings.region)
-
-
-def desired_registry_for_delete(
-    spec: Mapping[str, Any], status: Mapping[str, Any], name: str, settings: Settings
-) -> DesiredRegistry:
-    """What a delete needs: which sections are managed (present in the spec; their contents are never read, so a
-    registry policy that no longer parses does not keep the settings), the deletion policy, and the region recorded
-    in status."""
-    try:
-        model = EcrRegistrySpec.model_validate({k: v for k, v in spec.items() if k in ("region", "deletionPolicy")})
-    except ValidationError as exc:
-        fields = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise SpecError(Reason.INVALID_SPEC, fields) from exc
-    return DesiredRegistry(
-        name=name,
-        region=str(status.get("region") or model.region or settings.region),
-        replication=Replication.model_validate({}) if spec.get("replication") is not None else None,
-        scanning=dict(DEFAULT_SCANNING) if spec.get("scanning") is not None else None,
-        registry_policy=RegistryPolicy.model_validate({}) if spec.get("registryPolicy") is not None else None,
-        deletion_policy=model.deletion_policy,
-    )
 
 
 def _pin(

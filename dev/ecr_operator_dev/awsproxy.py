@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import threading
 import time
@@ -63,6 +64,9 @@ _THROTTLING: dict[str, tuple[int, str]] = {
     "sts": (400, "Throttling"),
 }
 _RATE_PREFIXES = {"tagging": "tag"}
+_ROLE_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/")
+_ACCESS_KEY_ID = re.compile(r"<AccessKeyId>([^<]+)</AccessKeyId>")
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 """Proxy service name -> the prefix rate specs use (IAM's: ``tag:GetResources``)."""
 
 
@@ -98,6 +102,15 @@ class _Bucket:
         return False
 
 
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,]+/[0-9]{8}/(?P<region>[^/,]+)/")
+
+
+def _signed_region(authorization: str | None) -> str:
+    """The region of a SigV4 ``Authorization`` header's credential scope."""
+    found = _CREDENTIAL_SCOPE.search(authorization or "")
+    return found.group("region") if found else ""
+
+
 def is_read(operation: str) -> bool:
     return operation.startswith(READ_PREFIXES)
 
@@ -112,6 +125,8 @@ class Call:
     """time.monotonic() when the request arrived."""
     injected: str | None = None
     """The fault kind injected instead of (or before) forwarding, if any."""
+    region: str = ""
+    """The region the request was signed for (SigV4 credential scope); "" when unsigned."""
 
     @property
     def read(self) -> bool:
@@ -141,11 +156,16 @@ class Fault:
     delay_seconds: float = 0.0
     body_contains: str | None = None
     """Only requests whose body contains this text (e.g. one role's account in an AssumeRole)."""
+    account: str | None = None
+    """Only requests signed with credentials of a role of this account that the proxy saw assumed (AssumeRole
+    through it): one account's calls slowed or refused while the others' go on."""
     seen: int = field(default=0, init=False)
     injected: int = field(default=0, init=False)
 
-    def matches(self, operation: str, body: bytes = b"") -> bool:
+    def matches(self, operation: str, body: bytes = b"", account: str | None = None) -> bool:
         if self.body_contains is not None and self.body_contains.encode() not in body:
+            return False
+        if self.account is not None and self.account != account:
             return False
         if self.operation == "*":
             return True
@@ -153,9 +173,9 @@ class Fault:
             return not is_read(operation)
         return self.operation == operation
 
-    def take(self, operation: str, body: bytes = b"") -> bool:
+    def take(self, operation: str, body: bytes = b"", account: str | None = None) -> bool:
         """Whether this call gets the fault (updates the counters)."""
-        if not self.matches(operation, body):
+        if not self.matches(operation, body, account):
             return False
         self.seen += 1
         if self.seen <= self.skip or (self.times is not None and self.injected >= self.times):
@@ -183,7 +203,10 @@ class AwsProxy(Service):
         self._rates: dict[str, float] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._burst_seconds = 1.0
+        self._per_operation = False
         self._tag_index_lag = 0.0
+        self._key_accounts: dict[str, str] = {}
+        """Access key id -> the account of the role whose AssumeRole returned it."""
         self._unindexed: dict[str, float] = {}
         """KMS key ARN -> time.monotonic() until which the tagging API does not show it."""
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
@@ -240,17 +263,22 @@ class AwsProxy(Service):
             self._before.clear()
             self._after.clear()
 
-    def enforce_rates(self, rates: dict[str, float] | None, burst_seconds: float = 1.0) -> None:
+    def enforce_rates(
+        self, rates: dict[str, float] | None, burst_seconds: float = 1.0, per_operation: bool = False
+    ) -> None:
         """Throttle like AWS above per-operation request rates (None: never), with the service's real error.
 
-        ``rates`` maps ``service:Operation`` (or ``service:*``: one shared bucket for the service's other
-        operations) to requests per second, services spelled like IAM (``ecr``, ``kms``, ``tag``, ``sts``); each
-        bucket holds ``burst_seconds`` of requests. Throttled calls are recorded with ``injected="rate"``.
+        ``rates`` maps ``service:Operation`` (or ``service:*``: the service's other operations) to requests per
+        second, services spelled like IAM (``ecr``, ``kms``, ``tag``, ``sts``); each bucket holds
+        ``burst_seconds`` of requests. A ``service:*`` rate is one bucket shared by those operations, or with
+        ``per_operation`` one bucket for each of them (as AWS throttles ECR: every API on its own). Throttled calls
+        are recorded with ``injected="rate"``.
         """
         with self._lock:
             self._rates = dict(rates or {})
             self._buckets = {}
             self._burst_seconds = burst_seconds
+            self._per_operation = per_operation
 
     def _over_rate(self, service: str, operation: str) -> bool:
         prefix = _RATE_PREFIXES.get(service, service)
@@ -258,10 +286,11 @@ class AwsProxy(Service):
             key = next((k for k in (f"{prefix}:{operation}", f"{prefix}:*") if k in self._rates), None)
             if key is None:
                 return False
-            bucket = self._buckets.get(key)
+            name = f"{prefix}:{operation}" if self._per_operation else key
+            bucket = self._buckets.get(name)
             if bucket is None:
                 rate = self._rates[key]
-                bucket = self._buckets[key] = _Bucket(rate, max(1.0, rate * self._burst_seconds))
+                bucket = self._buckets[name] = _Bucket(rate, max(1.0, rate * self._burst_seconds))
             return not bucket.take()
 
     def set_tag_index_lag(self, seconds: float) -> None:
@@ -288,6 +317,23 @@ class AwsProxy(Service):
             return
         self.hide_from_tag_index(str(arn), lag)
 
+    def _note_assumed_role(self, request: bytes, payload: bytes) -> None:
+        """Remember which account the credentials an AssumeRole returned belong to (the role ARN's)."""
+        role = parse_qs(request.decode(errors="replace")).get("RoleArn", [""])[0]
+        account = _ROLE_ACCOUNT.match(role)
+        key = _ACCESS_KEY_ID.search(payload.decode(errors="replace"))
+        if account and key:
+            with self._lock:
+                self._key_accounts[key.group(1)] = account.group(1)
+
+    def _account_of(self, authorization: str | None) -> str | None:
+        """The account of a request's credentials, if they came from an AssumeRole the proxy saw."""
+        found = _CREDENTIAL.search(authorization or "")
+        if found is None:
+            return None
+        with self._lock:
+            return self._key_accounts.get(found.group(1))
+
     def _lag_tag_index(self, payload: bytes) -> bytes:
         """GetResources' answer without the resources the index does not show yet."""
         now = time.monotonic()
@@ -310,10 +356,10 @@ class AwsProxy(Service):
         with self._lock:
             self._calls.append(call)
 
-    def _fault_for(self, operation: str, body: bytes) -> Fault | None:
+    def _fault_for(self, operation: str, body: bytes, account: str | None = None) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.take(operation, body):
+                if fault.take(operation, body, account):
                     return fault
         return None
 
@@ -345,28 +391,31 @@ class AwsProxy(Service):
                 started = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 service, operation = _identify(self.headers.get("X-Amz-Target"), body, self.path)
-                fault = proxy._fault_for(operation, body)
+                region = _signed_region(self.headers.get("Authorization"))
+                fault = proxy._fault_for(operation, body, proxy._account_of(self.headers.get("Authorization")))
                 if fault is not None and fault.kind == "drop":
-                    self._hang_up(Call(service, operation, 0, started, "drop"))
+                    self._hang_up(Call(service, operation, 0, started, "drop", region))
                     return
                 if fault is not None and fault.kind in _FAULT_RESPONSES:
                     status, code, message = _FAULT_RESPONSES[fault.kind]
                     self._respond(*_error_response(service, status, code, message))
-                    proxy._record(Call(service, operation, status, started, fault.kind))
+                    proxy._record(Call(service, operation, status, started, fault.kind, region))
                     return
                 if proxy._over_rate(service, operation):
                     status, code = _THROTTLING[service]
                     self._respond(*_error_response(service, status, code, "Rate exceeded"))
-                    proxy._record(Call(service, operation, status, started, "rate"))
+                    proxy._record(Call(service, operation, status, started, "rate", region))
                     return
                 if fault is not None and fault.kind == "delay":
                     time.sleep(fault.delay_seconds)
                 for hook in proxy._hooks("before"):
                     hook(service, operation)
                 if fault is not None and fault.kind == "abort":
-                    self._hang_up(Call(service, operation, 0, started, "abort"))
+                    self._hang_up(Call(service, operation, 0, started, "abort", region))
                     return
                 status, payload, headers = proxy._forward(self.command, self.path, dict(self.headers), body)
+                if status == 200 and operation == "AssumeRole":
+                    proxy._note_assumed_role(body, payload)
                 if status == 200 and operation == "CreateKey":
                     proxy._note_created_key(payload)
                 elif status == 200 and service == "tagging" and operation == "GetResources":
@@ -374,10 +423,10 @@ class AwsProxy(Service):
                 for hook in proxy._hooks("after"):
                     hook(service, operation)
                 if fault is not None and fault.kind == "lose_response":
-                    self._hang_up(Call(service, operation, 0, started, "lose_response"))
+                    self._hang_up(Call(service, operation, 0, started, "lose_response", region))
                     return
                 self._respond(status, payload, headers)
-                proxy._record(Call(service, operation, status, started, fault.kind if fault else None))
+                proxy._record(Call(service, operation, status, started, fault.kind if fault else None, region))
 
             def _hang_up(self, call: Call) -> None:
                 """Close the connection without an answer."""

@@ -53,6 +53,12 @@ SAMPLES: dict[str, tuple[tuple[str, ...], str, Any]] = {
         "kms:CreateKey=3,ecr:*=10",
     ),
     "--aws-rate-limit-scale": (("settings.awsRateLimitScale=0.5",), "aws_rate_limit_scale", 0.5),
+    "--allowed-regions": (
+        ('settings.allowedRegions=["ap-northeast-2","eu-west-1"]',),
+        "allowed_regions",
+        ("ap-northeast-2", "eu-west-1"),
+    ),
+    "--client-cache-size": (("settings.clientCacheSize=32",), "client_cache_size", 32),
     "--peering": (('peering.name="shard-a"',), "peering", "shard-a"),
     "--peering-lifetime": (("settings.peeringLifetime=20",), "peering_lifetime", 20),
     "--log-format": (('settings.logFormat="plain"',), "log_format", "plain"),

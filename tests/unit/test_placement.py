@@ -85,7 +85,7 @@ def test_a_namespace_now_mapped_to_another_account_is_account_changed_and_stalle
     assert refusal is not None and refusal.reason == Reason.ACCOUNT_CHANGED
     assert refusal.reason in PERMANENT and not refusal.retryable
     assert "222233334444" in refusal.message and "333344445555" in refusal.message and ROLE_C in refusal.message
-    assert "README" in refusal.message
+    assert "docs/moving.md" in refusal.message
     # Unmapped now (the operator's own account): the same refusal.
     own = Placement(OWN, HERE.region, HERE.repository_name, None)
     refusal = moved(HERE, own, region_from_spec=False)
@@ -132,7 +132,7 @@ def test_a_delete_uses_the_current_role_when_it_reaches_the_recorded_account() -
 
 def test_a_delete_falls_back_to_the_recorded_role_when_the_mapping_points_elsewhere_or_is_gone() -> None:
     assert delete_role(HERE, ROLE_C, accounts) == ROLE_B
-    unmapped = OperatorError(Reason.ACCOUNT_NOT_MAPPED, "Namespace team is not mapped", retryable=False)
+    unmapped = OperatorError(Reason.ACCOUNT_NOT_MAPPED, "Namespace team is not mapped")
     assert delete_role(HERE, unmapped, accounts) == ROLE_B
     assert delete_role(HERE, None, accounts) == ROLE_B
 
@@ -140,7 +140,7 @@ def test_a_delete_falls_back_to_the_recorded_role_when_the_mapping_points_elsewh
 def test_a_delete_of_a_resource_of_the_operators_own_account_uses_its_identity() -> None:
     own = Placement(OWN, "eu-west-1", "team/app", None)
     assert delete_role(own, ROLE_C, accounts) is None
-    unmapped = OperatorError(Reason.ACCOUNT_NOT_MAPPED, "Namespace team is not mapped", retryable=False)
+    unmapped = OperatorError(Reason.ACCOUNT_NOT_MAPPED, "Namespace team is not mapped")
     assert delete_role(own, unmapped, accounts) is None
 
 

@@ -29,6 +29,7 @@ class Reason(StrEnum):
     ACCOUNT_ROLE_NOT_ASSUMABLE = "AccountRoleNotAssumable"
     ACCOUNT_CHANGED = "AccountChanged"
     REGION_CHANGED = "RegionChanged"
+    REGION_NOT_ALLOWED = "RegionNotAllowed"
     # ownership
     REPOSITORY_NOT_OWNED = "RepositoryNotOwned"
     ADOPTION_NOT_ALLOWED = "AdoptionNotAllowed"
@@ -80,6 +81,8 @@ DESCRIPTIONS: dict[Reason, str] = {
     "elsewhere (or, on delete, no identity of the operator reaches that account): nothing is created in the new one",
     Reason.REGION_CHANGED: "the resource lives in the region recorded in status.region, and the operator's default "
     "region (--region) is now another: nothing is created in the new one",
+    Reason.REGION_NOT_ALLOWED: "spec.region (or --region) is not an AWS region offering ECR and KMS, or not in "
+    "--allowed-regions; nothing is sent to AWS",
     Reason.REPOSITORY_NOT_OWNED: "the repository exists and belongs to someone else (or to nobody, not adopted)",
     Reason.ADOPTION_NOT_ALLOWED: "the resource asks to adopt, but the platform's --adoption setting does not allow it",
     Reason.KMS_KEY_NOT_OWNED: "the key is another resource's managed key (kmsKeyArn) or not the operator's",
@@ -116,6 +119,7 @@ PERMANENT: frozenset[Reason] = frozenset(
         Reason.ACCOUNT_ROLE_NOT_ASSUMABLE,
         Reason.ACCOUNT_CHANGED,
         Reason.REGION_CHANGED,
+        Reason.REGION_NOT_ALLOWED,
         Reason.REPOSITORY_NOT_OWNED,
         Reason.ADOPTION_NOT_ALLOWED,
         Reason.KMS_KEY_NOT_OWNED,
@@ -131,7 +135,19 @@ PERMANENT: frozenset[Reason] = frozenset(
         Reason.AWS_ERROR,
     }
 )
-"""Waits for a change: Stalled=True; the operator checks again at the next spec change or resync."""
+"""Waits for a change: Stalled=True; the operator checks again at the next spec change or resync. Every other
+reason of a condition is retried with backoff -- also RepositoryNotEmpty, which the delete retries every 20 s,
+because images deleted outside Kubernetes end it without any change the operator is told of."""
+
+
+def retryable(reason: Reason) -> bool:
+    """Whether retrying can help: the one source of truth for every error the operator reports."""
+    return reason not in PERMANENT
+
+
+REPOSITORY_NOT_OURS: frozenset[Reason] = frozenset({Reason.REPOSITORY_NOT_OWNED, Reason.ADOPTION_NOT_ALLOWED})
+"""The repository under the resource's name is not the resource's: nothing of it (identifiers, images, findings,
+cost) may stay in the resource's status or export."""
 
 
 EVENT_ONLY: frozenset[Reason] = frozenset(
@@ -144,6 +160,6 @@ def markdown_table() -> str:
     """The README's reason table."""
     rows = ["| reason | retried | meaning |", "| --- | --- | --- |"]
     for reason in Reason:
-        retried = "-" if reason in EVENT_ONLY else "no (waits for a change)" if reason in PERMANENT else "yes"
+        retried = "-" if reason in EVENT_ONLY else "yes" if retryable(reason) else "no (waits for a change)"
         rows.append(f"| `{reason}` | {retried} | {DESCRIPTIONS[reason]} |")
     return "\n".join(rows) + "\n"

@@ -14,6 +14,8 @@ DEFAULT_STORAGE_PRICE_PER_GB_MONTH = 0.10
 """ECR storage in ap-northeast-2 (Seoul), USD per GB-month."""
 DEFAULT_KMS_KEY_PRICE_PER_MONTH = 1.0
 """A customer-managed KMS key, USD per month (any region)."""
+DEFAULT_CLIENT_CACHE_SIZE = 16
+"""(AWS role, region) client sets kept; each costs ~0.8 MiB once used (README: *Memory per account and region*)."""
 
 RepositoryNamePolicy = Literal["any", "namespace-prefix"]
 REPOSITORY_NAME_POLICIES: tuple[RepositoryNamePolicy, ...] = get_args(RepositoryNamePolicy)
@@ -66,6 +68,10 @@ class Settings:
     """Overrides of the default per-operation request rates ("kms:CreateKey=5,ecr:*=20"), or "off"."""
     aws_rate_limit_scale: float = 1.0
     """Multiplies every request rate."""
+    allowed_regions: tuple[str, ...] = field(default_factory=tuple)
+    """The regions resources may live in (spec.region); empty: every region botocore knows for ECR and KMS."""
+    client_cache_size: int = DEFAULT_CLIENT_CACHE_SIZE
+    """(AWS role, region) client sets kept; the least recently used one goes first (bounds the memory)."""
 
     @property
     def watches_namespaces(self) -> bool:

@@ -1,6 +1,6 @@
 """One EcrRegistry pass (observe -> plan -> apply) and its delete; which EcrRegistry manages a registry.
 
-Knows nothing of kopf, like ``reconcile.py``.
+Knows nothing of kopf, like ``repository/reconcile.py``.
 
 **One EcrRegistry per account and region.** Registry settings are account-wide: two resources for one registry
 would overwrite each other at every resync. The resource that came first (oldest ``creationTimestamp``, then
@@ -9,8 +9,9 @@ resync once the first is gone (a deleting one still holds the registry until its
 handler lists the EcrRegistry objects at every pass (a strongly consistent read from the API server, a handful
 of objects), rather than keeping a map filled from watch events: at start-up the resources are resumed
 concurrently, and a pass could decide before the older resource's event had been seen. The target is keyed by
-(account, region); the account is the operator's own today (``DescribeRegistry``), so :func:`managed_by`
-compares regions, and :data:`OWN_ACCOUNT` stands for it until per-resource accounts exist.
+(account, region). An EcrRegistry is cluster-scoped: no Namespace maps it to another account, so it always acts in
+the operator's own (``DescribeRegistry`` names it); :func:`managed_by` compares regions, and :data:`OWN_ACCOUNT`
+stands for that account.
 
 **Pinned where it acts.** The account (``registryId``) and region are recorded in status before the first write;
 every later pass and the delete act there. An operator restarted with another ``--region`` (for an EcrRegistry
@@ -28,11 +29,16 @@ from typing import Any
 from ecr_operator.core.actions import Action, Applied, apply
 from ecr_operator.core.aws import AwsClients
 from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.part import Part
 from ecr_operator.core.reasons import Reason
 from ecr_operator.registry.parts import registry
+from ecr_operator.registry.parts.registry import ObservedRegistry, RegistryDeps, RegistryPlan
 from ecr_operator.registry.render import DesiredRegistry
 
 log = logging.getLogger(__name__)
+
+REGISTRY: Part[DesiredRegistry, RegistryDeps, None, ObservedRegistry, RegistryDeps, RegistryPlan] = registry
+"""The registry part, as the part protocol (core/part.py) types it."""
 
 OWN_ACCOUNT = ""
 """The operator's own account (whatever DescribeRegistry answers)."""
@@ -93,18 +99,14 @@ def moved(
             Reason.ACCOUNT_CHANGED,
             f"{where}; the operator's identity is now in account {account}: nothing is written there until it runs "
             f"with credentials of account {pinned.account} again",
-            retryable=False,
         )
     if region != pinned.region:
         if region_from_spec:
-            return OperatorError(
-                Reason.INVALID_SPEC, f"spec.region is immutable: {where}, not {region}", retryable=False
-            )
+            return OperatorError(Reason.INVALID_SPEC, f"spec.region is immutable: {where}, not {region}")
         return OperatorError(
             Reason.REGION_CHANGED,
             f"{where}; the operator's default region is now {region} (--region): nothing is written there until "
             f"the operator runs with --region {pinned.region} again",
-            retryable=False,
         )
     return None
 
@@ -123,22 +125,22 @@ def reconcile_registry(
     desired: DesiredRegistry,
     deps: registry.RegistryDeps,
     *,
-    dry_run: bool = False,
+    observe_only: bool = False,
     pinned: RegistryPlacement | None = None,
     pin: Callable[[RegistryPlacement], None] | None = None,
 ) -> RegistryOutcome:
-    """Observe, plan, then apply (nothing when in sync, nothing in a dry run); raises the plan's refusal, or
+    """Observe, plan, then apply (nothing when in sync, nothing when observe-only); raises the plan's refusal, or
     AccountChanged when the registry is not the ``pinned`` one. ``pin`` records the registry and region before the
     first write when nothing is pinned yet."""
-    observed = registry.observe(clients, desired)
+    observed = REGISTRY.observe(clients, desired, deps, None)
     refusal = moved(pinned, desired.region, observed.registry_id, region_from_spec=False)
     if refusal is not None:
         raise refusal
-    plan = registry.plan(desired, observed, deps)
+    plan = REGISTRY.plan(desired, observed, deps)
     if plan.refusal is not None:
         raise plan.refusal
     outcome = RegistryOutcome(desired.region, plan.registry_id, planned=plan.actions, problems=plan.problems)
-    if plan.actions and not dry_run:
+    if plan.actions and not observe_only:
         if pin is not None and pinned is None:
             pin(RegistryPlacement(observed.registry_id, desired.region))
         outcome.applied = apply(clients, plan.actions, Applied()).actions
@@ -157,13 +159,12 @@ def delete_registry(
     ``pinned`` registry: another account's is never reset (AccountChanged, retried: the finalizer stays)."""
     if desired.deletion_policy != "Delete" or deps.managed_by is not None:
         return []
-    observed = registry.observe(clients, desired)
+    observed = REGISTRY.observe(clients, desired, deps, None)
     if pinned is not None and observed.registry_id != pinned.account:
         raise OperatorError(
             Reason.ACCOUNT_CHANGED,
             f"cannot reset registry {pinned.account} in {pinned.region}: the operator's identity is now in account "
             f"{observed.registry_id}; run it with credentials of account {pinned.account}, or set deletionPolicy: "
             "Retain to delete the resource only",
-            retryable=True,
         )
-    return apply(clients, registry.plan_delete(desired, observed, deps).actions, Applied()).actions
+    return apply(clients, REGISTRY.plan_delete(desired, observed, deps).actions, Applied()).actions

@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ecr_operator.core.api import AWS_ROLE_ARN_ANNOTATION
 from ecr_operator.core.errors import OperatorError
-from ecr_operator.core.namespaces import AWS_ROLE_ARN_ANNOTATION
 from ecr_operator.core.reasons import Reason
 
-MOVING = "to move a repository to another account or region, see the README (Moving a repository)"
+MOVING = "to move a repository to another account or region, see docs/moving.md"
 
 
 @dataclass(frozen=True)
@@ -80,27 +80,23 @@ def moved(pinned: Placement | None, current: Placement, *, region_from_spec: boo
             f"{where}, recorded when it was created; its Namespace now maps to account {current.account} "
             f"({_identity(current.role_arn)}, annotation {AWS_ROLE_ARN_ANNOTATION}): nothing is created there and "
             f"the resource is left as it is until the mapping points at account {pinned.account} again; {MOVING}",
-            retryable=False,
         )
     if current.repository_name != pinned.repository_name:
         return OperatorError(
             Reason.INVALID_SPEC,
             f"spec.repositoryName is immutable: {where}, not {current.repository_name}; {MOVING}",
-            retryable=False,
         )
     if current.region != pinned.region:
         if region_from_spec:
             return OperatorError(
                 Reason.INVALID_SPEC,
                 f"spec.region is immutable: {where}, not {current.region}; {MOVING}",
-                retryable=False,
             )
         return OperatorError(
             Reason.REGION_CHANGED,
             f"{where}, recorded when it was created; the operator's default region is now {current.region} "
             f"(--region): nothing is created there and the resource is left as it is until the operator runs with "
             f"--region {pinned.region} again; {MOVING}",
-            retryable=False,
         )
     return None
 
@@ -132,5 +128,4 @@ def delete_role(
         f"the operator's own identity is in account {own}, no role of that account was recorded, and {mapping}; "
         f"map the Namespace to a role in account {pinned.account} again (annotation {AWS_ROLE_ARN_ANNOTATION}), or "
         "set deletionPolicy: Retain to delete the resource only",
-        retryable=True,
     )

@@ -3,20 +3,24 @@ act there — a changed Namespace role or default region is refused, never follo
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from ecr_operator.core.api import AWS_ROLE_ARN_ANNOTATION
 from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.kind import Subject
 from ecr_operator.core.reasons import PERMANENT, Reason
 from ecr_operator.core.settings import Settings
 from ecr_operator.registry.manifest import desired_registry_for_delete
 from ecr_operator.registry.reconcile import RegistryPlacement, claim_of
 from ecr_operator.registry.reconcile import moved as registry_moved
 from ecr_operator.registry.reconcile import recorded as registry_recorded
+from ecr_operator.repository import kind as repository_kind
 from ecr_operator.repository.manifest import desired_for_delete, request_for
 from ecr_operator.repository.placement import Placement, delete_role, moved, needs_pin, recorded
-from ecr_operator.repository.reconcile import Outcome
+from ecr_operator.repository.reconcile import DeleteOutcome, Outcome
 from ecr_operator.repository.spec import EcrRepositoryStatus
 from ecr_operator.repository.status import report
 
@@ -202,3 +206,73 @@ def test_a_registry_delete_reads_which_sections_are_managed_never_their_contents
     desired = desired_registry_for_delete(spec, {"region": "eu-west-1", "registryId": OWN}, "dr", SETTINGS)
     assert desired.region == "eu-west-1" and desired.deletion_policy == "Delete"
     assert desired.replication is None and desired.scanning is not None and desired.registry_policy is not None
+
+
+# -- the EcrRepository controller's delete: which place and identity it acts with (no AWS: the delete is recorded) --
+
+
+class _Clients:
+    """ClientFactory's surface the delete uses; ``for_region`` hands out (region, role) instead of clients."""
+
+    def known_account(self, role_arn: str | None) -> str | None:
+        return accounts(role_arn)
+
+    def account(self, role_arn: str | None) -> str:
+        return accounts(role_arn)
+
+    def region_refusal(self, region: str) -> None:
+        return None
+
+    def for_region(self, region: str, role_arn: str | None = None) -> tuple[str, str | None]:
+        return (region, role_arn)
+
+
+class _Host:
+    """Runs what the delete runs, except the AWS delete itself, which it records."""
+
+    def __init__(self) -> None:
+        self.deleted: list[tuple[Any, Any]] = []
+
+    async def run(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        if fn is repository_kind.delete:
+            clients, desired, _creation = args
+            self.deleted.append((clients, desired))
+            return DeleteOutcome()
+        return fn(*args, **kwargs)
+
+
+def _delete(status: dict[str, Any], spec: dict[str, Any], role: str | None) -> tuple[_Host, Any]:
+    settings = Settings(region="us-east-1", required_tags=(), require_account_mapping=True)
+    controller = repository_kind.RepositoryController(settings, _Clients())
+    controller.namespace("team", {} if role is None else {AWS_ROLE_ARN_ANNOTATION: role})
+    subject = Subject(uid="u", name="app", namespace="team", generation=3, spec=spec, status=status, annotations={})
+    host = _Host()
+    deleted = asyncio.run(controller.delete(subject, host))
+    return host, deleted
+
+
+def test_a_delete_after_the_mapping_is_removed_cleans_the_recorded_place_with_the_recorded_role() -> None:
+    spec = {"repositoryName": "team/app", "lifecycle": {"policyText": NOT_JSON}}
+    host, _ = _delete(status_of(HERE), spec, role=None)
+    [(clients, desired)] = host.deleted
+    assert clients == ("eu-west-1", ROLE_B), "the recorded region and role, not the default region or no role"
+    assert desired.repository_name == "team/app"
+
+
+def test_a_delete_with_nothing_recorded_and_no_mapping_lets_go_without_aws() -> None:
+    host, deleted = _delete({}, {"repositoryName": "team/app"}, role=None)
+    assert host.deleted == [] and "no place recorded" in str(deleted.skipped)
+
+
+def test_a_delete_with_a_key_creation_but_no_place_keeps_the_finalizer_rather_than_claim_nothing_exists() -> None:
+    status = {"keyCreation": {"token": "t-1"}}
+    with pytest.raises(OperatorError) as refused:
+        _delete(status, {"repositoryName": "team/app"}, role=None)
+    assert refused.value.reason == Reason.ACCOUNT_NOT_MAPPED
+
+
+def test_a_delete_no_identity_reaches_keeps_the_finalizer_with_account_changed_before_any_aws_call() -> None:
+    own_role_less = Placement("222233334444", "eu-west-1", "team/app", None)
+    with pytest.raises(OperatorError) as refused:
+        _delete(status_of(own_role_less), {"repositoryName": "team/app"}, role=ROLE_C)
+    assert refused.value.reason == Reason.ACCOUNT_CHANGED

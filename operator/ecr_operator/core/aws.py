@@ -130,7 +130,8 @@ class _AssumedRole(CredentialProvider):  # type: ignore[misc]
 
 class AwsClients:
     """The clients of one (role, region), each made on first use: most (role, region)s never need STS (only the
-    readiness probe calls it, with the operator's own identity), and a client costs ~190 KiB.
+    readiness probe calls it, with the operator's own identity), and a client costs ~90 KiB (its
+    service model, class and exceptions shared: :mod:`ecr_operator.core.shared_models`).
 
     A set evicted from the factory's cache stays usable by the passes still holding it (its session, credentials
     and rate-limit buckets live on: buckets belong to the limiter, per account and region, not to a client).

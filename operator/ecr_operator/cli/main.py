@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
         env="CLIENT_CACHE_SIZE",
         type=POSITIVE_INT,
         default=str(DEFAULT_CLIENT_CACHE_SIZE),
-        help="(AWS role, region) client sets kept, least recently used dropped first; each costs ~0.8 MiB once used"
+        help="(AWS role, region) client sets kept, least recently used dropped first; each costs ~0.3 MiB once used"
         f" (default {DEFAULT_CLIENT_CACHE_SIZE})",
     )
     option(

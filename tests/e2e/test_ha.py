@@ -116,7 +116,7 @@ def test_one_serves_the_other_stands_by_and_takes_over_after_a_kill(
     # exactly one has its watch-stream paused. The stream's own state is what counts: kopf does not interrupt a
     # LIST in flight when the pause arrives (e.g. one retried after a 429 from a just-started API server) and
     # still dispatches the objects it returns, so replicas starting together may both handle the objects that
-    # exist at that moment (see README, HA).
+    # exist at that moment (see docs/operations.md, *Two replicas*).
     def standby() -> Replica:
         peering = cluster.custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", PEERING)
         peers = peering.get("status") or {}

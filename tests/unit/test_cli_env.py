@@ -1,6 +1,6 @@
 """`ecr-operator run`: every flag has an ECR_OPERATOR_* variable (or a documented reason not to), bad values are
 one-line errors naming the variable, a flag and its variable never silently disagree (an error naming both), and
-the README's table of flags cannot drift from the parser."""
+the table of flags in docs/operations.md cannot drift from the parser."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from ecr_operator.cli.main import ENV_PREFIX, RUN_FLAGS_WITHOUT_ENV, build_parser
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+FLAGS_DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
 
 @pytest.fixture(autouse=True)
@@ -32,8 +32,8 @@ def test_every_run_flag_has_a_variable_or_a_reason(run_options: dict[str, str | 
             assert variable == ENV_PREFIX + flag.removeprefix("--").replace("-", "_").upper()
 
 
-def test_the_readme_table_lists_every_flag_with_its_variable(run_options: dict[str, str | None]) -> None:
-    rows = [line for line in README.read_text().splitlines() if line.startswith("| `-")]
+def test_the_documented_table_lists_every_flag_with_its_variable(run_options: dict[str, str | None]) -> None:
+    rows = [line for line in FLAGS_DOC.read_text().splitlines() if line.startswith("| `-")]
     for flag, variable in run_options.items():
         [row] = [r for r in rows if re.search(rf"`(-\w/)?{flag}[ `]", r)]
         cells = [c.strip() for c in row.split("|")[1:-1]]

@@ -1,5 +1,5 @@
 """The client-side rate limiter: the bucket table, AIMD adaptation (fake clock), rate specs, the bucket a request
-takes, and the README's table."""
+takes, and the table in docs/quotas.md."""
 
 from __future__ import annotations
 
@@ -320,12 +320,12 @@ def test_published_quotas_are_held_and_the_rest_adapts() -> None:
     assert {key for key, rate in DEFAULT_RATES.items() if rate is None} == {"kms:*", "ecr:*", "tag:*"}
 
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+QUOTAS_DOC = Path(__file__).resolve().parents[2] / "docs" / "quotas.md"
 
 
-def _readme_rates() -> dict[str, float | None]:
-    """The rows of the README's *AWS API quotas* table: `service:Operation` (with any note after it) -> rate."""
-    text = README.read_text()
+def _documented_rates() -> dict[str, float | None]:
+    """The rows of the quota table in docs/quotas.md: `service:Operation` (with any note after it) -> rate."""
+    text = QUOTAS_DOC.read_text()
     table = text[text.index("| operation | rate (requests/s) | source |") :].split("\n\n", 1)[0]
     rates: dict[str, float | None] = {}
     for row in table.splitlines()[2:]:
@@ -336,5 +336,5 @@ def _readme_rates() -> dict[str, float | None]:
     return rates
 
 
-def test_the_readme_quota_table_is_the_limiters_table() -> None:
-    assert _readme_rates() == DEFAULT_RATES
+def test_the_documented_quota_table_is_the_limiters_table() -> None:
+    assert _documented_rates() == DEFAULT_RATES

@@ -86,7 +86,7 @@ RUN_FLAGS_WITHOUT_ENV = {
     "--all-namespaces": f"the default; together with {ENV_PREFIX}NAMESPACE it is an error",
     "--region": "the standard AWS variables AWS_REGION / AWS_DEFAULT_REGION, as every AWS tool reads them",
 }
-"""The options of `ecr-operator run` without an ECR_OPERATOR_* variable, and why (README: Running it...)."""
+"""The options of `ecr-operator run` without an ECR_OPERATOR_* variable, and why (docs/operations.md, *Running*)."""
 
 
 def _add_judgement_flags(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ rate within ``RECOVERY_SECONDS`` and then probes beyond it, doubling every ``REC
 unlimited again (AIMD, like TCP's congestion window and botocore's adaptive retry mode). A published rate is
 adapted the same way below its quota, since other clients of the account spend the same quota.
 
-Rates are requests per second. ``DEFAULT_RATES`` is the table (README: *AWS API quotas*, kept equal by a test);
+Rates are requests per second. ``DEFAULT_RATES`` is the table (docs/quotas.md, kept equal by a test);
 ``--aws-rate-limits`` overrides entries (``kms:CreateKey=5,ecr:*=20,tag:*=adaptive``) and
 ``--aws-rate-limit-scale`` multiplies the fixed ones (leave headroom for other clients, or follow a raised quota).
 """
@@ -38,8 +38,8 @@ ADAPTIVE = "adaptive"
 """The rate spec of an operation without a published quota: ``ecr:*=adaptive``."""
 
 DEFAULT_RATES: dict[str, float | None] = {
-    # AWS KMS Developer Guide, "Request quotas" (requests per second, per account and Region); the README's
-    # *AWS API quotas* table states the same figures and a unit test keeps the two equal.
+    # AWS KMS Developer Guide, "Request quotas" (requests per second, per account and Region); docs/quotas.md's
+    # table states the same figures and a unit test keeps the two equal.
     "kms:CreateKey": 5,
     "kms:CreateAlias": 5,
     "kms:DeleteAlias": 15,

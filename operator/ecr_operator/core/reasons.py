@@ -1,7 +1,7 @@
 """Every reason the operator writes into a condition or an Event: the public list, spelled once.
 
 ``PERMANENT`` reasons wait for a change (the spec, the Namespace, AWS permissions, someone else's resource);
-the others are retried with backoff. The README's reason table is generated from ``DESCRIPTIONS``
+the others are retried with backoff. The reason table in docs/behaviour.md is generated from ``DESCRIPTIONS``
 (``ecr-operator reasons``) and a test keeps them equal.
 """
 
@@ -157,7 +157,7 @@ EVENT_ONLY: frozenset[Reason] = frozenset(
 
 
 def markdown_table() -> str:
-    """The README's reason table."""
+    """The reason table of docs/behaviour.md (``ecr-operator reasons``)."""
     rows = ["| reason | retried | meaning |", "| --- | --- | --- |"]
     for reason in Reason:
         retried = "-" if reason in EVENT_ONLY else "yes" if retryable(reason) else "no (waits for a change)"

@@ -15,7 +15,7 @@ DEFAULT_STORAGE_PRICE_PER_GB_MONTH = 0.10
 DEFAULT_KMS_KEY_PRICE_PER_MONTH = 1.0
 """A customer-managed KMS key, USD per month (any region)."""
 DEFAULT_CLIENT_CACHE_SIZE = 16
-"""(AWS role, region) client sets kept; each costs ~0.3 MiB once used (README: *Memory per account and region*)."""
+"""(AWS role, region) client sets kept; each costs ~0.3 MiB once used (docs/accounts.md, *Memory per account*)."""
 
 RepositoryNamePolicy = Literal["any", "namespace-prefix"]
 REPOSITORY_NAME_POLICIES: tuple[RepositoryNamePolicy, ...] = get_args(RepositoryNamePolicy)

@@ -351,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="EcrRepository",
         help="which CRD: EcrRepository (default), EcrRegistry, or all (a multi-document stream)",
     )
+    crd.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the API reference of those CRDs as Markdown instead (docs/api.md is `--kind all --markdown`)",
+    )
     commands.add_parser("reasons", help="print every condition and Event reason, retried or not, as a table")
     report = commands.add_parser(
         "report",
@@ -480,6 +485,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ecr_operator.runtime.kinds import KINDS
 
         crds = [kind.crd for kind in KINDS if args.kind in (kind.crd.kind, "all")]
+        if args.markdown:
+            from ecr_operator.core.apidoc import render
+            from ecr_operator.core.crd import build_crd
+
+            sys.stdout.write(render(build_crd(crd) for crd in crds))
+            return 0
         sys.stdout.write("---\n".join(render_crd_yaml(crd) for crd in crds))
         return 0
     if args.command == "plan":

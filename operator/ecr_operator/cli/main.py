@@ -356,7 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the API reference of those CRDs as Markdown instead (docs/api.md is `--kind all --markdown`)",
     )
-    commands.add_parser("reasons", help="print every condition and Event reason, retried or not, as a table")
+    commands.add_parser(
+        "reasons",
+        help="print every condition and Event reason, retried or not, as a table (the one in docs/behaviour.md)",
+    )
     report = commands.add_parser(
         "report",
         help="images, size, findings, monthly cost and Ready of EcrRepository objects (kubectl get ecr -A -o json)",

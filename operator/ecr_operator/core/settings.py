@@ -72,6 +72,8 @@ class Settings:
     """The regions resources may live in (spec.region); empty: every region botocore knows for ECR and KMS."""
     client_cache_size: int = DEFAULT_CLIENT_CACHE_SIZE
     """(AWS role, region) client sets kept; the least recently used one goes first (bounds the memory)."""
+    per_resource_findings_metrics: bool = False
+    """Also publish ecr_operator_resource_image_findings{namespace,name,severity}: six series per resource."""
 
     @property
     def watches_namespaces(self) -> bool:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ecr_operator.cli.main import main
-from ecr_operator.core.apidoc import render
+from ecr_operator.core.apidoc import render, unescape
 from ecr_operator.core.crd import build_crd
 from ecr_operator.runtime.kinds import KINDS
 
@@ -43,7 +43,7 @@ def _fields(schema: Mapping[str, Any], path: str) -> Iterator[tuple[str, Mapping
 @pytest.mark.parametrize("crd", CRDS, ids=[crd["spec"]["names"]["kind"] for crd in CRDS])
 def test_every_field_and_rule_message_is_in_the_reference(crd: Mapping[str, Any]) -> None:
     text = render([crd])
-    flat = " ".join(text.replace("\\|", "|").split())
+    flat = " ".join(unescape(text).split())
     for rule in _rules(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]):
         assert " ".join(rule["message"].split()) in flat, rule["message"]
     root = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
@@ -51,7 +51,7 @@ def test_every_field_and_rule_message_is_in_the_reference(crd: Mapping[str, Any]
         for path, schema in _properties(root["properties"][part], part):
             [row] = [line for line in text.splitlines() if line.startswith(f"| `{path}` |")]
             for rule in schema.get("x-kubernetes-validations", []):
-                assert " ".join(rule["message"].split()) in row.replace("\\|", "|"), (path, rule["message"])
+                assert " ".join(rule["message"].split()) in unescape(row), (path, rule["message"])
             default = schema.get("default")
             if isinstance(default, bool | int | str):
                 assert f"`{str(default).lower() if isinstance(default, bool) else default}`" in row, path

@@ -20,8 +20,17 @@ HEADER = (
 )
 
 
+_ESCAPES = str.maketrans({"|": "\\|", "*": "\\*", "<": "&lt;", ">": "&gt;"})
+"""Prose in a table cell: a pipe would end the cell, an asterisk start emphasis, ``<name>`` read as HTML."""
+
+
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    return " ".join(text.split()).translate(_ESCAPES)
+
+
+def unescape(markdown: str) -> str:
+    """The text of prose cells as written in the CRD (for tests and readers of the Markdown source)."""
+    return markdown.replace("\\|", "|").replace("\\*", "*").replace("&lt;", "<").replace("&gt;", ">")
 
 
 def _code(value: object) -> str:

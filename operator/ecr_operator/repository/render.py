@@ -6,21 +6,22 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from ecr_operator.core.documents import load_document
-from ecr_operator.core.errors import SpecError
-from ecr_operator.core.reasons import Reason
-from ecr_operator.core.regions import root_principal
-from ecr_operator.repository.spec import EcrRepositorySpec, Lifecycle
+from ecr_operator.core.repository_settings import (
+    PULL_ACTIONS as PULL_ACTIONS,
+)
+from ecr_operator.core.repository_settings import (
+    render_lifecycle_policy as render_lifecycle_policy,
+)
+from ecr_operator.core.repository_settings import (
+    render_pull_policy,
+)
+from ecr_operator.repository.spec import EcrRepositorySpec
 
 OWNER_TAG_PREFIX = "ecr.platform.dev/"
 CLUSTER_TAG = OWNER_TAG_PREFIX + "cluster"
 NAMESPACE_TAG = OWNER_TAG_PREFIX + "namespace"
 NAME_TAG = OWNER_TAG_PREFIX + "name"
 OWNER_TAG_KEYS = (CLUSTER_TAG, NAMESPACE_TAG, NAME_TAG)
-
-PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
-PULL_STATEMENT_SID = "CrossAccountPull"
-LIFECYCLE_POLICY_FIELD = "spec.lifecycle.policyText"
 
 
 @dataclass(frozen=True)
@@ -111,69 +112,8 @@ def legacy_key_alias_for(repository_name: str) -> str:
     return ALIAS_PREFIX + repository_name.replace(".", "_")
 
 
-def load_lifecycle_policy(text: str) -> dict[str, Any]:
-    """A raw lifecycle policy's document (its rules are checked by ``validate``); raises InvalidSpec."""
-    document = load_document(text, LIFECYCLE_POLICY_FIELD)
-    if not isinstance(document, dict):
-        raise SpecError(
-            Reason.INVALID_SPEC, f"{LIFECYCLE_POLICY_FIELD} must be an object with a non-empty 'rules' list"
-        )
-    return document
-
-
-def render_lifecycle_policy(lifecycle: Lifecycle | None) -> dict[str, Any] | None:
-    if lifecycle is None:
-        return None
-    if lifecycle.policy_text is not None:
-        return load_lifecycle_policy(lifecycle.policy_text)
-    rules: list[dict[str, Any]] = []
-    if lifecycle.expire_untagged_after_days is not None:
-        days = lifecycle.expire_untagged_after_days
-        rules.append(
-            {
-                "rulePriority": len(rules) + 1,
-                "description": f"Expire untagged images older than {days} days",
-                "selection": {
-                    "tagStatus": "untagged",
-                    "countType": "sinceImagePushed",
-                    "countUnit": "days",
-                    "countNumber": days,
-                },
-                "action": {"type": "expire"},
-            }
-        )
-    if lifecycle.max_image_count is not None:
-        count = lifecycle.max_image_count
-        # A rule with tagStatus "any" must have the highest priority number (it is evaluated last).
-        rules.append(
-            {
-                "rulePriority": len(rules) + 1,
-                "description": f"Keep the newest {count} images",
-                "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": count},
-                "action": {"type": "expire"},
-            }
-        )
-    return {"rules": rules}
-
-
 def render_repository_policy(spec: EcrRepositorySpec, region: str) -> dict[str, Any] | None:
-    """The cross-account pull statement; its principals are in the partition of ``region`` (``arn:aws-cn:...`` in
-    China): IAM refuses a principal of another partition."""
-    pull = spec.cross_account_pull
-    if pull is None or not pull.enabled or not pull.allowed_account_ids:
-        return None
-    principals = [root_principal(account, region) for account in sorted(set(pull.allowed_account_ids))]
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": PULL_STATEMENT_SID,
-                "Effect": "Allow",
-                "Principal": {"AWS": principals},
-                "Action": list(PULL_ACTIONS),
-            }
-        ],
-    }
+    return render_pull_policy(spec.cross_account_pull, region)
 
 
 def render_tags(spec: EcrRepositorySpec, owner: Owner) -> dict[str, str]:

@@ -12,7 +12,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, ConfigDict, Field
 
 from ecr_operator.core.api import GROUP
-from ecr_operator.core.model import ACCOUNT_ID_PATTERN, REGION_PATTERN, ApiModel, CommonStatus, cel_rules
+from ecr_operator.core.model import ACCOUNT_ID_PATTERN as ACCOUNT_ID_PATTERN
+from ecr_operator.core.model import REGION_PATTERN, ApiModel, CommonStatus, cel_rules
+from ecr_operator.core.repository_settings import CrossAccountPull, Lifecycle
 
 KIND = "EcrRepository"
 PLURAL = "ecrrepositories"
@@ -87,60 +89,6 @@ class Encryption(ApiModel):
         ge=7,
         le=30,
         description="Pending-deletion window (7-30 days) used when the operator deletes the key it created.",
-    )
-
-
-class Lifecycle(ApiModel):
-    """The repository's lifecycle policy: generated rules, or a raw ECR lifecycle policy document."""
-
-    model_config = ConfigDict(
-        json_schema_extra=cel_rules(
-            {
-                "rule": "!has(self.policyText) || (!has(self.maxImageCount) && !has(self.expireUntaggedAfterDays))",
-                "message": "spec.lifecycle.policyText excludes maxImageCount and expireUntaggedAfterDays",
-                "fieldPath": ".policyText",
-            },
-            {
-                "rule": "has(self.policyText) || has(self.maxImageCount) || has(self.expireUntaggedAfterDays)",
-                "message": "spec.lifecycle needs maxImageCount, expireUntaggedAfterDays or policyText",
-            },
-        )
-    )
-
-    max_image_count: int | None = Field(
-        None, ge=1, le=10000, description="Keep the newest N images (any tag status); older ones expire."
-    )
-    expire_untagged_after_days: int | None = Field(
-        None, ge=1, le=3650, description="Expire untagged images this many days after they were pushed."
-    )
-    policy_text: str | None = Field(
-        None,
-        min_length=100,
-        max_length=30720,
-        pattern=r'^\s*\{[\s\S]*"rules"[\s\S]*\}\s*$',
-        description="A raw ECR lifecycle policy (JSON object with 'rules'); excludes the two fields above.",
-    )
-
-
-class CrossAccountPull(ApiModel):
-    """A repository policy that lets the listed AWS accounts pull images."""
-
-    model_config = ConfigDict(
-        json_schema_extra=cel_rules(
-            {
-                "rule": "!self.enabled || (has(self.allowedAccountIds) && size(self.allowedAccountIds) > 0)",
-                "message": "spec.crossAccountPull.allowedAccountIds must list at least one account when enabled",
-                "fieldPath": ".allowedAccountIds",
-            },
-        )
-    )
-
-    enabled: bool = Field(False, description="Attach the cross-account pull policy.")
-    allowed_account_ids: list[Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]] = Field(
-        default_factory=list,
-        max_length=100,
-        description="12-digit AWS account IDs allowed to pull.",
-        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
 
 

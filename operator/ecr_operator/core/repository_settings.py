@@ -5,6 +5,7 @@ renderer each, so a template holds the same lifecycle policy and pull policy the
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
@@ -18,6 +19,7 @@ from ecr_operator.core.regions import root_principal
 PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
 PULL_STATEMENT_SID = "CrossAccountPull"
 LIFECYCLE_POLICY_FIELD = "spec.lifecycle.policyText"
+KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$"
 
 # Tuples, not sets: the values tested against them come from the user's JSON and may be unhashable (a list).
 _TAG_STATUSES = ("any", "tagged", "untagged")
@@ -207,3 +209,8 @@ def _rule_problems(where: str, rule: dict[str, Any]) -> list[str]:
 
 def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) and item for item in value)
+
+
+def missing_required_tags(tags: Mapping[str, str], required: Iterable[str]) -> list[str]:
+    """The platform's required tag keys (--required-tags) that ``tags`` lacks or leaves blank."""
+    return [key for key in required if not tags.get(key, "").strip()]

@@ -14,6 +14,7 @@ from ecr_operator.core.metrics import PassMetrics
 from ecr_operator.core.regions import refused_region_delete
 from ecr_operator.core.settings import Settings
 from ecr_operator.registry.crd import CRD
+from ecr_operator.registry.items import Created, created_names
 from ecr_operator.registry.manifest import desired_registry
 from ecr_operator.registry.parts.registry import RegistryDeps
 from ecr_operator.registry.reconcile import claim_of, delete_registry, managed_by, reconcile_registry
@@ -34,18 +35,25 @@ class RegistryController:
         self.clients = clients
 
     async def _deps(self, subject: Subject, host: Host) -> RegistryDeps:
-        """Which EcrRegistry manages this one's registry, from a fresh list (see ``registry/reconcile.py``)."""
+        """Which EcrRegistry manages this one's registry, from a fresh list (see ``registry/reconcile.py``), and
+        what this one created (its status)."""
         region = self.settings.region
         me = {"metadata": {"name": subject.name, "creationTimestamp": subject.created}, "spec": subject.spec}
         claims = [claim_of(item, region) for item in await host.list_objects()]
-        return RegistryDeps(managed_by(claim_of(me, region), claims))
+        created = Created(
+            rules=created_names(subject.status.get("pullThroughCacheRules")),
+            templates=created_names(subject.status.get("creationTemplates")),
+        )
+        return RegistryDeps(managed_by(claim_of(me, region), claims), created)
 
     async def reconcile(self, subject: Subject, host: Host, *, resync: bool) -> Passed:
         observe_only = annotation_flag(subject.annotations, OBSERVE_ONLY_ANNOTATION)
         desired = desired_registry(subject.spec, subject.name, self.settings)
         deps = await self._deps(subject, host)
-        clients = self.clients.for_region(desired.region)
-        outcome = await host.run(reconcile_registry, clients, desired, deps, observe_only=observe_only)
+        clients = self.clients.for_region(desired.region, desired.role_arn)
+        outcome = await host.run(
+            reconcile_registry, clients, desired, deps, observe_only=observe_only, record=host.record
+        )
         written = report(outcome, subject.status, subject.generation, now(), observe_only=observe_only, resync=resync)
         return Passed(written, outcome.applied, outcome.planned, outcome.problems, observe_only)
 
@@ -59,14 +67,18 @@ class RegistryController:
             desired = desired_registry(subject.spec, subject.name, self.settings)
         except SpecError as error:
             return Deleted(skipped=f"the registry settings are left as they are: the spec cannot be read: {error}")
-        recorded = ["status.registryId"] if subject.status.get("registryId") else []
+        recorded = [
+            f"status.{name}"
+            for name in ("registryId", "pullThroughCacheRules", "creationTemplates")
+            if subject.status.get(name)
+        ]
         let_go = refused_region_delete(
             self.clients, desired.region, recorded, retain=desired.deletion_policy == "Retain"
         )
         if let_go is not None:
             return Deleted(skipped=let_go)
         deps = await self._deps(subject, host)
-        clients = self.clients.for_region(desired.region)
+        clients = self.clients.for_region(desired.region, desired.role_arn)
         applied = await host.run(delete_registry, clients, desired, deps)
         return Deleted(applied, skipped=None if applied else f"deletionPolicy {desired.deletion_policy}")
 

@@ -18,4 +18,4 @@ def parse_registry_spec(spec: Any) -> EcrRegistrySpec:
 
 
 def desired_registry(spec: Any, name: str, settings: Settings) -> DesiredRegistry:
-    return judged(lambda: render_registry(parse_registry_spec(spec), name, settings.region))
+    return judged(lambda: render_registry(parse_registry_spec(spec), name, settings.region, settings.required_tags))

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, ConfigDict, Field
 from ecr_operator.core.api import GROUP
 from ecr_operator.core.model import ACCOUNT_ID_PATTERN as ACCOUNT_ID_PATTERN
 from ecr_operator.core.model import REGION_PATTERN, ApiModel, CommonStatus, cel_rules
+from ecr_operator.core.repository_settings import KMS_KEY_ARN_PATTERN as KMS_KEY_ARN_PATTERN
 from ecr_operator.core.repository_settings import CrossAccountPull, Lifecycle
 
 KIND = "EcrRepository"
@@ -24,7 +25,6 @@ SHORT_NAMES = ["ecr", "ecrrepo"]
 # ECR's own name rule (2-256 characters, lowercase, optional namespaces separated by '/').
 REPOSITORY_NAME_PATTERN = r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$"
 CONFIG_MAP_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$"
 
 AWS_MAX_TAGS = 50
 """AWS's limit of tags per ECR repository and per KMS key."""

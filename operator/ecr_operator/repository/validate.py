@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from ecr_operator.core.errors import SpecError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.repository_settings import lifecycle_policy_problems
+from ecr_operator.core.repository_settings import missing_required_tags as missing_required_tags
 from ecr_operator.core.settings import RepositoryNamePolicy
 from ecr_operator.repository.render import OWNER_TAG_PREFIX
 from ecr_operator.repository.spec import REPOSITORY_PREFIXES_ANNOTATION, EcrRepositorySpec
@@ -15,10 +16,6 @@ from ecr_operator.repository.spec import REPOSITORY_PREFIXES_ANNOTATION, EcrRepo
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 _TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$", re.UNICODE)
-
-
-def missing_required_tags(tags: dict[str, str], required: Iterable[str]) -> list[str]:
-    return [key for key in required if not tags.get(key, "").strip()]
 
 
 def tag_problems(tags: dict[str, str]) -> list[str]:

@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 import kubernetes
 import pytest
+import yaml
 from support import TAGS, Aws, Cluster, Operator, Registries, operator_process, private_cluster, unique, wait_for
 
 from ecr_operator_dev import ControlPlaneBinaries, MotoServer
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "registry-pull-through-cache.yaml"
 
 pytestmark = pytest.mark.e2e
 
@@ -289,3 +293,8 @@ def test_admission_refuses_bad_templates(env: Env) -> None:
     with pytest.raises(kubernetes.client.ApiException) as duplicate:
         env.registries.create(unique("bad"), {"creationTemplates": twice}, dry_run=True)
     assert "Duplicate value" in str(duplicate.value.body)
+
+
+def test_the_pull_through_cache_example_is_admitted(env: Env) -> None:
+    example = yaml.safe_load(EXAMPLE.read_text())
+    env.registries.create(unique("example"), example["spec"], dry_run=True, strict=True)

@@ -4,14 +4,17 @@ plans with hand-made observations (ownership decides what is replaced or deleted
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ecr_operator.core.compare import to_json
 from ecr_operator.core.errors import SpecError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.repository_settings import Lifecycle, render_lifecycle_policy
+from ecr_operator.core.settings import Settings
 from ecr_operator.registry.cache_rules import DesiredRule, Difference, difference, prefix_key
 from ecr_operator.registry.items import Created, created_names
 from ecr_operator.registry.parts import cache_rules, creation_templates
@@ -232,3 +235,11 @@ def test_aws_role_arn_claims_that_accounts_registry() -> None:
     claims = [own, other, rival]
     assert managed_by(other, claims) is None, "another account's registry is not the operator's own"
     assert managed_by(rival, claims) == "other", "one EcrRegistry per account and region, whichever role reaches it"
+
+
+def test_the_pull_through_cache_example_renders_with_the_default_required_tags() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "registry-pull-through-cache.yaml"
+    spec = yaml.safe_load(example.read_text())["spec"]
+    rendered = desired(Settings(region=REGION).required_tags, **spec)
+    assert [r.key for r in rendered.pull_through_cache_rules] == ["docker-hub", "quay"]
+    assert [t.prefix for t in rendered.creation_templates] == ["docker-hub", "ROOT"]

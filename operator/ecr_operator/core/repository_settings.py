@@ -6,20 +6,24 @@ renderer each, so a template holds the same lifecycle policy and pull policy the
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
 from ecr_operator.core.documents import load_document
+from ecr_operator.core.ecr_policy import (
+    ORGANIZATION_ID_PATTERN,
+    ORGANIZATION_PATH_PATTERN,
+    pull_statements,
+    repository_policy,
+)
 from ecr_operator.core.errors import SpecError
 from ecr_operator.core.model import ACCOUNT_ID_PATTERN, ApiModel, cel_rules
 from ecr_operator.core.reasons import Reason
-from ecr_operator.core.regions import root_principal
 
-PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
-PULL_STATEMENT_SID = "CrossAccountPull"
 LIFECYCLE_POLICY_FIELD = "spec.lifecycle.policyText"
 KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$"
+TAG_FILTER_PATTERN = r"^[0-9a-zA-Z._*-]{1,128}$"
 
 # Tuples, not sets: the values tested against them come from the user's JSON and may be unhashable (a list).
 _TAG_STATUSES = ("any", "tagged", "untagged")
@@ -59,13 +63,17 @@ class Lifecycle(ApiModel):
 
 
 class CrossAccountPull(ApiModel):
-    """A repository policy that lets the listed AWS accounts pull images."""
+    """A repository policy that lets other AWS accounts pull: those listed, or of the organizations or OUs listed."""
 
     model_config = ConfigDict(
         json_schema_extra=cel_rules(
             {
-                "rule": "!self.enabled || (has(self.allowedAccountIds) && size(self.allowedAccountIds) > 0)",
-                "message": "spec.crossAccountPull.allowedAccountIds must list at least one account when enabled",
+                "rule": "!self.enabled"
+                " || (has(self.allowedAccountIds) && size(self.allowedAccountIds) > 0)"
+                " || (has(self.organizationIds) && size(self.organizationIds) > 0)"
+                " || (has(self.organizationPaths) && size(self.organizationPaths) > 0)",
+                "message": "spec.crossAccountPull.allowedAccountIds, organizationIds or organizationPaths must list "
+                "at least one entry when enabled",
                 "fieldPath": ".allowedAccountIds",
             },
         )
@@ -78,6 +86,33 @@ class CrossAccountPull(ApiModel):
         description="12-digit AWS account IDs allowed to pull.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
+    organization_ids: list[Annotated[str, Field(pattern=ORGANIZATION_ID_PATTERN, max_length=34)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="AWS Organization IDs (o-...): every principal of these organizations may pull "
+        "(a statement conditioned on aws:PrincipalOrgID).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    organization_paths: list[Annotated[str, Field(pattern=ORGANIZATION_PATH_PATTERN, max_length=512)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Organizational units as AWS Organizations paths (o-.../r-.../ou-.../, each part ending in "
+        "'/'): every principal of an account directly in the OU may pull; end the path with '*' (.../ou-.../*) to "
+        "take in its child OUs too (a statement conditioned on aws:PrincipalOrgPaths, ForAnyValue:StringLike).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
+class ImageTagMutabilityExclusionFilter(ApiModel):
+    """Tags exempt from the repository's tag mutability (e.g. a mutable 'latest' in an immutable repository)."""
+
+    filter: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=TAG_FILTER_PATTERN,
+        description="A tag or a wildcard pattern ('*' matches any characters): letters, digits, . _ - *.",
+    )
+    filter_type: Literal["WILDCARD"] = Field("WILDCARD", description="WILDCARD, the only type ECR has.")
 
 
 def load_lifecycle_policy(text: str, field: str = LIFECYCLE_POLICY_FIELD) -> dict[str, Any]:
@@ -123,23 +158,16 @@ def render_lifecycle_policy(lifecycle: Lifecycle | None, field: str = LIFECYCLE_
     return {"rules": rules}
 
 
+def render_pull_statements(pull: CrossAccountPull | None, region: str) -> list[dict[str, Any]]:
+    """The operator's own pull statements for a ``crossAccountPull`` (none unless enabled)."""
+    if pull is None or not pull.enabled:
+        return []
+    return pull_statements(pull.allowed_account_ids, pull.organization_ids, pull.organization_paths, region)
+
+
 def render_pull_policy(pull: CrossAccountPull | None, region: str) -> dict[str, Any] | None:
-    """The cross-account pull statement; its principals are in the partition of ``region`` (``arn:aws-cn:...`` in
-    China): IAM refuses a principal of another partition."""
-    if pull is None or not pull.enabled or not pull.allowed_account_ids:
-        return None
-    principals = [root_principal(account, region) for account in sorted(set(pull.allowed_account_ids))]
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": PULL_STATEMENT_SID,
-                "Effect": "Allow",
-                "Principal": {"AWS": principals},
-                "Action": list(PULL_ACTIONS),
-            }
-        ],
-    }
+    """A policy of the pull statements alone (a creation template's); None when there are none."""
+    return repository_policy(render_pull_statements(pull, region), [])
 
 
 def lifecycle_policy_problems(text: str, field: str = LIFECYCLE_POLICY_FIELD) -> list[str]:

@@ -17,7 +17,12 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field
 
 from ecr_operator.core.model import ACCOUNT_ID_PATTERN, REGION_PATTERN, ApiModel, CommonStatus, cel_rules
-from ecr_operator.core.repository_settings import KMS_KEY_ARN_PATTERN, CrossAccountPull, Lifecycle
+from ecr_operator.core.repository_settings import (
+    KMS_KEY_ARN_PATTERN,
+    CrossAccountPull,
+    ImageTagMutabilityExclusionFilter,
+    Lifecycle,
+)
 
 REGISTRY_KIND = "EcrRegistry"
 REGISTRY_PLURAL = "ecrregistries"
@@ -42,7 +47,6 @@ CREDENTIAL_ARN_PATTERN = (
     r"^arn:aws(-\w+)*:secretsmanager:[a-zA-Z0-9-:]+:secret:ecr\-pullthroughcache\/[a-zA-Z0-9\/_+=.@-]+$"
 )
 ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
-EXCLUSION_FILTER_PATTERN = r"^[0-9a-zA-Z._*-]{1,128}$"
 MAX_PULL_THROUGH_CACHE_RULES = 50
 """ECR's quota of pull through cache rules per registry (not adjustable)."""
 MAX_CREATION_TEMPLATES = 50
@@ -304,15 +308,6 @@ class PullThroughCacheRule(ApiModel):
     )
 
 
-class TagMutabilityExclusionFilter(ApiModel):
-    """Tags exempt from the template's tag mutability (ECR's ImageTagMutabilityExclusionFilter)."""
-
-    filter: str = Field(
-        min_length=1, max_length=128, pattern=EXCLUSION_FILTER_PATTERN, description="A tag, '*' matching any."
-    )
-    filter_type: Literal["WILDCARD"] = Field("WILDCARD", description="WILDCARD (the only type).")
-
-
 class TemplateEncryption(ApiModel):
     """The encryption of the repositories a template creates: AES256, or KMS (the key given, else aws/ecr)."""
 
@@ -363,7 +358,7 @@ class CreationTemplate(ApiModel):
     image_tag_mutability: Literal["MUTABLE", "IMMUTABLE", "MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION"] = Field(
         "MUTABLE", description="Tag mutability of the repositories created."
     )
-    image_tag_mutability_exclusion_filters: list[TagMutabilityExclusionFilter] = Field(
+    image_tag_mutability_exclusion_filters: list[ImageTagMutabilityExclusionFilter] = Field(
         default_factory=list, max_length=5, description="1-5 filters, with the *_WITH_EXCLUSION values only."
     )
     encryption: TemplateEncryption = Field(

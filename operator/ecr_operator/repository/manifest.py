@@ -54,7 +54,7 @@ def request_for(
     def judge() -> Request:
         model = parse_spec(spec)
         desired = render(model, Owner(settings.cluster_id, namespace, name), settings.region)
-        validate(model, settings.required_tags)
+        validate(model, settings.required_tags, desired.repository_policy)
         check_repository_name(settings.repository_name_policy, desired.repository_name, namespace, granted_prefixes)
         return Request(
             desired,

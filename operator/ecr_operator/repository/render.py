@@ -6,22 +6,37 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from ecr_operator.core.repository_settings import (
-    PULL_ACTIONS as PULL_ACTIONS,
+from ecr_operator.core.ecr_policy import (
+    PULL_ACTIONS,
+    PULL_STATEMENT_SID,
+    repository_policy,
 )
 from ecr_operator.core.repository_settings import (
-    render_lifecycle_policy as render_lifecycle_policy,
+    LIFECYCLE_POLICY_FIELD,
+    load_lifecycle_policy,
+    render_lifecycle_policy,
+    render_pull_statements,
 )
-from ecr_operator.core.repository_settings import (
-    render_pull_policy,
+from ecr_operator.repository.spec import (
+    EcrRepositorySpec,
+    ImageTagMutabilityExclusionFilter,
+    RepositoryPolicy,
 )
-from ecr_operator.repository.spec import EcrRepositorySpec
 
 OWNER_TAG_PREFIX = "ecr.platform.dev/"
 CLUSTER_TAG = OWNER_TAG_PREFIX + "cluster"
 NAMESPACE_TAG = OWNER_TAG_PREFIX + "namespace"
 NAME_TAG = OWNER_TAG_PREFIX + "name"
 OWNER_TAG_KEYS = (CLUSTER_TAG, NAMESPACE_TAG, NAME_TAG)
+
+__all__ = [  # re-exported: core/ecr_policy.py and core/repository_settings.py define them
+    "LIFECYCLE_POLICY_FIELD",
+    "PULL_ACTIONS",
+    "PULL_STATEMENT_SID",
+    "load_lifecycle_policy",
+    "render_lifecycle_policy",
+    "render_pull_statements",
+]
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,8 @@ class Desired:
     region: str
     repository_name: str
     image_tag_mutability: str
+    exclusion_filters: frozenset[tuple[str, str]]
+    """(filterType, filter) pairs exempt from the tag mutability: a set, empty without *_WITH_EXCLUSION."""
     scan_on_push: bool
     encryption_type: str
     user_kms_key_arn: str | None
@@ -112,8 +129,23 @@ def legacy_key_alias_for(repository_name: str) -> str:
     return ALIAS_PREFIX + repository_name.replace(".", "_")
 
 
+def render_user_statements(policy: RepositoryPolicy | None) -> list[dict[str, Any]]:
+    """``spec.repositoryPolicy.statements`` as IAM JSON."""
+    return [statement.document() for statement in policy.statements] if policy is not None else []
+
+
 def render_repository_policy(spec: EcrRepositorySpec, region: str) -> dict[str, Any] | None:
-    return render_pull_policy(spec.cross_account_pull, region)
+    """The pull statements, then the user's own; principals are in the partition of ``region`` (``arn:aws-cn:...``
+    in China): IAM refuses a principal of another partition."""
+    return repository_policy(
+        render_pull_statements(spec.cross_account_pull, region), render_user_statements(spec.repository_policy)
+    )
+
+
+def render_exclusion_filters(
+    filters: list[ImageTagMutabilityExclusionFilter] | None,
+) -> frozenset[tuple[str, str]]:
+    return frozenset((item.filter_type, item.filter) for item in filters or ())
 
 
 def render_tags(spec: EcrRepositorySpec, owner: Owner) -> dict[str, str]:
@@ -127,6 +159,7 @@ def render(spec: EcrRepositorySpec, owner: Owner, default_region: str) -> Desire
         region=region,
         repository_name=spec.repository_name or owner.name,
         image_tag_mutability=spec.image_tag_mutability,
+        exclusion_filters=render_exclusion_filters(spec.image_tag_mutability_exclusion_filters),
         scan_on_push=spec.scan_on_push,
         encryption_type=spec.encryption.type,
         user_kms_key_arn=spec.encryption.kms_key_arn if spec.encryption.type == "KMS" else None,

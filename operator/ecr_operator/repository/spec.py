@@ -7,15 +7,21 @@ old object (immutability) or span several fields live next to the model they gua
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from ecr_operator.core.api import GROUP
+from ecr_operator.core.ecr_policy import (
+    RESERVED_SIDS,
+)
 from ecr_operator.core.model import ACCOUNT_ID_PATTERN as ACCOUNT_ID_PATTERN
 from ecr_operator.core.model import REGION_PATTERN, ApiModel, CommonStatus, cel_rules
 from ecr_operator.core.repository_settings import KMS_KEY_ARN_PATTERN as KMS_KEY_ARN_PATTERN
-from ecr_operator.core.repository_settings import CrossAccountPull, Lifecycle
+from ecr_operator.core.repository_settings import TAG_FILTER_PATTERN as TAG_FILTER_PATTERN
+from ecr_operator.core.repository_settings import CrossAccountPull as CrossAccountPull
+from ecr_operator.core.repository_settings import ImageTagMutabilityExclusionFilter as ImageTagMutabilityExclusionFilter
+from ecr_operator.core.repository_settings import Lifecycle as Lifecycle
 
 KIND = "EcrRepository"
 PLURAL = "ecrrepositories"
@@ -92,6 +98,90 @@ class Encryption(ApiModel):
     )
 
 
+class PolicyStatement(ApiModel):
+    """An IAM statement as IAM writes it (Sid, Effect, Principal, Action, ...); the operator's own Sids are reserved."""
+
+    # Principal, Action and the rest may hold any JSON, so CEL cannot see them: their shape is the operator's to
+    # check (core/ecr_policy.statement_problems, InvalidSpec naming the statement).
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            {
+                "rule": "!has(self.Sid) || !(self.Sid in " + str(list(RESERVED_SIDS)) + ")",
+                "message": "spec.repositoryPolicy.statements[].Sid may not be "
+                + ", ".join(RESERVED_SIDS)
+                + ": those are the operator's own statements (spec.crossAccountPull)",
+                "fieldPath": ".Sid",
+            },
+        )
+    )
+
+    sid: str | None = Field(
+        None,
+        alias="Sid",
+        pattern=r"^[A-Za-z0-9]*$",
+        max_length=128,
+        description="The statement's id.",
+    )
+    effect: Literal["Allow", "Deny"] = Field(alias="Effect", description="Allow or Deny.")
+    principal: Any = Field(
+        None,
+        alias="Principal",
+        description="'*' or an object of AWS, Service, Federated or CanonicalUser principals (a string or a list).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    not_principal: Any = Field(
+        None,
+        alias="NotPrincipal",
+        description="Principals the statement does not apply to (instead of Principal).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    action: Any = Field(
+        None,
+        alias="Action",
+        description="An action (ecr:BatchGetImage, ecr:*, ...) or a list of them.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    not_action: Any = Field(
+        None,
+        alias="NotAction",
+        description="Actions the statement does not cover (instead of Action).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    resource: Any = Field(
+        None,
+        alias="Resource",
+        description="Usually left out: a repository policy applies to its repository.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    not_resource: Any = Field(
+        None,
+        alias="NotResource",
+        description="Usually left out.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    condition: dict[str, Any] | None = Field(
+        None,
+        alias="Condition",
+        description="IAM conditions: {operator: {key: value or list}}.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+
+    def document(self) -> dict[str, Any]:
+        """The statement as IAM JSON (the keys that were given)."""
+        dumped: dict[str, Any] = self.model_dump(by_alias=True, exclude_none=True)
+        return dumped
+
+
+class RepositoryPolicy(ApiModel):
+    """Extra statements merged with the operator's own pull statements (e.g. Lambda's service principal pulling)."""
+
+    statements: list[PolicyStatement] = Field(
+        min_length=1,
+        max_length=100,
+        description="IAM statements; the whole policy must stay within ECR's 10240 characters.",
+    )
+
+
 class Export(ApiModel):
     """Publish the repository's identifiers for workloads in a ConfigMap of this namespace."""
 
@@ -103,6 +193,12 @@ class Export(ApiModel):
         "region and kmsKeyArn. The operator creates it owned by this resource (garbage-collected with it) and "
         "never overwrites a ConfigMap it does not own.",
     )
+
+
+EXCLUSION_MUTABILITIES = ("MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION")
+"""ECR's ImageTagMutabilityExclusionFilterValue (botocore's model)."""
+MAX_EXCLUSION_FILTERS = 5
+"""ECR's ImageTagMutabilityExclusionFilters: 1 to 5 filters."""
 
 
 class EcrRepositorySpec(ApiModel):
@@ -122,6 +218,21 @@ class EcrRepositorySpec(ApiModel):
                 "message": "spec.region is immutable",
                 "fieldPath": ".region",
             },
+            {
+                "rule": "!has(self.imageTagMutability) || !(self.imageTagMutability in "
+                + str(list(EXCLUSION_MUTABILITIES))
+                + ") || has(self.imageTagMutabilityExclusionFilters)",
+                "message": "spec.imageTagMutabilityExclusionFilters is required when spec.imageTagMutability is "
+                "MUTABLE_WITH_EXCLUSION or IMMUTABLE_WITH_EXCLUSION",
+                "fieldPath": ".imageTagMutabilityExclusionFilters",
+            },
+            {
+                "rule": "!has(self.imageTagMutabilityExclusionFilters) || (has(self.imageTagMutability) && "
+                "self.imageTagMutability in " + str(list(EXCLUSION_MUTABILITIES)) + ")",
+                "message": "spec.imageTagMutabilityExclusionFilters is only allowed when spec.imageTagMutability is "
+                "MUTABLE_WITH_EXCLUSION or IMMUTABLE_WITH_EXCLUSION",
+                "fieldPath": ".imageTagMutabilityExclusionFilters",
+            },
         )
     )
 
@@ -135,8 +246,18 @@ class EcrRepositorySpec(ApiModel):
     region: str | None = Field(
         None, pattern=REGION_PATTERN, description="AWS region; defaults to the operator's region. Immutable."
     )
-    image_tag_mutability: Literal["MUTABLE", "IMMUTABLE"] = Field(
-        "MUTABLE", description="Whether image tags can be overwritten."
+    image_tag_mutability: Literal["MUTABLE", "IMMUTABLE", "MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION"] = Field(
+        "MUTABLE",
+        description="Whether image tags can be overwritten; the *_WITH_EXCLUSION values exempt the tags of "
+        "imageTagMutabilityExclusionFilters (e.g. IMMUTABLE_WITH_EXCLUSION with a mutable 'latest').",
+    )
+    image_tag_mutability_exclusion_filters: list[ImageTagMutabilityExclusionFilter] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_EXCLUSION_FILTERS,
+        description="1-5 tag filters exempt from imageTagMutability; required with, and only allowed with, "
+        "MUTABLE_WITH_EXCLUSION or IMMUTABLE_WITH_EXCLUSION. A set: order does not matter.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["filterType", "filter"]},
     )
     scan_on_push: bool = Field(True, description="Scan each image for vulnerabilities when it is pushed.")
     encryption: Encryption = Field(
@@ -144,6 +265,7 @@ class EcrRepositorySpec(ApiModel):
     )
     lifecycle: Lifecycle | None = Field(None, description=Lifecycle.__doc__)
     cross_account_pull: CrossAccountPull | None = Field(None, description=CrossAccountPull.__doc__)
+    repository_policy: RepositoryPolicy | None = Field(None, description=RepositoryPolicy.__doc__)
     tags: Annotated[dict[str, str], AfterValidator(_within_the_tag_limit)] = Field(
         default_factory=dict,
         description=f"Tags for the repository and the KMS key the operator creates (at most {MAX_USER_TAGS}: "
@@ -159,6 +281,23 @@ class EcrRepositorySpec(ApiModel):
         False, description="On delete, also delete the images in the repository. Off: a non-empty one is kept."
     )
     export: Export | None = Field(None, description=Export.__doc__)
+
+    @model_validator(mode="after")
+    def _exclusion_filters_go_with_their_settings(self) -> EcrRepositorySpec:
+        # The CRD's CEL rules say the same at admission; this holds for `plan --offline` and any object the API
+        # server stored before the rules.
+        with_exclusion = self.image_tag_mutability in EXCLUSION_MUTABILITIES
+        if with_exclusion and not self.image_tag_mutability_exclusion_filters:
+            raise ValueError(
+                "spec.imageTagMutabilityExclusionFilters is required when spec.imageTagMutability is "
+                "MUTABLE_WITH_EXCLUSION or IMMUTABLE_WITH_EXCLUSION"
+            )
+        if not with_exclusion and self.image_tag_mutability_exclusion_filters is not None:
+            raise ValueError(
+                "spec.imageTagMutabilityExclusionFilters is only allowed when spec.imageTagMutability is "
+                "MUTABLE_WITH_EXCLUSION or IMMUTABLE_WITH_EXCLUSION"
+            )
+        return self
 
 
 class KeyCreationStatus(ApiModel):

@@ -335,13 +335,28 @@ class ScanStatus(ApiModel):
 class EcrRepositoryStatus(CommonStatus):
     """What the operator did and saw."""
 
-    repository_name: str | None = Field(None, description="The ECR repository's name.")
+    repository_name: str | None = Field(
+        None, description="The ECR repository's name (pinned before the operator's first write for it)."
+    )
     repository_uri: str | None = Field(
         None, description="The URI to push and pull images: <registry>.dkr.ecr.<region>.amazonaws.com/<name>."
     )
     repository_arn: str | None = Field(None, description="The ECR repository's ARN.")
     registry_id: str | None = Field(None, description="The AWS account ID of the registry holding the repository.")
-    region: str | None = Field(None, description="The AWS region of the repository.")
+    region: str | None = Field(
+        None, description="The AWS region of the repository (pinned before the operator's first write for it)."
+    )
+    account: str | None = Field(
+        None,
+        description="The AWS account the repository lives in, pinned before the operator's first write for it: "
+        "every later pass and the delete act there (AccountChanged when the Namespace now maps elsewhere).",
+    )
+    role_arn: str | None = Field(
+        None,
+        description="The IAM role the operator assumes in that account (the Namespace's mapping when it last "
+        "reached the account), kept so that a delete can act after the mapping is gone; absent: the operator's "
+        "own identity.",
+    )
     kms_key_arn: str | None = Field(
         None,
         description="The KMS key encrypting the repository (created by the operator or brought); empty for AES256.",

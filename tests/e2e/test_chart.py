@@ -66,6 +66,11 @@ SAMPLES: dict[str, tuple[tuple[str, ...], str, Any]] = {
     "--metrics-port": (("metrics.port=9100",), "metrics_port", 9100),
     "--metrics-address": (('settings.metricsAddress="127.0.0.1"',), "metrics_address", "127.0.0.1"),
     "--readiness-interval": (("settings.readinessInterval=5",), "readiness_interval", 5.0),
+    "--per-resource-findings-metrics": (
+        ("settings.perResourceFindingsMetrics=true",),
+        "per_resource_findings_metrics",
+        True,
+    ),
 }
 # Not chart values, on purpose (tests/unit/test_chart_values.py says why); --help is not a setting.
 NOT_VALUES = {"--peering-priority", "--liveness", "--help"}

@@ -16,6 +16,7 @@ from ecr_operator.core.ratelimit import parse_rates
 from ecr_operator.core.settings import (
     ACCOUNT_MAPPINGS,
     ADOPTION_MODES,
+    DEFAULT_EVENTS_RESYNC_SECONDS,
     DEFAULT_INVENTORY_SECONDS,
     DEFAULT_KMS_KEY_PRICE_PER_MONTH,
     DEFAULT_REQUIRED_TAGS,
@@ -247,17 +248,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--resync-interval",
         env="RESYNC_INTERVAL",
         type=_POSITIVE_FLOAT,
-        default=str(DEFAULT_RESYNC_SECONDS),
-        help="seconds between drift checks of each resource (default 600)",
+        default=None,
+        help=f"seconds between drift checks of each resource (default {DEFAULT_RESYNC_SECONDS:.0f};"
+        f" {DEFAULT_EVENTS_RESYNC_SECONDS:.0f} with --events-queue-url)",
     )
     _option(
         run,
         "--inventory-interval",
         env="INVENTORY_INTERVAL",
         type=_POSITIVE_FLOAT,
-        default=str(DEFAULT_INVENTORY_SECONDS),
+        default=None,
         help="seconds between refreshes of each resource's status.images, status.scan and"
-        " status.estimatedMonthlyCostUSD (default 900; jittered per resource; not part of the drift resync)",
+        f" status.estimatedMonthlyCostUSD (default {DEFAULT_INVENTORY_SECONDS:.0f};"
+        f" {DEFAULT_EVENTS_RESYNC_SECONDS:.0f} with --events-queue-url; jittered per resource; not part of the"
+        " drift resync)",
+    )
+    _option(
+        run,
+        "--events-queue-url",
+        env="EVENTS_QUEUE_URL",
+        default="",
+        help="long-poll this SQS queue for ECR's and CloudTrail's events (deploy/aws/): drift is corrected and pushes"
+        " shown within seconds, and the resync becomes a safety net (docs/events.md); default: none",
+    )
+    _option(
+        run,
+        "--events-fallback-interval",
+        env="EVENTS_FALLBACK_INTERVAL",
+        type=_POSITIVE_FLOAT,
+        default=str(DEFAULT_RESYNC_SECONDS),
+        help="with --events-queue-url: seconds between drift checks and inventory refreshes while the queue cannot"
+        f" be read (default {DEFAULT_RESYNC_SECONDS:.0f})",
     )
     _option(
         run,
@@ -440,6 +461,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def intervals(args: argparse.Namespace) -> tuple[float, float]:
+    """(resync, inventory) seconds: as given, else the defaults, which are longer with an events queue."""
+    events = bool(args.events_queue_url)
+    resync = DEFAULT_EVENTS_RESYNC_SECONDS if events else DEFAULT_RESYNC_SECONDS
+    inventory = DEFAULT_EVENTS_RESYNC_SECONDS if events else DEFAULT_INVENTORY_SECONDS
+    given_resync, given_inventory = args.resync_interval, args.inventory_interval
+    return (
+        float(given_resync) if given_resync is not None else resync,
+        float(given_inventory) if given_inventory is not None else inventory,
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     # kopf imports the `kubernetes` client when it is installed (to accept its models as bodies), ~7-20 MiB the
     # operator never uses; the image does not install it, and a dev environment (where tests need it) must not
@@ -452,12 +485,13 @@ def _run(args: argparse.Namespace) -> int:
     from ecr_operator.runtime.handlers import Runtime, build_registry, build_settings
     from ecr_operator.runtime.probes import Readiness
 
+    resync_seconds, inventory_seconds = intervals(args)
     settings = Settings(
         region=args.region,
         cluster_id=args.cluster_id,
         required_tags=args.required_tags,
-        resync_seconds=args.resync_interval,
-        inventory_seconds=args.inventory_interval,
+        resync_seconds=resync_seconds,
+        inventory_seconds=inventory_seconds,
         prices=Prices(args.storage_price_per_gb_month, args.kms_key_price_per_month),
         namespaces=() if args.all_namespaces else tuple(args.namespace or ()),
         max_workers=args.workers,
@@ -469,6 +503,8 @@ def _run(args: argparse.Namespace) -> int:
         assume_role_external_id=args.assume_role_external_id,
         aws_rate_limits=args.aws_rate_limits,
         aws_rate_limit_scale=args.aws_rate_limit_scale,
+        events_queue_url=args.events_queue_url,
+        events_fallback_seconds=args.events_fallback_interval,
     )
     log_format = {"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
     kopf.configure(verbose=args.verbose, log_format=log_format[args.log_format])

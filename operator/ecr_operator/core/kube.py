@@ -157,3 +157,22 @@ def drop_managed_fields_from_watches() -> None:
 
     infinite_watch._drops_managed_fields = True  # type: ignore[attr-defined]
     watching.infinite_watch = infinite_watch
+
+
+async def get_object(
+    resource: kopf.Resource,
+    namespace: str | None,
+    name: str,
+    settings: kopf.OperatorSettings,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> dict[str, Any] | None:
+    """The object as the API server has it now, or None when it does not exist."""
+    try:
+        found: dict[str, Any] = await api.get(
+            url=resource.get_url(namespace=references.NamespaceName(namespace) if namespace else None, name=name),
+            settings=settings,
+            logger=logger,
+        )
+    except errors.APINotFoundError:
+        return None
+    return found

@@ -20,8 +20,8 @@ if TYPE_CHECKING:  # core.actions imports aws, which instruments its clients her
 
 PASSES = Counter(
     "ecr_operator_reconcile_passes_total",
-    "Reconcile passes by trigger (change: create/update/resume; resync) and result "
-    "(in_sync, applied, problem, observe_only, error).",
+    "Reconcile passes by trigger (change: create/update; resync: the timer and resumes; event: an AWS event) "
+    "and result (in_sync, applied, problem, observe_only, error).",
     ["trigger", "result"],
 )
 PASS_SECONDS = Histogram(
@@ -78,6 +78,8 @@ SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
 
 _THROTTLING = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException"})
 _PARTS = {"kms": "key", "ecr": "repository"}
+DRIFT_TRIGGERS = ("resync", "event")
+"""Passes whose writes correct drift: the periodic resync and a pass an AWS event triggered (runtime/eventqueue.py)."""
 
 
 def part_of(action: Action) -> str:
@@ -90,7 +92,7 @@ def count_writes(actions: Iterable[Action], trigger: str) -> None:
         part = part_of(action)
         WRITES.labels(part, trigger).inc()
         corrected.add(part)
-    if trigger == "resync":
+    if trigger in DRIFT_TRIGGERS:
         for part in corrected:
             DRIFT_CORRECTIONS.labels(part).inc()
 

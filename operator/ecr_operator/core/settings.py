@@ -10,6 +10,9 @@ DEFAULT_REQUIRED_TAGS = ("owner", "cost_center", "resource_lifecycle", "data_cla
 DEFAULT_RESYNC_SECONDS = 600.0
 DEFAULT_INVENTORY_SECONDS = 900.0
 """How often the images, scan findings and cost of each resource are refreshed (the ``inventory`` timer)."""
+DEFAULT_EVENTS_RESYNC_SECONDS = 6 * 3600.0
+"""The drift resync and the inventory refresh with an events queue (--events-queue-url): a safety net only, since
+AWS's events trigger the passes; while the queue cannot be read both fall back to ``events_fallback_seconds``."""
 DEFAULT_STORAGE_PRICE_PER_GB_MONTH = 0.10
 """ECR storage in ap-northeast-2 (Seoul), USD per GB-month."""
 DEFAULT_KMS_KEY_PRICE_PER_MONTH = 1.0
@@ -66,6 +69,23 @@ class Settings:
     """Overrides of the default per-operation request rates ("kms:CreateKey=5,ecr:*=20"), or "off"."""
     aws_rate_limit_scale: float = 1.0
     """Multiplies every request rate."""
+    events_queue_url: str = ""
+    """The SQS queue EventBridge delivers ECR's and CloudTrail's events to (empty: no events, timers only)."""
+    events_fallback_seconds: float = DEFAULT_RESYNC_SECONDS
+    """With a queue: the resync and inventory interval while the queue cannot be read."""
+
+    @property
+    def resync_tick_seconds(self) -> float:
+        """How often the resync timers fire. With a queue, a tick passes over a resource only when its last pass is
+        ``resync_seconds`` old or while the queue cannot be read (``runtime/eventqueue.py``)."""
+        return min(self.resync_seconds, self.events_fallback_seconds) if self.events_queue_url else self.resync_seconds
+
+    @property
+    def inventory_tick_seconds(self) -> float:
+        """How often the inventory timer fires (as :attr:`resync_tick_seconds`, for ``inventory_seconds``)."""
+        if self.events_queue_url:
+            return min(self.inventory_seconds, self.events_fallback_seconds)
+        return self.inventory_seconds
 
     @property
     def watches_namespaces(self) -> bool:

@@ -170,12 +170,14 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         decorator(*resource, registry=registry, id="registry-reconcile", errors=kopf.ErrorsMode.TEMPORARY)(
             reconcile_handler
         )
+    # Not event-driven: with an events queue an EcrRegistry (one per account and region) still resyncs at every tick
+    # of the fallback interval, a few reads each.
     kopf.timer(
         *resource,
         registry=registry,
         id="registry-resync",
-        interval=settings.resync_seconds,
-        initial_delay=functools.partial(resync_initial_delay, settings.resync_seconds),
+        interval=settings.resync_tick_seconds,
+        initial_delay=functools.partial(resync_initial_delay, settings.resync_tick_seconds),
         idle=None,
     )(resync_handler)
     kopf.on.delete(*resource, registry=registry, id="registry-delete")(delete_handler)

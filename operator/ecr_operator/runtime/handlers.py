@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import kopf
 
@@ -37,7 +37,10 @@ from ecr_operator.repository.spec import (
 )
 from ecr_operator.repository.status import Report, now, report, report_failure, report_inventory
 from ecr_operator.runtime.events import EventRecorder
-from ecr_operator.runtime.probes import Readiness, ReadinessChecker
+from ecr_operator.runtime.probes import Check, Readiness, ReadinessChecker
+
+if TYPE_CHECKING:  # eventqueue runs the passes of this module
+    from ecr_operator.runtime.eventqueue import EventQueue
 
 FINALIZER = f"{GROUP}/finalizer"
 NOT_EMPTY_RETRY_SECONDS = 20.0
@@ -70,6 +73,8 @@ class Runtime:
     """Tasks that live as long as the operator (the readiness checks)."""
     readiness: Readiness = field(default_factory=lambda: Readiness(interval=10.0))
     """Every Event the operator posts: one per (object, type, reason), counted (events.py)."""
+    event_queue: EventQueue | None = None
+    """The consumer of --events-queue-url (eventqueue.py), set by its startup handler; None without a queue."""
 
     def __post_init__(self) -> None:
         self.clients = ClientFactory.from_settings(self.settings)
@@ -196,11 +201,14 @@ async def reconcile_handler(
     resource: kopf.Resource,
     resync: bool = False,
     reason: str | None = None,
+    event: bool = False,
     **_: Any,
 ) -> None:
+    """``event``: a drift pass an AWS event triggered (eventqueue.py): reported as a resync, but never from a batched
+    view, which may be older than the change the event announces."""
     namespace, name = str(meta.namespace), str(meta.name)
     generation = meta.get("generation")
-    trigger = "resync" if resync else "change"
+    trigger = "event" if event else "resync" if resync else "change"
     started = time.monotonic()
     # Images and findings change with pushes, not specs: read them on create and spec changes (and by the
     # inventory timer), not on resyncs and resumes, so those keep their read budget; but always while status has
@@ -220,7 +228,7 @@ async def reconcile_handler(
                 str(meta.uid),
                 desired,
                 adoption,
-                resync,
+                resync and not event,
                 observe_only,
                 _key_creation(status),
                 checkpoint,
@@ -325,9 +333,19 @@ async def resume_handler(**kwargs: Any) -> None:
 
 
 async def resync_handler(**kwargs: Any) -> None:
+    memo: Runtime = kwargs["memo"]
     if kwargs["meta"].get("deletionTimestamp"):
         return
+    if memo.event_queue is not None and not memo.event_queue.resync_due(str(kwargs["meta"].uid)):
+        return
     await reconcile_handler(resync=True, **kwargs)
+
+
+async def inventory_timer(**kwargs: Any) -> None:
+    memo: Runtime = kwargs["memo"]
+    if memo.event_queue is not None and not memo.event_queue.inventory_due(str(kwargs["meta"].uid)):
+        return
+    await inventory_handler(**kwargs)
 
 
 async def delete_handler(
@@ -428,7 +446,15 @@ async def start_readiness(memo: Runtime, logger: logging.Logger | logging.Logger
     async def aws() -> None:
         await memo.run(lambda: memo.clients.for_region(region).sts.get_caller_identity())
 
-    checker = ReadinessChecker(memo.readiness, {"apiServer": api_server, "aws": aws})
+    checks: dict[str, Check] = {"apiServer": api_server, "aws": aws}
+    if memo.settings.events_queue_url:
+
+        async def events_queue() -> None:
+            if memo.event_queue is not None:
+                memo.event_queue.check()
+
+        checks["eventsQueue"] = events_queue
+    checker = ReadinessChecker(memo.readiness, checks)
     memo.background.append(asyncio.get_running_loop().create_task(checker.run()))
 
 
@@ -446,18 +472,18 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         *resource,
         registry=registry,
         id="resync",
-        interval=settings.resync_seconds,
-        initial_delay=functools.partial(resync_initial_delay, settings.resync_seconds),
+        interval=settings.resync_tick_seconds,
+        initial_delay=functools.partial(resync_initial_delay, settings.resync_tick_seconds),
         idle=None,
     )(resync_handler)
     kopf.timer(
         *resource,
         registry=registry,
         id="inventory",
-        interval=settings.inventory_seconds,
-        initial_delay=functools.partial(resync_initial_delay, settings.inventory_seconds),
+        interval=settings.inventory_tick_seconds,
+        initial_delay=functools.partial(resync_initial_delay, settings.inventory_tick_seconds),
         idle=None,
-    )(inventory_handler)
+    )(inventory_timer)
     # Two ids for one handler: a delete blocked by a non-empty repository waits NOT_EMPTY_RETRY_SECONDS,
     # and kopf keeps that delay per handler id even when the spec changes. Setting forceDelete or Retain
     # switches to the other id, which has no pending delay, so the delete is retried at once.
@@ -467,6 +493,10 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         from ecr_operator.registry.handlers import register as register_registry_handlers  # it imports this module
 
         register_registry_handlers(registry, settings)
+    if settings.events_queue_url:
+        from ecr_operator.runtime.eventqueue import register as register_event_queue  # it imports this module
+
+        register_event_queue(registry)
     return registry
 
 

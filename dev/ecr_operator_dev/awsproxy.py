@@ -4,23 +4,27 @@ Point a process at it with ``AWS_ENDPOINT_URL=proxy.endpoint_url``: every reques
 :class:`Call` (service, operation, status), so benchmarks count exactly what a process sends, and tests
 can inject AWS faults moto never produces (throttling, 5xx, access denied, slow or dropped connections,
 requests that never reach AWS, answers that are lost) or act at the N-th call (e.g. SIGKILL the operator
-between two AWS calls).
+between two AWS calls). With :meth:`AwsProxy.emit_events` it also sends the events AWS would send to EventBridge
+for every successful ECR and KMS write of anyone but the operator (``awsevents.EventEmitter``).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import logging
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from ._process import Service
+from .awsevents import EventEmitter
 
 __all__ = ["READ_PREFIXES", "AwsProxy", "Call", "Fault", "is_read"]
 
@@ -43,7 +47,12 @@ _SERVICES = {
     "AmazonEC2ContainerRegistry_V20150921": "ecr",
     "TrentService": "kms",
     "ResourceGroupsTaggingAPI_20170126": "tagging",
+    "AmazonSQS": "sqs",
+    "AWSEvents": "events",
 }
+_CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/\d{8}/(?P<region>[a-z0-9-]+)/")
+_EMITTING = ("ecr", "kms")
+log = logging.getLogger(__name__)
 
 _FAULT_RESPONSES: dict[str, tuple[int, str, str]] = {
     "throttle": (400, "ThrottlingException", "Rate exceeded"),
@@ -112,6 +121,8 @@ class Call:
     """time.monotonic() when the request arrived."""
     injected: str | None = None
     """The fault kind injected instead of (or before) forwarding, if any."""
+    access_key: str = ""
+    """The access key id the request was signed with: who called."""
 
     @property
     def read(self) -> bool:
@@ -186,6 +197,8 @@ class AwsProxy(Service):
         self._tag_index_lag = 0.0
         self._unindexed: dict[str, float] = {}
         """KMS key ARN -> time.monotonic() until which the tagging API does not show it."""
+        self._emitter: EventEmitter | None = None
+        self._quiet_keys: frozenset[str] = frozenset()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -263,6 +276,31 @@ class AwsProxy(Service):
                 rate = self._rates[key]
                 bucket = self._buckets[key] = _Bucket(rate, max(1.0, rate * self._burst_seconds))
             return not bucket.take()
+
+    def emit_events(self, operator_access_keys: frozenset[str] | set[str], emitter: EventEmitter | None = None) -> None:
+        """From now on, every successful ECR and KMS write signed with an access key not in ``operator_access_keys``
+        puts the events AWS would send on moto's default bus of its region (the operator's own writes are told
+        apart by their access key: it runs with credentials of its own)."""
+        with self._lock:
+            self._emitter = emitter or EventEmitter(f"http://{self._upstream_host}:{self._upstream_port}")
+            self._quiet_keys = frozenset(operator_access_keys)
+
+    @property
+    def emitter(self) -> EventEmitter | None:
+        return self._emitter
+
+    def _emit(self, service: str, operation: str, headers: Any, body: bytes, payload: bytes) -> None:
+        with self._lock:
+            emitter, quiet = self._emitter, self._quiet_keys
+        if emitter is None or service not in _EMITTING or is_read(operation):
+            return
+        key, region = _caller(headers)
+        if key in quiet or not region:
+            return
+        try:
+            emitter.write(service, operation, region, key, json.loads(body or b"{}"), json.loads(payload or b"{}"))
+        except Exception:  # the harness's events are best effort, as AWS's are
+            log.exception("could not emit the events of %s:%s", service, operation)
 
     def set_tag_index_lag(self, seconds: float) -> None:
         """Hide each KMS key from the tagging API's GetResources for ``seconds`` after its CreateKey (0: off).
@@ -345,26 +383,27 @@ class AwsProxy(Service):
                 started = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 service, operation = _identify(self.headers.get("X-Amz-Target"), body, self.path)
+                key = _caller(self.headers)[0]
                 fault = proxy._fault_for(operation, body)
                 if fault is not None and fault.kind == "drop":
-                    self._hang_up(Call(service, operation, 0, started, "drop"))
+                    self._hang_up(Call(service, operation, 0, started, "drop", key))
                     return
                 if fault is not None and fault.kind in _FAULT_RESPONSES:
                     status, code, message = _FAULT_RESPONSES[fault.kind]
                     self._respond(*_error_response(service, status, code, message))
-                    proxy._record(Call(service, operation, status, started, fault.kind))
+                    proxy._record(Call(service, operation, status, started, fault.kind, key))
                     return
                 if proxy._over_rate(service, operation):
                     status, code = _THROTTLING[service]
                     self._respond(*_error_response(service, status, code, "Rate exceeded"))
-                    proxy._record(Call(service, operation, status, started, "rate"))
+                    proxy._record(Call(service, operation, status, started, "rate", key))
                     return
                 if fault is not None and fault.kind == "delay":
                     time.sleep(fault.delay_seconds)
                 for hook in proxy._hooks("before"):
                     hook(service, operation)
                 if fault is not None and fault.kind == "abort":
-                    self._hang_up(Call(service, operation, 0, started, "abort"))
+                    self._hang_up(Call(service, operation, 0, started, "abort", key))
                     return
                 status, payload, headers = proxy._forward(self.command, self.path, dict(self.headers), body)
                 if status == 200 and operation == "CreateKey":
@@ -374,10 +413,14 @@ class AwsProxy(Service):
                 for hook in proxy._hooks("after"):
                     hook(service, operation)
                 if fault is not None and fault.kind == "lose_response":
-                    self._hang_up(Call(service, operation, 0, started, "lose_response"))
+                    self._hang_up(Call(service, operation, 0, started, "lose_response", key))
+                    if status == 200:
+                        proxy._emit(service, operation, self.headers, body, payload)
                     return
                 self._respond(status, payload, headers)
-                proxy._record(Call(service, operation, status, started, fault.kind if fault else None))
+                proxy._record(Call(service, operation, status, started, fault.kind if fault else None, key))
+                if status == 200:
+                    proxy._emit(service, operation, self.headers, body, payload)
 
             def _hang_up(self, call: Call) -> None:
                 """Close the connection without an answer."""
@@ -413,6 +456,12 @@ class AwsProxy(Service):
             return response.status, response.read(), dict(response.getheaders())
         finally:
             connection.close()
+
+
+def _caller(headers: Any) -> tuple[str, str]:
+    """(access key id, region) from a SigV4 Authorization header; ("", "") when unsigned."""
+    found = _CREDENTIAL.search(str(headers.get("Authorization") or ""))
+    return (found.group("key"), found.group("region")) if found else ("", "")
 
 
 def _identify(target: str | None, body: bytes, path: str) -> tuple[str, str]:

@@ -79,8 +79,8 @@ class Runtime:
     def __post_init__(self) -> None:
         self.clients = ClientFactory.from_settings(self.settings)
         self.executor = ThreadPoolExecutor(max_workers=self.settings.max_workers, thread_name_prefix="aws")
-        # A view serves every resync in a tenth of the interval (0.5-60 s); older views are re-read.
-        max_age = min(60.0, max(0.5, self.settings.resync_seconds / 10))
+        # A view serves every resync in a tenth of the timer's interval (0.5-60 s); older views are re-read.
+        max_age = min(60.0, max(0.5, self.settings.resync_tick_seconds / 10))
         self.snapshots = Snapshots(self.settings.cluster_id, max_age)
         self.namespaces = NamespacePolicies(self.settings)
 

@@ -405,7 +405,11 @@ class AwsProxy(Service):
                 if fault is not None and fault.kind == "abort":
                     self._hang_up(Call(service, operation, 0, started, "abort", key))
                     return
-                status, payload, headers = proxy._forward(self.command, self.path, dict(self.headers), body)
+                try:
+                    status, payload, headers = proxy._forward(self.command, self.path, dict(self.headers), body)
+                except (OSError, http.client.HTTPException):  # moto went away (a teardown): hang up, like it did
+                    self._hang_up(Call(service, operation, 0, started, "upstream_gone", key))
+                    return
                 if status == 200 and operation == "CreateKey":
                     proxy._note_created_key(payload)
                 elif status == 200 and service == "tagging" and operation == "GetResources":

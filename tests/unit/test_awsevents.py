@@ -32,6 +32,7 @@ from ecr_operator.core.awsevents import (
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "events"
 APP = RepositoryRef("123456789012", "us-west-2", "team-a/app")
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+NOBODY = OwnIdentity()
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -39,11 +40,11 @@ def sample(name: str) -> dict[str, Any]:
     return document
 
 
-def classified(name: str, own: OwnIdentity = OwnIdentity()) -> Change | Ignored:
+def classified(name: str, own: OwnIdentity = NOBODY) -> Change | Ignored:
     return classify(parse(json.dumps(sample(name))), own)
 
 
-def change(name: str, own: OwnIdentity = OwnIdentity()) -> Change:
+def change(name: str, own: OwnIdentity = NOBODY) -> Change:
     decided = classified(name, own)
     assert isinstance(decided, Change), decided
     return decided

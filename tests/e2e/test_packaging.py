@@ -144,6 +144,19 @@ def test_the_chart_renders_the_kustomize_base(helm: Path, kubectl: Path) -> None
     assert {"name": "metrics", "containerPort": 8081, "protocol": "TCP"} in container["ports"]
 
 
+def test_the_events_queue_value_reaches_the_operator(helm: Path) -> None:
+    queue = "https://sqs.ap-northeast-2.amazonaws.com/111122223333/ecr-operator-events"
+    settings = by_key(helm_template(helm, f"eventsQueueUrl={queue}"))["ConfigMap", "ecr-operator-settings"]["data"]
+    assert settings["ECR_OPERATOR_EVENTS_QUEUE_URL"] == queue
+    assert (
+        "ECR_OPERATOR_EVENTS_QUEUE_URL" not in by_key(helm_template(helm))["ConfigMap", "ecr-operator-settings"]["data"]
+    )
+    refused = subprocess.run(
+        [str(helm), "template", "x", str(CHART), "--set", "eventsQueueUrl=not a url"], capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "eventsQueueUrl" in refused.stderr, refused.stderr
+
+
 def test_the_chart_without_peering_renders_the_dev_overlay(helm: Path, kubectl: Path) -> None:
     dev = kustomize(kubectl, DEPLOY / "overlays" / "dev")
     helmed = helm_template(

@@ -40,6 +40,7 @@ from bench.harness import (
 )
 from bench.phases.calls import phase_calls
 from bench.phases.drift import phase_drift
+from bench.phases.events import phase_events
 from bench.phases.fleet import phase_fleet
 from bench.phases.latency import phase_latency
 from bench.phases.memory import phase_memory
@@ -64,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(DEFAULT_PHASES),
-        help=f"comma-separated phases to run (default: {','.join(DEFAULT_PHASES)}; also: fleet, quotas)",
+        help=f"comma-separated phases to run (default: {','.join(DEFAULT_PHASES)}; also: fleet, quotas, events)",
     )
     parser.add_argument(
         "--restart-n", type=int, default=None, help="existing resources for the restart phase (default: --n)"
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             "restart": phase_restart,
             "fleet": phase_fleet,
             "quotas": phase_quotas,
+            "events": phase_events,
         }
         result["proxy_overhead"] = proxy_overhead(env)
         overhead = result["proxy_overhead"]

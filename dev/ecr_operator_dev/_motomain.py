@@ -1,5 +1,6 @@
-"""``python -m ecr_operator_dev._motomain``: moto's server, minus a cost real KMS does not have, and with the
-``account`` field in the events EventBridge delivers to SQS.
+"""``python -m ecr_operator_dev._motomain``: moto's server, minus a cost real KMS does not have, plus ECR's pull
+through cache rules and repository creation templates (:mod:`ecr_operator_dev.moto_ecr`), which moto lacks, and
+the ``account`` field in the events EventBridge delivers to SQS.
 
 moto 5 gives every KMS key an RSA-2048 private key, symmetric ones included (for Sign/Verify on asymmetric
 keys), generated in ``CreateKey``: ~50 ms of CPU per key, several times everything else a create of an
@@ -74,6 +75,10 @@ def main() -> None:
     install_lazy_symmetric_keys()
     install_event_account()
     from moto.server import main as moto_main
+
+    from ecr_operator_dev import moto_ecr
+
+    moto_ecr.install()
 
     moto_main(sys.argv[1:])
 

@@ -68,14 +68,16 @@ def test_unowned_repository_is_adopted_when_asked(aws: PartsHarness) -> None:
     outcome = aws.reconcile(desired, adoption=ADOPT)
     assert outcome.problems == []
     assert outcome.adopted is True
-    # Ownership tags go on before any other write (IAM conditions on aws:ResourceTag need them).
+    # Ownership tags go on before any other write (IAM conditions on aws:ResourceTag need them), then the foreign
+    # tags come off before the user's go on (AWS's 50-tag limit).
     assert aws.calls.writes == [
+        "ecr:TagResource",
+        "ecr:UntagResource",
         "ecr:TagResource",
         "ecr:PutImageTagMutability",
         "ecr:PutImageScanningConfiguration",
         "ecr:PutLifecyclePolicy",
         "ecr:SetRepositoryPolicy",
-        "ecr:UntagResource",
     ]
     tags = aws.repository_tags()
     assert tags == desired.tags

@@ -1,4 +1,4 @@
-"""Two replicas with kopf peering (deploy/crds/kopf-peerings.yaml, deploy/base/peering-rbac.yaml): one serves,
+"""Two replicas with kopf peering (deploy/kopf-peering/kopf-peerings.yaml, deploy/base/peering-rbac.yaml): one serves,
 the other stands by; after a SIGKILL of the active one the standby takes over and converges a new resource."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def pair(
     workdir = tmp_path_factory.mktemp("ha")
     with private_cluster(controlplane_binaries, workdir / "controlplane") as cluster:
         cluster.apply(DEPLOY / "base" / "rbac.yaml")
-        cluster.apply(DEPLOY / "crds" / "kopf-peerings.yaml")
+        cluster.apply(DEPLOY / "kopf-peering" / "kopf-peerings.yaml")
         cluster.apply(DEPLOY / "base" / "peering-rbac.yaml")
         # In a cluster the Deployment's init container creates it (tests/e2e/test_packaging.py).
         wait_established(cluster.api, "clusterkopfpeerings.kopf.dev")

@@ -1,8 +1,8 @@
-"""The install trees on a real kube-apiserver: one server-side ``kubectl apply -k`` of an overlay on a fresh
-cluster, ``helm lint`` / ``template`` / ``install``, the chart rendering the kustomize base's objects, and the
-Deployment's init container creating the kopf peering object as the operator's ServiceAccount.
+"""The install trees on a real kube-apiserver: server-side ``kubectl apply -k`` of the API trees and an overlay on
+a fresh cluster, ``helm lint`` / ``template`` / ``install``, the chart rendering the kustomize trees' objects, and
+the Deployment's init container creating the kopf peering object(s) as the operator's ServiceAccount.
 
-helm comes from ``hack/helm/build.sh`` (built on first use, cached per version like the control plane).
+Uninstall, least privilege and two releases: test_install.py; every chart value against the CLI: test_chart.py.
 """
 
 from __future__ import annotations
@@ -12,74 +12,36 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import kubernetes
 import pytest
 import yaml
-from support import DEPLOY, REPO_ROOT, wait_established, wait_for
+from install_support import (
+    CHART,
+    GENERATED_SUFFIX,
+    NAMESPACE,
+    apply_api,
+    built_tool,
+    by_key,
+    fresh_cluster_fixture,  # noqa: F401
+    helm_fixture,  # noqa: F401
+    helm_template,
+    kubectl_fixture,  # noqa: F401
+    kustomize,
+    kustomize_install,
+    run,
+)
+from support import DEPLOY, wait_established, wait_for
 
-from ecr_operator_dev import ControlPlaneBinaries, LocalControlPlane
+from ecr_operator_dev import LocalControlPlane
 
 pytestmark = pytest.mark.e2e
 
-CHART = REPO_ROOT / "charts" / "ecr-operator"
-NAMESPACE = "ecr-operator"
 PEERING = "ecr-operator"
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-# kustomize appends a hash of the content to generated ConfigMap names (and rewrites the references).
-GENERATED_SUFFIX = re.compile(r"^(ecr-operator-settings)-[a-z0-9]{10}$")
-
-
-def run(*argv: str | Path, env: Mapping[str, str] | None = None, timeout: float = 120) -> str:
-    result = subprocess.run(
-        [str(a) for a in argv], capture_output=True, text=True, timeout=timeout, env=dict(env) if env else None
-    )
-    assert result.returncode == 0, f"{' '.join(map(str, argv))} failed ({result.returncode}):\n{result.stderr}"
-    return result.stdout
-
-
-def built_tool(name: str) -> Path:
-    """hack/<name>/build.sh: built on first use, cached per version; its last line is the binary's path."""
-    try:
-        out = run(REPO_ROOT / "hack" / name / "build.sh", timeout=1800)
-    except AssertionError as exc:
-        pytest.fail(f"cannot build {name}:\n{exc}", pytrace=False)
-    return Path(out.strip().splitlines()[-1])
-
-
-@pytest.fixture(scope="module")
-def helm() -> Path:
-    return built_tool("helm")
-
-
-@pytest.fixture(scope="module")
-def kubectl(controlplane_binaries: ControlPlaneBinaries) -> Path:
-    assert controlplane_binaries.kubectl is not None, "the control plane build has no kubectl"
-    return controlplane_binaries.kubectl
-
-
-def documents(text: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(text) if d]
-
-
-def kustomize(kubectl: Path, path: Path) -> list[dict[str, Any]]:
-    return documents(run(kubectl, "kustomize", path))
-
-
-def helm_template(helm: Path, *values: str) -> list[dict[str, Any]]:
-    sets = [arg for value in values for arg in ("--set", value)]
-    return documents(run(helm, "template", "ecr-operator", CHART, "--namespace", NAMESPACE, "--include-crds", *sets))
-
-
-def by_key(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    keyed = {}
-    for obj in objects:
-        name = GENERATED_SUFFIX.sub(r"\1", obj["metadata"]["name"])
-        keyed[obj["kind"], name] = obj
-    return keyed
 
 
 def pod_spec(deployment: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,14 +68,16 @@ def assert_same_objects(kustomized: list[dict[str, Any]], helmed: list[dict[str,
             for field in ("replicas", "strategy", "selector"):
                 assert a["spec"][field] == b["spec"][field], field
         elif kind == "ServiceAccount":
-            assert a["metadata"]["annotations"] == b["metadata"]["annotations"]
-        elif kind in ("ClusterRole",):
+            assert a["metadata"].get("annotations") == b["metadata"].get("annotations")
+        elif kind in ("ClusterRole", "Role"):
             assert a["rules"] == b["rules"], name
-        elif kind == "ClusterRoleBinding":
+        elif kind in ("ClusterRoleBinding", "RoleBinding"):
             assert (a["roleRef"], a["subjects"]) == (b["roleRef"], b["subjects"]), name
         elif kind == "ConfigMap":
             assert a["data"] == b["data"]
-        else:  # CRDs, Service, PodDisruptionBudget, NetworkPolicy
+        elif kind == "CustomResourceDefinition":
+            assert (a["metadata"]["annotations"], a["spec"]) == (b["metadata"]["annotations"], b["spec"]), name
+        else:  # Service, PodDisruptionBudget, NetworkPolicy
             assert a["spec"] == b["spec"], (kind, name)
 
 
@@ -133,34 +97,26 @@ def test_helm_lint_and_the_values_schema(helm: Path) -> None:
     assert refused.returncode != 0 and "regoin" in refused.stderr, refused.stderr
 
 
-def test_the_chart_renders_the_kustomize_base(helm: Path, kubectl: Path) -> None:
-    base = kustomize(kubectl, DEPLOY / "base")
+def test_the_chart_renders_the_kustomize_trees(helm: Path, kubectl: Path) -> None:
+    base = kustomize_install(kubectl, DEPLOY / "base")
     assert_same_objects(base, helm_template(helm))
-    deployment = by_key(base)["Deployment", "ecr-operator"]
+    keyed = by_key(base)
+    deployment = keyed["Deployment", "ecr-operator"]
     assert deployment["spec"]["replicas"] == 2
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "ecr-operator:0.1.0"
     assert {"name": "ECR_OPERATOR_PEERING", "value": PEERING} in container["env"]
     assert {"name": "metrics", "containerPort": 8081, "protocol": "TCP"} in container["ports"]
-
-
-def test_the_events_queue_value_reaches_the_operator(helm: Path) -> None:
-    queue = "https://sqs.ap-northeast-2.amazonaws.com/111122223333/ecr-operator-events"
-    settings = by_key(helm_template(helm, f"eventsQueueUrl={queue}"))["ConfigMap", "ecr-operator-settings"]["data"]
-    assert settings["ECR_OPERATOR_EVENTS_QUEUE_URL"] == queue
-    assert (
-        "ECR_OPERATOR_EVENTS_QUEUE_URL" not in by_key(helm_template(helm))["ConfigMap", "ecr-operator-settings"]["data"]
-    )
-    refused = subprocess.run(
-        [str(helm), "template", "x", str(CHART), "--set", "eventsQueueUrl=not a url"], capture_output=True, text=True
-    )
-    assert refused.returncode != 0 and "eventsQueueUrl" in refused.stderr, refused.stderr
+    # Every setting from the environment: no flag that could silently contradict a variable (-A did).
+    assert container["args"] == ["run", "--liveness", "http://0.0.0.0:8080/healthz"]
+    # No IRSA placeholder: a web-identity role annotation would win over EKS Pod Identity.
+    assert not keyed["ServiceAccount", "ecr-operator"]["metadata"].get("annotations")
 
 
 def test_the_chart_without_peering_renders_the_dev_overlay(helm: Path, kubectl: Path) -> None:
-    dev = kustomize(kubectl, DEPLOY / "overlays" / "dev")
+    dev = kustomize_install(kubectl, DEPLOY / "overlays" / "dev")
     helmed = helm_template(
-        helm, "peering.enabled=false", "replicaCount=1", "settings.clusterId=dev", "settings.resyncIntervalSeconds=60"
+        helm, "peering.enabled=false", "replicaCount=1", "settings.clusterId=dev", "settings.resyncInterval=60"
     )
     # The dev overlay keeps the (unused) peering RBAC; the chart leaves it out.
     peering_rbac = {("ClusterRole", "ecr-operator-peering"), ("ClusterRoleBinding", "ecr-operator-peering")}
@@ -173,25 +129,40 @@ def test_the_production_overlay_sets_its_settings(kubectl: Path) -> None:
     production = by_key(kustomize(kubectl, DEPLOY / "overlays" / "production"))
     assert production["ConfigMap", "ecr-operator-settings"]["data"]["ECR_OPERATOR_CLUSTER_ID"] == "prod-apne2"
     deployment = production["Deployment", "ecr-operator"]
-    [source] = deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     generated = next(o for (kind, _), o in production.items() if kind == "ConfigMap")
-    assert source["configMapRef"]["name"] == generated["metadata"]["name"]
+    spec = deployment["spec"]["template"]["spec"]
+    for container in spec["initContainers"] + spec["containers"]:
+        [source] = container["envFrom"]
+        assert source["configMapRef"]["name"] == generated["metadata"]["name"]
+    assert not [o for o in production.values() if o["kind"] == "CustomResourceDefinition"], "the API is apart"
+
+
+def test_the_network_policy_lets_the_pod_reach_eks_pod_identity(helm: Path, kubectl: Path) -> None:
+    """The agent is link-local HTTP (169.254.170.23, fd00:ec2::23 on IPv6): without it Pod Identity cannot work."""
+    for objects in (kustomize(kubectl, DEPLOY / "base"), helm_template(helm)):
+        policy = by_key(objects)["NetworkPolicy", "ecr-operator"]
+        agent = [rule for rule in policy["spec"]["egress"] if rule.get("to")]
+        assert agent == [
+            {
+                "to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}, {"ipBlock": {"cidr": "fd00:ec2::23/128"}}],
+                "ports": [{"protocol": "TCP", "port": 80}],
+            }
+        ]
+        assert {"ports": [{"protocol": "TCP", "port": 443}]} in policy["spec"]["egress"]
 
 
 # -- on a fresh API server ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fresh_cluster(controlplane_binaries: ControlPlaneBinaries, tmp_path: Path) -> Iterator[LocalControlPlane]:
-    """A kube-apiserver + etcd with nothing installed (no CRDs, unlike ``private_cluster``)."""
-    with LocalControlPlane(controlplane_binaries, tmp_path / "controlplane") as controlplane:
-        yield controlplane
-
-
-def run_init_container(controlplane: LocalControlPlane, deployment: Mapping[str, Any], workdir: Path) -> str:
+def run_init_container(
+    controlplane: LocalControlPlane,
+    deployment: Mapping[str, Any],
+    workdir: Path,
+    settings: Mapping[str, str] | None = None,
+) -> str:
     """Run the Deployment's init container command as a kubelet would: the ServiceAccount's token and CA in
-    /var/run/secrets/kubernetes.io/serviceaccount (a tmpfs in a private mount namespace) and the
-    KUBERNETES_SERVICE_* variables pointing at the API server."""
+    /var/run/secrets/kubernetes.io/serviceaccount (a tmpfs in a private mount namespace), the
+    KUBERNETES_SERVICE_* variables pointing at the API server, and ``settings`` standing in for its envFrom."""
     if os.geteuid() != 0:
         pytest.skip("placing the ServiceAccount files at the kubelet's path needs root (a private mount namespace)")
     [init] = deployment["spec"]["template"]["spec"]["initContainers"]
@@ -210,6 +181,7 @@ def run_init_container(controlplane: LocalControlPlane, deployment: Mapping[str,
         "PATH": os.environ["PATH"],
         "KUBERNETES_SERVICE_HOST": host,
         "KUBERNETES_SERVICE_PORT": port,
+        **(settings or {}),
         **{e["name"]: e["value"] for e in init.get("env", [])},
     }
     mount_root = SERVICE_ACCOUNT_DIR.parents[2].resolve()  # /var/run (usually /run)
@@ -219,28 +191,33 @@ def run_init_container(controlplane: LocalControlPlane, deployment: Mapping[str,
     return run(*argv, env=env, timeout=240)
 
 
-def peering_object(controlplane: LocalControlPlane) -> dict[str, Any] | None:
+def peering_object(controlplane: LocalControlPlane, namespace: str | None = None) -> dict[str, Any] | None:
+    """The ClusterKopfPeering, or with ``namespace`` the KopfPeering there; None when absent."""
     with controlplane.api_client() as api:
         custom = kubernetes.client.CustomObjectsApi(api)
         try:
-            obj: dict[str, Any] = custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", PEERING)
+            if namespace is None:
+                found = custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", PEERING)
+            else:
+                found = custom.get_namespaced_custom_object("kopf.dev", "v1", namespace, "kopfpeerings", PEERING)
         except kubernetes.client.ApiException as exc:
             if exc.status == 404:
                 return None
             raise
+        obj: dict[str, Any] = found
         return obj
 
 
-def test_one_server_side_apply_of_the_production_overlay_on_a_fresh_cluster(
+def test_server_side_apply_of_the_api_and_the_production_overlay_on_a_fresh_cluster(
     fresh_cluster: LocalControlPlane, kubectl: Path, tmp_path: Path
 ) -> None:
+    """The documented install: deploy/crds, deploy/kopf-peering, then the overlay, each one server-side apply."""
+    apply_api(fresh_cluster, kubectl)
     overlay = DEPLOY / "overlays" / "production"
     out = run(kubectl, f"--kubeconfig={fresh_cluster.kubeconfig}", "apply", "--server-side", "-k", overlay)
     rendered = kustomize(kubectl, overlay)
     assert len(re.findall(r"serverside-applied", out)) == len(rendered), out
     with fresh_cluster.api_client() as api:
-        for crd in (o for o in rendered if o["kind"] == "CustomResourceDefinition"):
-            wait_established(api, crd["metadata"]["name"])
         deployment = kubernetes.client.AppsV1Api(api).read_namespaced_deployment("ecr-operator", NAMESPACE)
         assert deployment.spec.replicas == 2
     # Applying again changes nothing and conflicts with nothing.
@@ -253,6 +230,15 @@ def test_one_server_side_apply_of_the_production_overlay_on_a_fresh_cluster(
     assert f"created ClusterKopfPeering {PEERING}" in run_init_container(fresh_cluster, manifest, tmp_path / "one")
     assert peering_object(fresh_cluster) is not None
     assert f"ClusterKopfPeering {PEERING} exists" in run_init_container(fresh_cluster, manifest, tmp_path / "two")
+
+    # Restricted to namespaces (ECR_OPERATOR_NAMESPACE from the settings ConfigMap), kopf peers through a
+    # KopfPeering in each: the init container creates those, and names a glob it cannot create ahead.
+    run(kubectl, f"--kubeconfig={fresh_cluster.kubeconfig}", "create", "namespace", "team-a")
+    settings = {"ECR_OPERATOR_NAMESPACE": "team-a, team-b-*"}
+    out = run_init_container(fresh_cluster, manifest, tmp_path / "three", settings)
+    assert f"created KopfPeering {PEERING} in team-a" in out, out
+    assert f"namespace pattern team-b-*: create KopfPeering {PEERING} in each namespace it matches" in out, out
+    assert peering_object(fresh_cluster, "team-a") is not None
 
 
 def test_helm_install_on_a_fresh_cluster(fresh_cluster: LocalControlPlane, helm: Path, kubectl: Path) -> None:
@@ -269,7 +255,12 @@ def test_helm_install_on_a_fresh_cluster(fresh_cluster: LocalControlPlane, helm:
     assert dry_run.returncode == 0, dry_run.stderr
     run(helm, kubeconfig, "install", "ecr-operator", CHART, "--namespace", NAMESPACE, "--create-namespace")
     with fresh_cluster.api_client() as api:
-        for name in ("ecrrepositories.ecr.platform.dev", "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
+        for name in (
+            "ecrrepositories.ecr.platform.dev",
+            "ecrregistries.ecr.platform.dev",
+            "clusterkopfpeerings.kopf.dev",
+            "kopfpeerings.kopf.dev",
+        ):
             wait_established(api, name)
         apps = kubernetes.client.AppsV1Api(api)
         deployment = wait_for(

@@ -1,5 +1,6 @@
-"""deploy/base/rbac.yaml on a real kube-apiserver: the operator's ServiceAccount is enough for a full lifecycle,
-and a tenant with a namespaced Role reaches its own namespace only."""
+"""deploy/base/rbac.yaml on a real kube-apiserver: the operator's ServiceAccount is enough for a full lifecycle
+(with the export RoleBinding in its namespace), and a tenant with a namespaced Role reaches its own namespace only.
+The installed trees' identity (overlay, chart, two releases) is asked with `kubectl auth can-i` in test_install.py."""
 
 from __future__ import annotations
 
@@ -85,13 +86,15 @@ def test_service_account_has_exactly_the_rules_it_needs(env: Env) -> None:
         ("patch", f"ecrregistries.{GROUP}", "--subresource=status"),
         ("create", "events", "-A"),
         ("patch", "events", "-A"),
-        ("get", "configmaps", "-A"),
-        ("create", "configmaps", "-A"),
-        ("patch", "configmaps", "-A"),
     ]
     refused = [
         ("get", "secrets", "-A"),
         ("list", "secrets", "-A"),
+        # spec.export only where a RoleBinding allows it (test_full_lifecycle binds its namespace; test_install.py)
+        ("get", "configmaps", "-A"),
+        ("create", "configmaps", "-A"),
+        ("patch", "configmaps", "-A"),
+        ("create", "configmaps", "-n", "kube-system"),
         ("list", "configmaps", "-A"),
         ("watch", "configmaps", "-A"),
         ("update", "configmaps", "-A"),
@@ -111,15 +114,28 @@ def test_service_account_has_exactly_the_rules_it_needs(env: Env) -> None:
     assert [rule for rule in refused if can(*rule)] == []
 
 
+def allow_exports(cluster: Cluster, namespace: str) -> None:
+    """The RoleBinding docs/install.md describes: the export ClusterRole, in this namespace only."""
+    kubernetes.client.RbacAuthorizationV1Api(cluster.api).create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "ecr-operator-export"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "ecr-operator-export"},
+            "subjects": [{"kind": "ServiceAccount", "name": "ecr-operator", "namespace": "ecr-operator"}],
+        },
+    )
+
+
 def test_full_lifecycle_with_the_service_account(env: Env) -> None:
     cluster, namespace, name = env.cluster, env.cluster.namespace("rbac"), "app"
+    allow_exports(cluster, namespace)
     repository_name = unique("rbac-app")
     cluster.create(namespace, name, tagged_spec(repository_name, export={"configMapName": "app-ecr"}))
     created = cluster.wait_ready(namespace, name, context=env.log)
     assert created["status"]["repositoryUri"].endswith("/" + repository_name)
     assert created["metadata"]["finalizers"] == [f"{GROUP}/finalizer"]
     assert env.aws.repository(repository_name) is not None
-    # spec.export with configmaps get + create; the tampered key is patched back by the next pass (patch).
+    # spec.export with configmaps get + create (bound in this namespace); a tampered key is patched back (patch).
     exported = cluster.core.read_namespaced_config_map("app-ecr", namespace)
     assert exported.data["repositoryUri"] == created["status"]["repositoryUri"]
     cluster.core.patch_namespaced_config_map("app-ecr", namespace, {"data": {"repositoryUri": "tampered"}})

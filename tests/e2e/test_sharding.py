@@ -65,7 +65,7 @@ def shards(
         AwsProxy(upstream=moto_server.endpoint_url) as proxy_a,
         AwsProxy(upstream=moto_server.endpoint_url) as proxy_b,
     ):
-        cluster.apply(DEPLOY / "crds" / "kopf-peerings.yaml")
+        cluster.apply(DEPLOY / "kopf-peering" / "kopf-peerings.yaml")
         for crd in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
             wait_established(cluster.api, crd)
         cluster_id = unique("shards")  # one cluster, so one cluster id for every shard

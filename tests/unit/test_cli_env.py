@@ -1,5 +1,6 @@
 """`ecr-operator run`: every flag has an ECR_OPERATOR_* variable (or a documented reason not to), bad values are
-one-line errors naming the variable, and the README's table of flags cannot drift from the parser."""
+one-line errors naming the variable, a flag and its variable never silently disagree (an error naming both), and
+the README's table of flags cannot drift from the parser."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def test_the_readme_table_lists_every_flag_with_its_variable() -> None:
             assert cells[1].startswith(f"`{variable}`"), row
 
 
-def test_variables_are_defaults_and_flags_win(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_variables_are_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     values = {
         "NAMESPACE": "team-a, team-b",
         "REQUIRED_TAGS": "owner,service",
@@ -86,9 +87,84 @@ def test_variables_are_defaults_and_flags_win(monkeypatch: pytest.MonkeyPatch) -
     assert (args.peering, args.peering_priority, args.peering_lifetime) == ("ecr-operator", 7, 10)
     assert (args.log_format, args.verbose, args.liveness) == ("json", True, "http://0.0.0.0:8080/healthz")
 
+
+def test_flags_without_variables() -> None:
     args = build_parser().parse_args(["run", "-n", "x", "--namespace", "y,z", "--workers", "2"])
     assert (args.namespace, args.workers) == (["x", "y", "z"], 2)
     assert build_parser().parse_args(["run", "-A"]).all_namespaces
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "argv", "message"),
+    [
+        (
+            "WORKERS",
+            "4",
+            ["--workers", "2"],
+            "argument --workers: 2 on the command line, but ECR_OPERATOR_WORKERS='4'",
+        ),
+        (
+            "NAMESPACE",
+            "team-a,team-b",
+            ["-n", "team-a"],
+            "argument -n/--namespace: 'team-a' on the command line, but ECR_OPERATOR_NAMESPACE='team-a,team-b'",
+        ),
+        # What the chart and the base did before: --all-namespaces in args silently dropped the variable.
+        (
+            "NAMESPACE",
+            "team-a",
+            ["--all-namespaces"],
+            "argument -A/--all-namespaces: given on the command line, but ECR_OPERATOR_NAMESPACE='team-a'",
+        ),
+        (
+            "VERBOSE",
+            "false",
+            ["-v"],
+            "argument -v/--verbose: given on the command line, but ECR_OPERATOR_VERBOSE='false'",
+        ),
+        ("LOG_FORMAT", "json", ["--log-format", "plain"], "ECR_OPERATOR_LOG_FORMAT='json'"),
+        ("RESYNC_INTERVAL", "600", ["--resync-interval", "60"], "ECR_OPERATOR_RESYNC_INTERVAL='600'"),
+    ],
+)
+def test_a_flag_that_disagrees_with_its_variable_is_an_error_naming_both(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+    argv: list[str],
+    message: str,
+) -> None:
+    monkeypatch.setenv(ENV_PREFIX + name, value)
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["run", *argv])
+    assert exit_info.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("ecr-operator run: error: ") and message in line, line
+    assert line.endswith("(from the environment): set one of them"), line
+
+
+def test_a_flag_that_agrees_with_its_variable_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "WORKERS": "4",
+        "NAMESPACE": "team-a, team-b",
+        "RESYNC_INTERVAL": "60",
+        "VERBOSE": "yes",
+    }.items():
+        monkeypatch.setenv(ENV_PREFIX + name, value)
+    argv = ["run", "--workers", "4", "-n", "team-a", "-n", "team-b", "--resync-interval", "60.0", "--verbose"]
+    args = build_parser().parse_args(argv)
+    assert (args.workers, args.namespace, args.resync_interval, args.verbose) == (4, ["team-a", "team-b"], 60.0, True)
+    # An empty variable means all namespaces, which -A says too.
+    monkeypatch.setenv(f"{ENV_PREFIX}NAMESPACE", "")
+    assert build_parser().parse_args(["run", "-A"]).all_namespaces
+
+
+def test_plan_follows_the_same_rule(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}CLUSTER_ID", "prod")
+    assert build_parser().parse_args(["plan", "x.yaml", "--cluster-id", "prod"]).cluster_id == "prod"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["plan", "x.yaml", "--cluster-id", "dev"])
+    assert "ECR_OPERATOR_CLUSTER_ID='prod' (from the environment)" in capsys.readouterr().err
 
 
 def test_defaults_without_variables() -> None:
@@ -138,6 +214,12 @@ def test_a_bad_variable_is_one_line_naming_it(
     assert f"{ENV_PREFIX}{name}={value!r}" in line and line.startswith("ecr-operator run: error:"), line
 
 
-def test_a_flag_overrides_a_bad_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_flag_with_a_bad_variable_is_an_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv(f"{ENV_PREFIX}WORKERS", "abc")
-    assert build_parser().parse_args(["run", "--workers", "3"]).workers == 3
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["run", "--workers", "3"])
+    assert exit_info.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "argument --workers: ECR_OPERATOR_WORKERS='abc' (from the environment): expected" in line, line

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from ecr_operator.core.crd import build_crd, render_crd_yaml, to_structural
-from ecr_operator.repository.spec import ACCOUNT_ID_PATTERN, REPOSITORY_NAME_PATTERN
+from ecr_operator.repository.render import OWNER_TAG_KEYS
+from ecr_operator.repository.spec import ACCOUNT_ID_PATTERN, MAX_USER_TAGS, REPOSITORY_NAME_PATTERN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO_ROOT / "crds" / "ecrrepository.yaml"
@@ -161,6 +162,18 @@ def test_spec_patterns(spec_schema: dict[str, Any]) -> None:
 def test_tags_are_a_string_map(spec_schema: dict[str, Any]) -> None:
     assert spec_schema["properties"]["tags"]["type"] == "object"
     assert spec_schema["properties"]["tags"]["additionalProperties"] == {"type": "string"}
+
+
+def test_user_tags_leave_room_for_the_ownership_tags_within_aws_limit(spec_schema: dict[str, Any]) -> None:
+    """AWS allows 50 tags per repository and per key; the operator adds its 3 ownership tags to the user's."""
+    tags = spec_schema["properties"]["tags"]
+    assert MAX_USER_TAGS + len(OWNER_TAG_KEYS) == 50
+    assert MAX_USER_TAGS == 47
+    # A rule, not maxProperties: the API server runs no rule once maxProperties failed, so the "why" would be lost.
+    assert "maxProperties" not in tags
+    [rule] = tags["x-kubernetes-validations"]
+    assert rule["rule"] == "size(self) <= 47"
+    assert rule["message"].startswith("spec.tags may hold at most 47 tags: AWS allows 50")
 
 
 def _rules(schema: dict[str, Any]) -> list[str]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import botocore.session
 import pytest
+import yaml
 from botocore import xform_name
 
 from ecr_operator_dev.awsproxy import READ_PREFIXES
@@ -229,12 +230,46 @@ def test_the_events_queue_policy_names_the_queue_only() -> None:
 
 def test_the_target_account_trust_policy_admits_only_the_operator_with_the_external_id() -> None:
     trust = json.loads((REPO_ROOT / "deploy" / "iam-target-account-trust.json").read_text())
-    [statement] = trust["Statement"]
-    assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole"
-    principal = statement["Principal"]["AWS"]
+    statements = {s["Sid"]: s for s in trust["Statement"]}
+    assume = statements["EcrOperatorAssumesThisRole"]
+    assert assume["Effect"] == "Allow" and assume["Action"] == "sts:AssumeRole"
+    principal = assume["Principal"]["AWS"]
     assert principal.startswith("arn:aws:iam::") and ":role/" in principal, "one role, never an account root"
-    assert "sts:ExternalId" in statement["Condition"]["StringEquals"]
+    assert "sts:ExternalId" in assume["Condition"]["StringEquals"]
     # The session name the operator uses (ecr-operator-<cluster-id>) is pinned too.
-    assert statement["Condition"]["StringLike"]["sts:RoleSessionName"].startswith("ecr-operator-")
+    assert assume["Condition"]["StringLike"]["sts:RoleSessionName"].startswith("ecr-operator-")
+    # EKS Pod Identity's session tags are transitive: AssumeRole from such a session also needs sts:TagSession,
+    # for the same principal (alone it grants nothing: the session still needs the external ID).
+    tags = statements["EcrOperatorPassesItsPodIdentitySessionTags"]
+    assert (tags["Effect"], tags["Action"], tags["Principal"]) == ("Allow", "sts:TagSession", assume["Principal"])
+    assert set(statements) == {"EcrOperatorAssumesThisRole", "EcrOperatorPassesItsPodIdentitySessionTags"}
     # The target role's permissions are deploy/iam-policy.json without the statement that assumes other roles.
     assert "AssumeMappedAccountRoles" in {s["Sid"] for s in policy_statements()}
+
+
+def _service_account() -> tuple[str, str]:
+    """The namespace and name of the operator's ServiceAccount in deploy/base."""
+    [account] = [
+        d
+        for d in yaml.safe_load_all((REPO_ROOT / "deploy" / "base" / "rbac.yaml").read_text())
+        if d and d["kind"] == "ServiceAccount"
+    ]
+    return account["metadata"]["namespace"], account["metadata"]["name"]
+
+
+def test_the_operators_own_role_trusts_its_service_account_by_pod_identity_or_irsa() -> None:
+    namespace, name = _service_account()
+    [pod_identity] = json.loads((REPO_ROOT / "deploy" / "iam-trust-pod-identity.json").read_text())["Statement"]
+    assert pod_identity["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert sorted(pod_identity["Action"]) == ["sts:AssumeRole", "sts:TagSession"], "Pod Identity tags its sessions"
+    assert pod_identity["Condition"]["StringEquals"] == {
+        "aws:RequestTag/kubernetes-namespace": namespace,
+        "aws:RequestTag/kubernetes-service-account": name,
+    }
+    [irsa] = json.loads((REPO_ROOT / "deploy" / "iam-trust-irsa.json").read_text())["Statement"]
+    assert irsa["Action"] == "sts:AssumeRoleWithWebIdentity" and ":oidc-provider/" in irsa["Principal"]["Federated"]
+    conditions = irsa["Condition"]["StringEquals"]
+    assert {k.rsplit(":", 1)[1]: v for k, v in conditions.items()} == {
+        "sub": f"system:serviceaccount:{namespace}:{name}",
+        "aud": "sts.amazonaws.com",
+    }

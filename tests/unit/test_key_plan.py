@@ -128,13 +128,27 @@ def test_tag_drift_sets_and_removes_only_differences(make_desired: MakeDesired, 
     tags["aws:created-by"] = "console"
     key = make_observed_key(desired, tags=tags)
     actions = plan(desired, key)
-    assert ops(actions) == ["tag_resource", "untag_resource"]
-    tag, untag = actions
+    # Removals first: a swap never holds more than AWS's 50 tags at once.
+    assert ops(actions) == ["untag_resource", "tag_resource"]
+    untag, tag = actions
     assert tag.params == {
         "KeyId": key.key_id,
         "Tags": [{"TagKey": "owner", "TagValue": desired.tags["owner"]}, {"TagKey": "service", "TagValue": "web"}],
     }
     assert untag.params == {"KeyId": key.key_id, "TagKeys": ["stale"]}
+
+
+def test_swapping_30_tags_for_30_others_removes_first(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:
+    kept = {"owner": "team-a", "service": "web"}
+    desired = make_desired(tags={**kept, **{f"new{i}": "v" for i in range(30)}})
+    key = make_observed_key(desired, tags={**desired.owner.tags(), **kept, **{f"old{i}": "v" for i in range(30)}})
+    untag, tag = plan(desired, key)
+    # 35 -> 5 -> 35 tags: never above AWS's 50 (adding first would hold 65).
+    assert (untag.operation, sorted(untag.params["TagKeys"])) == (
+        "untag_resource",
+        sorted(f"old{i}" for i in range(30)),
+    )
+    assert (tag.operation, len(tag.params["Tags"])) == ("tag_resource", 30)
 
 
 def test_only_extra_tag_plans_only_untag(make_desired: MakeDesired, make_observed_key: MakeKey) -> None:

@@ -203,9 +203,50 @@ def test_tag_drift_sets_and_removes_differences_only(
     tags = {**desired.tags, "service": "old", "stale": "1", "aws:ecr:managed": "x"}
     observed = make_observed_repository(desired, tags=tags)
     actions = plan(desired, observed, KEY_ARN).actions
-    assert ops(actions) == ["tag_resource", "untag_resource"]
-    assert actions[0].params == {"resourceArn": observed.arn, "tags": [{"Key": "service", "Value": "web"}]}
-    assert actions[1].params == {"resourceArn": observed.arn, "tagKeys": ["stale"]}
+    # Removals first: a swap never holds more than AWS's 50 tags at once.
+    assert ops(actions) == ["untag_resource", "tag_resource"]
+    assert actions[0].params == {"resourceArn": observed.arn, "tagKeys": ["stale"]}
+    assert actions[1].params == {"resourceArn": observed.arn, "tags": [{"Key": "service", "Value": "web"}]}
+
+
+def tags_after_each(tags: dict[str, str], actions: list[Action]) -> list[int]:
+    """How many tags the repository holds after each of the plan's tag writes, as AWS would apply them."""
+    counts = []
+    for action in actions:
+        if action.operation == "tag_resource":
+            tags = {**tags, **{t["Key"]: t["Value"] for t in action.params["tags"]}}
+        elif action.operation == "untag_resource":
+            tags = {k: v for k, v in tags.items() if k not in action.params["tagKeys"]}
+        else:
+            continue
+        counts.append(len(tags))
+    return counts
+
+
+def test_swapping_30_tags_for_30_others_removes_first(
+    make_desired: MakeDesired, make_observed_repository: MakeRepo
+) -> None:
+    kept = {"owner": "team-a", "service": "web"}
+    desired = make_desired(tags={**kept, **{f"new{i}": "v" for i in range(30)}})
+    before = {**desired.owner.tags(), **kept, **{f"old{i}": "v" for i in range(30)}}
+    actions = plan(desired, make_observed_repository(desired, tags=before), KEY_ARN).actions
+    assert ops(actions) == ["untag_resource", "tag_resource"]
+    # 35 -> 5 -> 35: never above AWS's 50 (adding first would hold 65).
+    assert tags_after_each(before, actions) == [5, 35]
+
+
+def test_adopting_a_repository_with_45_foreign_tags_stays_within_50(
+    make_desired: MakeDesired, make_observed_repository: MakeRepo
+) -> None:
+    desired = make_desired()  # five user tags and three ownership tags
+    assert len(desired.tags) == 8
+    foreign = {f"legacy{i}": "v" for i in range(45)}
+    actions = plan(desired, make_observed_repository(desired, tags=foreign), KEY_ARN, ASKS_AND_ALLOWED).actions
+    # The ownership tags alone first (IAM allows nothing else on a repository nobody owns), then the removals,
+    # then the user's tags: 48 -> 3 -> 8 (all tags first would hold 53).
+    assert ops(actions) == ["tag_resource", "untag_resource", "tag_resource"]
+    assert {t["Key"] for t in actions[0].params["tags"]} == set(desired.owner.tags())
+    assert tags_after_each(foreign, actions) == [48, 3, 8]
 
 
 def test_several_changes_plan_in_order(make_desired: MakeDesired, make_observed_repository: MakeRepo) -> None:

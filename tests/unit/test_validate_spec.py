@@ -11,6 +11,7 @@ import pytest
 
 from ecr_operator.core.errors import SpecError
 from ecr_operator.core.settings import DEFAULT_REQUIRED_TAGS
+from ecr_operator.repository.manifest import parse_spec
 from ecr_operator.repository.spec import EcrRepositorySpec
 from ecr_operator.repository.validate import lifecycle_policy_problems, missing_required_tags, tag_problems, validate
 
@@ -86,11 +87,13 @@ def test_tag_limits_at_the_boundary_pass() -> None:
 def test_fifty_tags_including_three_ownership_tags() -> None:
     at_limit = {f"t{i}": "v" for i in range(47)}
     assert tag_problems(at_limit) == []
-    over = {f"t{i}": "v" for i in range(48)}
-    [problem] = tag_problems(over)
-    assert "spec.tags" in problem and "50" in problem
-    error = invalid(spec({**over}), ())
-    assert error.reason == "InvalidSpec"
+    validate(spec(at_limit), ())
+    # One more is refused by the model (and the CRD, at admission), naming the field.
+    with pytest.raises(SpecError) as caught:
+        parse_spec({"tags": {f"t{i}": "v" for i in range(48)}})
+    assert caught.value.reason == "InvalidSpec"
+    assert caught.value.message.startswith("spec.tags: ") and "has 48 tags" in caught.value.message
+    assert "at most 47 tags: AWS allows 50" in caught.value.message
 
 
 def test_all_tag_problems_are_reported_together() -> None:
@@ -211,7 +214,7 @@ def test_lifecycle_policy_problems(change: Callable[[dict[str, Any]], None], fra
 
 def test_lifecycle_policy_not_json() -> None:
     [problem] = lifecycle_policy_problems('{"rules": [ nope ]}')
-    assert "not valid JSON" in problem
+    assert problem == "spec.lifecycle.policyText: not JSON: Expecting value at line 1 column 13"
 
 
 def test_lifecycle_policy_not_an_object() -> None:

@@ -1,5 +1,5 @@
 output "queue_url" {
-  description = "The operator's --events-queue-url (chart value eventsQueueUrl)."
+  description = "The operator's --events-queue-url (chart value settings.eventsQueueUrl)."
   value       = local.central ? aws_sqs_queue.events[0].id : null
 }
 

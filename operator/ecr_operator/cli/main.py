@@ -45,12 +45,25 @@ _FROM_ENV = " (from the environment)"
 
 
 class _Parser(argparse.ArgumentParser):
-    """An error in an environment variable is one line naming it: the usage does not help there."""
+    """An error in an environment variable is one line naming it: the usage does not help there. A flag given on
+    the command line and its variable must agree: one overriding the other silently would hide a mistake (a
+    Deployment's args against its ConfigMap), so a disagreement is an error naming both."""
 
     def error(self, message: str) -> NoReturn:
         if _FROM_ENV in message:
             self.exit(2, f"{self.prog}: error: {message}\n")
         super().error(message)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(parsed, action.dest, None) or "")
+                if isinstance(chosen, _Parser):
+                    _refuse_disagreements(chosen, parsed)
+        return parsed, extras
 
 
 class _EnvValue(str):
@@ -63,6 +76,39 @@ class _EnvValue(str):
         self = super().__new__(cls, value)
         self.variable = variable
         return self
+
+
+def _comparable(value: object) -> object:
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def _refuse_disagreements(parser: _Parser, parsed: argparse.Namespace) -> None:
+    """Exit (2) when an option's value differs from its variable's: the flag was given and says otherwise."""
+    for action in parser._actions:
+        variable = action.default
+        if not isinstance(variable, _EnvValue):
+            continue
+        try:
+            from_env = action.type(variable) if callable(action.type) else str(variable)
+        except argparse.ArgumentTypeError as exc:  # a bad variable, unused because the flag was given
+            parser.error(f"argument {'/'.join(action.option_strings)}: {exc}")
+        given = getattr(parsed, action.dest)
+        if _comparable(given) != _comparable(from_env):
+            shown = ",".join(map(str, given)) if isinstance(given, list | tuple) else given
+            parser.error(
+                f"argument {'/'.join(action.option_strings)}: {'given' if action.nargs == 0 else repr(shown)} on"
+                f" the command line, but {variable.variable}={str(variable)!r}{_FROM_ENV}: set one of them"
+            )
+    for group in parser._mutually_exclusive_groups:
+        from_env = [a for a in group._group_actions if isinstance(a.default, _EnvValue) and str(a.default).strip()]
+        for action in from_env:
+            for other in group._group_actions:
+                if other is not action and getattr(parsed, other.dest) != other.default:
+                    variable = action.default
+                    parser.error(
+                        f"argument {'/'.join(other.option_strings)}: given on the command line, but"
+                        f" {variable.variable}={str(variable)!r}{_FROM_ENV}: set one of them"
+                    )
 
 
 def _converter(convert: Callable[[str], T], expected: str) -> Callable[[str], T]:
@@ -174,7 +220,7 @@ def _option(
 
 RUN_FLAGS_WITHOUT_ENV = {
     "--help": "prints the help",
-    "--all-namespaces": f"the default; on the command line it overrides {ENV_PREFIX}NAMESPACE",
+    "--all-namespaces": f"the default; together with {ENV_PREFIX}NAMESPACE it is an error",
     "--region": "the standard AWS variables AWS_REGION / AWS_DEFAULT_REGION, as every AWS tool reads them",
 }
 """The options of `ecr-operator run` without an ECR_OPERATOR_* variable, and why (README: Running it...)."""

@@ -2,6 +2,9 @@
 
 AWS re-serialises what it stores (key order, whitespace, a single value instead of a one-element list,
 an account ID instead of its root ARN, rules in another order), so nothing here compares strings.
+
+Every function here is total over JSON values: a document of an unexpected shape (the spec's is checked before,
+but what AWS or another tool stored is not) is compared as it is, never raises.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ def normalize_policy(document: Any) -> Any:
     normalized = {key: value for key, value in document.items() if key not in ("Statement", "Version")}
     normalized["Version"] = document.get("Version", "2008-10-17")
     statements = document.get("Statement", [])
-    if isinstance(statements, Mapping):
+    if not isinstance(statements, list):
         statements = [statements]
     normalized["Statement"] = sorted(
         json.dumps(_normalize_statement(s), sort_keys=True) if isinstance(s, Mapping) else json.dumps(s)
@@ -95,10 +98,12 @@ def policies_equal(left: Any, right: Any) -> bool:
 
 
 def _normalize_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
-    selection = dict(rule.get("selection") or {})
-    for key in ("tagPrefixList", "tagPatternList"):
-        if key in selection:
-            selection[key] = sorted(selection[key])
+    selection = rule.get("selection")
+    if isinstance(selection, Mapping):
+        selection = dict(selection)
+        for key in ("tagPrefixList", "tagPatternList"):
+            if key in selection:
+                selection[key] = _as_sorted_list(selection[key])
     normalized = {key: value for key, value in rule.items() if key != "selection"}
     normalized["selection"] = selection
     if not normalized.get("description"):
@@ -110,8 +115,10 @@ def normalize_lifecycle(document: Any) -> Any:
     """A canonical form of an ECR lifecycle policy: rules ordered by priority, list fields as sets."""
     if not isinstance(document, Mapping):
         return document
-    rules = [_normalize_rule(rule) for rule in document.get("rules", []) if isinstance(rule, Mapping)]
-    return {"rules": sorted(rules, key=lambda rule: (rule.get("rulePriority", 0), json.dumps(rule, sort_keys=True)))}
+    rules = document.get("rules")
+    rules = rules if isinstance(rules, list) else []
+    normalized = [_normalize_rule(rule) for rule in rules if isinstance(rule, Mapping)]
+    return {"rules": sorted(json.dumps(rule, sort_keys=True) for rule in normalized)}
 
 
 def lifecycles_equal(left: Any, right: Any) -> bool:

@@ -68,7 +68,8 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.ADOPTED: "Normal event: the resource adopted an existing repository (see status.adopted)",
     Reason.VULNERABILITIES_FOUND: "Warning event: the newest image's scan has CRITICAL or HIGH findings "
     "(once per image and change of counts; see status.scan)",
-    Reason.INVALID_SPEC: "the spec breaks a rule only the operator checks (tag limits, lifecycle policy JSON)",
+    Reason.INVALID_SPEC: "the spec breaks a rule only the operator checks (tag keys and values, a raw policy "
+    "that is not JSON or not a policy); the message names the field, and for JSON the line and column",
     Reason.MISSING_REQUIRED_TAGS: "spec.tags lacks a tag key the platform requires (--required-tags)",
     Reason.REPOSITORY_NAME_NOT_ALLOWED: "the namespace-prefix name policy forbids this repositoryName here",
     Reason.NAMESPACE_NOT_SEEN: "the operator has not seen the resource's Namespace yet (retried within seconds)",

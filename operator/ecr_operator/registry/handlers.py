@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
 from kopf._cogs.clients import api as kopf_api
 from prometheus_client import Counter
-from pydantic import ValidationError
 
 from ecr_operator.core import metrics
 from ecr_operator.core.errors import OperatorError, SpecError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
+from ecr_operator.registry.manifest import desired_registry
 from ecr_operator.registry.parts.registry import RegistryDeps
 from ecr_operator.registry.reconcile import (
     RegistryOutcome,
@@ -29,8 +28,7 @@ from ecr_operator.registry.reconcile import (
     managed_by,
     reconcile_registry,
 )
-from ecr_operator.registry.render import DesiredRegistry, render_registry
-from ecr_operator.registry.spec import REGISTRY_PLURAL, EcrRegistrySpec
+from ecr_operator.registry.spec import REGISTRY_PLURAL
 from ecr_operator.registry.status import report, report_failure
 from ecr_operator.repository.manifest import annotation_flag
 from ecr_operator.repository.spec import GROUP, OBSERVE_ONLY_ANNOTATION, VERSION
@@ -45,15 +43,6 @@ REGISTRY_PASSES = Counter(
     ["trigger", "result"],
 )
 PART = "registry"
-
-
-def desired_registry(spec: Mapping[str, Any], name: str, settings: Settings) -> DesiredRegistry:
-    try:
-        model = EcrRegistrySpec.model_validate(dict(spec))
-    except ValidationError as exc:
-        fields = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise SpecError(Reason.INVALID_SPEC, fields) from exc
-    return render_registry(model, name, settings.region)
 
 
 async def _registry_deps(body: kopf.Body, resource: kopf.Resource, memo: Runtime, logger: Logger) -> RegistryDeps:

@@ -13,12 +13,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ecr_operator.core.documents import load_document
+from ecr_operator.core.errors import SpecError
+from ecr_operator.core.reasons import Reason
 from ecr_operator.registry.spec import EcrRegistrySpec, RegistryPolicy, Replication, Scanning
 
 REPLICATION_STATEMENT_SID = "EcrOperatorAllowReplication"
 REPLICATION_ACTIONS = ("ecr:CreateRepository", "ecr:ReplicateImage")
 DEFAULT_SCANNING: dict[str, Any] = {"scanType": "BASIC", "rules": []}
 """ECR's scanning configuration when none was ever set, and what a Delete puts back."""
+REGISTRY_POLICY_FIELD = "spec.registryPolicy.policyText"
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,10 @@ class DesiredRegistry:
 
 
 def render_registry(spec: EcrRegistrySpec, name: str, default_region: str) -> DesiredRegistry:
+    """Raises InvalidSpec for a raw registry policy that is not a policy document (checked here, before any AWS
+    call; the document itself is rendered once the registry's account is known)."""
+    if spec.registry_policy is not None and spec.registry_policy.policy_text:
+        load_registry_policy(spec.registry_policy.policy_text)
     return DesiredRegistry(
         name=name,
         region=spec.region or default_region,
@@ -88,12 +96,35 @@ def partition_of(region: str) -> str:
     return "aws"
 
 
+def load_registry_policy(text: str) -> dict[str, Any]:
+    """A raw registry policy: an object whose ``Statement`` is a statement object or a list of them, and whose
+    ``Version``, if any, is a string; raises InvalidSpec naming the field."""
+    document = load_document(text, REGISTRY_POLICY_FIELD)
+    if not isinstance(document, dict):
+        raise SpecError(Reason.INVALID_SPEC, f"{REGISTRY_POLICY_FIELD} must be a JSON object")
+    problems = []
+    statements = document.get("Statement")
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list) or not all(isinstance(statement, dict) for statement in statements):
+        problems.append("its Statement must be an object or a list of objects")
+    if not isinstance(document.get("Version", ""), str):
+        problems.append("its Version must be a string")
+    if problems:
+        raise SpecError(Reason.INVALID_SPEC, f"{REGISTRY_POLICY_FIELD}: {'; '.join(problems)}")
+    return document
+
+
+def _statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    statements = document.get("Statement", [])
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
 def render_registry_policy(policy: RegistryPolicy, registry_id: str, region: str) -> dict[str, Any] | None:
     """The registry policy document: the raw policy's statements plus the structured replication statement;
     None (no policy) when neither is set."""
-    document: dict[str, Any] = json.loads(policy.policy_text) if policy.policy_text else {}
-    statements = document.get("Statement", [])
-    statements = [statements] if isinstance(statements, Mapping) else list(statements)
+    document = load_registry_policy(policy.policy_text) if policy.policy_text else {}
+    statements = _statements(document)
     if policy.allow_replication_from_accounts:
         partition = partition_of(region)
         accounts = sorted(set(policy.allow_replication_from_accounts))

@@ -1,7 +1,8 @@
 """What an EcrRepository asks for, judged once: the handlers and `ecr-operator plan` call the same function.
 
 Parsing, the operator's own checks (required tags, AWS tag rules, raw lifecycle policy) and the repository
-name policy all raise :class:`SpecError` with the reason the operator reports in status.
+name policy all raise :class:`SpecError` with the reason the operator reports in status. No other exception
+leaves these functions for any spec (``tests/unit/test_spec_fuzz.py`` feeds them arbitrary JSON).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from ecr_operator.core.errors import SpecError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
+from ecr_operator.core.spec_errors import judged, validation_problems
 from ecr_operator.repository.adoption import is_true
 from ecr_operator.repository.render import Desired, Owner, render
 from ecr_operator.repository.spec import ADOPT_ANNOTATION, OBSERVE_ONLY_ANNOTATION, EcrRepositorySpec
@@ -38,17 +40,18 @@ def annotation_flag(annotations: Mapping[str, Any], annotation: str) -> bool:
     return is_true(annotations.get(annotation))
 
 
-def parse_spec(spec: Mapping[str, Any]) -> EcrRepositorySpec:
+def parse_spec(spec: Any) -> EcrRepositorySpec:
+    if not isinstance(spec, Mapping):
+        raise SpecError(Reason.INVALID_SPEC, f"spec: must be an object, not {type(spec).__name__}")
     try:
         return EcrRepositorySpec.model_validate(dict(spec))
     except ValidationError as exc:
-        fields = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise SpecError(Reason.INVALID_SPEC, fields) from exc
+        raise SpecError(Reason.INVALID_SPEC, validation_problems(exc)) from exc
 
 
 def desired_for(spec: Mapping[str, Any], namespace: str, name: str, settings: Settings) -> Desired:
     """The desired state without the checks: what a delete needs (it must go on whatever the settings say)."""
-    return render(parse_spec(spec), Owner(settings.cluster_id, namespace, name), settings.region)
+    return judged(lambda: render(parse_spec(spec), Owner(settings.cluster_id, namespace, name), settings.region))
 
 
 def request_for(
@@ -60,13 +63,17 @@ def request_for(
     granted_prefixes: Iterable[str] = (),
 ) -> Request:
     """The whole judgement of a manifest; ``granted_prefixes`` come from its Namespace's annotation."""
-    model = parse_spec(spec)
-    desired = render(model, Owner(settings.cluster_id, namespace, name), settings.region)
-    validate(model, settings.required_tags)
-    check_repository_name(settings.repository_name_policy, desired.repository_name, namespace, granted_prefixes)
-    return Request(
-        desired,
-        adopt=annotation_flag(annotations, ADOPT_ANNOTATION),
-        observe_only=annotation_flag(annotations, OBSERVE_ONLY_ANNOTATION),
-        export=model.export.config_map_name if model.export else None,
-    )
+
+    def judge() -> Request:
+        model = parse_spec(spec)
+        desired = render(model, Owner(settings.cluster_id, namespace, name), settings.region)
+        validate(model, settings.required_tags)
+        check_repository_name(settings.repository_name_policy, desired.repository_name, namespace, granted_prefixes)
+        return Request(
+            desired,
+            adopt=annotation_flag(annotations, ADOPT_ANNOTATION),
+            observe_only=annotation_flag(annotations, OBSERVE_ONLY_ANNOTATION),
+            export=model.export.config_map_name if model.export else None,
+        )
+
+    return judged(judge)

@@ -7,6 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ecr_operator.core.documents import load_document
+from ecr_operator.core.errors import SpecError
+from ecr_operator.core.reasons import Reason
 from ecr_operator.repository.spec import EcrRepositorySpec, Lifecycle
 
 OWNER_TAG_PREFIX = "ecr.platform.dev/"
@@ -17,6 +20,7 @@ OWNER_TAG_KEYS = (CLUSTER_TAG, NAMESPACE_TAG, NAME_TAG)
 
 PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
 PULL_STATEMENT_SID = "CrossAccountPull"
+LIFECYCLE_POLICY_FIELD = "spec.lifecycle.policyText"
 
 
 @dataclass(frozen=True)
@@ -107,12 +111,21 @@ def legacy_key_alias_for(repository_name: str) -> str:
     return ALIAS_PREFIX + repository_name.replace(".", "_")
 
 
+def load_lifecycle_policy(text: str) -> dict[str, Any]:
+    """A raw lifecycle policy's document (its rules are checked by ``validate``); raises InvalidSpec."""
+    document = load_document(text, LIFECYCLE_POLICY_FIELD)
+    if not isinstance(document, dict):
+        raise SpecError(
+            Reason.INVALID_SPEC, f"{LIFECYCLE_POLICY_FIELD} must be an object with a non-empty 'rules' list"
+        )
+    return document
+
+
 def render_lifecycle_policy(lifecycle: Lifecycle | None) -> dict[str, Any] | None:
     if lifecycle is None:
         return None
     if lifecycle.policy_text is not None:
-        document: dict[str, Any] = json.loads(lifecycle.policy_text)
-        return document
+        return load_lifecycle_policy(lifecycle.policy_text)
     rules: list[dict[str, Any]] = []
     if lifecycle.expire_untagged_after_days is not None:
         days = lifecycle.expire_untagged_after_days

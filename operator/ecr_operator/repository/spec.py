@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 GROUP = "ecr.platform.dev"
@@ -26,6 +26,16 @@ ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
 CONFIG_MAP_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$"
 
+AWS_MAX_TAGS = 50
+"""AWS's limit of tags per ECR repository and per KMS key."""
+OWNERSHIP_TAG_COUNT = 3
+"""The tags the operator adds to every resource it creates (``render.OWNER_TAG_KEYS``)."""
+MAX_USER_TAGS = AWS_MAX_TAGS - OWNERSHIP_TAG_COUNT
+TAG_LIMIT = (
+    f"may hold at most {MAX_USER_TAGS} tags: AWS allows {AWS_MAX_TAGS} per repository and KMS key, and the "
+    f"operator adds its {OWNERSHIP_TAG_COUNT} ownership tags (ecr.platform.dev/cluster, namespace, name)"
+)
+
 ADOPT_ANNOTATION = f"{GROUP}/adopt"
 """On an EcrRepository: take over an existing repository nobody owns (where the platform allows adoption)."""
 ALLOW_ADOPTION_ANNOTATION = f"{GROUP}/allow-adoption"
@@ -38,6 +48,12 @@ REPOSITORY_PREFIXES_ANNOTATION = f"{GROUP}/repository-prefixes"
 
 def _rules(*rules: dict[str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": list(rules)}
+
+
+def _within_the_tag_limit(tags: dict[str, str]) -> dict[str, str]:
+    if len(tags) > MAX_USER_TAGS:
+        raise ValueError(f"has {len(tags)} tags; it {TAG_LIMIT}")
+    return tags
 
 
 class _Model(BaseModel):
@@ -197,9 +213,13 @@ class EcrRepositorySpec(_Model):
     )
     lifecycle: Lifecycle | None = Field(None, description=Lifecycle.__doc__)
     cross_account_pull: CrossAccountPull | None = Field(None, description=CrossAccountPull.__doc__)
-    tags: dict[str, str] = Field(
+    tags: Annotated[dict[str, str], AfterValidator(_within_the_tag_limit)] = Field(
         default_factory=dict,
-        description="Tags for the repository and the KMS key the operator creates.",
+        description=f"Tags for the repository and the KMS key the operator creates (at most {MAX_USER_TAGS}: "
+        f"AWS allows {AWS_MAX_TAGS} per resource and the operator adds {OWNERSHIP_TAG_COUNT} ownership tags).",
+        # A CEL rule rather than maxProperties: the API server reports a failed maxProperties alone ("Too many"),
+        # without running the rules, and so without saying why the limit is what it is.
+        json_schema_extra=_rules({"rule": f"size(self) <= {MAX_USER_TAGS}", "message": f"spec.tags {TAG_LIMIT}"}),
     )
     deletion_policy: Literal["Delete", "Retain"] = Field(
         "Delete", description="Delete or Retain the AWS resources when this resource is deleted."

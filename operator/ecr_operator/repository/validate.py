@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -10,16 +9,16 @@ from typing import Any
 from ecr_operator.core.errors import SpecError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import RepositoryNamePolicy
-from ecr_operator.repository.render import OWNER_TAG_KEYS, OWNER_TAG_PREFIX
+from ecr_operator.repository.render import LIFECYCLE_POLICY_FIELD, OWNER_TAG_PREFIX, load_lifecycle_policy
 from ecr_operator.repository.spec import REPOSITORY_PREFIXES_ANNOTATION, EcrRepositorySpec
 
-MAX_TAGS = 50
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 _TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$", re.UNICODE)
 
-_TAG_STATUSES = {"tagged", "untagged", "any"}
-_COUNT_TYPES = {"imageCountMoreThan", "sinceImagePushed"}
+# Tuples, not sets: the values tested against them come from the user's JSON and may be unhashable (a list).
+_TAG_STATUSES = ("any", "tagged", "untagged")
+_COUNT_TYPES = ("imageCountMoreThan", "sinceImagePushed")
 
 
 def missing_required_tags(tags: dict[str, str], required: Iterable[str]) -> list[str]:
@@ -27,12 +26,8 @@ def missing_required_tags(tags: dict[str, str], required: Iterable[str]) -> list
 
 
 def tag_problems(tags: dict[str, str]) -> list[str]:
+    # How many: the model's limit (spec.MAX_USER_TAGS), which the CRD enforces at admission.
     problems = []
-    if len(tags) + len(OWNER_TAG_KEYS) > MAX_TAGS:
-        problems.append(
-            f"spec.tags has {len(tags)} tags; AWS allows {MAX_TAGS} per resource, "
-            f"{len(OWNER_TAG_KEYS)} of them used by the operator's ownership tags"
-        )
     for key, value in sorted(tags.items()):
         if not key or len(key) > MAX_TAG_KEY:
             problems.append(f"spec.tags key {key[:40]!r} must be 1-{MAX_TAG_KEY} characters")
@@ -50,16 +45,16 @@ def tag_problems(tags: dict[str, str]) -> list[str]:
 def lifecycle_policy_problems(text: str) -> list[str]:
     """What AWS would reject in a raw lifecycle policy (moto accepts anything that parses)."""
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return [f"spec.lifecycle.policyText is not valid JSON: {exc}"]
-    if not isinstance(document, dict) or not isinstance(document.get("rules"), list) or not document["rules"]:
-        return ["spec.lifecycle.policyText must be an object with a non-empty 'rules' list"]
+        document = load_lifecycle_policy(text)
+    except SpecError as error:
+        return [error.message]
+    if not isinstance(document.get("rules"), list) or not document["rules"]:
+        return [f"{LIFECYCLE_POLICY_FIELD} must be an object with a non-empty 'rules' list"]
     problems: list[str] = []
     priorities: list[int] = []
     any_priorities: list[int] = []
     for index, rule in enumerate(document["rules"]):
-        where = f"spec.lifecycle.policyText rules[{index}]"
+        where = f"{LIFECYCLE_POLICY_FIELD} rules[{index}]"
         if not isinstance(rule, dict):
             problems.append(f"{where} must be an object")
             continue
@@ -70,11 +65,11 @@ def lifecycle_policy_problems(text: str) -> list[str]:
             if isinstance(rule.get("selection"), dict) and rule["selection"].get("tagStatus") == "any":
                 any_priorities.append(priority)
     if len(priorities) != len(set(priorities)):
-        problems.append("spec.lifecycle.policyText rulePriority values must be unique")
+        problems.append(f"{LIFECYCLE_POLICY_FIELD} rulePriority values must be unique")
     if len(any_priorities) > 1:
-        problems.append("spec.lifecycle.policyText may have only one rule with tagStatus 'any'")
+        problems.append(f"{LIFECYCLE_POLICY_FIELD} may have only one rule with tagStatus 'any'")
     if any_priorities and priorities and any_priorities[0] != max(priorities):
-        problems.append("spec.lifecycle.policyText: the tagStatus 'any' rule must have the highest rulePriority")
+        problems.append(f"{LIFECYCLE_POLICY_FIELD}: the tagStatus 'any' rule must have the highest rulePriority")
     return problems
 
 
@@ -83,6 +78,8 @@ def _rule_problems(where: str, rule: dict[str, Any]) -> list[str]:
     priority = rule.get("rulePriority")
     if not isinstance(priority, int) or isinstance(priority, bool) or priority < 1:
         problems.append(f"{where}.rulePriority must be a positive integer")
+    if "description" in rule and not isinstance(rule["description"], str):
+        problems.append(f"{where}.description must be a string")
     action = rule.get("action")
     if not isinstance(action, dict) or action.get("type") != "expire":
         problems.append(f"{where}.action.type must be 'expire'")
@@ -91,12 +88,15 @@ def _rule_problems(where: str, rule: dict[str, Any]) -> list[str]:
         return [*problems, f"{where}.selection must be an object"]
     tag_status = selection.get("tagStatus")
     if tag_status not in _TAG_STATUSES:
-        problems.append(f"{where}.selection.tagStatus must be one of {sorted(_TAG_STATUSES)}")
+        problems.append(f"{where}.selection.tagStatus must be one of {list(_TAG_STATUSES)}")
     if tag_status == "tagged" and not (selection.get("tagPrefixList") or selection.get("tagPatternList")):
         problems.append(f"{where}.selection: tagStatus 'tagged' needs tagPrefixList or tagPatternList")
+    for name in ("tagPrefixList", "tagPatternList"):
+        if name in selection and not _strings(selection[name]):
+            problems.append(f"{where}.selection.{name} must be a list of non-empty strings")
     count_type = selection.get("countType")
     if count_type not in _COUNT_TYPES:
-        problems.append(f"{where}.selection.countType must be one of {sorted(_COUNT_TYPES)}")
+        problems.append(f"{where}.selection.countType must be one of {list(_COUNT_TYPES)}")
     if count_type == "sinceImagePushed" and selection.get("countUnit") != "days":
         problems.append(f"{where}.selection.countUnit must be 'days' with countType 'sinceImagePushed'")
     if count_type == "imageCountMoreThan" and "countUnit" in selection:
@@ -105,6 +105,10 @@ def _rule_problems(where: str, rule: dict[str, Any]) -> list[str]:
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         problems.append(f"{where}.selection.countNumber must be a positive integer")
     return problems
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) and item for item in value)
 
 
 def validate(spec: EcrRepositorySpec, required_tags: Iterable[str]) -> None:

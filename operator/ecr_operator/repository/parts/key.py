@@ -301,6 +301,11 @@ def _update_actions(desired: Desired, observed: ObservedKey) -> list[Action]:
         operation = "enable_key_rotation" if desired.enable_key_rotation else "disable_key_rotation"
         actions.append(Action("kms", operation, {"KeyId": key_id}, operation.replace("_", " ")))
     to_set, to_remove = tag_changes(desired.tags, observed.tags)
+    # Removals first: a swap never holds more than AWS's 50 tags at once.
+    if to_remove:
+        actions.append(
+            Action("kms", "untag_resource", {"KeyId": key_id, "TagKeys": to_remove}, f"remove key tags {to_remove}")
+        )
     if to_set:
         actions.append(
             Action(
@@ -309,10 +314,6 @@ def _update_actions(desired: Desired, observed: ObservedKey) -> list[Action]:
                 {"KeyId": key_id, "Tags": [{"TagKey": k, "TagValue": v} for k, v in sorted(to_set.items())]},
                 f"set key tags {sorted(to_set)}",
             )
-        )
-    if to_remove:
-        actions.append(
-            Action("kms", "untag_resource", {"KeyId": key_id, "TagKeys": to_remove}, f"remove key tags {to_remove}")
         )
     return actions
 

@@ -13,7 +13,7 @@ from ecr_operator.core.compare import lifecycles_equal, parse_json, policies_equ
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.repository.adoption import Adoption
-from ecr_operator.repository.render import Desired, Owner, owner_from_tags, to_json
+from ecr_operator.repository.render import OWNER_TAG_KEYS, Desired, Owner, owner_from_tags, to_json
 from ecr_operator.repository.spec import ADOPT_ANNOTATION
 
 
@@ -182,6 +182,35 @@ def _policy_actions(desired: Desired, observed: ObservedRepository | None) -> li
     return [action for action in actions if action is not None]
 
 
+def _tag_actions(desired: Desired, observed: ObservedRepository) -> list[Action]:
+    """Tags before any other write, and removals before additions, so that a swap never holds more than AWS's
+    50 tags at once. A repository being adopted that has tags to remove first gets only the ownership tags: IAM
+    policies conditioned on aws:ResourceTag/ecr.platform.dev/cluster (deploy/iam-policy.json) allow no
+    UntagResource on it before."""
+    to_set, to_remove = tag_changes(desired.tags, observed.tags)
+    actions = []
+    if observed.owner is None and to_remove:
+        ownership = {key: value for key, value in to_set.items() if key in OWNER_TAG_KEYS}
+        to_set = {key: value for key, value in to_set.items() if key not in ownership}
+        actions.append(_tag_action(observed.arn, ownership, "set repository ownership tags"))
+    if to_remove:
+        actions.append(
+            Action(
+                "ecr",
+                "untag_resource",
+                {"resourceArn": observed.arn, "tagKeys": to_remove},
+                f"remove repository tags {to_remove}",
+            )
+        )
+    if to_set:
+        actions.append(_tag_action(observed.arn, to_set, "set repository tags"))
+    return actions
+
+
+def _tag_action(arn: str, tags: dict[str, str], summary: str) -> Action:
+    return Action("ecr", "tag_resource", {"resourceArn": arn, "tags": _tag_list(tags)}, f"{summary} {sorted(tags)}")
+
+
 def plan(desired: Desired, observed: ObservedRepository | None, deps: RepositoryDeps) -> RepositoryPlan:
     name = desired.repository_name
     key_arn = deps.key_arn
@@ -228,19 +257,7 @@ def plan(desired: Desired, observed: ObservedRepository | None, deps: Repository
             )
         )
 
-    actions = []
-    to_set, to_remove = tag_changes(desired.tags, observed.tags)
-    if to_set:
-        # Tags first: an adopted repository then carries the ownership tags before any other write, which
-        # IAM policies conditioned on aws:ResourceTag/ecr.platform.dev/cluster need (deploy/iam-policy.json).
-        actions.append(
-            Action(
-                "ecr",
-                "tag_resource",
-                {"resourceArn": observed.arn, "tags": _tag_list(to_set)},
-                f"set repository tags {sorted(to_set)}",
-            )
-        )
+    actions = _tag_actions(desired, observed)
     if observed.image_tag_mutability != desired.image_tag_mutability:
         actions.append(
             Action(
@@ -260,15 +277,6 @@ def plan(desired: Desired, observed: ObservedRepository | None, deps: Repository
             )
         )
     actions.extend(_policy_actions(desired, observed))
-    if to_remove:
-        actions.append(
-            Action(
-                "ecr",
-                "untag_resource",
-                {"resourceArn": observed.arn, "tagKeys": to_remove},
-                f"remove repository tags {to_remove}",
-            )
-        )
     return RepositoryPlan(
         actions,
         problems,

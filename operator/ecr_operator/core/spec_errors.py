@@ -1,0 +1,32 @@
+"""Errors of spec processing, all as InvalidSpec naming the field: what both kinds' manifest modules use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from ecr_operator.core.errors import SpecError
+from ecr_operator.core.reasons import Reason
+
+T = TypeVar("T")
+
+
+def judged(judge: Callable[[], T]) -> T:
+    """``judge()``, with any error of spec processing reported as InvalidSpec.
+
+    Every known bad input is refused by name where it is read (the model, ``core.documents``, a kind's checks). This is
+    the net under them: a ValueError, TypeError or RecursionError that still escapes is a spec the operator cannot
+    process, and must end as Ready=False with a Warning event and no hot retry, like any refused spec. Left to
+    propagate, kopf would retry a traceback for ever while status kept its old Ready=True.
+    """
+    try:
+        return judge()
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise SpecError(Reason.INVALID_SPEC, f"spec: cannot be processed: {type(exc).__name__}: {exc}") from exc
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """pydantic's errors, each naming its field (``spec.lifecycle.maxImageCount: ...``)."""
+    return "; ".join(f"{'.'.join(['spec', *(str(p) for p in e['loc'])])}: {e['msg']}" for e in exc.errors())

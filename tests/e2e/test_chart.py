@@ -88,9 +88,11 @@ def container_env(objects: list[dict[str, Any]], secrets: Mapping[str, Mapping[s
     for entry in container.get("env", []):
         if "value" in entry:
             env[entry["name"]] = entry["value"]
-        else:
+        elif "secretKeyRef" in entry["valueFrom"]:
             reference = entry["valueFrom"]["secretKeyRef"]
             env[entry["name"]] = secrets[reference["name"]][reference["key"]]
+        else:  # the downward API: the Pod's own name, namespace and uid, read by no setting
+            assert set(entry["valueFrom"]) == {"fieldRef"}, entry
     return env
 
 

@@ -7,6 +7,7 @@ import copy
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -43,7 +44,10 @@ from ecr_operator_dev._process import free_port  # noqa: E402
 GROUP, VERSION, PLURAL = "ecr.platform.dev", "v1alpha1", "ecrrepositories"
 REGION = "ap-northeast-2"
 CLUSTER_ID = "bench"
-PHASES = ("latency", "throughput", "calls", "memory", "drift", "restart", "fleet", "quotas", "events")
+PHASES = (
+    *("latency", "throughput", "calls", "memory", "drift", "restart"),
+    *("burst", "fleet", "quotas", "tenants", "events"),
+)
 DEFAULT_PHASES = ("latency", "throughput", "calls", "memory", "drift", "restart")
 MEMORY_LEVELS = (0, 1, 100, 500, 1000)  # 1: the one-time cost of the first resource (boto3 models, clients)
 PRODUCTION_RESYNC = 600.0
@@ -56,12 +60,85 @@ DEFAULT_NOTE = (
 )
 
 
+def load() -> dict[str, Any]:
+    """The machine's load now: the load averages and ``uptime``'s line (the machine is shared)."""
+    try:
+        uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        uptime = ""
+    return {"load_average": [round(x, 2) for x in os.getloadavg()], "uptime": uptime}
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The operator's /metrics as {(sample name, sorted labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def histogram_quantiles(
+    before: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    after: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    name: str,
+    labels: dict[str, str],
+    quantiles: Sequence[float] = (0.5, 0.95),
+) -> dict[str, Any]:
+    """Quantiles of what a histogram observed between two scrapes, interpolated within its buckets (as Prometheus's
+    histogram_quantile does), with the count and mean."""
+    wanted = tuple(sorted(labels.items()))
+    buckets: list[tuple[float, float]] = []
+    for (sample, sample_labels), value in after.items():
+        if sample != f"{name}_bucket":
+            continue
+        rest = tuple(item for item in sample_labels if item[0] != "le")
+        if rest != wanted:
+            continue
+        le = dict(sample_labels)["le"]
+        bound = float("inf") if le == "+Inf" else float(le)
+        buckets.append((bound, value - before.get((sample, sample_labels), 0.0)))
+    buckets.sort()
+    key = (f"{name}_count", wanted)
+    count = after.get(key, 0.0) - before.get(key, 0.0)
+    total = after.get((f"{name}_sum", wanted), 0.0) - before.get((f"{name}_sum", wanted), 0.0)
+    result: dict[str, Any] = {"count": int(count), "mean": round(total / count, 4) if count else None}
+    for q in quantiles:
+        result[f"p{round(q * 100)}"] = _bucket_quantile(buckets, count, q)
+    return result
+
+
+def _bucket_quantile(buckets: list[tuple[float, float]], count: float, q: float) -> float | None:
+    if not count:
+        return None
+    rank = q * count
+    lower, below = 0.0, 0.0
+    for bound, cumulative in buckets:
+        if cumulative >= rank:
+            if bound == float("inf"):
+                return lower
+            inside = cumulative - below
+            return round(lower + (bound - lower) * ((rank - below) / inside if inside else 1.0), 4)
+        lower, below = bound, cumulative
+    return None
+
+
 def log(line: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
-def manifest(name: str, namespace: str, max_images: int = 30) -> dict[str, Any]:
-    """The seed example (KMS key with rotation, scan on push, keep-N lifecycle, all required tags)."""
+def manifest(name: str, namespace: str, max_images: int = 30, encryption: str = "KMS") -> dict[str, Any]:
+    """The seed example (KMS key with rotation, scan on push, keep-N lifecycle, all required tags); with
+    ``encryption="AES256"`` the repository uses ECR's default encryption (no key, so no KMS quota applies)."""
+    encrypted = (
+        {"type": "KMS", "enableKeyRotation": True, "deletionWindowInDays": 7}
+        if encryption == "KMS"
+        else {"type": encryption}
+    )
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "EcrRepository",
@@ -71,7 +148,7 @@ def manifest(name: str, namespace: str, max_images: int = 30) -> dict[str, Any]:
             "region": REGION,
             "imageTagMutability": "MUTABLE",
             "scanOnPush": True,
-            "encryption": {"type": "KMS", "enableKeyRotation": True, "deletionWindowInDays": 7},
+            "encryption": encrypted,
             "lifecycle": {"maxImageCount": max_images},
             "crossAccountPull": {"enabled": False},
             "tags": {
@@ -403,7 +480,9 @@ def cpu_delta(before: dict[str, float | None], after: dict[str, float | None]) -
     }
 
 
-def create_many(env: Env, namespace: str, names: list[str], threads: int = 16) -> tuple[float, list[str]]:
+def create_many(
+    env: Env, namespace: str, names: list[str], threads: int = 16, encryption: str = "KMS"
+) -> tuple[float, list[str]]:
     """Create the resources as fast as possible; returns (seconds to submit them all, errors)."""
     errors: list[str] = []
     with env.client(pool=threads) as client:
@@ -411,7 +490,9 @@ def create_many(env: Env, namespace: str, names: list[str], threads: int = 16) -
 
         def create(name: str) -> None:
             try:
-                api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest(name, namespace))
+                api.create_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, manifest(name, namespace, encryption=encryption)
+                )
             except kubernetes.client.ApiException as exc:
                 errors.append(f"{name}: {exc.status} {exc.reason}")
 

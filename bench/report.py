@@ -149,13 +149,17 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
             row("peak RSS at 500 resources", None, "<= 100 MiB (run --n 500 or more)", None)
     if "quotas" in phases:
         quotas = phases["quotas"]
+        from ecr_operator.core.ratelimit import DEFAULT_RATES
+
+        published = {key for key, rate in DEFAULT_RATES.items() if rate is not None and not key.endswith(":*")}
         for label in ("limiter_off", "limiter_on"):
             run = quotas[label]
+            at_published = sum(n for op, n in run["throttled_by_operation"].items() if op in published)
             row(
-                f"quotas x{quotas['quota_scale']:g}, {label}: throttled responses",
-                run["throttled_responses"],
-                "0 with the limiter",
-                run["throttled_responses"] == 0 if label == "limiter_on" else None,
+                f"quotas x{quotas['quota_scale']:g}, {label}: throttled at published / hidden quotas",
+                f"{at_published} / {run['throttled_responses'] - at_published}",
+                "0 at published quotas with the limiter",
+                at_published == 0 if label == "limiter_on" else None,
             )
             row(
                 f"quotas x{quotas['quota_scale']:g}, {label}: all Ready / quota-bound minimum",
@@ -208,6 +212,52 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{steady['reads_per_pass']} / {steady['reads_per_hour']}",
                 "<= 4.5 per pass",
                 steady["reads_per_pass"] <= 4.5,
+            )
+        row(f"fleet {n}: RSS growth per resource", fleet_phase.get("rss_per_resource_kib"), "", None, " KiB")
+        interactive = fleet_phase.get("interactive_during_steady_state") or {}
+        for key, label in (("create_to_ready_seconds", "create"), ("edit_to_ready_seconds", "edit")):
+            if key in interactive:
+                p50, p95 = interactive[key]["p50"], interactive[key]["p95"]
+                row(
+                    f"fleet {n}: {label} -> Ready in steady state, p50 / p95",
+                    f"{p50:.2f} / {p95:.2f}",
+                    "<= 1 s / <= 3 s",
+                    p50 <= 1 and p95 <= 3,
+                )
+        lag = (fleet_phase.get("timers") or {}).get("resync_lag_seconds") or {}
+        if lag.get("count"):
+            row(f"fleet {n}: resync timer lag p50 / p95", f"{lag['p50']} / {lag['p95']}", "", None, " s")
+    if "burst" in phases:
+        for size, entry in phases["burst"]["summary"].items():
+            ratio = entry["best_defaults_over_best_off"]
+            row(f"burst {size} AES256: defaults / limiter off (best runs)", ratio, "<= 1.10", ratio <= 1.10)
+    if "tenants" in phases:
+        tenants = phases["tenants"]
+        baseline = tenants.get("unmapped_baseline")
+        if baseline:
+            label = f"{baseline['roles']} unmapped Namespaces x {len(baseline['regions'])} regions"
+            row(f"tenants: {label}: peak above idle", baseline["peak_above_idle_mib"], "(no accounts)", None, " MiB")
+        for roles in tenants["roles"]:
+            label = f"{roles['roles']} roles x {len(roles['regions'])} regions (cache {roles['client_cache_size']})"
+            row(f"tenants: {label}: idle RSS", roles["idle"]["vm_rss_mib"], "", None, " MiB")
+            above = roles["peak_above_idle_mib"]
+            row(f"tenants: {label}: peak above idle", above, "<= 60 MiB", above <= 60, " MiB")
+        invented = tenants["invented"]
+        if invented:
+            label = f"{invented['resources']} invented regions"
+            sets = invented["client_sets_cached"]
+            row(
+                f"tenants: {label}: client sets / requests to them",
+                f"{sets['idle']} -> {sets['after']} / {invented['requests_signed_for_invented_regions']}",
+                "no new client set, 0 requests",
+                sets["idle"] == sets["after"] and invented["requests_signed_for_invented_regions"] == 0,
+            )
+            row(
+                f"tenants: {label}: RSS growth per resource",
+                invented["growth_kib_per_resource"],
+                "(kopf's own per-object state)",
+                None,
+                " KiB",
             )
     if "events" in phases:
         events = phases["events"]

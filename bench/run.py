@@ -36,8 +36,10 @@ from bench.harness import (
     REPO_ROOT,
     Env,
     install_crd,
+    load,
     log,
 )
+from bench.phases.burst import phase_burst
 from bench.phases.calls import phase_calls
 from bench.phases.drift import phase_drift
 from bench.phases.events import phase_events
@@ -47,6 +49,8 @@ from bench.phases.memory import phase_memory
 from bench.phases.overhead import proxy_overhead
 from bench.phases.quotas import phase_quotas
 from bench.phases.restart import phase_restart
+from bench.phases.tenants import add_arguments as add_tenant_arguments
+from bench.phases.tenants import phase_tenants
 from bench.phases.throughput import phase_throughput
 from bench.report import machine, print_table, verdicts
 from ecr_operator_dev import AwsProxy, LocalControlPlane, MotoServer, ensure_controlplane_binaries
@@ -65,7 +69,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(DEFAULT_PHASES),
-        help=f"comma-separated phases to run (default: {','.join(DEFAULT_PHASES)}; also: fleet, quotas, events)",
+        help=f"comma-separated phases to run (default: {','.join(DEFAULT_PHASES)}; also: "
+        "burst, fleet, quotas, tenants, events)",
     )
     parser.add_argument(
         "--restart-n", type=int, default=None, help="existing resources for the restart phase (default: --n)"
@@ -76,7 +81,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1.0,
         help="quotas phase: AWS's default request quotas times this, for the proxy and the operator's limiter (1)",
     )
+    parser.add_argument(
+        "--quota-hidden-rate",
+        type=float,
+        default=20.0,
+        help="quotas phase: the proxy's rate for each operation AWS publishes no quota for (20 per second)",
+    )
+    parser.add_argument(
+        "--quota-encryption", default="KMS", choices=("KMS", "AES256"), help="quotas phase: the resources' encryption"
+    )
     parser.add_argument("--fleet-batch", type=int, default=1000, help="fleet phase: resources per batch (1000)")
+    parser.add_argument(
+        "--fleet-encryption",
+        default="KMS",
+        choices=("KMS", "AES256"),
+        help="fleet phase: the resources' encryption (KMS: creates run at KMS's CreateKey quota, 5 per second)",
+    )
+    parser.add_argument(
+        "--fleet-inventory-interval",
+        type=float,
+        default=900.0,
+        help="fleet phase: the operator's inventory interval the hourly reads are computed with (its default, 900)",
+    )
+    parser.add_argument(
+        "--fleet-probes",
+        type=int,
+        default=10,
+        help="fleet phase: creates and edits made one at a time in the steady state, each timed to Ready (10)",
+    )
+    parser.add_argument(
+        "--burst-sizes", default="100,500", help="burst phase: AES256 resources applied at once (100,500)"
+    )
+    parser.add_argument(
+        "--burst-runs", type=int, default=1, help="burst phase: runs of each size and setting, alternating (1)"
+    )
     parser.add_argument(
         "--fleet-steady-window",
         type=float,
@@ -84,6 +122,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="fleet phase: seconds to count steady-state resyncs at the production interval (120; 0: skip,"
         " else the phase waits half an interval, 300 s, after the last create first)",
     )
+    add_tenant_arguments(parser)
     parser.add_argument("--name", default=None, help="result name: bench/results/<name>.json (default: n<N>)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results", help="directory for the JSON")
     parser.add_argument("--workdir", type=Path, default=None, help="logs and data (default: a temp dir)")
@@ -137,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "note": args.note,
         "load_average": {"start": list(os.getloadavg())},
+        "uptime": {"start": load()["uptime"]},
         "phases": {},
     }
     started = time.monotonic()
@@ -154,8 +194,10 @@ def main(argv: list[str] | None = None) -> int:
             "memory": phase_memory,
             "drift": phase_drift,
             "restart": phase_restart,
+            "burst": phase_burst,
             "fleet": phase_fleet,
             "quotas": phase_quotas,
+            "tenants": phase_tenants,
             "events": phase_events,
         }
         result["proxy_overhead"] = proxy_overhead(env)
@@ -172,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             result["phases"][phase] = runners[phase](env)
             result["phases"][phase]["phase_seconds"] = round(time.monotonic() - phase_started, 1)
     result["load_average"]["end"] = list(os.getloadavg())
+    result["uptime"]["end"] = load()["uptime"]
     result["total_seconds"] = round(time.monotonic() - started, 1)
     result["summary"] = verdicts(result)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
 """ecr-operator's development harness (never in the production wheel or image): a real control plane and a
 mocked AWS for the demo, the tests and the benchmarks.
 
-* :func:`ensure_controlplane_binaries` builds (once, cached per version) kube-apiserver, etcd
-  and kubectl from the pinned Go modules in ``hack/controlplane/``.
-* :class:`LocalControlPlane` runs etcd + kube-apiserver on loopback with generated
-  certificates and RBAC; no controller manager, scheduler or kubelet.
+* :func:`ensure_controlplane_binaries` builds (once, cached per version) kube-apiserver,
+  kube-controller-manager, etcd and kubectl from the pinned Go modules in ``hack/controlplane/``.
+* :class:`LocalControlPlane` runs etcd + kube-apiserver + kube-controller-manager (garbage collection,
+  Namespace deletion, ResourceQuota, ClusterRole aggregation) on loopback with generated certificates and
+  RBAC; no scheduler or kubelet.
 * :class:`MotoServer` runs moto's AWS mock server in a separate process.
 * :class:`AwsProxy` counts the AWS calls a process makes and injects faults moto never produces; it can also emit
   the events AWS would send for other callers' writes (:class:`EventEmitter`), into the queue and rules of

@@ -50,7 +50,7 @@ _SERVICES = {
     "AmazonSQS": "sqs",
     "AWSEvents": "events",
 }
-_CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/\d{8}/(?P<region>[a-z0-9-]+)/")
+_CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/\d{8}/(?P<region>[^/,\s]+)/")
 _EMITTING = ("ecr", "kms")
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ _THROTTLING: dict[str, tuple[int, str]] = {
 }
 _RATE_PREFIXES = {"tagging": "tag"}
 """Proxy service name -> the prefix rate specs use (IAM's: ``tag:GetResources``)."""
+_ROLE_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/")
+_ACCESS_KEY_ID = re.compile(r"<AccessKeyId>([^<]+)</AccessKeyId>")
 
 
 def _error_response(service: str, status: int, code: str, message: str) -> tuple[int, bytes, dict[str, str]]:
@@ -121,6 +123,8 @@ class Call:
     """time.monotonic() when the request arrived."""
     injected: str | None = None
     """The fault kind injected instead of (or before) forwarding, if any."""
+    region: str = ""
+    """The region the request was signed for (SigV4 credential scope); "" when unsigned."""
     access_key: str = ""
     """The access key id the request was signed with: who called."""
 
@@ -152,11 +156,16 @@ class Fault:
     delay_seconds: float = 0.0
     body_contains: str | None = None
     """Only requests whose body contains this text (e.g. one role's account in an AssumeRole)."""
+    account: str | None = None
+    """Only requests signed with credentials of a role of this account that the proxy saw assumed (AssumeRole
+    through it): one account's calls slowed or refused while the others' go on."""
     seen: int = field(default=0, init=False)
     injected: int = field(default=0, init=False)
 
-    def matches(self, operation: str, body: bytes = b"") -> bool:
+    def matches(self, operation: str, body: bytes = b"", account: str | None = None) -> bool:
         if self.body_contains is not None and self.body_contains.encode() not in body:
+            return False
+        if self.account is not None and self.account != account:
             return False
         if self.operation == "*":
             return True
@@ -164,9 +173,9 @@ class Fault:
             return not is_read(operation)
         return self.operation == operation
 
-    def take(self, operation: str, body: bytes = b"") -> bool:
+    def take(self, operation: str, body: bytes = b"", account: str | None = None) -> bool:
         """Whether this call gets the fault (updates the counters)."""
-        if not self.matches(operation, body):
+        if not self.matches(operation, body, account):
             return False
         self.seen += 1
         if self.seen <= self.skip or (self.times is not None and self.injected >= self.times):
@@ -194,7 +203,10 @@ class AwsProxy(Service):
         self._rates: dict[str, float] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._burst_seconds = 1.0
+        self._per_operation = False
         self._tag_index_lag = 0.0
+        self._key_accounts: dict[str, str] = {}
+        """Access key id -> the account of the role whose AssumeRole returned it."""
         self._unindexed: dict[str, float] = {}
         """KMS key ARN -> time.monotonic() until which the tagging API does not show it."""
         self._emitter: EventEmitter | None = None
@@ -253,17 +265,22 @@ class AwsProxy(Service):
             self._before.clear()
             self._after.clear()
 
-    def enforce_rates(self, rates: dict[str, float] | None, burst_seconds: float = 1.0) -> None:
+    def enforce_rates(
+        self, rates: dict[str, float] | None, burst_seconds: float = 1.0, per_operation: bool = False
+    ) -> None:
         """Throttle like AWS above per-operation request rates (None: never), with the service's real error.
 
-        ``rates`` maps ``service:Operation`` (or ``service:*``: one shared bucket for the service's other
-        operations) to requests per second, services spelled like IAM (``ecr``, ``kms``, ``tag``, ``sts``); each
-        bucket holds ``burst_seconds`` of requests. Throttled calls are recorded with ``injected="rate"``.
+        ``rates`` maps ``service:Operation`` (or ``service:*``: the service's other operations) to requests per
+        second, services spelled like IAM (``ecr``, ``kms``, ``tag``, ``sts``); each bucket holds
+        ``burst_seconds`` of requests. A ``service:*`` rate is one bucket shared by those operations, or with
+        ``per_operation`` one bucket for each of them (as AWS throttles ECR: every API on its own). Throttled calls
+        are recorded with ``injected="rate"``.
         """
         with self._lock:
             self._rates = dict(rates or {})
             self._buckets = {}
             self._burst_seconds = burst_seconds
+            self._per_operation = per_operation
 
     def _over_rate(self, service: str, operation: str) -> bool:
         prefix = _RATE_PREFIXES.get(service, service)
@@ -271,10 +288,11 @@ class AwsProxy(Service):
             key = next((k for k in (f"{prefix}:{operation}", f"{prefix}:*") if k in self._rates), None)
             if key is None:
                 return False
-            bucket = self._buckets.get(key)
+            name = f"{prefix}:{operation}" if self._per_operation else key
+            bucket = self._buckets.get(name)
             if bucket is None:
                 rate = self._rates[key]
-                bucket = self._buckets[key] = _Bucket(rate, max(1.0, rate * self._burst_seconds))
+                bucket = self._buckets[name] = _Bucket(rate, max(1.0, rate * self._burst_seconds))
             return not bucket.take()
 
     def emit_events(self, operator_access_keys: frozenset[str] | set[str], emitter: EventEmitter | None = None) -> None:
@@ -326,6 +344,23 @@ class AwsProxy(Service):
             return
         self.hide_from_tag_index(str(arn), lag)
 
+    def _note_assumed_role(self, request: bytes, payload: bytes) -> None:
+        """Remember which account the credentials an AssumeRole returned belong to (the role ARN's)."""
+        role = parse_qs(request.decode(errors="replace")).get("RoleArn", [""])[0]
+        account = _ROLE_ACCOUNT.match(role)
+        key = _ACCESS_KEY_ID.search(payload.decode(errors="replace"))
+        if account and key:
+            with self._lock:
+                self._key_accounts[key.group(1)] = account.group(1)
+
+    def _account_of(self, authorization: str | None) -> str | None:
+        """The account of a request's credentials, if they came from an AssumeRole the proxy saw."""
+        found = _CREDENTIAL.search(authorization or "")
+        if found is None:
+            return None
+        with self._lock:
+            return self._key_accounts.get(found.group("key"))
+
     def _lag_tag_index(self, payload: bytes) -> bytes:
         """GetResources' answer without the resources the index does not show yet."""
         now = time.monotonic()
@@ -348,10 +383,10 @@ class AwsProxy(Service):
         with self._lock:
             self._calls.append(call)
 
-    def _fault_for(self, operation: str, body: bytes) -> Fault | None:
+    def _fault_for(self, operation: str, body: bytes, account: str | None = None) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.take(operation, body):
+                if fault.take(operation, body, account):
                     return fault
         return None
 
@@ -383,33 +418,35 @@ class AwsProxy(Service):
                 started = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 service, operation = _identify(self.headers.get("X-Amz-Target"), body, self.path)
-                key = _caller(self.headers)[0]
-                fault = proxy._fault_for(operation, body)
+                key, region = _caller(self.headers)
+                fault = proxy._fault_for(operation, body, proxy._account_of(self.headers.get("Authorization")))
                 if fault is not None and fault.kind == "drop":
-                    self._hang_up(Call(service, operation, 0, started, "drop", key))
+                    self._hang_up(Call(service, operation, 0, started, "drop", region, key))
                     return
                 if fault is not None and fault.kind in _FAULT_RESPONSES:
                     status, code, message = _FAULT_RESPONSES[fault.kind]
                     self._respond(*_error_response(service, status, code, message))
-                    proxy._record(Call(service, operation, status, started, fault.kind, key))
+                    proxy._record(Call(service, operation, status, started, fault.kind, region, key))
                     return
                 if proxy._over_rate(service, operation):
                     status, code = _THROTTLING[service]
                     self._respond(*_error_response(service, status, code, "Rate exceeded"))
-                    proxy._record(Call(service, operation, status, started, "rate", key))
+                    proxy._record(Call(service, operation, status, started, "rate", region, key))
                     return
                 if fault is not None and fault.kind == "delay":
                     time.sleep(fault.delay_seconds)
                 for hook in proxy._hooks("before"):
                     hook(service, operation)
                 if fault is not None and fault.kind == "abort":
-                    self._hang_up(Call(service, operation, 0, started, "abort", key))
+                    self._hang_up(Call(service, operation, 0, started, "abort", region, key))
                     return
                 try:
                     status, payload, headers = proxy._forward(self.command, self.path, dict(self.headers), body)
                 except (OSError, http.client.HTTPException):  # moto went away (a teardown): hang up, like it did
-                    self._hang_up(Call(service, operation, 0, started, "upstream_gone", key))
+                    self._hang_up(Call(service, operation, 0, started, "upstream_gone", region, key))
                     return
+                if status == 200 and operation == "AssumeRole":
+                    proxy._note_assumed_role(body, payload)
                 if status == 200 and operation == "CreateKey":
                     proxy._note_created_key(payload)
                 elif status == 200 and service == "tagging" and operation == "GetResources":
@@ -417,12 +454,12 @@ class AwsProxy(Service):
                 for hook in proxy._hooks("after"):
                     hook(service, operation)
                 if fault is not None and fault.kind == "lose_response":
-                    self._hang_up(Call(service, operation, 0, started, "lose_response", key))
+                    self._hang_up(Call(service, operation, 0, started, "lose_response", region, key))
                     if status == 200:
                         proxy._emit(service, operation, self.headers, body, payload)
                     return
                 self._respond(status, payload, headers)
-                proxy._record(Call(service, operation, status, started, fault.kind if fault else None, key))
+                proxy._record(Call(service, operation, status, started, fault.kind if fault else None, region, key))
                 if status == 200:
                     proxy._emit(service, operation, self.headers, body, payload)
 

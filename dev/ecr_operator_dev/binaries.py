@@ -1,4 +1,4 @@
-"""Locate (building on first use) the kube-apiserver / etcd / kubectl binaries.
+"""Locate (building on first use) the kube-apiserver / kube-controller-manager / etcd / kubectl binaries.
 
 They are built from the pinned Go wrapper modules in ``hack/controlplane/`` by
 ``hack/controlplane/build.sh`` into a per-version cache outside the repository
@@ -29,25 +29,29 @@ HACK_DIR_ENV = "ECR_OPERATOR_HACK_DIR"
 """Overrides where the repository's ``hack/`` directory is."""
 
 BIN_DIR_ENV = "ECR_OPERATOR_CONTROLPLANE_BIN"
-"""Points at a directory with prebuilt ``kube-apiserver`` and ``etcd`` (skips the Go build)."""
+"""Points at a directory with prebuilt ``kube-apiserver``, ``kube-controller-manager`` and ``etcd`` (skips the Go
+build)."""
 
 
 @dataclass(frozen=True)
 class ControlPlaneBinaries:
     kube_apiserver: Path
     etcd: Path
+    kube_controller_manager: Path
     kubectl: Path | None = None
 
     @classmethod
     def from_dir(cls, bin_dir: Path) -> ControlPlaneBinaries:
         """The binaries in ``bin_dir``; ``kubectl`` is optional."""
-        missing = [name for name in ("kube-apiserver", "etcd") if not os.access(bin_dir / name, os.X_OK)]
+        required = ("kube-apiserver", "kube-controller-manager", "etcd")
+        missing = [name for name in required if not os.access(bin_dir / name, os.X_OK)]
         if missing:
             raise DevEnvError(f"{bin_dir} has no executable {' or '.join(missing)}")
         kubectl = bin_dir / "kubectl"
         return cls(
             kube_apiserver=bin_dir / "kube-apiserver",
             etcd=bin_dir / "etcd",
+            kube_controller_manager=bin_dir / "kube-controller-manager",
             kubectl=kubectl if os.access(kubectl, os.X_OK) else None,
         )
 
@@ -83,7 +87,7 @@ def ensure_controlplane_binaries(
         raise DevEnvError(
             f"{script} not found: building the local control plane needs a checkout of the "
             f"ecr-operator repository (set {HACK_DIR_ENV} to its hack/ directory), or set "
-            f"{BIN_DIR_ENV} to a directory with prebuilt kube-apiserver and etcd binaries"
+            f"{BIN_DIR_ENV} to a directory with prebuilt kube-apiserver, kube-controller-manager and etcd binaries"
         )
 
     proc = subprocess.Popen(

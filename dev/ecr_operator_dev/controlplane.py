@@ -1,9 +1,11 @@
-"""A real, single-node Kubernetes control plane (etcd + kube-apiserver) on loopback.
+"""A real, single-node Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager) on loopback.
 
-There is no kube-controller-manager, scheduler or kubelet: objects are stored and served, RBAC
-and admission apply, but nothing reconciles them. In particular namespace deletion never
-finishes (no namespace controller) and no ServiceAccount token Secrets are created; use
-:meth:`LocalControlPlane.token_kubeconfig` (TokenRequest) for ServiceAccount identities.
+kube-controller-manager runs only the controllers that act on API objects alone (:data:`CONTROLLERS`): garbage
+collection (owner references), the Namespace controller (a deleted Namespace empties and goes), ResourceQuota
+(usage, so the API server's quota admission can count), ClusterRole aggregation (``edit``/``view`` gather labelled
+roles) and the ValidatingAdmissionPolicy status (type-checking warnings). There is no scheduler or kubelet and no
+ServiceAccount token Secrets are created; use :meth:`LocalControlPlane.token_kubeconfig` (TokenRequest) for
+ServiceAccount identities.
 """
 
 from __future__ import annotations
@@ -27,13 +29,24 @@ __all__ = ["LocalControlPlane"]
 
 _HOST = "127.0.0.1"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+CONTROLLERS = (
+    "garbage-collector-controller",
+    "namespace-controller",
+    "resourcequota-controller",
+    "clusterrole-aggregation-controller",
+    "validatingadmissionpolicy-status-controller",
+)
+"""What kube-controller-manager runs here: the controllers that need no nodes, pods or cloud."""
 
 
 class LocalControlPlane(Service):
-    """etcd + kube-apiserver in ``workdir``, as a context manager or via ``start()``/``stop()``.
+    """etcd + kube-apiserver + kube-controller-manager in ``workdir``, as a context manager or via
+    ``start()``/``stop()``.
 
-    ``workdir`` receives ``pki/``, ``etcd-data/``, ``etcd.log``, ``kube-apiserver.log`` and the
-    admin ``kubeconfig`` (client certificate in group ``system:masters``).
+    ``workdir`` receives ``pki/``, ``etcd-data/``, ``etcd.log``, ``kube-apiserver.log``,
+    ``kube-controller-manager.log`` and the admin ``kubeconfig`` (client certificate in group ``system:masters``).
+    ``controller_manager=False`` leaves kube-controller-manager out (nothing is collected, Namespaces never finish
+    deleting, ResourceQuota usage is never computed).
 
     ``die_with_parent`` (Linux) makes the servers exit when the *thread* that started them
     exits, so a killed test run leaves no servers behind; start them from a long-lived thread
@@ -47,22 +60,28 @@ class LocalControlPlane(Service):
         *,
         startup_timeout: float = 120.0,
         extra_apiserver_args: list[str] | None = None,
+        controller_manager: bool = True,
         die_with_parent: bool = True,
     ) -> None:
         self.binaries = binaries
         self.workdir = workdir
         self.startup_timeout = startup_timeout
         self.extra_apiserver_args = list(extra_apiserver_args or [])
+        self.with_controller_manager = controller_manager
         self.die_with_parent = die_with_parent
         self.etcd_log = workdir / "etcd.log"
         self.apiserver_log = workdir / "kube-apiserver.log"
+        self.controller_manager_log = workdir / "kube-controller-manager.log"
         self._kubeconfig = workdir / "kubeconfig"
+        self._controller_manager_kubeconfig = workdir / "kube-controller-manager.kubeconfig"
         self._pki: ControlPlanePKI | None = None
         self._apiserver_port: int | None = None
         self._etcd_client_port: int | None = None
         self._etcd_peer_port: int | None = None
         self._etcd: ManagedProcess | None = None
         self._apiserver: ManagedProcess | None = None
+        self._controller_manager_port: int | None = None
+        self._controller_manager: ManagedProcess | None = None
         self._lock = threading.RLock()
 
     # -- public properties ---------------------------------------------------------------
@@ -95,12 +114,15 @@ class LocalControlPlane(Service):
 
     @property
     def running(self) -> bool:
-        return self._etcd is not None and self._etcd.running and self._apiserver is not None and self._apiserver.running
+        servers = [self._etcd, self._apiserver]
+        if self.with_controller_manager:
+            servers.append(self._controller_manager)
+        return all(server is not None and server.running for server in servers)
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start etcd and kube-apiserver and wait until the API is ready to use."""
+        """Start etcd, kube-apiserver and kube-controller-manager; wait until the API is ready to use."""
         with self._lock:
             if self.running:
                 return
@@ -113,20 +135,25 @@ class LocalControlPlane(Service):
                 self._start_etcd()
                 self._write_admin_kubeconfig()
                 self._start_apiserver()
+                if self.with_controller_manager:
+                    self._start_controller_manager()
             except BaseException:
                 self.stop()
                 raise
 
     def stop(self) -> None:
-        """Stop kube-apiserver, then etcd. Idempotent; leaves no processes behind."""
+        """Stop kube-controller-manager, kube-apiserver, then etcd. Idempotent; leaves no processes behind."""
         with self._lock:
+            if self._controller_manager is not None:
+                self._controller_manager.stop()
             if self._apiserver is not None:
                 self._apiserver.stop()
             if self._etcd is not None:
                 self._etcd.stop()
 
     def restart_apiserver(self) -> None:
-        """Stop and start kube-apiserver only (same port, certificates and etcd data)."""
+        """Stop and start kube-apiserver only (same port, certificates and etcd data); the controller manager
+        keeps running and reconnects."""
         with self._lock:
             if self._apiserver is None or self._etcd is None or not self._etcd.running:
                 raise DevEnvError("the control plane is not running")
@@ -236,8 +263,8 @@ class LocalControlPlane(Service):
             f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
             "--authorization-mode=RBAC",
             "--service-cluster-ip-range=10.0.0.0/24",
-            # No controller manager maintains the `kubernetes` Service endpoints, and a loopback
-            # address is not a valid endpoint anyway.
+            # A loopback address is not a valid endpoint of the `kubernetes` Service, and no
+            # endpoints controller runs here.
             "--endpoint-reconciler-type=none",
             "--profiling=false",
             *self.extra_apiserver_args,
@@ -265,6 +292,62 @@ class LocalControlPlane(Service):
             what="the `default` namespace",
             timeout=self.startup_timeout,
             processes=processes,
+        )
+
+    def _start_controller_manager(self) -> None:
+        pki = self.pki
+        if self._controller_manager_port is None:
+            self._controller_manager_port = free_port(_HOST)
+        self._write_kubeconfig(
+            self._controller_manager_kubeconfig,
+            "system:kube-controller-manager",
+            {
+                "client-certificate-data": _b64(pki.controller_manager_cert),
+                "client-key-data": _b64(pki.controller_manager_key),
+            },
+            namespace="kube-system",
+        )
+        argv = [
+            str(self.binaries.kube_controller_manager),
+            f"--kubeconfig={self._controller_manager_kubeconfig}",
+            f"--controllers={','.join(CONTROLLERS)}",
+            # One controller manager: no lease to take. Each controller acts as its own ServiceAccount in
+            # kube-system with its bootstrap role (a token from TokenRequest), as in a kubeadm cluster.
+            "--leader-elect=false",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={pki.service_account_key}",
+            f"--root-ca-file={pki.serving_ca_cert}",
+            # Recount every quota often (default 5 min): a quota created before the controller discovered a new
+            # CRD (every 30 s) lacks that resource's usage until its next full count, and until then the API
+            # server refuses every create the quota covers.
+            "--resource-quota-sync-period=10s",
+            # Its /healthz, served with the API server's certificate (valid for 127.0.0.1, trusted via the CA).
+            f"--bind-address={_HOST}",
+            f"--secure-port={self._controller_manager_port}",
+            f"--tls-cert-file={pki.serving_cert}",
+            f"--tls-private-key-file={pki.serving_key}",
+            "--profiling=false",
+        ]
+        self._controller_manager = ManagedProcess(
+            "kube-controller-manager",
+            argv,
+            self.controller_manager_log,
+            cwd=self.workdir,
+            die_with_parent=self.die_with_parent,
+        )
+        self._controller_manager.start()
+        healthz = f"https://{_HOST}:{self._controller_manager_port}/healthz"
+        ctx = ssl.create_default_context(cafile=str(pki.serving_ca_cert))
+
+        def healthy() -> bool:
+            with urllib.request.urlopen(healthz, timeout=2, context=ctx) as resp:
+                return bool(resp.status == 200)
+
+        wait_until(
+            healthy,
+            what=f"kube-controller-manager {healthz}",
+            timeout=self.startup_timeout,
+            processes=[self._controller_manager],
         )
 
     def _ssl_context(self) -> ssl.SSLContext:

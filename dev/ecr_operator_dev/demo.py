@@ -1,4 +1,4 @@
-"""`ecr-operator demo`: the whole product on one machine, no cloud account.
+"""`ecr-operator-dev demo`: the whole product on one machine, no cloud account.
 
 Builds (or reuses) a real kube-apiserver + etcd, starts moto's AWS server, sets up the events queue (the shipped
 CloudFormation template, deployed into moto), installs the CRD, runs the operator as a separate process behind the
@@ -204,7 +204,7 @@ def run_demo(manifest: Path, exit_after_ready: bool, workdir: Path | None, timeo
     namespace = document["metadata"].get("namespace", "default")
     ref = ["ecrrepositories.ecr.platform.dev", document["metadata"]["name"], "-n", namespace]
 
-    _say("control plane: building or reusing kube-apiserver + etcd (the first build takes a few minutes)")
+    _say("control plane: building or reusing kube-apiserver, kube-controller-manager and etcd (first build: minutes)")
     binaries = ensure_controlplane_binaries(lambda line: print(f"    {line}", flush=True))
     kubectl = str(binaries.kubectl or shutil.which("kubectl") or "")
     if not kubectl:

@@ -27,6 +27,8 @@ class ControlPlanePKI:
     client_ca_cert: Path  # --client-ca-file
     admin_cert: Path  # client certificate, O=system:masters
     admin_key: Path
+    controller_manager_cert: Path  # client certificate, CN=system:kube-controller-manager (bootstrap RBAC)
+    controller_manager_key: Path
     service_account_key: Path  # --service-account-signing-key-file (private)
     service_account_pub: Path  # --service-account-key-file (public)
 
@@ -142,6 +144,8 @@ def generate_pki(directory: Path, *, admin_user: str = "devenv-admin") -> Contro
         client_ca_cert=directory / "client-ca.crt",
         admin_cert=directory / "admin.crt",
         admin_key=directory / "admin.key",
+        controller_manager_cert=directory / "kube-controller-manager.crt",
+        controller_manager_key=directory / "kube-controller-manager.key",
         service_account_key=directory / "sa.key",
         service_account_pub=directory / "sa.pub",
     )
@@ -168,6 +172,13 @@ def generate_pki(directory: Path, *, admin_user: str = "devenv-admin") -> Contro
     )
     _write_cert(pki.admin_cert, admin)
     _write_key(pki.admin_key, admin_key)
+    # The user the bootstrap ClusterRoleBinding system:kube-controller-manager names: enough to run its
+    # informers and to get a token per controller (--use-service-account-credentials), as kubeadm sets it up.
+    controller_manager, controller_manager_key = _leaf(
+        _name("system:kube-controller-manager"), client_ca, client_ca_key, ExtendedKeyUsageOID.CLIENT_AUTH
+    )
+    _write_cert(pki.controller_manager_cert, controller_manager)
+    _write_key(pki.controller_manager_key, controller_manager_key)
 
     sa_key = _new_key()
     _write_key(pki.service_account_key, sa_key)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build the local end-to-end control plane (kube-apiserver, kubectl, etcd) from the pinned Go
-# wrapper modules next to this script, into a per-version cache outside the repository:
+# Build the local end-to-end control plane (kube-apiserver, kube-controller-manager, kubectl, etcd) from the
+# pinned Go wrapper modules next to this script, into a per-version cache outside the repository:
 #
 #   ${ECR_OPERATOR_CACHE:-$HOME/.cache/ecr-operator}/controlplane/k8s-<ver>_etcd-<ver>/bin/
 #
@@ -33,7 +33,7 @@ etcd_version="$(required_version "${etcd_mod}/go.mod" go.etcd.io/etcd/server/v3)
 cache_root="${ECR_OPERATOR_CACHE:-${HOME}/.cache/ecr-operator}"
 out_dir="${cache_root}/controlplane/k8s-${k8s_version}_etcd-${etcd_version}"
 bin_dir="${out_dir}/bin"
-binaries=(kube-apiserver kubectl etcd)
+binaries=(kube-apiserver kube-controller-manager kubectl etcd)
 
 all_present() {
     local b
@@ -110,6 +110,8 @@ build() {
 build etcd "${etcd_mod}" . "-s -w" "${etcd_version} (takes a minute on first build)"
 build kube-apiserver "${apiserver_mod}" . "${k8s_ldflags[*]}" "${k8s_version} (first build takes several minutes)"
 build kubectl "${apiserver_mod}" ./cmd/kubectl "${k8s_ldflags[*]}" "${k8s_version} (reuses most of the kube-apiserver build)"
+build kube-controller-manager "${apiserver_mod}" ./cmd/kube-controller-manager "${k8s_ldflags[*]}" \
+    "${k8s_version} (reuses the kube-apiserver build; a few minutes more)"
 
 log "control plane binaries are in ${bin_dir}"
 printf '%s\n' "${bin_dir}"

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import pytest
+from botocore.exceptions import ClientError
 
 from ecr_operator.core.aws import AwsClients
 from ecr_operator.repository.parts.key import KeyCreation
@@ -122,9 +124,8 @@ class PartsHarness(AwsReader):
     def __init__(self, clients: AwsClients, raw: boto3.session.Session) -> None:
         self.clients = clients
         self.calls = ApiCalls()
-        for client in vars(clients).values():
-            if hasattr(client, "meta"):  # every boto3 client the operator has (ecr, kms, sts, tagging...)
-                client.meta.events.register("before-call", self.calls)
+        for client in (clients.ecr, clients.kms, clients.tagging, clients.sts):  # every client the operator has
+            client.meta.events.register("before-call", self.calls)
         super().__init__(raw.client("ecr", region_name=REGION), raw.client("kms", region_name=REGION))
         self.recorded: KeyCreation | None = None
         """The key creation the resource's status would hold (see :meth:`record`)."""
@@ -139,7 +140,7 @@ class PartsHarness(AwsReader):
         spec = EcrRepositorySpec.model_validate(spec_dict)
         return render(spec, Owner(CLUSTER, namespace, name), "us-east-1")
 
-    def record(self, creation: KeyCreation) -> None:
+    def record(self, creation: KeyCreation | None) -> None:
         """What the handlers' checkpoint does: the key creation goes into the resource's status."""
         self.recorded = creation
 
@@ -149,7 +150,7 @@ class PartsHarness(AwsReader):
         kwargs.setdefault("creation", self.recorded)
         kwargs.setdefault("checkpoint", self.record)
         outcome = reconcile(self.clients, desired, **kwargs)
-        if not kwargs.get("dry_run"):
+        if not kwargs.get("observe_only"):
             self.recorded = None
         return outcome
 
@@ -214,3 +215,12 @@ class PartsHarness(AwsReader):
 
     def put_image(self, tag: str = "v1", name: str = NAME) -> None:
         self.ecr.put_image(repositoryName=name, imageManifest=MANIFEST, imageTag=tag)
+
+
+def error_of(call: Any, **kwargs: Any) -> tuple[str, str]:
+    """The code and message of the 400 that ``call(**kwargs)`` must be answered with."""
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    response = caught.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    return response["Error"]["Code"], response["Error"]["Message"]

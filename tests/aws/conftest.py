@@ -8,10 +8,12 @@ pytest imported first).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
 from aws_harness import REGION, PartsHarness
+from botocore.config import Config
 
 from ecr_operator.core.aws import ClientFactory
 from ecr_operator_dev import MotoServer
@@ -51,6 +53,23 @@ def aws_session(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactor
         env.setenv("AWS_REGION", REGION)
         env.setenv("AWS_DEFAULT_REGION", REGION)
         yield boto3.session.Session()
+
+
+@pytest.fixture
+def session(moto_server: MotoServer, aws_session: boto3.session.Session) -> boto3.session.Session:
+    moto_server.reset()
+    return aws_session
+
+
+@pytest.fixture
+def ecr(session: boto3.session.Session) -> Any:
+    return session.client("ecr")
+
+
+@pytest.fixture
+def unchecked_ecr(session: boto3.session.Session) -> Any:
+    """A client that sends what botocore would refuse (missing members, too short values): the server's checks."""
+    return session.client("ecr", config=Config(parameter_validation=False))
 
 
 @pytest.fixture

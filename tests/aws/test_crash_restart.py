@@ -9,7 +9,7 @@ from aws_harness import ALIAS, NAME, Crash, PartsHarness
 
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.repository.parts.key import KeyCreation, creation_description
-from ecr_operator.repository.render import Desired
+from ecr_operator.repository.render import Desired, key_alias_for
 
 CROSS_ON = {"crossAccountPull": {"enabled": True, "allowedAccountIds": ["111122223333"]}}
 CREATE = [
@@ -190,9 +190,9 @@ def test_interrupted_delete_converges(aws: PartsHarness, survived: int) -> None:
 
 
 def test_delete_after_a_crash_that_left_only_a_key(aws: PartsHarness) -> None:
-    """CreateKey ran, then the resource was deleted: the unaliased key is found by its tags and scheduled."""
+    """CreateKey ran, then the resource was deleted: the unaliased key is found by its recorded id and scheduled."""
     desired = aws.desired({"encryption": {"deletionWindowInDays": 7}})
-    key_id = _key_by_hand(aws, desired.tags)
+    key_id = _key_by_hand(aws, desired.tags, creation_description(desired, "tok-1"))
     aws.record(KeyCreation("tok-1", key_id))
     aws.delete(desired)
     assert aws.calls.writes == ["kms:ScheduleKeyDeletion"]
@@ -225,3 +225,80 @@ def test_a_replica_that_loses_the_alias_race_discards_its_new_key(aws: PartsHarn
     assert outcome.problems == []
     assert aws.existing_repository()["encryptionConfiguration"]["kmsKey"].endswith(rival["key"])
     aws.assert_in_sync(desired)
+
+
+RENAMED = {"repositoryName": "renamed/app"}
+
+
+def _crash_before_the_key_id_is_recorded(aws: PartsHarness, desired: Desired) -> None:
+    """A checkpoint that records the creation's token, then 'dies' before the key id CreateKey answered is stored."""
+
+    def record(creation: KeyCreation | None) -> None:
+        if creation is not None and creation.key_id is not None:
+            raise Crash("crash after CreateKey, before its key id is recorded")
+        aws.record(creation)
+
+    with pytest.raises(Crash):
+        aws.reconcile(desired, checkpoint=record)
+
+
+@pytest.mark.parametrize("index", ["shows-the-new-key", "lags"])
+def test_recovery_after_a_retain_delete_and_a_new_name_takes_the_key_of_the_token(
+    aws: PartsHarness, index: str
+) -> None:
+    """Retain-delete, then the same resource (same owner tags) made again under another repositoryName, and a crash
+    right after CreateKey: the owner's tags fit the retained key too; only the creation token tells them apart.
+
+    "lags": the tagging index shows only the old key (eventually consistent on AWS), so the new one is found by
+    ListKeys + DescribeKey on the token.
+    """
+    first = aws.desired()
+    aws.reconcile(first)
+    old_key = aws.alias_target(ALIAS)
+    assert old_key is not None
+    assert aws.delete(aws.desired({"deletionPolicy": "Retain"})).skipped == "deletionPolicy is Retain"
+
+    renamed = aws.desired(RENAMED)
+    _crash_before_the_key_id_is_recorded(aws, renamed)
+    assert aws.recorded is not None and aws.recorded.key_id is None
+    [new_key] = [k for k in aws.owned_keys(first.owner) if k != old_key]
+    assert aws.recorded.token in aws.key(new_key)["Description"]
+
+    if index == "lags":
+        old_arn = aws.key(old_key)["Arn"]
+
+        def only_the_old_key(parsed: dict[str, Any], **_: Any) -> None:
+            parsed["ResourceTagMappingList"] = [
+                m for m in parsed.get("ResourceTagMappingList", []) if m["ResourceARN"] == old_arn
+            ]
+
+        aws.clients.tagging.meta.events.register("after-call.*.GetResources", only_the_old_key)
+    try:
+        outcome = aws.reconcile(renamed)
+    finally:
+        if index == "lags":
+            aws.clients.tagging.meta.events.unregister("after-call.*.GetResources", only_the_old_key)
+    assert outcome.problems == []
+    assert "kms:CreateKey" not in aws.calls.writes, "the key of the crashed pass is used, no third one"
+    assert aws.alias_target(key_alias_for("renamed/app")) == new_key, "the new name's alias is on the new key"
+    new_arn = aws.key(new_key)["Arn"]
+    assert aws.existing_repository("renamed/app")["encryptionConfiguration"]["kmsKey"] == new_arn
+    assert outcome.kms_key_arn == new_arn
+    # The retained repository keeps its key and alias, untouched.
+    assert aws.alias_target(ALIAS) == old_key
+    assert aws.existing_repository(NAME)["encryptionConfiguration"]["kmsKey"] == aws.key(old_key)["Arn"]
+    assert sorted(aws.owned_keys(first.owner)) == sorted([old_key, new_key]), "no orphan, nothing discarded"
+    aws.assert_in_sync(renamed)
+
+
+def test_a_recorded_key_id_counts_only_with_the_token(aws: PartsHarness) -> None:
+    """A key id in the record whose key does not carry the creation's token (a status edited by hand, say) is not
+    taken for the creation's key: neither aliased nor deleted."""
+    desired = aws.desired()
+    stranger = _key_by_hand(aws, desired.tags, "some key of the same owner tags")
+    aws.record(KeyCreation("tok-1", stranger))
+    aws.reconcile(desired)
+    assert aws.calls.writes[0] == "kms:CreateKey"
+    [created] = [k for k in aws.owned_keys(desired.owner) if k != stranger]
+    assert aws.alias_target(ALIAS) == created and "tok-1" in aws.key(created)["Description"]
+    assert aws.key(stranger)["KeyState"] == "Enabled"

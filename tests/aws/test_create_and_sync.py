@@ -141,7 +141,7 @@ def test_in_sync_makes_no_write_call(aws: PartsHarness, overrides: dict[str, Any
 
 def test_dry_run_plans_but_writes_nothing(aws: PartsHarness) -> None:
     desired = aws.desired()
-    outcome = aws.reconcile(desired, dry_run=True)
+    outcome = aws.reconcile(desired, observe_only=True)
     assert aws.calls.writes == []
     assert outcome.applied == []
     assert [f"{a.service}:{a.operation}" for a in outcome.planned] == [

@@ -1,14 +1,19 @@
 """The images part against moto: DescribeImages (paged) and the newest image's DescribeImageScanFindings, asked for
-only by create/update passes and the inventory refresh; a resync's reads do not change."""
+only by create/update passes and the inventory refresh; a resync's reads do not change. Only a repository this
+resource owns is ever read."""
 
 from __future__ import annotations
 
 import time
 
+import pytest
 from aws_harness import NAME, PartsHarness
 
+from ecr_operator.core.errors import OperatorError
+from ecr_operator.repository.adoption import Adoption
 from ecr_operator.repository.parts import images
 from ecr_operator.repository.reconcile import inventory
+from ecr_operator.repository.render import NAMESPACE_TAG, OWNER_TAG_KEYS
 from ecr_operator_dev.awsread import image_manifest
 
 
@@ -37,7 +42,12 @@ def test_inventory_reads_every_image_and_the_newest_scan(aws: PartsHarness) -> N
 
     aws.calls.clear()
     found = inventory(aws.clients, desired)
-    assert aws.calls.operations == ["ecr:DescribeImages", "ecr:DescribeImageScanFindings"]
+    assert aws.calls.operations == [
+        "ecr:DescribeRepositories",
+        "ecr:ListTagsForResource",  # ownership first: someone else's images are never read
+        "ecr:DescribeImages",
+        "ecr:DescribeImageScanFindings",
+    ]
     assert found is not None
     assert (found.images.count, found.images.total_size_bytes, found.images.newest_tags) == (2, 3500, ("v2",))
     assert found.images.newest_pushed_at is not None and found.images.newest_pushed_at.endswith("Z")
@@ -69,3 +79,49 @@ def test_only_an_update_pass_reads_images_a_resync_does_not(aws: PartsHarness) -
 
 def test_a_missing_repository_has_no_inventory(aws: PartsHarness) -> None:
     assert inventory(aws.clients, aws.desired()) is None
+
+
+IMAGE_READS = {"ecr:DescribeImages", "ecr:DescribeImageScanFindings"}
+
+
+@pytest.mark.parametrize("now", ["someone-elses", "nobodys"])
+def test_the_inventory_never_reads_a_repository_that_is_not_ours_any_more(aws: PartsHarness, now: str) -> None:
+    """The repository under the name changed hands (their ownership tags) or lost ours: its images, findings and
+    cost are not this resource's to show, and are not even read."""
+    desired = aws.desired()
+    aws.reconcile(desired)
+    digest = push(aws, "v1", 1000)
+    aws.ecr.start_image_scan(repositoryName=NAME, imageId={"imageDigest": digest})
+    arn = aws.existing_repository()["repositoryArn"]
+    if now == "someone-elses":
+        aws.ecr.tag_resource(resourceArn=arn, tags=[{"Key": NAMESPACE_TAG, "Value": "someone-else"}])
+    else:
+        aws.ecr.untag_resource(resourceArn=arn, tagKeys=list(OWNER_TAG_KEYS))
+
+    aws.calls.clear()
+    with pytest.raises(OperatorError) as raised:
+        inventory(aws.clients, desired)
+    assert raised.value.reason == "RepositoryNotOwned" and not raised.value.retryable
+    assert NAME in raised.value.message
+    assert not IMAGE_READS & set(aws.calls.operations), aws.calls.operations
+
+
+def test_a_repository_only_to_be_adopted_shows_nothing_until_it_is(aws: PartsHarness) -> None:
+    """Observe-only with adoption asked and allowed: the repository is not ours yet, so neither its URI nor its
+    images reach the outcome (status, export); the pass that adopts it reads them after writing our tags."""
+    aws.ecr.create_repository(repositoryName=NAME)
+    push(aws, "v1", 1000)
+    adopt = Adoption(requested=True, refusal=None)
+    desired = aws.desired({"encryption": {"type": "AES256"}})
+
+    preview = aws.reconcile(desired, adoption=adopt, observe_only=True, inventory=True)
+    assert preview.planned and aws.calls.writes == []
+    assert (preview.repository_uri, preview.repository_arn, preview.registry_id) == (None, None, None)
+    assert preview.inventory is None
+    assert not IMAGE_READS & set(aws.calls.operations), aws.calls.operations
+
+    adopted = aws.reconcile(desired, adoption=adopt, inventory=True)
+    assert adopted.adopted and adopted.repository_uri is not None
+    assert adopted.inventory is not None and adopted.inventory.images.count == 1
+    operations = aws.calls.operations
+    assert operations.index("ecr:TagResource") < operations.index("ecr:DescribeImages"), "read once ours"

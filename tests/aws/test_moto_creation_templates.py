@@ -13,11 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_harness import ACCOUNT, REGION
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
-from ecr_operator_dev import MotoServer
+from aws_harness import ACCOUNT, REGION, error_of
 
 KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/ecr-templates"
@@ -58,31 +54,6 @@ FULL: dict[str, Any] = {
     "appliedFor": ["PULL_THROUGH_CACHE", "REPLICATION", "CREATE_ON_PUSH"],
     "customRoleArn": ROLE,
 }
-
-
-@pytest.fixture
-def session(moto_server: MotoServer, aws_session: boto3.session.Session) -> boto3.session.Session:
-    moto_server.reset()
-    return aws_session
-
-
-@pytest.fixture
-def ecr(session: boto3.session.Session) -> Any:
-    return session.client("ecr")
-
-
-@pytest.fixture
-def unchecked_ecr(session: boto3.session.Session) -> Any:
-    """A client that sends what botocore would refuse (missing members, too short values): the server's checks."""
-    return session.client("ecr", config=Config(parameter_validation=False))
-
-
-def error_of(call: Any, **kwargs: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    response = caught.value.response
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return response["Error"]["Code"], response["Error"]["Message"]
 
 
 def settings(template: dict[str, Any]) -> dict[str, Any]:

@@ -12,9 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_harness import ACCOUNT, REGION
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from aws_harness import ACCOUNT, REGION, error_of
 
 from ecr_operator_dev import MotoServer
 
@@ -22,23 +20,6 @@ SECRET_NAME = "ecr-pullthroughcache/docker-hub"
 CREDENTIALS = {"username": "someone", "accessToken": "dckr_pat_x"}
 OTHER_ACCOUNT = "210987654321"
 OWN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ecr-pull-through"
-
-
-@pytest.fixture
-def session(moto_server: MotoServer, aws_session: boto3.session.Session) -> boto3.session.Session:
-    moto_server.reset()
-    return aws_session
-
-
-@pytest.fixture
-def ecr(session: boto3.session.Session) -> Any:
-    return session.client("ecr")
-
-
-@pytest.fixture
-def unchecked_ecr(session: boto3.session.Session) -> Any:
-    """A client that sends what botocore would refuse (missing members, too short values): the server's checks."""
-    return session.client("ecr", config=Config(parameter_validation=False))
 
 
 @pytest.fixture
@@ -50,14 +31,6 @@ def secrets(session: boto3.session.Session) -> Any:
 def secret_arn(secrets: Any) -> str:
     arn: str = secrets.create_secret(Name=SECRET_NAME, SecretString=json.dumps(CREDENTIALS))["ARN"]
     return arn
-
-
-def error_of(call: Any, **kwargs: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    response = caught.value.response
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return response["Error"]["Code"], response["Error"]["Message"]
 
 
 def docker_hub(ecr: Any, arn: str, prefix: str = "docker-hub") -> dict[str, Any]:

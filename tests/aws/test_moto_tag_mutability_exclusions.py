@@ -5,19 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from ecr_operator_dev import MotoServer
-
 FILTERS = [{"filterType": "WILDCARD", "filter": "latest"}, {"filterType": "WILDCARD", "filter": "dev-*"}]
-
-
-@pytest.fixture
-def ecr(moto_server: MotoServer, aws_session: boto3.session.Session) -> Any:
-    moto_server.reset()
-    return aws_session.client("ecr")
 
 
 def test_create_repository_and_put_image_tag_mutability_keep_exclusion_filters(ecr: Any) -> None:

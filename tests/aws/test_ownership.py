@@ -135,7 +135,7 @@ def test_asking_to_adopt_where_the_platform_does_not_allow_it_changes_nothing(aw
     assert raised.value.retryable is False
     assert aws.calls.writes == []
     with pytest.raises(OperatorError):
-        aws.reconcile(desired, adoption=ASKED_NOT_ALLOWED, dry_run=True)
+        aws.reconcile(desired, adoption=ASKED_NOT_ALLOWED, observe_only=True)
     assert aws.calls.writes == []
 
     # Deleting the resource (forceDelete) deletes nothing: the repository is not its own.

@@ -65,7 +65,7 @@ def test_drift_is_corrected_section_by_section(aws: PartsHarness) -> None:
 
 
 def test_observe_only_plans_without_writing(aws: PartsHarness) -> None:
-    outcome = reconcile_registry(aws.clients, desired(), RegistryDeps(), dry_run=True)
+    outcome = reconcile_registry(aws.clients, desired(), RegistryDeps(), observe_only=True)
     assert len(outcome.planned) == 3 and outcome.applied == []
     assert aws.calls.writes == []
     assert aws.ecr.describe_registry()["replicationConfiguration"]["rules"] == []

@@ -1,6 +1,6 @@
 """What the e2e modules share: waits, EcrRepository objects, AWS reads, the operator process and its contexts.
 
-* :func:`wait_for` polls a condition; :func:`unique` names things (namespaces never finish deleting here).
+* :func:`wait_for` polls a condition; :func:`unique` names things (never reused: deletions take a while).
 * :func:`install_crds` creates (or replaces) the CRDs from ``crds/`` and waits until they are Established.
 * :class:`Kube`: create / get / patch / delete EcrRepository objects, wait for Ready, for them to be gone,
   for events; a failed wait shows ``context()`` (the operator's log).
@@ -74,7 +74,7 @@ T = TypeVar("T")
 
 
 def unique(prefix: str) -> str:
-    # Namespaces never finish deleting here (no namespace controller): never reuse a name.
+    # A deleted Namespace lingers while its objects are finalized: never reuse a name.
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 

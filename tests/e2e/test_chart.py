@@ -15,7 +15,12 @@ from typing import Any
 import pytest
 from install_support import CHART, by_key, helm_fixture, helm_template, refused  # noqa: F401
 
-from ecr_operator.cli.main import build_parser
+from ecr_operator.cli.main import build_parser, intervals
+from ecr_operator.core.settings import (
+    DEFAULT_EVENTS_RESYNC_SECONDS,
+    DEFAULT_INVENTORY_SECONDS,
+    DEFAULT_RESYNC_SECONDS,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -53,6 +58,12 @@ SAMPLES: dict[str, tuple[tuple[str, ...], str, Any]] = {
         "kms:CreateKey=3,ecr:*=10",
     ),
     "--aws-rate-limit-scale": (("settings.awsRateLimitScale=0.5",), "aws_rate_limit_scale", 0.5),
+    "--allowed-regions": (
+        ('settings.allowedRegions=["ap-northeast-2","eu-west-1"]',),
+        "allowed_regions",
+        ("ap-northeast-2", "eu-west-1"),
+    ),
+    "--client-cache-size": (("settings.clientCacheSize=32",), "client_cache_size", 32),
     "--peering": (('peering.name="shard-a"',), "peering", "shard-a"),
     "--peering-lifetime": (("settings.peeringLifetime=20",), "peering_lifetime", 20),
     "--log-format": (('settings.logFormat="plain"',), "log_format", "plain"),
@@ -143,12 +154,13 @@ def test_each_value_reaches_the_operator_as_its_setting(
 
 def test_the_defaults_reach_the_operator(helm: Path, clean_environment: pytest.MonkeyPatch) -> None:
     args = parsed_by_the_operator(helm_template(helm), clean_environment)
-    assert (args.region, args.cluster_id, args.resync_interval, args.log_format) == (
-        "ap-northeast-2",
-        "my-cluster",
-        600.0,
-        "json",
-    )
+    assert (args.region, args.cluster_id, args.log_format) == ("ap-northeast-2", "my-cluster", "json")
+    # The intervals are the operator's own defaults, so that an events queue lengthens them (docs/events.md).
+    assert (args.resync_interval, args.inventory_interval) == (None, None)
+    assert intervals(args) == (DEFAULT_RESYNC_SECONDS, DEFAULT_INVENTORY_SECONDS)
+    queued = helm_template(helm, "settings.eventsQueueUrl=https://sqs.ap-northeast-2.amazonaws.com/1/q")
+    lengthened = DEFAULT_EVENTS_RESYNC_SECONDS
+    assert intervals(parsed_by_the_operator(queued, clean_environment)) == (lengthened, lengthened)
     assert (args.namespace, args.all_namespaces, args.peering) == (None, False, "ecr-operator")
     assert args.liveness == "http://0.0.0.0:8080/healthz"
     without_peering = helm_template(helm, "peering.enabled=false", "replicaCount=1")

@@ -5,7 +5,8 @@ anything behind: each resource converges with exactly one key and one repository
 (AccessDenied, InvalidParameter) must give Ready=False with the reason, a Warning event, and no hot loop:
 
 Bound on the calls of the failing operation over a window of W seconds, from the code:
-* botocore (aws.py, retry mode "adaptive") does not retry AccessDeniedException / InvalidParameterException,
+* botocore (aws.py: retry mode "standard" with the client-side limiter, "adaptive" without) does not retry
+  AccessDeniedException / InvalidParameterException,
   so one reconcile pass sends the failing write exactly once;
 * handlers.py maps a non-retryable OperatorError to kopf.PermanentError: kopf does not retry the handler;
 * the only further passes are the resync timer's, one every ``--resync-interval`` R seconds.

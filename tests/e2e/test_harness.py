@@ -27,7 +27,7 @@ def _pinned_kubernetes_version() -> str:
 
 
 def _unique(prefix: str) -> str:
-    # Namespaces never finish deleting (no namespace controller), so never reuse names.
+    # A deleted Namespace lingers while its objects are finalized: never reuse names.
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 

@@ -1,10 +1,11 @@
 """Issue 11 on a real kube-apiserver: status.images / scan / estimatedMonthlyCostUSD refreshed by the inventory
 timer (not by drift resyncs), VulnerabilitiesFound announced once, the printer columns, and spec.export's ConfigMap
-(created owned by the resource, kept current, a foreign one refused).
+(created owned by the resource, kept current, a foreign one refused). Nothing of a repository that changed hands
+reaches the resource: status, events, metrics and export show nothing of it.
 
 One operator of this module's own (its namespace prefix, its region of the session's moto, behind a counting
-proxy) with a short --inventory-interval and an even shorter --resync-interval. There is no controller-manager in
-the local control plane, so the garbage collector never runs: the ConfigMap's owner reference is checked instead.
+proxy) with a short --inventory-interval and an even shorter --resync-interval. The ConfigMap's owner reference is
+checked here; test_self_service.py shows the garbage collector deleting it with its resource.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import kubernetes
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from support import TAGS, Aws, Kube, Operator, install_crds, unique, wait_for
+from support import NAME_TAG, NAMESPACE_TAG, TAGS, Aws, Kube, Operator, install_crds, unique, wait_for
 
 from ecr_operator_dev import AwsProxy, ControlPlaneBinaries, LocalControlPlane, MotoServer
 from ecr_operator_dev.awsread import image_manifest
@@ -214,8 +215,8 @@ def test_export_configmap_owned_updated_and_a_foreign_one_refused(env: Env) -> N
         "kmsKeyArn": status["kmsKeyArn"],
     }
     assert status["repositoryUri"].endswith("/" + repository) and status["kmsKeyArn"].startswith("arn:aws:kms:")
-    # Garbage collection needs kube-controller-manager, which this control plane does not run: the owner
-    # reference that makes the collector delete the ConfigMap with the resource is what can be checked.
+    # The owner reference that makes the garbage collector delete the ConfigMap with the resource
+    # (test_self_service.py watches it happen).
     [owner] = configmap.metadata.owner_references
     assert (owner.api_version, owner.kind, owner.name, owner.uid, owner.controller) == (
         "ecr.platform.dev/v1alpha1",
@@ -250,6 +251,52 @@ def test_export_configmap_owned_updated_and_a_foreign_one_refused(env: Env) -> N
     # Pointing it back at a name of its own makes it Ready again.
     kube.patch(ns, "web", {"spec": {"export": {"configMapName": "web-ecr"}}})
     kube.wait_ready(ns, "web")
+
+
+REPOSITORY_FIELDS = ("repositoryUri", "repositoryArn", "registryId", "images", "scan", "estimatedMonthlyCostUSD")
+
+
+def _refusals(env: Env, namespace: str, name: str) -> int:
+    return sum(e.count or 1 for e in env.kube.events(namespace, name, reason="RepositoryNotOwned", type_="Warning"))
+
+
+def test_a_repository_that_changed_hands_shows_nothing_of_its_new_owner(env: Env) -> None:
+    """The resource's repository now carries another team's ownership tags (deleted and re-created by them, say)
+    and holds their image with findings: refused with RepositoryNotOwned, and over several inventory intervals
+    neither status, nor an Event, nor the findings metric, nor the export ConfigMap shows anything of it."""
+    kube, ns, repository = env.kube, env.kube.namespace(), unique("inv-lost")
+    kube.create(ns, "lost", spec(repository, encryption={"type": "AES256"}, export={"configMapName": "lost-ecr"}))
+    status = kube.wait_ready(ns, "lost")["status"]
+    assert set(REPOSITORY_FIELDS) - {"scan"} <= set(status) and status["images"]["count"] == 0, "empty: no scan yet"
+    assert kube.core.read_namespaced_config_map("lost-ecr", ns).data["repositoryUri"] == status["repositoryUri"]
+
+    theirs = [{"Key": NAMESPACE_TAG, "Value": "someone-else"}, {"Key": NAME_TAG, "Value": "theirs"}]
+    env.aws.ecr.tag_resource(resourceArn=status["repositoryArn"], tags=theirs)
+    digest = env.push(repository, "their-v1", GIB)
+    env.aws.ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
+
+    kube.wait_condition(ns, "lost", "False", "RepositoryNotOwned")
+    # Refused resyncs (one a second) as the clock: three inventory intervals pass while the resource is refused.
+    seen = _refusals(env, ns, "lost")
+    wait_for(
+        lambda: _refusals(env, ns, "lost") >= seen + 3 * INVENTORY_SECONDS / RESYNC_SECONDS,
+        "three inventory intervals of refused resyncs",
+        timeout=120,
+        context=env.log,
+    )
+    status = kube.must_get(ns, "lost")["status"]
+    assert not set(REPOSITORY_FIELDS) & set(status), {k: status[k] for k in REPOSITORY_FIELDS if k in status}
+    assert kube.events(ns, "lost", reason="VulnerabilitiesFound") == []
+    assert _findings_metric(env, ns, "lost") == {}
+    exported = kube.core.read_namespaced_config_map("lost-ecr", ns).data
+    assert exported == {"repositoryUri": "", "repositoryArn": "", "registryId": "", "region": "", "kmsKeyArn": ""}
+    assert env.aws.repository_tags(repository)[NAMESPACE_TAG] == "someone-else", "their repository is untouched"
+    assert [i["imageDigest"] for i in env.aws.images(repository)] == [digest]
+
+    kube.delete(ns, "lost")
+    kube.wait_gone(ns, "lost")
+    assert env.aws.repository(repository) is not None, "not ours: the delete leaves it"
+    env.aws.ecr.delete_repository(repositoryName=repository, force=True)
 
 
 def _findings_metric(env: Env, namespace: str, name: str) -> dict[str, float]:

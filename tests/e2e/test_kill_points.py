@@ -7,7 +7,9 @@ Every run must converge: after a create exactly one live key for the owner, alia
 repository; after a delete no repository, no alias, every owned key pending deletion; a bystander resource in
 the same namespace untouched throughout. The proxy hides new keys from the tagging API for the whole module
 (eventual consistency on AWS), so a key whose CreateKey answer was lost is found by its recorded creation token.
-The module also restarts kube-apiserver under the running operator.
+A resource deleted with Retain and made again under another name is killed right after CreateKey: the retained
+key, with the same ownership tags, is not taken for the new one. The module also restarts kube-apiserver under the
+running operator.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Literal
 import pytest
 from support import Harness, full_spec, harness_fixture, unique
 
+from ecr_operator.repository.render import key_alias_for
 from ecr_operator_dev import Fault
 
 pytestmark = pytest.mark.e2e
@@ -162,6 +165,50 @@ def test_kill_during_delete(harness: Harness, namespace: str, bystander: tuple[s
     harness.aws.assert_deleted(namespace, name, repository_name)
     assert [k["KeyId"] for k in harness.aws.owned_keys(namespace, name)] == [key["KeyId"]]
     assert_bystander_intact(harness, namespace, bystander)
+
+
+def test_kill_after_create_key_of_a_resource_re_created_under_another_name(
+    harness: Harness, namespace: str, bystander: tuple[str, str]
+) -> None:
+    """Deleted with Retain, then the same resource (same ownership tags) made again under another repositoryName,
+    and killed right after CreateKey (its answer lost, so the key id never reached status). The retained key carries
+    the same ownership tags and shows in the tag index, the new one not yet: only the creation token tells them
+    apart, and the new name gets the new key."""
+    name, first, second = unique("renamed"), unique("kill"), unique("kill")
+    harness.create(namespace, name, full_spec(first, deletionPolicy="Retain"))
+    harness.wait_ready(namespace, name)
+    [retained] = harness.aws.live_keys(namespace, name)
+    harness.delete(namespace, name)
+    harness.wait_gone(namespace, name)
+    harness.proxy.hide_from_tag_index(retained["Arn"], 0)  # indexed by now (the module hides keys made in it)
+
+    hook = arm_kill(harness, CREATE_WRITES, 1, "after")
+    harness.create(namespace, name, full_spec(second))
+    wait_killed_and_restart(harness, hook)
+    assert hook.operation == "CreateKey"
+
+    obj = harness.wait_ready(namespace, name)
+    live = harness.aws.live_keys(namespace, name)
+    [made] = [key for key in live if key["KeyId"] != retained["KeyId"]]
+    assert len(live) == 2, "no orphaned key, no third one"
+    assert harness.aws.alias_target(second) == made["KeyId"], "the new name's alias is on the key of the new creation"
+    repository = harness.aws.repository(second)
+    assert repository is not None and repository["encryptionConfiguration"]["kmsKey"] == made["Arn"]
+    assert obj["status"]["kmsKeyArn"] == made["Arn"]
+    # The retained repository keeps its key and alias.
+    assert harness.aws.alias_target(first) == retained["KeyId"]
+    kept = harness.aws.repository(first)
+    assert kept is not None and kept["encryptionConfiguration"]["kmsKey"] == retained["Arn"]
+    assert_bystander_intact(harness, namespace, bystander)
+
+    harness.delete(namespace, name)
+    harness.wait_gone(namespace, name)
+    assert harness.aws.repository(second) is None and harness.aws.alias_target(second) is None
+    assert harness.aws.key(made["KeyId"])["KeyState"] == "PendingDeletion"
+    # What Retain left is for people to remove.
+    harness.aws.ecr.delete_repository(repositoryName=first, force=True)
+    harness.aws.kms.delete_alias(AliasName=key_alias_for(first))
+    harness.aws.kms.schedule_key_deletion(KeyId=retained["KeyId"], PendingWindowInDays=7)
 
 
 def test_apiserver_restart_under_the_operator(harness: Harness, namespace: str, bystander: tuple[str, str]) -> None:

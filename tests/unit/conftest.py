@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from ecr_operator.cli.main import build_parser
 from ecr_operator.repository.parts.key import ObservedKey
 from ecr_operator.repository.parts.repository import ObservedRepository
 from ecr_operator.repository.render import Desired, Owner, render
@@ -85,3 +88,16 @@ def make_observed_repository() -> Callable[..., ObservedRepository]:
 @pytest.fixture(scope="session")
 def make_observed_key() -> Callable[..., ObservedKey]:
     return observed_key_for
+
+
+@pytest.fixture(scope="session")
+def run_options() -> dict[str, str | None]:
+    """Each option of `ecr-operator run` (its long flag) -> the ECR_OPERATOR_* variable its --help names, or None."""
+    [subparsers] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    parser: argparse.ArgumentParser = subparsers.choices["run"]
+    options: dict[str, str | None] = {}
+    for action in parser._actions:
+        long_flag = next(f for f in action.option_strings if f.startswith("--"))
+        found = re.search(r"\[env (ECR_OPERATOR_[A-Z_]+)\]", action.help or "")
+        options[long_flag] = found.group(1) if found else None
+    return options

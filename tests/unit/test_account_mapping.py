@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from ecr_operator.core.api import AWS_ROLE_ARN_ANNOTATION
 from ecr_operator.core.errors import OperatorError, RoleNotAssumable, classify, to_operator_error
-from ecr_operator.core.namespaces import AWS_ROLE_ARN_ANNOTATION, NamespacePolicies
 from ecr_operator.core.reasons import PERMANENT, Reason
 from ecr_operator.core.settings import Settings
+from ecr_operator.repository.namespaces import NamespacePolicies
 
 ROLE = "arn:aws:iam::222233334444:role/ecr-operator-team-b"
 

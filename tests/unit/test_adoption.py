@@ -7,10 +7,15 @@ import inspect
 import pytest
 
 from ecr_operator.cli.main import build_parser, main
+from ecr_operator.core.api import is_true
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.settings import AccountMapping, AdoptionMode, RepositoryNamePolicy, Settings
-from ecr_operator.repository.adoption import NO_ADOPTION, decide_adoption, is_true
-from ecr_operator.runtime.handlers import Runtime, build_registry, namespace_event
+from ecr_operator.repository.adoption import NO_ADOPTION, decide_adoption
+from ecr_operator.repository.kind import KIND as ECR_REPOSITORY
+from ecr_operator.repository.namespaces import NamespacePolicies
+from ecr_operator.runtime.handlers import build_kopf_registry
+from ecr_operator.runtime.passes import namespace_event
+from ecr_operator.runtime.process import Runtime
 
 ALLOW = "ecr.platform.dev/allow-adoption"
 
@@ -64,36 +69,40 @@ def _runtime(mode: AdoptionMode) -> Runtime:
     return Runtime(Settings(region="eu-west-1", adoption=mode))
 
 
+def _namespaces(runtime: Runtime) -> NamespacePolicies:
+    return runtime.controller(ECR_REPOSITORY).namespaces
+
+
 def test_annotated_namespaces_follow_the_namespace_watch() -> None:
     runtime = _runtime("annotated-namespaces")
     with pytest.raises(OperatorError) as raised:
-        runtime.namespaces.adoption("team-a", requested=True)
+        _namespaces(runtime).adoption("team-a", requested=True)
     assert raised.value.reason == "NamespaceNotSeen" and raised.value.retryable
     # A resource that does not ask never waits for its Namespace.
-    assert not runtime.namespaces.adoption("team-a", requested=False).allowed
+    assert not _namespaces(runtime).adoption("team-a", requested=False).allowed
 
     namespace_event(type=None, name="team-a", annotations={ALLOW: "true"}, memo=runtime)
-    assert runtime.namespaces.adoption("team-a", requested=True).adopts
+    assert _namespaces(runtime).adoption("team-a", requested=True).adopts
     namespace_event(type="MODIFIED", name="team-a", annotations={ALLOW: "false"}, memo=runtime)
-    assert not runtime.namespaces.adoption("team-a", requested=True).allowed
+    assert not _namespaces(runtime).adoption("team-a", requested=True).allowed
     namespace_event(type="MODIFIED", name="team-a", annotations={ALLOW: "true"}, memo=runtime)
     namespace_event(type="DELETED", name="team-a", annotations={ALLOW: "true"}, memo=runtime)
     with pytest.raises(OperatorError):
-        runtime.namespaces.adoption("team-a", requested=True)
+        _namespaces(runtime).adoption("team-a", requested=True)
 
 
 @pytest.mark.parametrize(("mode", "allowed"), [("disabled", False), ("everywhere", True)])
 def test_other_modes_need_no_namespace(mode: AdoptionMode, allowed: bool) -> None:
-    assert _runtime(mode).namespaces.adoption("never-seen", requested=True).adopts is allowed
+    assert _namespaces(_runtime(mode)).adoption("never-seen", requested=True).adopts is allowed
 
 
 def _namespace_watchers(
     policy: RepositoryNamePolicy, mode: AdoptionMode, mapping: AccountMapping = "disabled"
 ) -> list[str]:
     settings = Settings(region="eu-west-1", repository_name_policy=policy, adoption=mode, account_mapping=mapping)
-    build_registry(settings)  # registers without error
+    build_kopf_registry(settings)  # registers without error
     # A plain event handler, never a kopf index (an index on Namespaces stalls with bounded workers).
-    assert "kopf.index" not in inspect.getsource(build_registry)
+    assert "kopf.index" not in inspect.getsource(build_kopf_registry)
     return ["namespace-annotations"] if settings.watches_namespaces else []
 
 

@@ -57,11 +57,11 @@ def test_the_operators_own_status_reads_as_expected() -> None:
     assert health(_resource(synced))["status"] == "Healthy"
     assert health(_resource(synced, generation=3))["status"] == "Progressing"
 
-    throttled = OperatorError(Reason.THROTTLED, "Rate exceeded", retryable=True)
+    throttled = OperatorError(Reason.THROTTLED, "Rate exceeded")
     assert health(_resource(synced | report_failure(throttled, synced, 2, T0).status))["status"] == "Healthy"
     assert health(_resource(report_failure(throttled, {}, 2, T0).status))["status"] == "Progressing"
 
-    missing = OperatorError(Reason.MISSING_REQUIRED_TAGS, "spec.tags lacks required tags: owner", retryable=False)
+    missing = OperatorError(Reason.MISSING_REQUIRED_TAGS, "spec.tags lacks required tags: owner")
     degraded = health(_resource(report_failure(missing, synced, 2, T0).status))
     assert degraded == {"status": "Degraded", "message": f"{Reason.MISSING_REQUIRED_TAGS}: {missing.message}"}
 

@@ -7,7 +7,6 @@ What the chart renders from each value, parsed by the CLI itself: tests/e2e/test
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ecr_operator.cli.main import ENV_PREFIX, RUN_FLAGS_WITHOUT_ENV, build_parser
+from ecr_operator.cli.main import ENV_PREFIX, RUN_FLAGS_WITHOUT_ENV
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "ecr-operator"
 
@@ -39,6 +38,8 @@ CHART_VALUES: dict[str, str | None] = {
     "--assume-role-external-id": "settings.assumeRoleExternalIdSecret",  # from a Secret, never a plain value
     "--aws-rate-limits": "settings.awsRateLimits",
     "--aws-rate-limit-scale": "settings.awsRateLimitScale",
+    "--allowed-regions": "settings.allowedRegions",
+    "--client-cache-size": "settings.clientCacheSize",
     "--peering": "peering.name",  # and peering.enabled
     "--peering-lifetime": "settings.peeringLifetime",
     "--log-format": "settings.logFormat",
@@ -56,22 +57,6 @@ CHART_VALUES: dict[str, str | None] = {
 """Each option of `ecr-operator run` (its long flag) -> the chart value that sets it, or None (and why)."""
 
 
-def _run_parser() -> argparse.ArgumentParser:
-    [subparsers] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
-    parser: argparse.ArgumentParser = subparsers.choices["run"]
-    return parser
-
-
-def _run_options() -> dict[str, str | None]:
-    """Each option of `run` (its long flag) -> its ECR_OPERATOR_* variable, or None."""
-    options: dict[str, str | None] = {}
-    for action in _run_parser()._actions:
-        long_flag = next(f for f in action.option_strings if f.startswith("--"))
-        found = re.search(r"\[env (ECR_OPERATOR_[A-Z_]+)\]", action.help or "")
-        options[long_flag] = found.group(1) if found else None
-    return options
-
-
 def _schema() -> dict[str, Any]:
     schema: dict[str, Any] = json.loads((CHART / "values.schema.json").read_text())
     return schema
@@ -84,8 +69,8 @@ def _declared(schema: dict[str, Any], path: str) -> dict[str, Any] | None:
     return node
 
 
-def test_every_option_of_run_has_a_chart_value_or_a_reason() -> None:
-    assert set(_run_options()) == set(CHART_VALUES), "a new option of `run` needs a chart value (or a reason)"
+def test_every_option_of_run_has_a_chart_value_or_a_reason(run_options: dict[str, str | None]) -> None:
+    assert set(run_options) == set(CHART_VALUES), "a new option of `run` needs a chart value (or a reason)"
 
 
 @pytest.mark.parametrize("flag", sorted(f for f, v in CHART_VALUES.items() if v))
@@ -100,9 +85,9 @@ def test_the_schema_has_no_setting_the_operator_does_not_read() -> None:
     assert declared == {v for v in CHART_VALUES.values() if v and v.startswith("settings.")}
 
 
-def test_settings_keys_are_their_variables_in_camel_case() -> None:
+def test_settings_keys_are_their_variables_in_camel_case(run_options: dict[str, str | None]) -> None:
     """The ConfigMap template turns settings.fooBar into ECR_OPERATOR_FOO_BAR (Sprig's snakecase)."""
-    options = _run_options()
+    options = run_options
     for flag, path in CHART_VALUES.items():
         if not path or not path.startswith("settings.") or flag in RUN_FLAGS_WITHOUT_ENV:
             continue

@@ -4,7 +4,6 @@ the README's table of flags cannot drift from the parser."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from pathlib import Path
@@ -16,22 +15,6 @@ from ecr_operator.cli.main import ENV_PREFIX, RUN_FLAGS_WITHOUT_ENV, build_parse
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def _run_parser() -> argparse.ArgumentParser:
-    [subparsers] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
-    parser: argparse.ArgumentParser = subparsers.choices["run"]
-    return parser
-
-
-def _run_options() -> dict[str, str | None]:
-    """Each option of `run` (its long flag) -> the variable its --help names, or None."""
-    options: dict[str, str | None] = {}
-    for action in _run_parser()._actions:
-        long_flag = next(f for f in action.option_strings if f.startswith("--"))
-        found = re.search(r"\[env (ECR_OPERATOR_[A-Z_]+)\]", action.help or "")
-        options[long_flag] = found.group(1) if found else None
-    return options
-
-
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
@@ -40,8 +23,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def test_every_run_flag_has_a_variable_or_a_reason() -> None:
-    options = _run_options()
+def test_every_run_flag_has_a_variable_or_a_reason(run_options: dict[str, str | None]) -> None:
+    options = run_options
     without = {flag for flag, variable in options.items() if variable is None}
     assert without == set(RUN_FLAGS_WITHOUT_ENV)
     for flag, variable in options.items():
@@ -49,9 +32,9 @@ def test_every_run_flag_has_a_variable_or_a_reason() -> None:
             assert variable == ENV_PREFIX + flag.removeprefix("--").replace("-", "_").upper()
 
 
-def test_the_readme_table_lists_every_flag_with_its_variable() -> None:
+def test_the_readme_table_lists_every_flag_with_its_variable(run_options: dict[str, str | None]) -> None:
     rows = [line for line in README.read_text().splitlines() if line.startswith("| `-")]
-    for flag, variable in _run_options().items():
+    for flag, variable in run_options.items():
         [row] = [r for r in rows if re.search(rf"`(-\w/)?{flag}[ `]", r)]
         cells = [c.strip() for c in row.split("|")[1:-1]]
         if variable is None:

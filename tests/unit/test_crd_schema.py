@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from ecr_operator.core.crd import build_crd, render_crd_yaml, to_structural
+from ecr_operator.repository.crd import CRD
 from ecr_operator.repository.render import OWNER_TAG_KEYS
 from ecr_operator.repository.spec import ACCOUNT_ID_PATTERN, MAX_USER_TAGS, REPOSITORY_NAME_PATTERN
 
@@ -19,7 +20,7 @@ CRD_FILE = REPO_ROOT / "crds" / "ecrrepository.yaml"
 
 @pytest.fixture(scope="module")
 def crd() -> dict[str, Any]:
-    return build_crd()
+    return build_crd(CRD)
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +53,14 @@ def walk(node: Any, path: str = "") -> Iterator[tuple[str, str, Any]]:
 
 
 def test_crds_file_matches_the_model() -> None:
-    assert CRD_FILE.read_text() == render_crd_yaml(), (
+    assert CRD_FILE.read_text() == render_crd_yaml(CRD), (
         "crds/ecrrepository.yaml drifted from operator/ecr_operator/repository/spec.py; "
         "regenerate it: ecr-operator crd > crds/ecrrepository.yaml"
     )
 
 
 def test_rendered_yaml_round_trips(crd: dict[str, Any]) -> None:
-    text = render_crd_yaml()
+    text = render_crd_yaml(CRD)
     assert text.startswith("# Generated from")
     assert yaml.safe_load(text) == crd
 
@@ -263,9 +264,9 @@ def test_to_structural_rejects_real_unions() -> None:
 
 
 def test_the_root_rule_checks_metadata_name_when_it_is_the_repository_name() -> None:
-    from ecr_operator.core.crd import DEFAULT_NAME_RULE, build_crd
+    from ecr_operator.repository.crd import DEFAULT_NAME_RULE
 
-    root = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    root = build_crd(CRD)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     assert DEFAULT_NAME_RULE in root["x-kubernetes-validations"]
     assert "self.metadata.name" in DEFAULT_NAME_RULE["rule"]
     assert "has(self.spec.repositoryName)" in DEFAULT_NAME_RULE["rule"]

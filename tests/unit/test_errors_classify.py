@@ -11,7 +11,15 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from ecr_operator.core.errors import Classified, OperatorError, SpecError, classify, error_code, to_operator_error
+from ecr_operator.core.errors import (
+    Classified,
+    OperatorError,
+    SpecError,
+    classify,
+    error_code,
+    refused_by_aws,
+    to_operator_error,
+)
 
 
 def client_error(
@@ -36,6 +44,8 @@ def client_error(
         ("", 502, "AwsUnavailable"),
         ("KMSInternalException", 400, "AwsUnavailable"),
         ("KMSInvalidStateException", 400, "KmsKeyInvalidState"),
+        # A delete waits for images to go, outside Kubernetes too: retried every 20 s (reasons.PERMANENT).
+        ("RepositoryNotEmptyException", 400, "RepositoryNotEmpty"),
     ],
 )
 def test_retryable_errors(code: str, status: int, reason: str) -> None:
@@ -53,7 +63,6 @@ def test_retryable_errors(code: str, status: int, reason: str) -> None:
         ("KMSAccessDeniedException", 400, "AccessDenied"),
         ("ExpiredTokenException", 400, "AccessDenied"),
         ("InvalidParameterException", 400, "InvalidParameter"),
-        ("RepositoryNotEmptyException", 400, "RepositoryNotEmpty"),
         ("NotFoundException", 400, "KmsKeyUnavailable"),
         ("DisabledException", 400, "KmsKeyUnavailable"),
         ("TooManyTagsException", 400, "AwsLimitExceeded"),
@@ -144,3 +153,29 @@ def test_limit_exceeded_is_a_quota_not_throttling() -> None:
 def test_already_exists_is_retried_because_the_next_pass_observes_it(code: str) -> None:
     classified = classify(client_error(code, 400))
     assert classified == Classified("AlreadyExists", True)
+
+
+@pytest.mark.parametrize(
+    ("exc", "refused"),
+    [
+        (client_error("AccessDeniedException", 400), True),
+        (client_error("LimitExceededException", 400), True),
+        (client_error("ThrottlingException", 400), True),
+        (client_error("InternalFailure", 500), False),
+        (client_error("KMSInternalException", 400), False),
+        (ReadTimeoutError(endpoint_url="https://kms"), False),
+        (ConnectionClosedError(endpoint_url="https://kms"), False),
+    ],
+    ids=["denied", "quota", "throttled", "5xx", "internal-code", "timeout", "connection-lost"],
+)
+def test_refused_by_aws_only_when_aws_answered_with_a_client_error(exc: Exception, refused: bool) -> None:
+    """A refused call did nothing (a CreateKey made no key); without a clear refusal it may have done its work."""
+    assert refused_by_aws(exc) is refused
+    assert refused_by_aws(to_operator_error_from(exc)) is refused, "seen through the OperatorError it became"
+
+
+def to_operator_error_from(exc: Exception) -> OperatorError:
+    try:
+        raise to_operator_error(exc, "kms:CreateKey") from exc
+    except OperatorError as error:
+        return error

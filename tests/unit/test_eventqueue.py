@@ -14,10 +14,12 @@ from kopf._cogs.clients import watching
 
 from ecr_operator.core.awsevents import KeyRef, Kind, RepositoryRef
 from ecr_operator.core.settings import Settings
+from ecr_operator.repository.kind import KIND
 from ecr_operator.repository.render import key_alias_for
 from ecr_operator.runtime import eventqueue
 from ecr_operator.runtime.eventqueue import EventQueue, Index, Pending, WatchTap, queue_region, served_from
-from ecr_operator.runtime.handlers import Runtime
+from ecr_operator.runtime.periodic import Cadence, Due, Ticks
+from ecr_operator.runtime.process import Runtime
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "events"
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -252,24 +254,30 @@ def test_an_object_being_deleted_gets_no_pass(consumer: tuple[EventQueue, FakeSq
     assert sqs.deleted == ["d1"] and passes == []
 
 
-def test_the_safety_net_resyncs_when_due_or_while_the_queue_cannot_be_read(
-    consumer: tuple[EventQueue, FakeSqs, list[Pending]], monkeypatch: pytest.MonkeyPatch
+def test_the_safety_net_ticks_at_the_fallback_and_passes_at_every_tick_while_the_queue_cannot_be_read(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]],
 ) -> None:
     queue, _, _ = consumer
-    assert queue.memo.settings.resync_tick_seconds == 600.0, "the timers tick at the fallback interval"
-    clock = [1000.0]
-    monkeypatch.setattr(eventqueue.time, "monotonic", lambda: clock[0])
-    assert not queue.resync_due("u"), "the first tick finds the resume pass that just ran"
-    clock[0] += 600
-    assert not queue.resync_due("u")
-    clock[0] += 2700  # 3300 s after the last pass: within half a tick of the hour
-    assert queue.resync_due("u")
-    clock[0] += 600
-    assert not queue.resync_due("u"), "due again an hour after that resync"
+    ticks = queue.memo.ticks["EcrRepository"]
+    # resync 3600 s, inventory 900 s (its default), fallback 600 s: the timer ticks every 600 s
+    assert ticks.cadence == Cadence(600, 6, 2) and ticks.fallback == Cadence(600, 1, 1)
+    assert queue.memo.ticks["EcrRegistry"] == Ticks(Cadence(600, 1, 1)), "no events name a registry: it polls"
+    assert sum(ticks.tick("u").resync for _ in range(12)) == 2, "an hour's resync per six ticks"
     queue._unreadable(RuntimeError("AccessDenied"))
-    assert queue.resync_due("u") and queue.resync_due("other"), "every tick resyncs while the queue cannot be read"
+    assert all(ticks.tick("u") == Due(resync=True, timer=True) for _ in range(3)), "every tick, both passes"
     with pytest.raises(RuntimeError, match="cannot be read"):
         queue.check()
     queue._readable_again()
     queue.check()
-    assert not queue.resync_due("u")
+    assert sum(ticks.tick("u").resync for _ in range(12)) == 2, "back to the hour"
+
+
+def test_the_resyncs_batched_views_are_young_enough_for_the_fallback_interval() -> None:
+    """While the queue cannot be read the resync runs every fallback interval: a view a tenth of it old at most."""
+    settings = Settings(region="us-west-2", events_queue_url=QUEUE, resync_seconds=3600, events_fallback_seconds=2)
+    assert settings.shortest_resync_seconds == 2
+    memo = Runtime(settings)
+    try:
+        assert memo.controller(KIND).views.max_age == 0.5
+    finally:
+        memo.executor.shutdown()

@@ -62,3 +62,15 @@ def test_a_configmap_of_someone_else_is_never_written(foreign: dict[str, object]
     assert refused.value.reason == Reason.EXPORT_CONFIG_MAP_NOT_OWNED
     assert refused.value.reason in PERMANENT and not refused.value.retryable
     assert "team-a/app-ecr" in refused.value.message
+
+
+def test_withdrawal_blanks_only_our_configmap_and_creates_none() -> None:
+    """The repository is not the resource's any more: workloads must not pull from someone else's repository."""
+    ours = export.plan(None, "team-a", "app-ecr", "app", UID, DATA).body
+    planned = export.plan_withdrawal(ours, UID)
+    assert planned.operation == "patch" and planned.body == {"data": {key: "" for key, value in DATA.items() if value}}
+    blanked = {**ours, "data": dict.fromkeys(DATA, "")}
+    assert export.plan_withdrawal(blanked, UID).operation == "none", "already blank: no write"
+    assert export.plan_withdrawal(None, UID).operation == "none", "none to blank: none created"
+    foreign = {"metadata": {"name": "app-ecr"}, "data": {"repositoryUri": "theirs"}}
+    assert export.plan_withdrawal(foreign, UID).operation == "none", "someone else's: left as it is"

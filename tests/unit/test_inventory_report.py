@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Prices
 from ecr_operator.repository.cost import GIB, estimated_monthly_cost
@@ -16,7 +17,13 @@ from ecr_operator.repository.parts.images import ImagesSummary, Inventory, Obser
 from ecr_operator.repository.reconcile import Outcome
 from ecr_operator.repository.render import Desired, Owner, render
 from ecr_operator.repository.spec import EcrRepositorySpec
-from ecr_operator.repository.status import report, report_inventory, vulnerability_event
+from ecr_operator.repository.status import (
+    report,
+    report_failure,
+    report_inventory,
+    report_not_ours,
+    vulnerability_event,
+)
 
 SEOUL = Prices()
 
@@ -94,10 +101,6 @@ def test_a_never_scanned_image_reports_none_without_counts() -> None:
         None,
         None,
     )
-
-
-def test_plan_delete_has_nothing_of_its_own() -> None:
-    assert images.plan_delete(desired_from(), ObservedImages((NEW,), None)).actions == []
 
 
 # -- the report and the announcement ------------------------------------------------------------------------------
@@ -182,6 +185,46 @@ def test_a_pass_with_inventory_reports_it_and_one_without_leaves_status_alone() 
     assert resync.events == []
 
 
+# -- nothing of a repository that is not the resource's ---------------------------------------------------------
+
+REPOSITORY_FIELDS = {"repositoryUri", "repositoryArn", "registryId", "images", "scan", "estimatedMonthlyCostUSD"}
+
+
+def owned_period_status() -> dict[str, Any]:
+    """Status from when the repository was the resource's: identifiers, images, findings, cost."""
+    base = {
+        "repository_name": "app",
+        "region": "eu-west-1",
+        "repository_uri": "1.dkr.ecr.eu-west-1.amazonaws.com/app",
+        "repository_arn": "arn:aws:ecr:eu-west-1:1:repository/app",
+        "registry_id": "1",
+        "kms_key_arn": "arn:aws:kms:eu-west-1:1:key/k",
+    }
+    status = report(Outcome(**base, inventory=inventory_with(HIGH=1)), {}, 1, T0, observe_only=False, resync=False)
+    assert set(status.status) >= REPOSITORY_FIELDS
+    return status.status
+
+
+@pytest.mark.parametrize("reason", [Reason.REPOSITORY_NOT_OWNED, Reason.ADOPTION_NOT_ALLOWED])
+def test_a_refusal_because_the_repository_is_not_ours_clears_what_status_showed_of_it(reason: Reason) -> None:
+    refused = OperatorError(reason, "repository app is owned by team-b/app in cluster c")
+    written = report_failure(refused, owned_period_status(), 1, T0)
+    assert {field: written.status[field] for field in REPOSITORY_FIELDS} == dict.fromkeys(REPOSITORY_FIELDS)
+    assert [e.reason for e in written.events] == [reason], "no VulnerabilitiesFound"
+    assert "kmsKeyArn" not in written.status and "repositoryName" not in written.status, "the record stays"
+
+
+def test_other_refusals_leave_the_repository_fields_alone() -> None:
+    denied = OperatorError(Reason.ACCESS_DENIED, "ecr:PutLifecyclePolicy: not authorized")
+    written = report_failure(denied, owned_period_status(), 1, T0)
+    assert not REPOSITORY_FIELDS & set(written.status)
+
+
+def test_the_inventory_timer_clears_what_status_showed_of_a_repository_that_is_not_ours() -> None:
+    written = report_not_ours()
+    assert written.status == dict.fromkeys(REPOSITORY_FIELDS) and written.events == []
+
+
 class _PagedEcr:
     """DescribeImages in pages of two (moto answers in one page), and one scan answer."""
 
@@ -217,7 +260,7 @@ def test_observe_follows_every_page_and_scans_only_the_newest() -> None:
 
     clients: Any = Clients()
     clients.ecr = ecr
-    observed = images.observe(clients, "app")
+    observed = images.observe(clients, desired_from())
     assert observed is not None and len(observed.images) == 5
     assert [name for name, _ in ecr.calls] == ["describe_images"] * 3 + ["describe_image_scan_findings"]
     assert ecr.calls[0][1] == {"repositoryName": "app", "maxResults": 1000}

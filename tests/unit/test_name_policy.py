@@ -7,8 +7,12 @@ import pytest
 from ecr_operator.cli.main import build_parser
 from ecr_operator.core.errors import OperatorError, SpecError
 from ecr_operator.core.settings import Settings
+from ecr_operator.repository.kind import KIND as ECR_REPOSITORY
+from ecr_operator.repository.namespaces import NamespacePolicies
 from ecr_operator.repository.validate import allowed_prefixes, check_repository_name, parse_prefixes
-from ecr_operator.runtime.handlers import Runtime, build_registry, namespace_event
+from ecr_operator.runtime.handlers import build_kopf_registry
+from ecr_operator.runtime.passes import namespace_event
+from ecr_operator.runtime.process import Runtime
 
 
 @pytest.mark.parametrize(
@@ -77,22 +81,26 @@ def _runtime(policy: str) -> Runtime:
     return Runtime(Settings(region="eu-west-1", repository_name_policy=policy))  # type: ignore[arg-type]
 
 
+def _namespaces(runtime: Runtime) -> NamespacePolicies:
+    return runtime.controller(ECR_REPOSITORY).namespaces
+
+
 def test_namespace_events_keep_the_prefixes_current() -> None:
     runtime = _runtime("namespace-prefix")
     annotations = {"ecr.platform.dev/repository-prefixes": "shared/, ops-"}
     namespace_event(type=None, name="team-a", annotations=annotations, memo=runtime)
-    assert runtime.namespaces.prefixes_of("team-a") == ("shared/", "ops-")
+    assert _namespaces(runtime).granted_prefixes("team-a") == ("shared/", "ops-")
     # Removing the annotation clears the grant; deleting the Namespace forgets it.
     namespace_event(type="MODIFIED", name="team-a", annotations={}, memo=runtime)
-    assert runtime.namespaces.prefixes_of("team-a") == ()
+    assert _namespaces(runtime).granted_prefixes("team-a") == ()
     namespace_event(type="DELETED", name="team-a", annotations={}, memo=runtime)
     with pytest.raises(OperatorError) as raised:
-        runtime.namespaces.prefixes_of("team-a")
+        _namespaces(runtime).granted_prefixes("team-a")
     assert raised.value.reason == "NamespaceNotSeen" and raised.value.retryable
 
 
 def test_without_the_policy_no_namespace_is_needed() -> None:
-    assert _runtime("any").namespaces.prefixes_of("never-seen") == ()
+    assert _namespaces(_runtime("any")).granted_prefixes("never-seen") == ()
 
 
 def test_namespaces_are_watched_only_for_the_namespace_prefix_policy() -> None:
@@ -100,7 +108,7 @@ def test_namespaces_are_watched_only_for_the_namespace_prefix_policy() -> None:
     unmapped = Settings(region="eu-west-1", repository_name_policy="any", account_mapping="disabled")
     assert unmapped.watches_namespaces is False
     assert Settings(region="eu-west-1", repository_name_policy="namespace-prefix").watches_namespaces is True
-    build_registry(Settings(region="eu-west-1", repository_name_policy="namespace-prefix"))
+    build_kopf_registry(Settings(region="eu-west-1", repository_name_policy="namespace-prefix"))
 
 
 def test_flag_default_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,7 @@ import time
 
 from ecr_operator.core import metrics
 from ecr_operator.core.actions import Action
+from ecr_operator.repository import findings
 from ecr_operator.runtime.probes import Readiness, ReadinessChecker
 
 
@@ -81,3 +82,21 @@ def test_resync_writes_are_drift_corrections_by_part() -> None:
     assert metrics.DRIFT_CORRECTIONS.labels("repository")._value.get() == before + 1, "one correction, two writes"
     metrics.count_writes(actions, "change")
     assert metrics.DRIFT_CORRECTIONS.labels("repository")._value.get() == before + 1
+
+
+def _findings(namespace: str, name: str) -> dict[str, float]:
+    return {
+        sample.labels["severity"]: sample.value
+        for family in findings.FINDINGS.collect()
+        for sample in family.samples
+        if sample.labels.get("namespace") == namespace and sample.labels.get("name") == name
+    }
+
+
+def test_a_cleared_scan_removes_the_resources_findings_series() -> None:
+    findings.publish("team-a", "gone-foreign", {"scan": {"findingSeverityCounts": {"HIGH": 2}}})
+    assert _findings("team-a", "gone-foreign")["HIGH"] == 2
+    findings.publish("team-a", "gone-foreign", {"images": None})
+    assert _findings("team-a", "gone-foreign")["HIGH"] == 2, "a patch without the scan leaves the series"
+    findings.publish("team-a", "gone-foreign", {"scan": None})
+    assert _findings("team-a", "gone-foreign") == {}

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from ecr_operator.cli.main import main
+from ecr_operator.core.conditions import CONDITION_TYPES
 from ecr_operator.core.errors import classify
 from ecr_operator.core.reasons import DESCRIPTIONS, EVENT_ONLY, PERMANENT, Reason, markdown_table
-from ecr_operator.repository.status import CONDITION_TYPES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = REPO_ROOT / "operator" / "ecr_operator"
@@ -40,7 +40,7 @@ def test_reasons_are_never_spelled_as_strings_in_the_operator() -> None:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and node.value in values:
-                if path.relative_to(PACKAGE).as_posix() == "repository/status.py" and node.value in CONDITION_TYPES:
+                if path.relative_to(PACKAGE).as_posix() == "core/conditions.py" and node.value in CONDITION_TYPES:
                     continue  # the condition type Synced, not the reason
                 spelled.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {node.value!r}")
     assert spelled == []

@@ -8,19 +8,20 @@ import pytest
 import yaml
 
 from ecr_operator.cli.main import main
-from ecr_operator.registry.crd import build_registry_crd, render_registry_crd_yaml
+from ecr_operator.core.crd import build_crd, render_crd_yaml
+from ecr_operator.registry.crd import CRD
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_checked_in_crd_is_the_generated_one() -> None:
-    assert (REPO_ROOT / "crds" / "ecrregistry.yaml").read_text() == render_registry_crd_yaml(), (
+    assert (REPO_ROOT / "crds" / "ecrregistry.yaml").read_text() == render_crd_yaml(CRD), (
         "crds/ecrregistry.yaml drifted: ecr-operator crd --kind EcrRegistry > crds/ecrregistry.yaml; hack/sync-crds.sh"
     )
 
 
 def test_cluster_scoped_with_status_and_the_limits_of_ecr() -> None:
-    crd = build_registry_crd()
+    crd = build_crd(CRD)
     assert crd["spec"]["scope"] == "Cluster"
     version = crd["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}

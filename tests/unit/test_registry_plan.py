@@ -276,10 +276,10 @@ def test_report_conditions_and_events() -> None:
     assert planned.status["plannedChanges"] == ["set the registry policy"]
     assert planned.status["conditions"][0]["reason"] == Reason.OUT_OF_SYNC
 
-    error = OperatorError(Reason.REGISTRY_ALREADY_MANAGED, "managed by a", retryable=False)
+    error = OperatorError(Reason.REGISTRY_ALREADY_MANAGED, "managed by a")
     failed = report_failure(error, written.status, 3, "t2")
     failed_conditions = {c["type"]: (c["status"], c["reason"]) for c in failed.status["conditions"]}
     assert failed_conditions["Ready"] == ("False", Reason.REGISTRY_ALREADY_MANAGED)
     assert failed_conditions["Stalled"] == ("True", Reason.REGISTRY_ALREADY_MANAGED)
-    throttled = report_failure(OperatorError(Reason.THROTTLED, "slow", retryable=True), written.status, 3, "t2")
+    throttled = report_failure(OperatorError(Reason.THROTTLED, "slow"), written.status, 3, "t2")
     assert throttled.status["conditions"][0]["status"] == "True", "a retried error keeps Ready for this generation"

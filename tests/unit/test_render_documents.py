@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ecr_operator.core.compare import to_json
 from ecr_operator.repository.render import (
     CLUSTER_TAG,
     NAME_TAG,
@@ -22,7 +23,6 @@ from ecr_operator.repository.render import (
     render_lifecycle_policy,
     render_repository_policy,
     render_tags,
-    to_json,
 )
 from ecr_operator.repository.spec import REPOSITORY_NAME_PATTERN, EcrRepositorySpec, Lifecycle
 
@@ -127,7 +127,8 @@ def spec(**fields: object) -> EcrRepositorySpec:
 
 def test_repository_policy_accounts_sorted_deduped_as_root_arns() -> None:
     document = render_repository_policy(
-        spec(crossAccountPull={"enabled": True, "allowedAccountIds": ["222222222222", "111111111111", "222222222222"]})
+        spec(crossAccountPull={"enabled": True, "allowedAccountIds": ["222222222222", "111111111111", "222222222222"]}),
+        "eu-west-1",
     )
     assert document is not None
     assert document["Version"] == "2012-10-17"
@@ -153,7 +154,7 @@ def test_repository_policy_accounts_sorted_deduped_as_root_arns() -> None:
 )
 def test_repository_policy_none_when_disabled_or_absent(pull: dict[str, object] | None) -> None:
     fields = {} if pull is None else {"crossAccountPull": pull}
-    assert render_repository_policy(spec(**fields)) is None
+    assert render_repository_policy(spec(**fields), "eu-west-1") is None
 
 
 # --- tags, ownership, alias, defaults --------------------------------------------------------------------------

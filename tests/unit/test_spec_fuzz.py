@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from ecr_operator.core.compare import to_json
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.settings import Settings
 from ecr_operator.registry.manifest import desired_registry
@@ -31,7 +32,7 @@ from ecr_operator.repository.parts import key as key_part
 from ecr_operator.repository.parts import repository as repository_part
 from ecr_operator.repository.parts.key import ObservedKey, UserKey
 from ecr_operator.repository.parts.repository import ObservedRepository
-from ecr_operator.repository.render import Desired, to_json
+from ecr_operator.repository.render import Desired
 
 T = TypeVar("T")
 

@@ -7,17 +7,18 @@ from typing import Any
 import pytest
 
 from ecr_operator.core.actions import Action
+from ecr_operator.core.conditions import READY, STALLED, SYNCED, Event
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.repository.reconcile import Outcome
 from ecr_operator.repository.spec import EcrRepositoryStatus
-from ecr_operator.repository.status import READY, STALLED, SYNCED, Event, report, report_failure
+from ecr_operator.repository.status import report, report_failure
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
 ACTION = Action("ecr", "put_image_tag_mutability", {}, "set tag mutability to IMMUTABLE")
-THROTTLED = OperatorError(Reason.THROTTLED, "ecr:PutLifecyclePolicy: Rate exceeded", retryable=True)
-DENIED = OperatorError(Reason.ACCESS_DENIED, "kms:CreateKey: not authorized", retryable=False)
-MISMATCH = OperatorError(Reason.ENCRYPTION_MISMATCH, "encrypted with AES256", retryable=False)
+THROTTLED = OperatorError(Reason.THROTTLED, "ecr:PutLifecyclePolicy: Rate exceeded")
+DENIED = OperatorError(Reason.ACCESS_DENIED, "kms:CreateKey: not authorized")
+MISMATCH = OperatorError(Reason.ENCRYPTION_MISMATCH, "encrypted with AES256")
 
 
 def outcome(**fields: Any) -> Outcome:
@@ -73,7 +74,7 @@ def test_writes_are_reported_as_one_normal_event(resync: bool, reason: Reason) -
 
 
 def test_problems_make_it_not_ready_stalled_with_a_warning() -> None:
-    other = OperatorError(Reason.KMS_KEY_NOT_FOUND, "key gone", retryable=False)
+    other = OperatorError(Reason.KMS_KEY_NOT_FOUND, "key gone")
     written = report(outcome(problems=[MISMATCH, other]), ready_before(), 3, T1, observe_only=False, resync=False)
     assert states(written.status)[READY] == ("False", Reason.ENCRYPTION_MISMATCH)
     assert condition(written.status, READY)["message"] == "encrypted with AES256; key gone"
@@ -127,7 +128,7 @@ def test_a_retried_error_on_a_new_resource_is_not_ready() -> None:
     assert states(written.status)[READY] == ("False", Reason.THROTTLED)
 
 
-@pytest.mark.parametrize("error", [DENIED, OperatorError(Reason.INVALID_SPEC, "bad", retryable=False)])
+@pytest.mark.parametrize("error", [DENIED, OperatorError(Reason.INVALID_SPEC, "bad")])
 def test_an_error_that_waits_for_a_change_is_not_ready_and_stalled(error: OperatorError) -> None:
     written = report_failure(error, ready_before(3), 3, T1)
     assert states(written.status) == {

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from kopf._cogs.clients import watching
 
-from ecr_operator.core.kube import drop_managed_fields_from_watches
 from ecr_operator.runtime.handlers import WORKER_IDLE_SECONDS, build_settings
+from ecr_operator.runtime.kube import drop_managed_fields_from_watches
 from ecr_operator_dev._motomain import _LazyPrivateKey
 
 

@@ -1,21 +1,36 @@
-"""`ecr-operator`: run the operator, print the CRD, or show what a manifest would change in AWS."""
+"""`ecr-operator`: run the operator, plan manifests, report on objects, print the CRDs or the reasons."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
-import os
 import random
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Sequence
 
 from ecr_operator.cli import plan as plan_command
 from ecr_operator.cli import report as report_command
+from ecr_operator.cli.flags import (
+    CSV,
+    ENV_PREFIX,
+    INT,
+    POSITIVE_INT,
+    POSITIVE_NUMBER,
+    POSITIVE_SECONDS,
+    PRICE,
+    ExtendList,
+    Parser,
+    StoreTrue,
+    checked,
+    choice,
+    option,
+)
 from ecr_operator.core.ratelimit import parse_rates
 from ecr_operator.core.settings import (
     ACCOUNT_MAPPINGS,
     ADOPTION_MODES,
+    DEFAULT_CLIENT_CACHE_SIZE,
     DEFAULT_EVENTS_RESYNC_SECONDS,
     DEFAULT_INVENTORY_SECONDS,
     DEFAULT_KMS_KEY_PRICE_PER_MONTH,
@@ -28,145 +43,7 @@ from ecr_operator.core.settings import (
     default_region,
 )
 
-ENV_PREFIX = "ECR_OPERATOR_"
 LOG_FORMATS = ("plain", "full", "json")
-T = TypeVar("T")
-
-
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in value.split(",") if item.strip())
-
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"ECR_OPERATOR_{name}", default)
-
-
-_FROM_ENV = " (from the environment)"
-
-
-class _Parser(argparse.ArgumentParser):
-    """An error in an environment variable is one line naming it: the usage does not help there. A flag given on
-    the command line and its variable must agree: one overriding the other silently would hide a mistake (a
-    Deployment's args against its ConfigMap), so a disagreement is an error naming both."""
-
-    def error(self, message: str) -> NoReturn:
-        if _FROM_ENV in message:
-            self.exit(2, f"{self.prog}: error: {message}\n")
-        super().error(message)
-
-    def parse_known_args(  # type: ignore[override]
-        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
-    ) -> tuple[argparse.Namespace, list[str]]:
-        parsed, extras = super().parse_known_args(args, namespace)
-        for action in self._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                chosen = action.choices.get(getattr(parsed, action.dest, None) or "")
-                if isinstance(chosen, _Parser):
-                    _refuse_disagreements(chosen, parsed)
-        return parsed, extras
-
-
-class _EnvValue(str):
-    """A default read from an environment variable: argparse converts it like a command-line value (it applies
-    ``type`` to string defaults, lazily, only when the flag is absent), and a bad one is reported by its name."""
-
-    variable: str
-
-    def __new__(cls, variable: str, value: str) -> _EnvValue:
-        self = super().__new__(cls, value)
-        self.variable = variable
-        return self
-
-
-def _comparable(value: object) -> object:
-    return tuple(value) if isinstance(value, list | tuple) else value
-
-
-def _refuse_disagreements(parser: _Parser, parsed: argparse.Namespace) -> None:
-    """Exit (2) when an option's value differs from its variable's: the flag was given and says otherwise."""
-    for action in parser._actions:
-        variable = action.default
-        if not isinstance(variable, _EnvValue):
-            continue
-        try:
-            from_env = action.type(variable) if callable(action.type) else str(variable)
-        except argparse.ArgumentTypeError as exc:  # a bad variable, unused because the flag was given
-            parser.error(f"argument {'/'.join(action.option_strings)}: {exc}")
-        given = getattr(parsed, action.dest)
-        if _comparable(given) != _comparable(from_env):
-            shown = ",".join(map(str, given)) if isinstance(given, list | tuple) else given
-            parser.error(
-                f"argument {'/'.join(action.option_strings)}: {'given' if action.nargs == 0 else repr(shown)} on"
-                f" the command line, but {variable.variable}={str(variable)!r}{_FROM_ENV}: set one of them"
-            )
-    for group in parser._mutually_exclusive_groups:
-        from_env = [a for a in group._group_actions if isinstance(a.default, _EnvValue) and str(a.default).strip()]
-        for action in from_env:
-            for other in group._group_actions:
-                if other is not action and getattr(parsed, other.dest) != other.default:
-                    variable = action.default
-                    parser.error(
-                        f"argument {'/'.join(other.option_strings)}: given on the command line, but"
-                        f" {variable.variable}={str(variable)!r}{_FROM_ENV}: set one of them"
-                    )
-
-
-def _converter(convert: Callable[[str], T], expected: str) -> Callable[[str], T]:
-    def parse(value: str) -> T:
-        try:
-            return convert(value)
-        except ValueError as exc:
-            if isinstance(value, _EnvValue):
-                raise argparse.ArgumentTypeError(
-                    f"{value.variable}={str(value)!r}{_FROM_ENV}: expected {expected}"
-                ) from exc
-            raise argparse.ArgumentTypeError(f"{value!r}: expected {expected}") from exc
-
-    return parse
-
-
-def _positive_int(value: str) -> int:
-    if (number := int(value)) <= 0:
-        raise ValueError(value)
-    return number
-
-
-def _positive_float(value: str) -> float:
-    if not (number := float(value)) > 0:
-        raise ValueError(value)
-    return number
-
-
-def _non_negative_float(value: str) -> float:
-    if not (number := float(value)) >= 0:
-        raise ValueError(value)
-    return number
-
-
-def _choice(*choices: str) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if value not in choices:
-            raise ValueError(value)
-        return value
-
-    return _converter(parse, f"one of {', '.join(choices)}")
-
-
-def _boolean(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(value)
-
-
-_INT = _converter(int, "an integer")
-_POSITIVE_INT = _converter(_positive_int, "a positive integer")
-_POSITIVE_FLOAT = _converter(_positive_float, "a positive number of seconds")
-_PRICE = _converter(_non_negative_float, "a non-negative number of US dollars")
-_BOOLEAN = _converter(_boolean, "true or false")
-_CSV = _converter(_csv, "a comma-separated list")
 
 
 def _rates(value: str) -> str:
@@ -175,47 +52,26 @@ def _rates(value: str) -> str:
     return value
 
 
-_RATES = _converter(_rates, "'off' or service:Operation=rate entries, comma-separated (kms:CreateKey=5,ecr:*=20)")
-_SCALE = _converter(_positive_float, "a positive number")
+def _known_region(value: str) -> str:
+    from ecr_operator.core.regions import RegionPolicy
+
+    RegionPolicy.of([value])
+    return value
 
 
-class _StoreTrue(argparse.Action):
-    """``store_true`` whose default may come from the environment ("true"/"false", converted like a value)."""
+def _known_regions(value: str) -> tuple[str, ...]:
+    from ecr_operator.core.regions import RegionPolicy
 
-    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
-        if kwargs.get("default") is None:
-            kwargs["default"] = False
-        super().__init__(option_strings, dest, nargs=0, type=_BOOLEAN, **kwargs)
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, *_: Any) -> None:
-        setattr(namespace, self.dest, True)
+    regions = CSV(value)
+    RegionPolicy.of(regions)
+    return regions
 
 
-class _ExtendList(argparse.Action):
-    """Like ``extend``, but the first flag replaces a default from the environment instead of extending it."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, *_: Any) -> None:
-        current = getattr(namespace, self.dest)
-        setattr(namespace, self.dest, [*(current if isinstance(current, list) else ()), *values])
-
-
-def _option(
-    group: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup,
-    *flags: str,
-    env: str,
-    default: str | None,
-    help: str,
-    **kwargs: Any,
-) -> None:
-    """A flag whose default comes from ``ECR_OPERATOR_<env>`` when that is set; ``--help`` names the variable."""
-    variable = ENV_PREFIX + env
-    value = os.environ.get(variable)
-    group.add_argument(
-        *flags,
-        default=_EnvValue(variable, value) if value is not None else default,
-        help=f"{help} [env {variable}]",
-        **kwargs,
-    )
+_REGION = checked(_known_region, "an AWS region that offers ECR and KMS (e.g. eu-west-1)")
+_REGIONS = checked(_known_regions, "AWS regions that offer ECR and KMS, comma-separated (e.g. eu-west-1,us-east-1)")
+_RATES = checked(
+    _rates, "'off' or service:Operation=rate|adaptive entries, comma-separated (kms:CreateKey=5,ecr:*=adaptive)"
+)
 
 
 RUN_FLAGS_WITHOUT_ENV = {
@@ -230,39 +86,49 @@ def _add_judgement_flags(parser: argparse.ArgumentParser) -> None:
     """The settings that decide how a manifest is judged: `run` and `plan` must agree on them."""
     parser.add_argument(
         "--region",
+        type=_REGION,
         default=default_region(),
         help="default AWS region for resources without spec.region (default: AWS_REGION)",
     )
-    _option(
+    option(
+        parser,
+        "--allowed-regions",
+        env="ALLOWED_REGIONS",
+        type=_REGIONS,
+        default="",
+        help="comma-separated regions resources may live in (spec.region); others are refused (RegionNotAllowed)"
+        " before any AWS call; default '': every region botocore knows for both ECR and KMS",
+    )
+    option(
         parser,
         "--required-tags",
         env="REQUIRED_TAGS",
-        type=_CSV,
+        type=CSV,
         default=",".join(DEFAULT_REQUIRED_TAGS),
         help="comma-separated tag keys every resource must carry ('' for none)",
     )
-    _option(
+    option(
         parser,
         "--cluster-id",
         env="CLUSTER_ID",
         default="default",
         help="this cluster's name in the ownership tags; unique per cluster sharing an AWS account",
     )
-    _option(
+    option(
         parser,
         "--repository-name-policy",
         env="REPOSITORY_NAME_POLICY",
-        type=_choice(*REPOSITORY_NAME_POLICIES),
+        type=choice(*REPOSITORY_NAME_POLICIES),
         choices=REPOSITORY_NAME_POLICIES,
         default="any",
         help="'any' (default), or 'namespace-prefix' for self-service clusters: a repositoryName must start with"
         " '<namespace>/' or a prefix listed in the Namespace annotation ecr.platform.dev/repository-prefixes",
     )
-    _option(
+    option(
         parser,
         "--adoption",
         env="ADOPTION",
-        type=_choice(*ADOPTION_MODES),
+        type=choice(*ADOPTION_MODES),
         choices=ADOPTION_MODES,
         default="disabled",
         help="where a resource annotated ecr.platform.dev/adopt=true may take over an existing repository nobody"
@@ -272,44 +138,44 @@ def _add_judgement_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ecr-operator", description=__doc__)
+    parser = Parser(prog="ecr-operator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the operator against the current kubeconfig / in-cluster config")
     scope = run.add_mutually_exclusive_group()
-    _option(
+    option(
         scope,
         "-n",
         "--namespace",
         env="NAMESPACE",
         default=None,
-        type=_CSV,
-        action=_ExtendList,
+        type=CSV,
+        action=ExtendList,
         help="watch this namespace (repeatable, or comma-separated; kopf globs like 'team-*' work);"
         " default: all namespaces",
     )
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (the default)")
-    _option(
+    option(
         run,
         "--resync-interval",
         env="RESYNC_INTERVAL",
-        type=_POSITIVE_FLOAT,
+        type=POSITIVE_SECONDS,
         default=None,
         help=f"seconds between drift checks of each resource (default {DEFAULT_RESYNC_SECONDS:.0f};"
         f" {DEFAULT_EVENTS_RESYNC_SECONDS:.0f} with --events-queue-url)",
     )
-    _option(
+    option(
         run,
         "--inventory-interval",
         env="INVENTORY_INTERVAL",
-        type=_POSITIVE_FLOAT,
+        type=POSITIVE_SECONDS,
         default=None,
         help="seconds between refreshes of each resource's status.images, status.scan and"
         f" status.estimatedMonthlyCostUSD (default {DEFAULT_INVENTORY_SECONDS:.0f};"
         f" {DEFAULT_EVENTS_RESYNC_SECONDS:.0f} with --events-queue-url; jittered per resource; not part of the"
         " drift resync)",
     )
-    _option(
+    option(
         run,
         "--events-queue-url",
         env="EVENTS_QUEUE_URL",
@@ -317,68 +183,68 @@ def build_parser() -> argparse.ArgumentParser:
         help="long-poll this SQS queue for ECR's and CloudTrail's events (deploy/aws/): drift is corrected and pushes"
         " shown within seconds, and the resync becomes a safety net (docs/events.md); default: none",
     )
-    _option(
+    option(
         run,
         "--events-fallback-interval",
         env="EVENTS_FALLBACK_INTERVAL",
-        type=_POSITIVE_FLOAT,
+        type=POSITIVE_SECONDS,
         default=str(DEFAULT_RESYNC_SECONDS),
         help="with --events-queue-url: seconds between drift checks and inventory refreshes while the queue cannot"
         f" be read (default {DEFAULT_RESYNC_SECONDS:.0f})",
     )
-    _option(
+    option(
         run,
         "--storage-price-per-gb-month",
         env="STORAGE_PRICE_PER_GB_MONTH",
-        type=_PRICE,
+        type=PRICE,
         default=str(DEFAULT_STORAGE_PRICE_PER_GB_MONTH),
         help="USD per GB-month of ECR storage for the cost estimate (default 0.10, Seoul)",
     )
-    _option(
+    option(
         run,
         "--kms-key-price-per-month",
         env="KMS_KEY_PRICE_PER_MONTH",
-        type=_PRICE,
+        type=PRICE,
         default=str(DEFAULT_KMS_KEY_PRICE_PER_MONTH),
         help="USD per month of a customer-managed KMS key, counted when the operator manages the key (default 1)",
     )
-    _option(
+    option(
         run,
         "--workers",
         env="WORKERS",
-        type=_POSITIVE_INT,
+        type=POSITIVE_INT,
         default="8",
         help="threads for AWS calls (default 8); kopf handles at most twice as many objects at once",
     )
     _add_judgement_flags(run)
-    _option(
+    option(
         run,
         "--account-mapping",
         env="ACCOUNT_MAPPING",
-        type=_choice(*ACCOUNT_MAPPINGS),
+        type=choice(*ACCOUNT_MAPPINGS),
         choices=ACCOUNT_MAPPINGS,
         default="namespace-annotation",
         help="'namespace-annotation' (default): resources in a Namespace a cluster admin annotated"
         " ecr.platform.dev/aws-role-arn live in that role's AWS account (sts:AssumeRole); 'disabled': one account",
     )
-    _option(
+    option(
         run,
         "--no-registries",
         env="NO_REGISTRIES",
-        action=_StoreTrue,
+        action=StoreTrue,
         default=None,
         help="do not serve the cluster-scoped EcrRegistry kind (every shard but one of a sharded installation)",
     )
-    _option(
+    option(
         run,
         "--require-account-mapping",
         env="REQUIRE_ACCOUNT_MAPPING",
-        action=_StoreTrue,
+        action=StoreTrue,
         default=None,
         help="refuse resources in Namespaces without the ecr.platform.dev/aws-role-arn annotation (AccountNotMapped)"
         " instead of creating them in the operator's own account",
     )
-    _option(
+    option(
         run,
         "--assume-role-external-id",
         env="ASSUME_ROLE_EXTERNAL_ID",
@@ -386,85 +252,95 @@ def build_parser() -> argparse.ArgumentParser:
         help="sts:ExternalId sent with every AssumeRole into a mapped account; set it from a Secret (the variable),"
         " not on the command line",
     )
-    _option(
+    option(
         run,
         "--aws-rate-limits",
         env="AWS_RATE_LIMITS",
         type=_RATES,
         default="",
-        help="request rates per account, region and operation overriding the defaults (AWS's quotas), e.g."
-        " 'kms:CreateKey=5,ecr:*=20'; 'off': no client-side limit",
+        help="request rates per account, region and operation overriding the defaults (AWS's published quotas,"
+        " adaptive where AWS publishes none), e.g. 'kms:CreateKey=5,ecr:*=20,tag:*=adaptive'; 'off': no client-side"
+        " limit",
     )
-    _option(
+    option(
         run,
         "--aws-rate-limit-scale",
         env="AWS_RATE_LIMIT_SCALE",
-        type=_SCALE,
+        type=POSITIVE_NUMBER,
         default="1",
         help="multiplies every request rate (e.g. 0.5 to leave half of each quota to other clients; default 1)",
     )
-    _option(
+    option(
+        run,
+        "--client-cache-size",
+        env="CLIENT_CACHE_SIZE",
+        type=POSITIVE_INT,
+        default=str(DEFAULT_CLIENT_CACHE_SIZE),
+        help="(AWS role, region) client sets kept, least recently used dropped first; each costs ~0.8 MiB once used"
+        f" (default {DEFAULT_CLIENT_CACHE_SIZE})",
+    )
+    option(
         run,
         "--peering",
         env="PEERING",
         default=None,
         help="kopf peering name for active/standby replicas (needs kopf's peering CRDs)",
     )
-    _option(
+    option(
         run,
         "--peering-priority",
         env="PEERING_PRIORITY",
-        type=_INT,
+        type=INT,
         default=None,
         help="the highest priority serves, the others stand by (default, or 0: random per process, because kopf"
         " pauses every replica that shares the highest priority)",
     )
-    _option(
+    option(
         run,
         "--peering-lifetime",
         env="PEERING_LIFETIME",
-        type=_POSITIVE_INT,
+        type=POSITIVE_INT,
         default="60",
         help="seconds a replica's peering record stays valid; a killed active replica is replaced after at most"
         " this long (default 60)",
     )
-    _option(
+    option(
         run,
         "--log-format",
         env="LOG_FORMAT",
-        type=_choice(*LOG_FORMATS),
+        type=choice(*LOG_FORMATS),
         choices=LOG_FORMATS,
         default="full",
         help="kopf's log format (default full; json in a cluster)",
     )
-    _option(run, "-v", "--verbose", env="VERBOSE", action=_StoreTrue, default=None, help="debug logging")
-    _option(
+    option(run, "-v", "--verbose", env="VERBOSE", action=StoreTrue, default=None, help="debug logging")
+    option(
         run,
         "--liveness",
         env="LIVENESS",
         default=None,
         help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz (default: none)",
     )
-    _option(
+    option(
         run,
         "--metrics-port",
         env="METRICS_PORT",
-        type=_INT,
+        type=INT,
         default="8081",
         help="port of /metrics (Prometheus) and /readyz (API server and AWS answer); 0: none (default 8081)",
     )
-    _option(
+    option(
         run,
         "--metrics-address",
         env="METRICS_ADDRESS",
         default="0.0.0.0",
         help="address /metrics and /readyz listen on (default 0.0.0.0)",
     )
-    _option(
+    option(
         run,
         "--readiness-interval",
         env="READINESS_INTERVAL",
-        type=_POSITIVE_FLOAT,
+        type=POSITIVE_SECONDS,
         default="10",
         help="seconds between readiness checks of the API server and AWS (default 10)",
     )
@@ -519,6 +395,39 @@ def intervals(args: argparse.Namespace) -> tuple[float, float]:
     )
 
 
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The operator's settings from the parsed flags, for every command: `plan` has the flags that judge a
+    manifest (the others keep their defaults), `run` has them all."""
+    judgement = Settings(
+        region=args.region,
+        cluster_id=args.cluster_id,
+        required_tags=args.required_tags,
+        repository_name_policy=args.repository_name_policy,
+        adoption=args.adoption,
+        allowed_regions=args.allowed_regions,
+    )
+    if args.command != "run":
+        return judgement
+    resync_seconds, inventory_seconds = intervals(args)
+    return dataclasses.replace(
+        judgement,
+        resync_seconds=resync_seconds,
+        inventory_seconds=inventory_seconds,
+        prices=Prices(args.storage_price_per_gb_month, args.kms_key_price_per_month),
+        namespaces=() if args.all_namespaces else tuple(args.namespace or ()),
+        max_workers=args.workers,
+        account_mapping=args.account_mapping,
+        require_account_mapping=args.require_account_mapping,
+        manage_registries=not args.no_registries,
+        assume_role_external_id=args.assume_role_external_id,
+        aws_rate_limits=args.aws_rate_limits,
+        aws_rate_limit_scale=args.aws_rate_limit_scale,
+        client_cache_size=args.client_cache_size,
+        events_queue_url=args.events_queue_url,
+        events_fallback_seconds=args.events_fallback_interval,
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     # kopf imports the `kubernetes` client when it is installed (to accept its models as bodies), ~7-20 MiB the
     # operator never uses; the image does not install it, and a dev environment (where tests need it) must not
@@ -526,32 +435,13 @@ def _run(args: argparse.Namespace) -> int:
     sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]
     import kopf
 
-    from ecr_operator.core.kube import drop_managed_fields_from_watches
     from ecr_operator.runtime import probes
-    from ecr_operator.runtime.handlers import Runtime, build_registry, build_settings
+    from ecr_operator.runtime.handlers import build_kopf_registry, build_settings
+    from ecr_operator.runtime.kube import drop_managed_fields_from_watches
     from ecr_operator.runtime.probes import Readiness
+    from ecr_operator.runtime.process import Runtime
 
-    resync_seconds, inventory_seconds = intervals(args)
-    settings = Settings(
-        region=args.region,
-        cluster_id=args.cluster_id,
-        required_tags=args.required_tags,
-        resync_seconds=resync_seconds,
-        inventory_seconds=inventory_seconds,
-        prices=Prices(args.storage_price_per_gb_month, args.kms_key_price_per_month),
-        namespaces=() if args.all_namespaces else tuple(args.namespace or ()),
-        max_workers=args.workers,
-        repository_name_policy=args.repository_name_policy,
-        adoption=args.adoption,
-        account_mapping=args.account_mapping,
-        require_account_mapping=args.require_account_mapping,
-        manage_registries=not args.no_registries,
-        assume_role_external_id=args.assume_role_external_id,
-        aws_rate_limits=args.aws_rate_limits,
-        aws_rate_limit_scale=args.aws_rate_limit_scale,
-        events_queue_url=args.events_queue_url,
-        events_fallback_seconds=args.events_fallback_interval,
-    )
+    settings = settings_from(args)
     log_format = {"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
     kopf.configure(verbose=args.verbose, log_format=log_format[args.log_format])
     logging.getLogger("botocore").setLevel(logging.WARNING)
@@ -564,7 +454,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.metrics_port:
         probes.serve(runtime.readiness, args.metrics_address, args.metrics_port)
     kopf.run(
-        registry=build_registry(settings),
+        registry=build_kopf_registry(settings),
         settings=kopf_settings,
         priority=args.peering_priority or random.randint(1, 2**31 - 1),
         memo=runtime,
@@ -578,7 +468,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in ("run", "plan") and args.allowed_regions and args.region not in args.allowed_regions:
+        parser.error(f"--region {args.region} is not one of --allowed-regions ({', '.join(args.allowed_regions)})")
     if args.command == "run":
         return _run(args)
     if args.command == "reasons":
@@ -588,14 +481,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "crd":
         from ecr_operator.core.crd import render_crd_yaml
-        from ecr_operator.registry.crd import render_registry_crd_yaml
+        from ecr_operator.runtime.kinds import KINDS
 
-        kinds = {"EcrRepository": render_crd_yaml, "EcrRegistry": render_registry_crd_yaml}
-        renders = list(kinds.values()) if args.kind == "all" else [kinds[args.kind]]
-        sys.stdout.write("---\n".join(render() for render in renders))
+        crds = [kind.crd for kind in KINDS if args.kind in (kind.crd.kind, "all")]
+        sys.stdout.write("---\n".join(render_crd_yaml(crd) for crd in crds))
         return 0
     if args.command == "plan":
-        return plan_command.run(args, plan_command.plan_settings(args))
+        return plan_command.run(args, settings_from(args))
     if args.command == "report":
         return report_command.run(args)
     raise AssertionError(args.command)

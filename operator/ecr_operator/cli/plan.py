@@ -18,11 +18,12 @@ from typing import Any, Literal, TextIO
 
 import yaml
 
+from ecr_operator.core.api import GROUP
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.settings import Settings
 from ecr_operator.repository.adoption import decide_adoption
 from ecr_operator.repository.manifest import request_for
-from ecr_operator.repository.spec import GROUP, KIND
+from ecr_operator.repository.spec import KIND
 from ecr_operator.repository.validate import parse_prefixes
 
 EXIT_IN_SYNC, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
@@ -68,18 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
 
-def plan_settings(args: argparse.Namespace) -> Settings:
-    return Settings(
-        region=args.region,
-        cluster_id=args.cluster_id,
-        required_tags=args.required_tags,
-        repository_name_policy=args.repository_name_policy,
-        adoption=args.adoption,
-    )
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from ecr_operator.core.aws import ClientFactory
+    from ecr_operator.core.regions import RegionPolicy
 
     stdout, stderr = sys.stdout, sys.stderr
     try:
@@ -87,15 +79,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ManifestError as exc:
         print(f"error: {exc}", file=stderr)
         return EXIT_ERROR
-    clients = ClientFactory()
-    granted = parse_prefixes(getattr(args, "allowed_prefixes", "") or "")
+    clients = ClientFactory(regions=RegionPolicy.of(settings.allowed_regions))
+    granted_prefixes = parse_prefixes(getattr(args, "allowed_prefixes", "") or "")
     plans = []
     for source, document in documents:
         if not _is_ecr_repository(document):
             kind = document.get("kind", "?") if isinstance(document, dict) else type(document).__name__
             print(f"note: {source}: skipping {kind} (not an {KIND})", file=stderr)
             continue
-        plans.append(plan_one(document, args.namespace, settings, clients, granted, args.namespace_allows_adoption))
+        plans.append(
+            plan_one(document, args.namespace, settings, clients, granted_prefixes, args.namespace_allows_adoption)
+        )
     _print(plans, args.output, stdout)
     return exit_code(plans)
 
@@ -105,7 +99,7 @@ def plan_one(
     default_namespace: str,
     settings: Settings,
     clients: Any,
-    granted: tuple[str, ...],
+    granted_prefixes: tuple[str, ...],
     namespace_allows_adoption: bool,
 ) -> ResourcePlan:
     from ecr_operator.repository.reconcile import reconcile
@@ -115,14 +109,19 @@ def plan_one(
     result = ResourcePlan(namespace, str(metadata.get("name", "")))
     try:
         request = request_for(
-            document.get("spec") or {}, namespace, result.name, metadata.get("annotations") or {}, settings, granted
+            document.get("spec") or {},
+            namespace,
+            result.name,
+            metadata.get("annotations") or {},
+            settings,
+            granted_prefixes,
         )
         desired = request.desired
         result.repository_name, result.region = desired.repository_name, desired.region
         adoption = decide_adoption(
             settings.adoption, namespace, requested=request.adopt, namespace_allows=namespace_allows_adoption
         )
-        outcome = reconcile(clients.for_region(desired.region), desired, adoption=adoption, dry_run=True)
+        outcome = reconcile(clients.for_region(desired.region), desired, adoption=adoption, observe_only=True)
     except OperatorError as error:
         result.verdict = "error" if error.retryable else "refused"
         result.problems = [{"reason": error.reason, "message": error.message}]

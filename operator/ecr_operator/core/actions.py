@@ -1,18 +1,10 @@
-"""The part protocol's common types: typed write actions, a part's plan, and applying a plan.
+"""What the parts plan and how it is applied: typed write actions, a part's plan, and applying a plan (the
+protocol of the parts themselves: ``core/part.py``).
 
-Every AWS part (``repository/parts/key.py``, ``repository/parts/repository.py``, ``registry/parts/registry.py``)
-has the same surface:
-
-- ``observe(...) -> Observed | None``: reads only;
-- ``plan(desired, observed, deps) -> Plan``: pure; actions in order, problems (reported, the rest converges),
-  and a refusal (nothing of the resource may be written);
-- ``plan_delete(desired, observed, ...) -> Plan``;
-- typed outputs for the parts after it (e.g. the key ARN), which may be :data:`Placeholder` values for
-  identifiers still to be created.
-
-A placeholder is resolved one way only: the action that creates the thing names, in ``produces``, where its
-response carries each placeholder's value; :func:`apply` substitutes it into every later action and into the
-outputs (:meth:`Applied.resolve`). A dry run leaves placeholders in the printed plan.
+A part's typed outputs for the parts after it (e.g. the key ARN) may be placeholders for identifiers still to
+be created. A placeholder is resolved one way only: the action that creates the thing names, in ``produces``,
+where its response carries each placeholder's value; :func:`apply` substitutes it into every later action and
+into the outputs (:meth:`Applied.resolve`). An observe-only pass leaves placeholders in the printed plan.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+_ROOT_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>[0-9]{12}):root$")
 # Policy elements whose value is a set: order and single-vs-list do not matter.
 _SET_ELEMENTS = ("Action", "NotAction", "Resource", "NotResource")
 
@@ -25,13 +25,20 @@ def parse_json(text: str | None) -> Any:
     return json.loads(text)
 
 
+def to_json(document: Any) -> str:
+    """The compact, key-sorted JSON the operator sends to AWS (what it stores is compared by meaning, not text)."""
+    return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
 def _as_sorted_list(value: Any) -> list[Any]:
     items = value if isinstance(value, list) else [value]
     return sorted({json.dumps(item, sort_keys=True) for item in items})
 
 
 def _normalize_principal_id(value: str) -> str:
-    return f"arn:aws:iam::{value}:root" if _ACCOUNT_ID.match(value) else value
+    """An account's root principal as its bare account ID, whatever the partition: AWS may store either form."""
+    found = _ROOT_PRINCIPAL.match(value)
+    return found.group("account") if found else value
 
 
 def _normalize_principal(principal: Any) -> Any:

@@ -1,23 +1,17 @@
-"""Generates the CustomResourceDefinition from the pydantic models, so schema and code cannot drift."""
+"""Builds a kind's CustomResourceDefinition from its description and pydantic models, so schema and code cannot
+drift: one builder for every kind."""
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel
 
-from ecr_operator.repository.spec import (
-    GROUP,
-    KIND,
-    PLURAL,
-    SHORT_NAMES,
-    SINGULAR,
-    VERSION,
-    EcrRepositorySpec,
-    EcrRepositoryStatus,
-)
+from ecr_operator.core.api import GROUP, VERSION
 
 _DROP = {"title", "additionalProperties", "$defs"}
 
@@ -37,8 +31,13 @@ def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def to_structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Turn a pydantic JSON schema into a Kubernetes structural OpenAPI v3 schema."""
+def to_structural(
+    schema: dict[str, Any], defs: dict[str, Any] | None = None, *, defaulted: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """Turn a pydantic JSON schema into a Kubernetes structural OpenAPI v3 schema.
+
+    An object property named in ``defaulted`` whose fields have defaults gets ``default: {}``, so the API server
+    fills them in and the object always exists (its CEL transition rules need ``oldSelf`` to exist)."""
     defs = schema.get("$defs", {}) if defs is None else defs
     schema = _resolve(schema, defs)
     out: dict[str, Any] = {}
@@ -46,68 +45,119 @@ def to_structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) ->
         if key in _DROP or (key == "default" and value is None) or key == "required":
             continue
         if key == "properties":
-            out["properties"] = {name: to_structural(sub, defs) for name, sub in value.items()}
+            out["properties"] = {name: to_structural(sub, defs, defaulted=defaulted) for name, sub in value.items()}
         elif key == "items":
-            out["items"] = to_structural(value, defs)
+            out["items"] = to_structural(value, defs, defaulted=defaulted)
         elif key == "const":  # a one-value Literal: Kubernetes' schemas have no const, only enum
             out["enum"] = [value]
         else:
             out[key] = value
     if schema.get("type") == "object" and isinstance(schema.get("additionalProperties"), dict):
-        out["additionalProperties"] = to_structural(schema["additionalProperties"], defs)
+        out["additionalProperties"] = to_structural(schema["additionalProperties"], defs, defaulted=defaulted)
     if schema.get("required"):
         out["required"] = schema["required"]
-    # An object property with defaults inside gets `default: {}` so the API server fills them in.
     for name, sub in out.get("properties", {}).items():
         if (
             sub.get("type") == "object"
             and "properties" in sub
             and "default" not in sub
             and any("default" in p for p in sub["properties"].values())
-            and name in _DEFAULTED_OBJECTS
+            and name in defaulted
         ):
             sub["default"] = {}
     return out
 
 
-# Objects that always exist after defaulting (their CEL transition rules need oldSelf to exist).
-_DEFAULTED_OBJECTS = {"encryption"}
+@dataclass(frozen=True)
+class Column:
+    """A printer column of ``kubectl get``."""
+
+    name: str
+    type: Literal["string", "integer", "date"]
+    json_path: str
 
 
-# metadata.name becomes the repository name when spec.repositoryName is empty: it must satisfy ECR's rules
-# too (Kubernetes allows "a", "a--b" or "a.-b", ECR does not). Only a rule at the root can see metadata.
-DEFAULT_NAME_RULE = {
-    "rule": "!has(self.spec) || has(self.spec.repositoryName) || (size(self.metadata.name) >= 2"
-    " && self.metadata.name.matches('^[a-z0-9]+(?:[._-][a-z0-9]+)*$'))",
-    "message": "metadata.name is the repository name when spec.repositoryName is not set, so it must follow "
-    "ECR's naming rules (at least 2 characters, no consecutive separators); set spec.repositoryName otherwise",
-}
+READY_COLUMN = Column("Ready", "string", '.status.conditions[?(@.type=="Ready")].status')
+REASON_COLUMN = Column("Reason", "string", '.status.conditions[?(@.type=="Ready")].reason')
+AGE_COLUMN = Column("Age", "date", ".metadata.creationTimestamp")
 
 
-def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
-    return to_structural(model.model_json_schema(by_alias=True, mode="validation"))
+@dataclass(frozen=True)
+class Names:
+    """A kind's names, as ``kubectl`` knows them."""
+
+    kind: str
+    plural: str
+    singular: str
+    short_names: tuple[str, ...]
+    categories: tuple[str, ...]
 
 
-def build_crd() -> dict[str, Any]:
-    spec_schema = _model_schema(EcrRepositorySpec)
-    status_schema = _model_schema(EcrRepositoryStatus)
+@dataclass(frozen=True)
+class CrdDescription:
+    """What makes one kind's CRD: its names, scope, models, description, columns and root rules."""
+
+    names: Names
+    scope: Literal["Namespaced", "Cluster"]
+    spec: type[BaseModel]
+    status: type[BaseModel]
+    description: str
+    columns: tuple[Column, ...] = ()
+    """``kubectl get`` shows these first, then Ready and Reason, then ``details``, then Age."""
+    details: tuple[Column, ...] = ()
+    root_rules: tuple[Mapping[str, str], ...] = ()
+    """CEL rules on the whole object (the only place that sees metadata and spec together)."""
+    defaulted: frozenset[str] = frozenset()
+    """Object properties that always exist after defaulting (see :func:`to_structural`)."""
+
+    @property
+    def kind(self) -> str:
+        return self.names.kind
+
+    @property
+    def plural(self) -> str:
+        return self.names.plural
+
+    @property
+    def name(self) -> str:
+        return f"{self.plural}.{GROUP}"
+
+
+def _model_schema(model: type[BaseModel], defaulted: frozenset[str] = frozenset()) -> dict[str, Any]:
+    return to_structural(model.model_json_schema(by_alias=True, mode="validation"), defaulted=defaulted)
+
+
+def build_crd(crd: CrdDescription) -> dict[str, Any]:
+    spec_schema = _model_schema(crd.spec, crd.defaulted)
+    status_schema = _model_schema(crd.status)
     conditions = status_schema["properties"]["conditions"]
     conditions["x-kubernetes-list-type"] = "map"
     conditions["x-kubernetes-list-map-keys"] = ["type"]
+    root: dict[str, Any] = {"type": "object"}
+    if crd.root_rules:
+        root["x-kubernetes-validations"] = [dict(rule) for rule in crd.root_rules]
+    root["description"] = crd.description
+    root["properties"] = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": {**spec_schema, "default": {}},
+        "status": status_schema,
+    }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "metadata": {"name": crd.name},
         "spec": {
             "group": GROUP,
-            "scope": "Namespaced",
+            "scope": crd.scope,
             "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": SHORT_NAMES,
-                "categories": ["aws", "ecr"],
+                "kind": crd.kind,
+                "listKind": f"{crd.kind}List",
+                "plural": crd.plural,
+                "singular": crd.names.singular,
+                "shortNames": list(crd.names.short_names),
+                "categories": list(crd.names.categories),
             },
             "versions": [
                 {
@@ -116,49 +166,18 @@ def build_crd() -> dict[str, Any]:
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": [
-                        {"name": "URI", "type": "string", "jsonPath": ".status.repositoryUri"},
-                        {
-                            "name": "Ready",
-                            "type": "string",
-                            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-                        },
-                        {
-                            "name": "Reason",
-                            "type": "string",
-                            "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
-                        },
-                        {"name": "Images", "type": "integer", "jsonPath": ".status.images.count"},
-                        {"name": "Size", "type": "integer", "jsonPath": ".status.images.totalSizeBytes"},
-                        {
-                            "name": "Critical",
-                            "type": "integer",
-                            "jsonPath": ".status.scan.findingSeverityCounts.CRITICAL",
-                        },
-                        {"name": "High", "type": "integer", "jsonPath": ".status.scan.findingSeverityCounts.HIGH"},
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                        {"name": c.name, "type": c.type, "jsonPath": c.json_path}
+                        for c in (*crd.columns, READY_COLUMN, REASON_COLUMN, *crd.details, AGE_COLUMN)
                     ],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "x-kubernetes-validations": [DEFAULT_NAME_RULE],
-                            "description": "An Amazon ECR repository with its KMS key, lifecycle policy, "
-                            "cross-account pull policy and tags, managed by ecr-operator.",
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": {**spec_schema, "default": {}},
-                                "status": status_schema,
-                            },
-                        }
-                    },
+                    "schema": {"openAPIV3Schema": root},
                 }
             ],
         },
     }
 
 
-def render_crd_yaml() -> str:
-    header = "# Generated from operator/ecr_operator/repository/spec.py by `ecr-operator crd`; do not edit by hand.\n"
-    body: str = yaml.safe_dump(build_crd(), sort_keys=False, width=120)
+def render_crd_yaml(crd: CrdDescription) -> str:
+    source = crd.spec.__module__.replace(".", "/")
+    header = f"# Generated from operator/{source}.py by `ecr-operator crd --kind {crd.kind}`; do not edit by hand.\n"
+    body: str = yaml.safe_dump(build_crd(crd), sort_keys=False, width=120)
     return header + body

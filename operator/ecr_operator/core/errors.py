@@ -12,9 +12,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from ecr_operator.core.reasons import Reason
+from ecr_operator.core.reasons import Reason, retryable
 
-_THROTTLING_CODES = frozenset(
+THROTTLING_CODES = frozenset(
     {
         "Throttling",
         "ThrottlingException",
@@ -25,6 +25,7 @@ _THROTTLING_CODES = frozenset(
         "SlowDown",
     }
 )
+"""AWS error codes that mean "slow down" (with HTTP 429, whatever its code): retried, and counted as throttles."""
 _TRANSIENT_CODES = frozenset(
     {
         "ServerException",
@@ -54,13 +55,16 @@ _EVENTUALLY_CONSISTENT_MESSAGES = ("invalid repository policy provided",)
 
 
 class OperatorError(Exception):
-    """A problem to report in status: ``reason`` is one of :class:`Reason`, ``retryable`` whether retrying helps."""
+    """A problem to report in status: ``reason`` is one of :class:`Reason`; whether retrying helps follows from it."""
 
-    def __init__(self, reason: Reason, message: str, *, retryable: bool) -> None:
+    def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
-        self.retryable = retryable
+
+    @property
+    def retryable(self) -> bool:
+        return retryable(self.reason)
 
 
 class RoleNotAssumable(Exception):
@@ -74,14 +78,18 @@ class RoleNotAssumable(Exception):
 
 
 class SpecError(OperatorError):
-    def __init__(self, reason: Reason, message: str) -> None:
-        super().__init__(reason, message, retryable=False)
+    """The spec (or the platform's settings) refuses it: its reasons wait for a change of the spec."""
 
 
 @dataclass(frozen=True)
 class Classified:
     reason: Reason
     retryable: bool
+    """``reasons.retryable(reason)``: :func:`classify` is the only place that makes one."""
+
+
+def is_throttling(code: str, status: int) -> bool:
+    return code in THROTTLING_CODES or status == 429
 
 
 def error_code(exc: BaseException) -> str:
@@ -91,50 +99,68 @@ def error_code(exc: BaseException) -> str:
 
 
 def classify(exc: BaseException) -> Classified:
-    """Map a botocore exception to a status reason and whether a retry can help."""
+    """Map a botocore exception to a status reason, and so whether a retry can help."""
+    reason = reason_of(exc)
+    return Classified(reason, retryable(reason))
+
+
+def reason_of(exc: BaseException) -> Reason:
+    """The status reason of an exception (its retryability follows from it: ``reasons.retryable``)."""
     if isinstance(exc, RoleNotAssumable):
         # STS refused (trust policy, external ID, no such role): waits for a change of the mapping or the role.
         # Throttling, 5xx or an unreachable STS keep their own, retried, reasons.
-        inner = classify(exc.cause) if exc.cause is not None else None
-        if inner is not None and inner.retryable and inner.reason != Reason.INTERNAL_ERROR:
+        inner = reason_of(exc.cause) if exc.cause is not None else None
+        if inner is not None and retryable(inner) and inner != Reason.INTERNAL_ERROR:
             return inner
-        return Classified(Reason.ACCOUNT_ROLE_NOT_ASSUMABLE, False)
+        return Reason.ACCOUNT_ROLE_NOT_ASSUMABLE
     if isinstance(exc, ClientError):
         code = error_code(exc)
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         message = str(exc.response.get("Error", {}).get("Message", "")).lower()
-        if code in _THROTTLING_CODES or status == 429:
-            return Classified(Reason.THROTTLED, True)
+        if is_throttling(code, status):
+            return Reason.THROTTLED
         if code in _TRANSIENT_CODES or status >= 500:
-            return Classified(Reason.AWS_UNAVAILABLE, True)
+            return Reason.AWS_UNAVAILABLE
         if code in _DENIED_CODES or status == 403:
-            return Classified(Reason.ACCESS_DENIED, False)
+            return Reason.ACCESS_DENIED
         if any(text in message for text in _EVENTUALLY_CONSISTENT_MESSAGES):
-            return Classified(Reason.POLICY_REJECTED, True)
+            return Reason.POLICY_REJECTED
         if code in ("AlreadyExistsException", "RepositoryAlreadyExistsException"):
             # Someone (another replica during a failover, a person) created it meanwhile: the next pass sees it.
-            return Classified(Reason.ALREADY_EXISTS, True)
+            return Reason.ALREADY_EXISTS
         if code == "KMSInvalidStateException":
-            return Classified(Reason.KMS_KEY_INVALID_STATE, True)
+            return Reason.KMS_KEY_INVALID_STATE
         if code in ("NotFoundException", "KeyUnavailableException", "DisabledException"):
-            return Classified(Reason.KMS_KEY_UNAVAILABLE, False)
+            return Reason.KMS_KEY_UNAVAILABLE
         if code in ("LimitExceededException", "TooManyTagsException"):
-            return Classified(Reason.AWS_LIMIT_EXCEEDED, False)
+            return Reason.AWS_LIMIT_EXCEEDED
         if code in ("InvalidParameterException", "InvalidParameter", "ValidationException"):
-            return Classified(Reason.INVALID_PARAMETER, False)
+            return Reason.INVALID_PARAMETER
         if code == "RepositoryNotEmptyException":
-            return Classified(Reason.REPOSITORY_NOT_EMPTY, False)
-        return Classified(Reason.AWS_ERROR, False)
+            return Reason.REPOSITORY_NOT_EMPTY
+        return Reason.AWS_ERROR
     if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):
-        return Classified(Reason.AWS_UNREACHABLE, True)
+        return Reason.AWS_UNREACHABLE
     if isinstance(exc, BotoCoreError):
-        return Classified(Reason.AWS_CLIENT_ERROR, True)
-    return Classified(Reason.INTERNAL_ERROR, True)
+        return Reason.AWS_CLIENT_ERROR
+    return Reason.INTERNAL_ERROR
+
+
+def refused_by_aws(exc: BaseException) -> bool:
+    """AWS answered the call (or the one ``exc`` was raised from) with a client error, HTTP 4xx: the request was
+    refused and did nothing. A server error (5xx, or a 4xx code that names one), or no answer at all (timeout,
+    connection lost), leaves that open."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ClientError):
+            status = int(cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            return 400 <= status < 500 and error_code(cause) not in _TRANSIENT_CODES
+        cause = cause.__cause__
+    return False
 
 
 def to_operator_error(exc: BaseException, action: str) -> OperatorError:
-    classified = classify(exc)
-    return OperatorError(classified.reason, f"{action}: {_describe(exc)}", retryable=classified.retryable)
+    return OperatorError(reason_of(exc), f"{action}: {_describe(exc)}")
 
 
 def _describe(exc: BaseException) -> str:

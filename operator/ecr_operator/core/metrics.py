@@ -1,22 +1,20 @@
 """Prometheus metrics (``ecr_operator_<thing>_<unit>``; labels of bounded cardinality, never one per resource).
 
-Served with ``/readyz`` and ``/healthz`` by :mod:`probes` on ``--metrics-port``. The default registry also
+Served with ``/readyz`` by ``runtime/probes.py`` on ``--metrics-port``. The default registry also
 carries the process and Python collectors (CPU, memory, file descriptors, GC).
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter as Tally
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from ecr_operator.core.errors import is_throttling
 from ecr_operator.core.reasons import Reason
-
-if TYPE_CHECKING:  # core.actions imports aws, which instruments its clients here
-    from ecr_operator.core.actions import Action
 
 PASSES = Counter(
     "ecr_operator_reconcile_passes_total",
@@ -45,6 +43,20 @@ RATE_LIMITED_SECONDS = Counter(
     "Seconds AWS requests waited for the client-side rate limiter (--aws-rate-limits), by service and operation.",
     ["service", "operation"],
 )
+RATE_CUTS = Counter(
+    "ecr_operator_aws_rate_cuts_total",
+    "Times AWS throttled an operation and the client-side rate of its (account, region) bucket was cut "
+    "(multiplicative decrease; it climbs back by itself), by service and operation.",
+    ["service", "operation"],
+)
+AWS_CLIENT_SETS = Gauge(
+    "ecr_operator_aws_client_sets",
+    "(AWS role, region) client sets cached (at most --client-cache-size).",
+)
+AWS_CLIENT_EVICTIONS = Counter(
+    "ecr_operator_aws_client_evictions_total",
+    "(AWS role, region) client sets dropped from the cache, least recently used first (--client-cache-size).",
+)
 WRITES = Counter(
     "ecr_operator_aws_writes_total",
     "Write actions applied, by part (key, repository) and trigger; a resync's writes are drift corrections.",
@@ -68,33 +80,40 @@ RESOURCES = Gauge(
 IN_FLIGHT = Gauge("ecr_operator_passes_in_flight", "Passes running or waiting for an AWS worker thread.")
 WAITING = Gauge("ecr_operator_passes_waiting", "Passes waiting for a free AWS worker thread (queue depth).")
 READY = Gauge("ecr_operator_ready", "1 while the API server and AWS answer (the readiness probe), else 0.")
-FINDINGS = Gauge(
-    "ecr_operator_image_findings",
-    "Scan findings of each resource's newest image, by severity (one series per resource: the alerting use case "
-    "asks for it; a resource's series go with it).",
-    ["namespace", "name", "severity"],
-)
-SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
-
-_THROTTLING = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException"})
 _PARTS = {"kms": "key", "ecr": "repository"}
 DRIFT_TRIGGERS = ("resync", "event")
 """Passes whose writes correct drift: the periodic resync and a pass an AWS event triggered (runtime/eventqueue.py)."""
 
 
-def part_of(action: Action) -> str:
-    return _PARTS.get(action.service, action.service)
+class Write(Protocol):
+    """An applied action, as the write counters see it (``actions.Action``)."""
+
+    @property
+    def service(self) -> str: ...
 
 
-def count_writes(actions: Iterable[Action], trigger: str) -> None:
+def count_writes(actions: Iterable[Write], trigger: str, part: str | None = None) -> None:
+    """Writes by part, and a resync's writes as one drift correction per part. The part is ``part`` when given,
+    else named after the action's service (kms: key, ecr: repository)."""
     corrected: set[str] = set()
     for action in actions:
-        part = part_of(action)
-        WRITES.labels(part, trigger).inc()
-        corrected.add(part)
+        name = part or _PARTS.get(action.service, action.service)
+        WRITES.labels(name, trigger).inc()
+        corrected.add(name)
     if trigger in DRIFT_TRIGGERS:
-        for part in corrected:
-            DRIFT_CORRECTIONS.labels(part).inc()
+        for name in corrected:
+            DRIFT_CORRECTIONS.labels(name).inc()
+
+
+@dataclass(frozen=True)
+class PassMetrics:
+    """Where one kind's passes are counted: its pass counter (``trigger``, ``result``) and, where the kind has them,
+    the pass durations and the passes that found AWS in sync; writes count under ``part`` (None: per service)."""
+
+    passes: Counter
+    seconds: Histogram | None = None
+    in_sync: Counter | None = None
+    part: str | None = None
 
 
 class ReadyReasons:
@@ -125,7 +144,7 @@ def aws_outcome(http_response: Any, parsed: dict[str, Any] | None, exception: Ba
         return type(exception).__name__
     status = int(getattr(http_response, "status_code", 0) or 0)
     code = str(((parsed or {}).get("Error") or {}).get("Code", ""))
-    if code in _THROTTLING or status == 429:
+    if is_throttling(code, status):
         return "throttled"
     if status and status < 300:
         return "ok"
@@ -160,24 +179,9 @@ class _Status:
         self.status_code = status_code
 
 
-def ready_reason(status_patch: dict[str, Any]) -> tuple[str, str] | None:
+def ready_reason(status_patch: Mapping[str, Any]) -> tuple[str, str] | None:
     """(Ready status, reason) from a status patch the report wrote, if it has the Ready condition."""
     for condition in status_patch.get("conditions") or []:
         if condition.get("type") == "Ready":
             return str(condition.get("status")), str(condition.get("reason", Reason.SYNCED))
     return None
-
-
-def publish_findings(namespace: str, name: str, status_patch: dict[str, Any]) -> None:
-    """The newest image's finding counts from a status patch that carries them (absent keys are 0)."""
-    counts = (status_patch.get("scan") or {}).get("findingSeverityCounts")
-    if counts is None:
-        return
-    for severity in SEVERITIES:
-        FINDINGS.labels(namespace, name, severity).set(int(counts.get(severity, 0)))
-
-
-def forget_findings(namespace: str, name: str) -> None:
-    for severity in SEVERITIES:
-        with contextlib.suppress(KeyError):  # never published for this resource
-            FINDINGS.remove(namespace, name, severity)

@@ -27,6 +27,7 @@ class Reason(StrEnum):
     NAMESPACE_NOT_SEEN = "NamespaceNotSeen"
     ACCOUNT_NOT_MAPPED = "AccountNotMapped"
     ACCOUNT_ROLE_NOT_ASSUMABLE = "AccountRoleNotAssumable"
+    REGION_NOT_ALLOWED = "RegionNotAllowed"
     # ownership
     REPOSITORY_NOT_OWNED = "RepositoryNotOwned"
     ADOPTION_NOT_ALLOWED = "AdoptionNotAllowed"
@@ -75,6 +76,8 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.NAMESPACE_NOT_SEEN: "the operator has not seen the resource's Namespace yet (retried within seconds)",
     Reason.ACCOUNT_NOT_MAPPED: "the Namespace has no ecr.platform.dev/aws-role-arn; --require-account-mapping is set",
     Reason.ACCOUNT_ROLE_NOT_ASSUMABLE: "the Namespace's AWS role (ecr.platform.dev/aws-role-arn) cannot be assumed",
+    Reason.REGION_NOT_ALLOWED: "spec.region (or --region) is not an AWS region offering ECR and KMS, or not in "
+    "--allowed-regions; nothing is sent to AWS",
     Reason.REPOSITORY_NOT_OWNED: "the repository exists and belongs to someone else (or to nobody, not adopted)",
     Reason.ADOPTION_NOT_ALLOWED: "the resource asks to adopt, but the platform's --adoption setting does not allow it",
     Reason.KMS_KEY_NOT_OWNED: "the key is another resource's managed key (kmsKeyArn) or not the operator's",
@@ -111,6 +114,7 @@ PERMANENT: frozenset[Reason] = frozenset(
         Reason.REPOSITORY_NAME_NOT_ALLOWED,
         Reason.ACCOUNT_NOT_MAPPED,
         Reason.ACCOUNT_ROLE_NOT_ASSUMABLE,
+        Reason.REGION_NOT_ALLOWED,
         Reason.REPOSITORY_NOT_OWNED,
         Reason.ADOPTION_NOT_ALLOWED,
         Reason.KMS_KEY_NOT_OWNED,
@@ -126,7 +130,19 @@ PERMANENT: frozenset[Reason] = frozenset(
         Reason.AWS_ERROR,
     }
 )
-"""Waits for a change: Stalled=True; the operator checks again at the next spec change or resync."""
+"""Waits for a change: Stalled=True; the operator checks again at the next spec change or resync. Every other
+reason of a condition is retried with backoff -- also RepositoryNotEmpty, which the delete retries every 20 s,
+because images deleted outside Kubernetes end it without any change the operator is told of."""
+
+
+def retryable(reason: Reason) -> bool:
+    """Whether retrying can help: the one source of truth for every error the operator reports."""
+    return reason not in PERMANENT
+
+
+REPOSITORY_NOT_OURS: frozenset[Reason] = frozenset({Reason.REPOSITORY_NOT_OWNED, Reason.ADOPTION_NOT_ALLOWED})
+"""The repository under the resource's name is not the resource's: nothing of it (identifiers, images, findings,
+cost) may stay in the resource's status or export."""
 
 
 EVENT_ONLY: frozenset[Reason] = frozenset(
@@ -146,6 +162,6 @@ def markdown_table() -> str:
     """The README's reason table."""
     rows = ["| reason | retried | meaning |", "| --- | --- | --- |"]
     for reason in Reason:
-        retried = "-" if reason in EVENT_ONLY else "no (waits for a change)" if reason in PERMANENT else "yes"
+        retried = "-" if reason in EVENT_ONLY else "yes" if retryable(reason) else "no (waits for a change)"
         rows.append(f"| `{reason}` | {retried} | {DESCRIPTIONS[reason]} |")
     return "\n".join(rows) + "\n"

@@ -17,6 +17,8 @@ DEFAULT_STORAGE_PRICE_PER_GB_MONTH = 0.10
 """ECR storage in ap-northeast-2 (Seoul), USD per GB-month."""
 DEFAULT_KMS_KEY_PRICE_PER_MONTH = 1.0
 """A customer-managed KMS key, USD per month (any region)."""
+DEFAULT_CLIENT_CACHE_SIZE = 16
+"""(AWS role, region) client sets kept; each costs ~0.8 MiB once used (README: *Memory per account and region*)."""
 
 RepositoryNamePolicy = Literal["any", "namespace-prefix"]
 REPOSITORY_NAME_POLICIES: tuple[RepositoryNamePolicy, ...] = get_args(RepositoryNamePolicy)
@@ -69,23 +71,22 @@ class Settings:
     """Overrides of the default per-operation request rates ("kms:CreateKey=5,ecr:*=20"), or "off"."""
     aws_rate_limit_scale: float = 1.0
     """Multiplies every request rate."""
+    allowed_regions: tuple[str, ...] = field(default_factory=tuple)
+    """The regions resources may live in (spec.region); empty: every region botocore knows for ECR and KMS."""
+    client_cache_size: int = DEFAULT_CLIENT_CACHE_SIZE
+    """(AWS role, region) client sets kept; the least recently used one goes first (bounds the memory)."""
     events_queue_url: str = ""
     """The SQS queue EventBridge delivers ECR's and CloudTrail's events to (empty: no events, timers only)."""
     events_fallback_seconds: float = DEFAULT_RESYNC_SECONDS
-    """With a queue: the resync and inventory interval while the queue cannot be read."""
+    """With a queue: the resync and inventory interval while the queue cannot be read (``runtime/periodic.py``)."""
 
     @property
-    def resync_tick_seconds(self) -> float:
-        """How often the resync timers fire. With a queue, a tick passes over a resource only when its last pass is
-        ``resync_seconds`` old or while the queue cannot be read (``runtime/eventqueue.py``)."""
-        return min(self.resync_seconds, self.events_fallback_seconds) if self.events_queue_url else self.resync_seconds
-
-    @property
-    def inventory_tick_seconds(self) -> float:
-        """How often the inventory timer fires (as :attr:`resync_tick_seconds`, for ``inventory_seconds``)."""
+    def shortest_resync_seconds(self) -> float:
+        """The shortest time between two resyncs of an object: with an events queue, the fallback's while the queue
+        cannot be read (``runtime/periodic.py``)."""
         if self.events_queue_url:
-            return min(self.inventory_seconds, self.events_fallback_seconds)
-        return self.inventory_seconds
+            return min(self.resync_seconds, self.events_fallback_seconds)
+        return self.resync_seconds
 
     @property
     def watches_namespaces(self) -> bool:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ecr_operator.core.errors import SpecError
 from ecr_operator.core.reasons import Reason
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 def judged(judge: Callable[[], T]) -> T:
@@ -25,6 +26,16 @@ def judged(judge: Callable[[], T]) -> T:
         return judge()
     except (ValueError, TypeError, RecursionError) as exc:
         raise SpecError(Reason.INVALID_SPEC, f"spec: cannot be processed: {type(exc).__name__}: {exc}") from exc
+
+
+def parse_spec_as(model: type[M], spec: Any) -> M:
+    """A kind's spec model from the object's spec; SpecError (InvalidSpec, naming each field) when it is not one."""
+    if not isinstance(spec, Mapping):
+        raise SpecError(Reason.INVALID_SPEC, f"spec: must be an object, not {type(spec).__name__}")
+    try:
+        return model.model_validate(dict(spec))
+    except ValidationError as exc:
+        raise SpecError(Reason.INVALID_SPEC, validation_problems(exc)) from exc
 
 
 def validation_problems(exc: ValidationError) -> str:

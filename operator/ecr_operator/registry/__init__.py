@@ -1,1 +1,1 @@
-"""The EcrRegistry kind: its spec, rendering, CRD, parts, reconcile pass, status report and handlers."""
+"""The EcrRegistry kind: its spec, rendering, CRD, part, reconcile pass, status report and controller (kind.py)."""

@@ -5,26 +5,16 @@ Parsing and rendering raise :class:`SpecError` (InvalidSpec, naming the field) a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
-from ecr_operator.core.errors import SpecError
-from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
-from ecr_operator.core.spec_errors import judged, validation_problems
+from ecr_operator.core.spec_errors import judged, parse_spec_as
 from ecr_operator.registry.render import DesiredRegistry, render_registry
 from ecr_operator.registry.spec import EcrRegistrySpec
 
 
 def parse_registry_spec(spec: Any) -> EcrRegistrySpec:
-    if not isinstance(spec, Mapping):
-        raise SpecError(Reason.INVALID_SPEC, f"spec: must be an object, not {type(spec).__name__}")
-    try:
-        return EcrRegistrySpec.model_validate(dict(spec))
-    except ValidationError as exc:
-        raise SpecError(Reason.INVALID_SPEC, validation_problems(exc)) from exc
+    return parse_spec_as(EcrRegistrySpec, spec)
 
 
 def desired_registry(spec: Any, name: str, settings: Settings) -> DesiredRegistry:

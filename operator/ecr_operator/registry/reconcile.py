@@ -1,6 +1,6 @@
 """One EcrRegistry pass (observe -> plan -> apply) and its delete; which EcrRegistry manages a registry.
 
-Knows nothing of kopf, like ``reconcile.py``.
+Knows nothing of kopf, like ``repository/reconcile.py``.
 
 **One EcrRegistry per account and region.** Registry settings are account-wide: two resources for one registry
 would overwrite each other at every resync. The resource that came first (oldest ``creationTimestamp``, then
@@ -9,8 +9,9 @@ resync once the first is gone (a deleting one still holds the registry until its
 handler lists the EcrRegistry objects at every pass (a strongly consistent read from the API server, a handful
 of objects), rather than keeping a map filled from watch events: at start-up the resources are resumed
 concurrently, and a pass could decide before the older resource's event had been seen. The target is keyed by
-(account, region); the account is the operator's own today (``DescribeRegistry``), so :func:`managed_by`
-compares regions, and :data:`OWN_ACCOUNT` stands for it until per-resource accounts exist.
+(account, region). An EcrRegistry is cluster-scoped: no Namespace maps it to another account, so it always acts in
+the operator's own (``DescribeRegistry`` names it); :func:`managed_by` compares regions, and :data:`OWN_ACCOUNT`
+stands for that account.
 """
 
 from __future__ import annotations
@@ -23,10 +24,15 @@ from typing import Any
 from ecr_operator.core.actions import Action, Applied, apply
 from ecr_operator.core.aws import AwsClients
 from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.part import Part
 from ecr_operator.registry.parts import registry
+from ecr_operator.registry.parts.registry import ObservedRegistry, RegistryDeps, RegistryPlan
 from ecr_operator.registry.render import DesiredRegistry
 
 log = logging.getLogger(__name__)
+
+REGISTRY: Part[DesiredRegistry, RegistryDeps, None, ObservedRegistry, RegistryDeps, RegistryPlan] = registry
+"""The registry part, as the part protocol (core/part.py) types it."""
 
 OWN_ACCOUNT = ""
 """The operator's own account (whatever DescribeRegistry answers)."""
@@ -70,15 +76,15 @@ class RegistryOutcome:
 
 
 def reconcile_registry(
-    clients: AwsClients, desired: DesiredRegistry, deps: registry.RegistryDeps, *, dry_run: bool = False
+    clients: AwsClients, desired: DesiredRegistry, deps: registry.RegistryDeps, *, observe_only: bool = False
 ) -> RegistryOutcome:
-    """Observe, plan, then apply (nothing when in sync, nothing in a dry run); raises the plan's refusal."""
-    observed = registry.observe(clients, desired)
-    plan = registry.plan(desired, observed, deps)
+    """Observe, plan, then apply (nothing when in sync, nothing when observe-only); raises the plan's refusal."""
+    observed = REGISTRY.observe(clients, desired, deps, None)
+    plan = REGISTRY.plan(desired, observed, deps)
     if plan.refusal is not None:
         raise plan.refusal
     outcome = RegistryOutcome(desired.region, plan.registry_id, planned=plan.actions, problems=plan.problems)
-    if plan.actions and not dry_run:
+    if plan.actions and not observe_only:
         outcome.applied = apply(clients, plan.actions, Applied()).actions
     for action in outcome.applied:
         log.info("EcrRegistry %s: %s", desired.name, action.summary)
@@ -89,5 +95,5 @@ def delete_registry(clients: AwsClients, desired: DesiredRegistry, deps: registr
     """deletionPolicy Delete: the managed sections back to ECR's defaults; Retain: no AWS call at all."""
     if desired.deletion_policy != "Delete" or deps.managed_by is not None:
         return []
-    observed = registry.observe(clients, desired)
-    return apply(clients, registry.plan_delete(desired, observed, deps).actions, Applied()).actions
+    observed = REGISTRY.observe(clients, desired, deps, None)
+    return apply(clients, REGISTRY.plan_delete(desired, observed, deps).actions, Applied()).actions

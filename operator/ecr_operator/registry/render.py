@@ -16,6 +16,7 @@ from typing import Any
 from ecr_operator.core.documents import load_document
 from ecr_operator.core.errors import SpecError
 from ecr_operator.core.reasons import Reason
+from ecr_operator.core.regions import partition_of, root_principal
 from ecr_operator.registry.spec import EcrRegistrySpec, RegistryPolicy, Replication, Scanning
 
 REPLICATION_STATEMENT_SID = "EcrOperatorAllowReplication"
@@ -88,14 +89,6 @@ def render_scanning(scanning: Scanning) -> dict[str, Any]:
     }
 
 
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 def load_registry_policy(text: str) -> dict[str, Any]:
     """A raw registry policy: an object whose ``Statement`` is a statement object or a list of them, and whose
     ``Version``, if any, is a string; raises InvalidSpec naming the field."""
@@ -132,7 +125,7 @@ def render_registry_policy(policy: RegistryPolicy, registry_id: str, region: str
             {
                 "Sid": REPLICATION_STATEMENT_SID,
                 "Effect": "Allow",
-                "Principal": {"AWS": [f"arn:{partition}:iam::{account}:root" for account in accounts]},
+                "Principal": {"AWS": [root_principal(account, region) for account in accounts]},
                 "Action": list(REPLICATION_ACTIONS),
                 "Resource": f"arn:{partition}:ecr:{region}:{registry_id}:repository/*",
             }

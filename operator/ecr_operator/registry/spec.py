@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
-from ecr_operator.repository.spec import ACCOUNT_ID_PATTERN, REGION_PATTERN, Condition, _Model, _rules
+from ecr_operator.core.model import ACCOUNT_ID_PATTERN, REGION_PATTERN, ApiModel, CommonStatus, cel_rules
 
 REGISTRY_KIND = "EcrRegistry"
 REGISTRY_PLURAL = "ecrregistries"
@@ -36,7 +36,7 @@ REPLICATION_FILTER_PATTERN = r"^(?:[a-z0-9]+(?:[._-][a-z0-9]*)*/)*[a-z0-9]*(?:[.
 SCANNING_FILTER_PATTERN = r"^[a-z0-9*](?:[._\-/a-z0-9*]?[a-z0-9*]+)*$"
 
 
-class ReplicationDestination(_Model):
+class ReplicationDestination(ApiModel):
     """Where matching repositories are replicated to: a region, and the registry (account) there."""
 
     region: str = Field(pattern=REGION_PATTERN, description="The destination region.")
@@ -47,7 +47,7 @@ class ReplicationDestination(_Model):
     )
 
 
-class ReplicationFilter(_Model):
+class ReplicationFilter(ApiModel):
     """Which repositories a replication rule applies to (ECR's RepositoryFilter)."""
 
     filter: str = Field(
@@ -56,7 +56,7 @@ class ReplicationFilter(_Model):
     filter_type: Literal["PREFIX_MATCH"] = Field("PREFIX_MATCH", description="PREFIX_MATCH (the only type).")
 
 
-class ReplicationRule(_Model):
+class ReplicationRule(ApiModel):
     """One replication rule: repositories matching any filter (all when none) go to every destination."""
 
     destinations: list[ReplicationDestination] = Field(
@@ -69,7 +69,7 @@ class ReplicationRule(_Model):
     )
 
 
-class Replication(_Model):
+class Replication(ApiModel):
     """The registry's replication configuration (a set of rules; ``rules: []`` removes replication)."""
 
     rules: list[ReplicationRule] = Field(
@@ -77,7 +77,7 @@ class Replication(_Model):
     )
 
 
-class ScanningFilter(_Model):
+class ScanningFilter(ApiModel):
     """Which repositories a scanning rule applies to (ECR's ScanningRepositoryFilter)."""
 
     filter: str = Field(
@@ -89,7 +89,7 @@ class ScanningFilter(_Model):
     filter_type: Literal["WILDCARD"] = Field("WILDCARD", description="WILDCARD (the only type).")
 
 
-class ScanningRule(_Model):
+class ScanningRule(ApiModel):
     """How often the repositories matching the filters are scanned."""
 
     scan_frequency: Literal["SCAN_ON_PUSH", "CONTINUOUS_SCAN", "MANUAL"] = Field(
@@ -100,11 +100,11 @@ class ScanningRule(_Model):
     )
 
 
-class Scanning(_Model):
+class Scanning(ApiModel):
     """The registry scanning configuration: BASIC (ECR) or ENHANCED (Amazon Inspector), and its rules."""
 
     model_config = ConfigDict(
-        json_schema_extra=_rules(
+        json_schema_extra=cel_rules(
             {
                 "rule": "(has(self.scanType) && self.scanType == 'ENHANCED') || !has(self.rules)"
                 " || self.rules.all(r, r.scanFrequency != 'CONTINUOUS_SCAN')",
@@ -126,7 +126,7 @@ class Scanning(_Model):
     )
 
 
-class RegistryPolicy(_Model):
+class RegistryPolicy(ApiModel):
     """The registry policy: structured replication permissions, and/or a raw policy whose statements are kept."""
 
     allow_replication_from_accounts: list[Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]] = Field(
@@ -145,11 +145,11 @@ class RegistryPolicy(_Model):
     )
 
 
-class EcrRegistrySpec(_Model):
+class EcrRegistrySpec(ApiModel):
     """Registry-level settings of the operator's account in one region: replication, scanning, registry policy."""
 
     model_config = ConfigDict(
-        json_schema_extra=_rules(
+        json_schema_extra=cel_rules(
             {
                 "rule": "has(self.region) == has(oldSelf.region)"
                 " && (!has(self.region) || self.region == oldSelf.region)",
@@ -172,19 +172,8 @@ class EcrRegistrySpec(_Model):
     )
 
 
-class EcrRegistryStatus(_Model):
+class EcrRegistryStatus(CommonStatus):
     """What the operator did and saw."""
 
     registry_id: str | None = Field(None, description="The registry's AWS account ID.")
     region: str | None = Field(None, description="The registry's region.")
-    observed_generation: int | None = Field(None, description="The metadata.generation the operator last acted on.")
-    last_sync_time: str | None = Field(
-        None, description="When the operator last compared AWS with the spec (RFC 3339, UTC)."
-    )
-    planned_changes: list[str] = Field(
-        default_factory=list,
-        description="With the observe-only annotation: the AWS changes a normal reconcile would make.",
-    )
-    conditions: list[Condition] = Field(
-        default_factory=list, description="Ready: whether the registry settings are as specified, and why not."
-    )

@@ -1,1 +1,2 @@
-"""The EcrRepository kind: its spec, rendering, validation, parts, reconcile pass and status report."""
+"""The EcrRepository kind: its spec, rendering, validation, parts, reconcile pass, status report and controller
+(kind.py)."""

@@ -41,11 +41,6 @@ NO_ADOPTION = Adoption()
 """Not asked, not allowed: an unowned repository is left alone (the default)."""
 
 
-def is_true(value: object) -> bool:
-    """An annotation's yes: "true" in any case, surrounding blanks ignored."""
-    return str(value if value is not None else "").strip().lower() == "true"
-
-
 def decide_adoption(mode: AdoptionMode, namespace: str, *, requested: bool, namespace_allows: bool) -> Adoption:
     """Whether a resource in ``namespace`` may adopt, under the operator's ``mode`` and its Namespace's annotation."""
     refusal: str | None

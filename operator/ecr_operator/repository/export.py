@@ -2,7 +2,9 @@
 
 The ConfigMap carries an owner reference to the EcrRepository (controller, so the garbage collector deletes it
 with the resource), and the operator writes only a ConfigMap that carries this reference: one that exists without
-it belongs to someone else and is left as it is (``ExportConfigMapNotOwned``). The API calls are in ``kube.py``.
+it belongs to someone else and is left as it is (``ExportConfigMapNotOwned``). Once the repository under the
+resource's name is not the resource's any more, its identifiers are blanked (``plan_withdrawal``). The controller
+(``kind.py``) reads and writes it through the runtime.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ecr_operator.core.api import GROUP, VERSION
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
-from ecr_operator.repository.spec import GROUP, KIND, VERSION
+from ecr_operator.repository.spec import KIND
 
 KEYS = ("repositoryUri", "repositoryArn", "registryId", "region", "kmsKeyArn")
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -82,8 +85,18 @@ def plan(
             Reason.EXPORT_CONFIG_MAP_NOT_OWNED,
             f"ConfigMap {namespace}/{config_map_name} exists and is not owned by this EcrRepository; it is left as "
             "it is: choose another spec.export.configMapName or delete that ConfigMap",
-            retryable=False,
         )
     current = existing.get("data") or {}
     changed = {key: value for key, value in data.items() if current.get(key) != value}
     return ExportPlan("patch", {"data": changed}) if changed else ExportPlan("none", {})
+
+
+def plan_withdrawal(existing: Mapping[str, Any] | None, owner_uid: str) -> ExportPlan:
+    """The repository under the resource's name is not the resource's (any more): blank the identifiers in our
+    ConfigMap, so that no workload pulls from someone else's repository. Creates nothing, and a ConfigMap of
+    someone else's is left as it is."""
+    if existing is None or not owned_by(existing, owner_uid):
+        return ExportPlan("none", {})
+    current = existing.get("data") or {}
+    blanked = {key: "" for key in KEYS if current.get(key)}
+    return ExportPlan("patch", {"data": blanked}) if blanked else ExportPlan("none", {})

@@ -11,15 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
-from ecr_operator.core.errors import SpecError
-from ecr_operator.core.reasons import Reason
+from ecr_operator.core.api import OBSERVE_ONLY_ANNOTATION, annotation_flag
 from ecr_operator.core.settings import Settings
-from ecr_operator.core.spec_errors import judged, validation_problems
-from ecr_operator.repository.adoption import is_true
+from ecr_operator.core.spec_errors import judged, parse_spec_as
 from ecr_operator.repository.render import Desired, Owner, render
-from ecr_operator.repository.spec import ADOPT_ANNOTATION, OBSERVE_ONLY_ANNOTATION, EcrRepositorySpec
+from ecr_operator.repository.spec import ADOPT_ANNOTATION, EcrRepositorySpec
 from ecr_operator.repository.validate import check_repository_name, validate
 
 
@@ -36,17 +32,8 @@ class Request:
     """The ConfigMap (in the resource's namespace) that receives the repository's identifiers (``spec.export``)."""
 
 
-def annotation_flag(annotations: Mapping[str, Any], annotation: str) -> bool:
-    return is_true(annotations.get(annotation))
-
-
 def parse_spec(spec: Any) -> EcrRepositorySpec:
-    if not isinstance(spec, Mapping):
-        raise SpecError(Reason.INVALID_SPEC, f"spec: must be an object, not {type(spec).__name__}")
-    try:
-        return EcrRepositorySpec.model_validate(dict(spec))
-    except ValidationError as exc:
-        raise SpecError(Reason.INVALID_SPEC, validation_problems(exc)) from exc
+    return parse_spec_as(EcrRepositorySpec, spec)
 
 
 def desired_for(spec: Mapping[str, Any], namespace: str, name: str, settings: Settings) -> Desired:

@@ -1,4 +1,5 @@
-"""Orders the parts (key -> repository -> settings -> lifecycle -> policy -> tags) and collects the outcome.
+"""One EcrRepository pass: observe the parts (key, repository, and images when asked), plan them in order, each
+with the outputs of the parts before it, apply the whole plan; and the delete.
 
 Knows nothing of kopf: a test, a benchmark or a CLI can drive it exactly as the handlers do.
 """
@@ -13,15 +14,28 @@ from typing import Any
 
 from ecr_operator.core.actions import NEW_KEY_ID, Action, Applied, Plan, apply, read
 from ecr_operator.core.aws import AwsClients
-from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.errors import OperatorError, refused_by_aws
+from ecr_operator.core.part import Part, ReadPart
 from ecr_operator.core.reasons import Reason
-from ecr_operator.core.snapshot import RegionView
 from ecr_operator.repository.adoption import NO_ADOPTION, Adoption
 from ecr_operator.repository.parts import images, key, repository
 from ecr_operator.repository.parts.key import KeyCreation
 from ecr_operator.repository.render import Desired
+from ecr_operator.repository.view import RegionView
 
 log = logging.getLogger(__name__)
+
+# The parts, as the part protocol types them (core/part.py): a part whose signature drifts fails the type check.
+REPOSITORY: Part[
+    Desired,
+    repository.RepositoryReads,
+    RegionView | None,
+    repository.ObservedRepository | None,
+    repository.RepositoryDeps,
+    repository.RepositoryPlan,
+] = repository
+KEY: Part[Desired, key.KeyDeps, RegionView | None, key.ObservedKey | key.UserKey | None, key.KeyDeps, key.KeyPlan] = key
+IMAGES: ReadPart[Desired, None, None, images.ObservedImages | None, None, images.ImagesPlan] = images
 
 
 @dataclass
@@ -47,15 +61,16 @@ class AdoptedThenFailed(OperatorError):
     still record the adoption, because the next pass sees a repository that is already owned."""
 
     def __init__(self, cause: OperatorError) -> None:
-        super().__init__(cause.reason, cause.message, retryable=cause.retryable)
+        super().__init__(cause.reason, cause.message)
 
 
 def _wrote_repository_tags(actions: list[Action]) -> bool:
     return any(action.service == "ecr" and action.operation == "tag_resource" for action in actions)
 
 
-Checkpoint = Callable[[KeyCreation], None]
-"""Records a key creation durably (the resource's status) before the pass goes on; raises if it cannot."""
+Checkpoint = Callable[[KeyCreation | None], None]
+"""Records a key creation durably (the resource's status) before the pass goes on; raises if it cannot. None
+clears the record: AWS refused the CreateKey, so there is no key to look for."""
 
 
 def reconcile(
@@ -63,7 +78,7 @@ def reconcile(
     desired: Desired,
     *,
     adoption: Adoption = NO_ADOPTION,
-    dry_run: bool = False,
+    observe_only: bool = False,
     view: RegionView | None = None,
     creation: KeyCreation | None = None,
     checkpoint: Checkpoint | None = None,
@@ -79,42 +94,43 @@ def reconcile(
     (DescribeImages, and the newest image's scan findings): asked on create and spec changes, never on a drift
     resync, whose read budget it would otherwise grow.
     """
-    listed = view.repositories.get(desired.repository_name) if view else None
-    observed_repository = repository.observe(clients, desired.repository_name, listed)
+    observed_repository = REPOSITORY.observe(clients, desired, repository.ALL, view)
     key_deps = key.KeyDeps(
         repository_exists=observed_repository is not None,
         repository_key=observed_repository.kms_key if observed_repository else None,
         token=creation.token if creation else uuid.uuid4().hex,
+        creation=creation,
     )
-    observed_key = key.observe(clients, desired, key_deps, view.key_tags if view else None, creation)
-    key_plan = key.plan(desired, observed_key, key_deps)
-    repository_plan = repository.plan(
+    observed_key = KEY.observe(clients, desired, key_deps, view)
+    key_plan = KEY.plan(desired, observed_key, key_deps)
+    repository_plan = REPOSITORY.plan(
         desired, observed_repository, repository.RepositoryDeps(key_plan.key_arn, adoption)
     )
     plans: list[Plan] = [repository_plan, key_plan]  # the repository's refusal (ownership) is reported first
     for part_plan in plans:
         if part_plan.refusal is not None:
             raise part_plan.refusal
-    images_plan = None
-    if inventory:
-        # A repository still to be created holds nothing: no read. A refused repository was never read.
-        observed_images = images.observe(clients, desired.repository_name) if observed_repository else None
-        images_plan = images.plan(desired, observed_images)
     actions = [*key_plan.actions, *repository_plan.actions]
 
     outcome = Outcome(desired.repository_name, desired.region, planned=actions)
     outcome.problems = [*key_plan.problems, *repository_plan.problems]
     applied = Applied()
-    if actions and not dry_run:
+    if actions and not observe_only:
         _apply(clients, actions, applied, key_deps.token, checkpoint, adopting=repository_plan.adopting)
 
     outcome.applied = applied.actions
     outcome.adopted = repository_plan.adopting and _wrote_repository_tags(applied.actions)
     outcome.kms_key_arn = applied.resolve(key_plan.key_arn)
-    outcome.repository_uri = applied.resolve(repository_plan.uri)
-    outcome.repository_arn = applied.resolve(repository_plan.arn)
-    outcome.registry_id = applied.resolve(repository_plan.registry_id)
-    outcome.inventory = images_plan.inventory if images_plan is not None else None
+    if observed_repository is None or observed_repository.owner == desired.owner or outcome.adopted:
+        # Ours (existing, created now or adopted now). A repository only to be adopted (observe-only) is not
+        # yet: its identifiers and images are nobody's business here (status, export).
+        outcome.repository_uri = applied.resolve(repository_plan.uri)
+        outcome.repository_arn = applied.resolve(repository_plan.arn)
+        outcome.registry_id = applied.resolve(repository_plan.registry_id)
+        if inventory:
+            # A repository just created (or still to be created) holds nothing: no read.
+            observed_images = IMAGES.observe(clients, desired, None, None) if observed_repository else None
+            outcome.inventory = IMAGES.plan(desired, observed_images, None).inventory
     for action in outcome.applied:
         log.info("%s/%s: %s", desired.owner.namespace, desired.owner.name, action.summary)
     if outcome.adopted:
@@ -131,7 +147,9 @@ def _apply(
     *,
     adopting: bool,
 ) -> None:
-    """Apply the plan; a key creation is recorded before CreateKey and, with its id, right after it."""
+    """Apply the plan; a key creation is recorded before CreateKey and, with its id, right after it. A CreateKey
+    that AWS refused (an error answer) created nothing: its record is cleared, so later passes do not search every
+    key of the account for it. Without an answer (timeout, lost connection) the key may exist: the record stays."""
     record = checkpoint or (lambda _: None)
     if actions[0].operation == "create_key":
         record(KeyCreation(token))
@@ -143,6 +161,9 @@ def _apply(
     try:
         apply(clients, actions, applied, after)
     except OperatorError as exc:
+        failed = actions[len(applied.actions)] if len(applied.actions) < len(actions) else None
+        if failed is not None and failed.operation == "create_key" and refused_by_aws(exc):
+            _forget_creation(record, exc)
         created_key = NEW_KEY_ID in applied.values
         if exc.reason == Reason.ALREADY_EXISTS and created_key and not _did(applied, "kms", "create_alias"):
             # A failover race: another replica's key won the alias; ours was never used.
@@ -152,16 +173,40 @@ def _apply(
         raise
 
 
+def _forget_creation(record: Checkpoint, refusal: OperatorError) -> None:
+    """Clear the record of a CreateKey AWS refused; if that fails too, the next pass searches once and finds no key
+    (as before), so the refusal stays the error to report."""
+    try:
+        record(None)
+    except OperatorError as exc:
+        log.warning("could not clear the record of a refused key creation (%s): %s", refusal.reason, exc.message)
+
+
 def _did(applied: Applied, service: str, operation: str) -> bool:
     return any(a.service == service and a.operation == operation for a in applied.actions)
 
 
 def inventory(clients: AwsClients, desired: Desired) -> images.Inventory | None:
-    """Only the images part (the ``inventory`` timer): None when the repository does not exist."""
-    observed = images.observe(clients, desired.repository_name)
+    """Only the images part (the ``inventory`` timer): None when the repository does not exist.
+
+    Raises RepositoryNotOwned, before any image is read, when the repository under the name is not this
+    resource's (any more): someone else's images, findings and cost never reach this resource's status.
+    """
+    observed_repository = REPOSITORY.observe(clients, desired, repository.RepositoryReads(policies=False), None)
+    if observed_repository is None:
+        return None
+    if observed_repository.owner != desired.owner:
+        owner = observed_repository.owner
+        raise OperatorError(
+            Reason.REPOSITORY_NOT_OWNED,
+            f"repository {desired.repository_name} is "
+            + (f"owned by {owner.describe()}" if owner else "not managed by ecr-operator")
+            + "; its images are not read",
+        )
+    observed = IMAGES.observe(clients, desired, None, None)
     if observed is None:
         return None
-    return images.plan(desired, observed).inventory
+    return IMAGES.plan(desired, observed, None).inventory
 
 
 @dataclass
@@ -174,20 +219,22 @@ class DeleteOutcome:
 
 
 def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None = None) -> DeleteOutcome:
-    """Delete the repository (raises RepositoryNotEmpty when it has images and force is off), then our key.
+    """Delete our repository (raises RepositoryNotEmpty when it has images and force is off), then our key.
 
+    The key and its alias are this resource's whatever became of the repository name: a repository someone else
+    now owns under it is left alone, but our key still goes (else its alias would block the name for good).
     ``creation`` (from status) finds a key whose creation was interrupted; a key that any repository of the
-    region still uses is never scheduled for deletion.
+    region still uses is never scheduled for deletion, and a key or alias of someone else's is never touched.
     """
     outcome = DeleteOutcome()
     if desired.deletion_policy == "Retain":
         outcome.skipped = "deletionPolicy is Retain"
         return outcome
     applied = Applied()
-    observed_repository = repository.observe(clients, desired.repository_name, policies=False)
-    if observed_repository is not None and observed_repository.owner != desired.owner:
+    observed_repository = REPOSITORY.observe(clients, desired, repository.RepositoryReads(policies=False), None)
+    ours = observed_repository is not None and observed_repository.owner == desired.owner
+    if observed_repository is not None and not ours:
         outcome.skipped = f"repository {desired.repository_name} is not owned by this resource; left untouched"
-        return outcome
     try:
         apply(clients, repository.plan_delete(desired, observed_repository).actions, applied)
     except OperatorError as exc:
@@ -196,29 +243,32 @@ def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None =
                 Reason.REPOSITORY_NOT_EMPTY,
                 f"repository {desired.repository_name} still has images; set spec.forceDelete: true to delete "
                 "them with it, or deletionPolicy: Retain to keep it",
-                retryable=True,
             ) from exc
         raise
     if desired.manages_key:
         key_deps = key.KeyDeps(
             repository_exists=False,
-            repository_key=observed_repository.kms_key if observed_repository else None,
+            # Someone else's repository says nothing about our key: it is found by its alias (or creation).
+            repository_key=observed_repository.kms_key if ours and observed_repository else None,
             token=creation.token if creation else "",
+            creation=creation,
+            rotation=False,
         )
-        observed_key = key.observe(clients, desired, key_deps, creation=creation, rotation=False)
-        users = _repositories_using(clients, observed_key.arn) if isinstance(observed_key, key.ObservedKey) else []
-        if isinstance(observed_key, key.ObservedKey) and users:
+        observed_key = KEY.observe(clients, desired, key_deps, None)
+        owned_key = isinstance(observed_key, key.ObservedKey) and observed_key.owner == desired.owner
+        users = _repositories_using(clients, observed_key.arn) if owned_key and observed_key else []
+        if users and observed_key is not None:
             outcome.key_kept = (
                 f"KMS key {observed_key.arn} is kept: repositories {', '.join(users)} are encrypted with it and "
                 "would become unreadable; delete the key by hand once they are gone"
             )
-        apply(clients, key.plan_delete(desired, observed_key, keep_key=bool(users)).actions, applied)
+        apply(clients, key.plan_delete(desired, observed_key, key_deps, keep_key=bool(users)).actions, applied)
     outcome.applied = applied.actions
     return outcome
 
 
 def _repositories_using(clients: AwsClients, key_arn: str) -> list[str]:
-    """Every repository in the region encrypted with ``key_arn`` (read fresh: a delete must not trust a snapshot)."""
+    """Every repository in the region encrypted with ``key_arn`` (read fresh: never a resync's view)."""
     users = []
     paging: dict[str, Any] = {"maxResults": 1000}
     while True:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from ecr_operator.core.documents import load_document
 from ecr_operator.core.errors import SpecError
 from ecr_operator.core.reasons import Reason
+from ecr_operator.core.regions import root_principal
 from ecr_operator.repository.spec import EcrRepositorySpec, Lifecycle
 
 OWNER_TAG_PREFIX = "ecr.platform.dev/"
@@ -156,11 +156,13 @@ def render_lifecycle_policy(lifecycle: Lifecycle | None) -> dict[str, Any] | Non
     return {"rules": rules}
 
 
-def render_repository_policy(spec: EcrRepositorySpec) -> dict[str, Any] | None:
+def render_repository_policy(spec: EcrRepositorySpec, region: str) -> dict[str, Any] | None:
+    """The cross-account pull statement; its principals are in the partition of ``region`` (``arn:aws-cn:...`` in
+    China): IAM refuses a principal of another partition."""
     pull = spec.cross_account_pull
     if pull is None or not pull.enabled or not pull.allowed_account_ids:
         return None
-    principals = [f"arn:aws:iam::{account}:root" for account in sorted(set(pull.allowed_account_ids))]
+    principals = [root_principal(account, region) for account in sorted(set(pull.allowed_account_ids))]
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -179,9 +181,10 @@ def render_tags(spec: EcrRepositorySpec, owner: Owner) -> dict[str, str]:
 
 
 def render(spec: EcrRepositorySpec, owner: Owner, default_region: str) -> Desired:
+    region = spec.region or default_region
     return Desired(
         owner=owner,
-        region=spec.region or default_region,
+        region=region,
         repository_name=spec.repository_name or owner.name,
         image_tag_mutability=spec.image_tag_mutability,
         scan_on_push=spec.scan_on_push,
@@ -190,12 +193,8 @@ def render(spec: EcrRepositorySpec, owner: Owner, default_region: str) -> Desire
         enable_key_rotation=spec.encryption.enable_key_rotation,
         deletion_window_in_days=spec.encryption.deletion_window_in_days,
         lifecycle_policy=render_lifecycle_policy(spec.lifecycle),
-        repository_policy=render_repository_policy(spec),
+        repository_policy=render_repository_policy(spec, region),
         tags=render_tags(spec, owner),
         deletion_policy=spec.deletion_policy,
         force_delete=spec.force_delete,
     )
-
-
-def to_json(document: dict[str, Any]) -> str:
-    return json.dumps(document, separators=(",", ":"), sort_keys=True)

@@ -1,19 +1,19 @@
 """The EcrRepository API: pydantic models of the spec, the single source of truth.
 
-The CRD's OpenAPI schema is generated from these models (see ``crd.py``); CEL rules that need the
+The CRD's OpenAPI schema is generated from these models (``crd.py``, ``core/crd.py``); CEL rules that need the
 old object (immutability) or span several fields live next to the model they guard, in
 ``json_schema_extra["x-kubernetes-validations"]``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, ConfigDict, Field
 
-GROUP = "ecr.platform.dev"
-VERSION = "v1alpha1"
+from ecr_operator.core.api import GROUP
+from ecr_operator.core.model import ACCOUNT_ID_PATTERN, REGION_PATTERN, ApiModel, CommonStatus, cel_rules
+
 KIND = "EcrRepository"
 PLURAL = "ecrrepositories"
 SINGULAR = "ecrrepository"
@@ -21,8 +21,6 @@ SHORT_NAMES = ["ecr", "ecrrepo"]
 
 # ECR's own name rule (2-256 characters, lowercase, optional namespaces separated by '/').
 REPOSITORY_NAME_PATTERN = r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$"
-REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$"
-ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
 CONFIG_MAP_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$"
 
@@ -40,14 +38,8 @@ ADOPT_ANNOTATION = f"{GROUP}/adopt"
 """On an EcrRepository: take over an existing repository nobody owns (where the platform allows adoption)."""
 ALLOW_ADOPTION_ANNOTATION = f"{GROUP}/allow-adoption"
 """On a Namespace, set by cluster admins: "true" lets its resources adopt (operator setting annotated-namespaces)."""
-OBSERVE_ONLY_ANNOTATION = f"{GROUP}/observe-only"
-"""On an EcrRepository: read and report (status.plannedChanges), never write to AWS, never delete."""
 REPOSITORY_PREFIXES_ANNOTATION = f"{GROUP}/repository-prefixes"
 """On a Namespace: comma-separated repositoryName prefixes its resources may use (policy namespace-prefix)."""
-
-
-def _rules(*rules: dict[str, str]) -> dict[str, Any]:
-    return {"x-kubernetes-validations": list(rules)}
 
 
 def _within_the_tag_limit(tags: dict[str, str]) -> dict[str, str]:
@@ -56,20 +48,11 @@ def _within_the_tag_limit(tags: dict[str, str]) -> dict[str, str]:
     return tags
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-    )
-
-
-class Encryption(_Model):
+class Encryption(ApiModel):
     """How the repository is encrypted at rest. ECR cannot re-encrypt a repository, so type and key are immutable."""
 
     model_config = ConfigDict(
-        json_schema_extra=_rules(
+        json_schema_extra=cel_rules(
             {
                 "rule": "(has(self.type) ? self.type : 'KMS') == (has(oldSelf.type) ? oldSelf.type : 'KMS')",
                 "message": "spec.encryption.type is immutable: ECR cannot re-encrypt an existing repository",
@@ -107,11 +90,11 @@ class Encryption(_Model):
     )
 
 
-class Lifecycle(_Model):
+class Lifecycle(ApiModel):
     """The repository's lifecycle policy: generated rules, or a raw ECR lifecycle policy document."""
 
     model_config = ConfigDict(
-        json_schema_extra=_rules(
+        json_schema_extra=cel_rules(
             {
                 "rule": "!has(self.policyText) || (!has(self.maxImageCount) && !has(self.expireUntaggedAfterDays))",
                 "message": "spec.lifecycle.policyText excludes maxImageCount and expireUntaggedAfterDays",
@@ -139,11 +122,11 @@ class Lifecycle(_Model):
     )
 
 
-class CrossAccountPull(_Model):
+class CrossAccountPull(ApiModel):
     """A repository policy that lets the listed AWS accounts pull images."""
 
     model_config = ConfigDict(
-        json_schema_extra=_rules(
+        json_schema_extra=cel_rules(
             {
                 "rule": "!self.enabled || (has(self.allowedAccountIds) && size(self.allowedAccountIds) > 0)",
                 "message": "spec.crossAccountPull.allowedAccountIds must list at least one account when enabled",
@@ -161,7 +144,7 @@ class CrossAccountPull(_Model):
     )
 
 
-class Export(_Model):
+class Export(ApiModel):
     """Publish the repository's identifiers for workloads in a ConfigMap of this namespace."""
 
     config_map_name: str = Field(
@@ -174,11 +157,11 @@ class Export(_Model):
     )
 
 
-class EcrRepositorySpec(_Model):
+class EcrRepositorySpec(ApiModel):
     """Desired state of one ECR repository and what it needs: KMS key, lifecycle, pull policy, tags."""
 
     model_config = ConfigDict(
-        json_schema_extra=_rules(
+        json_schema_extra=cel_rules(
             {
                 "rule": "has(self.repositoryName) == has(oldSelf.repositoryName)"
                 " && (!has(self.repositoryName) || self.repositoryName == oldSelf.repositoryName)",
@@ -219,7 +202,7 @@ class EcrRepositorySpec(_Model):
         f"AWS allows {AWS_MAX_TAGS} per resource and the operator adds {OWNERSHIP_TAG_COUNT} ownership tags).",
         # A CEL rule rather than maxProperties: the API server reports a failed maxProperties alone ("Too many"),
         # without running the rules, and so without saying why the limit is what it is.
-        json_schema_extra=_rules({"rule": f"size(self) <= {MAX_USER_TAGS}", "message": f"spec.tags {TAG_LIMIT}"}),
+        json_schema_extra=cel_rules({"rule": f"size(self) <= {MAX_USER_TAGS}", "message": f"spec.tags {TAG_LIMIT}"}),
     )
     deletion_policy: Literal["Delete", "Retain"] = Field(
         "Delete", description="Delete or Retain the AWS resources when this resource is deleted."
@@ -230,33 +213,14 @@ class EcrRepositorySpec(_Model):
     export: Export | None = Field(None, description=Export.__doc__)
 
 
-Reason = str
-
-
-class Condition(_Model):
-    """One condition in the Kubernetes shape (metav1.Condition)."""
-
-    type: str = Field(description="The condition's type: Ready (the repository is usable as specified).")
-    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
-    reason: Reason = Field(
-        description="CamelCase reason of the last transition or pass (Synced, MissingRequiredTags, "
-        "RepositoryNotOwned, Throttled, ...)."
-    )
-    message: str = Field(description="What is wrong, or what was done, in words.")
-    last_transition_time: str = Field(description="When status last changed (RFC 3339, UTC).")
-    observed_generation: int | None = Field(
-        None, description="The metadata.generation this condition was computed for."
-    )
-
-
-class KeyCreationStatus(_Model):
+class KeyCreationStatus(ApiModel):
     """A KMS key creation in progress, recorded before CreateKey so that a restart never makes a second key."""
 
     token: str = Field(description="The token in the new key's description, to find it by strongly consistent reads.")
     key_id: str | None = Field(default=None, description="The id CreateKey returned, recorded right after the call.")
 
 
-class ImagesStatus(_Model):
+class ImagesStatus(ApiModel):
     """What the repository holds (refreshed on create, on spec changes and every --inventory-interval)."""
 
     count: int = Field(description="How many images the repository holds.")
@@ -265,7 +229,7 @@ class ImagesStatus(_Model):
     newest_tags: list[str] = Field(default_factory=list, description="The tags of the newest image.")
 
 
-class ScanStatus(_Model):
+class ScanStatus(ApiModel):
     """The vulnerability scan of the newest image (by push time)."""
 
     image_digest: str = Field(description="The newest image's digest.")
@@ -281,7 +245,7 @@ class ScanStatus(_Model):
     )
 
 
-class EcrRepositoryStatus(_Model):
+class EcrRepositoryStatus(CommonStatus):
     """What the operator did and saw."""
 
     repository_name: str | None = Field(None, description="The ECR repository's name.")
@@ -295,14 +259,6 @@ class EcrRepositoryStatus(_Model):
         None,
         description="The KMS key encrypting the repository (created by the operator or brought); empty for AES256.",
     )
-    observed_generation: int | None = Field(None, description="The metadata.generation the operator last acted on.")
-    last_sync_time: str | None = Field(
-        None, description="When the operator last compared AWS with the spec (RFC 3339, UTC)."
-    )
-    planned_changes: list[str] = Field(
-        default_factory=list,
-        description="With the observe-only annotation: the AWS changes a normal reconcile would make.",
-    )
     adopted: bool | None = Field(
         None,
         description="True when the operator adopted a repository that existed without an owner "
@@ -311,9 +267,6 @@ class EcrRepositoryStatus(_Model):
     )
     adopted_at: str | None = Field(
         None, description="When the repository was adopted (RFC 3339): the pass that wrote its ownership tags."
-    )
-    conditions: list[Condition] = Field(
-        default_factory=list, description="Ready: whether the repository is usable as specified, and why not."
     )
     images: ImagesStatus | None = Field(None, description=ImagesStatus.__doc__)
     scan: ScanStatus | None = Field(None, description=ScanStatus.__doc__)

@@ -130,18 +130,19 @@ def parse_prefixes(annotation: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(item.strip() for item in annotation.split(",") if item.strip()))
 
 
-def allowed_prefixes(namespace: str, listed: Iterable[str]) -> tuple[str, ...]:
-    """What a repositoryName in ``namespace`` may start with under the namespace-prefix policy."""
-    return tuple(dict.fromkeys((f"{namespace}/", *listed)))
+def allowed_prefixes(namespace: str, granted_prefixes: Iterable[str]) -> tuple[str, ...]:
+    """What a repositoryName in ``namespace`` may start with under the namespace-prefix policy: its own
+    ``<namespace>/`` and the prefixes its Namespace's annotation grants."""
+    return tuple(dict.fromkeys((f"{namespace}/", *granted_prefixes)))
 
 
 def check_repository_name(
-    policy: RepositoryNamePolicy, repository_name: str, namespace: str, listed: Iterable[str]
+    policy: RepositoryNamePolicy, repository_name: str, namespace: str, granted_prefixes: Iterable[str]
 ) -> None:
     """Raise RepositoryNameNotAllowed when the policy forbids this name in this namespace."""
     if policy == "any":
         return
-    allowed = allowed_prefixes(namespace, listed)
+    allowed = allowed_prefixes(namespace, granted_prefixes)
     if not repository_name.startswith(allowed):
         raise SpecError(
             Reason.REPOSITORY_NAME_NOT_ALLOWED,

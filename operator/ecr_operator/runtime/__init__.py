@@ -1,1 +1,2 @@
-"""The operator process at runtime: kopf handlers and wiring, Kubernetes events, health and readiness probes."""
+"""The operator process, once for every kind: kopf registration, the pass runner, per-process state, kopf's
+internals (kube.py), Kubernetes Events, readiness and metrics endpoint; handed the kinds by kinds.py."""

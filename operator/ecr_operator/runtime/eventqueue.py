@@ -9,19 +9,24 @@ EventBridge delivers ECR's own events and CloudTrail's records of ECR and KMS ma
   call, the operator's own call, something it does not manage);
 * **map** it to the EcrRepository objects this replica serves through :class:`Index`, built from kopf's own watch
   streams (:class:`WatchTap`): by account, region and repository name, and by key id or alias;
-* **coalesce** per object (a burst of events, or duplicates, is one pass) and **run the pass in this process** with
-  the handlers' own code (``runtime/handlers.py``: the object's lock, the same reconcile, report and Events), with a
-  fresh read of the object from the API server and its status written the way the key-creation checkpoint writes
-  it (``core/kube.py``). Touching the object instead (an annotation, so that kopf runs an update handler) would cost
-  an API write and a diff, report the pass as a spec change, and clutter the object: not done;
+* **coalesce** per object (a burst of events, or duplicates, is one pass) and **run the pass in this process**
+  through the pass runner (``runtime/passes.py``: the object's lock, the kind's controller, report, Events and
+  metrics), as ``event`` work: interactive in the AWS pool (``runtime/scheduler.py``), beside creates and edits,
+  because someone just changed something and waits to see it reverted or shown, and an event pass is rare (one per
+  object per burst of changes, at most ``--workers`` at once) where resyncs are many; the object is read fresh from
+  the API server and its status written as the key-creation checkpoint writes it (``runtime/kube.py``). Touching
+  the object instead (an annotation, so that kopf runs an update handler) would cost an API write and a diff, report
+  the pass as a spec change, and clutter the object: not done;
 * **delete** a message once its passes are queued, or at once when it is ignored or malformed (logged once, then
   gone). A pass lost to a crash after the delete is made good by the restart's resume pass over every object.
 
-The safety net: the resync and inventory timers tick every ``--events-fallback-interval`` and pass over a resource
-only when its last pass is ``--resync-interval`` (default 6 h with a queue) old, or while the queue cannot be read
-(:meth:`EventQueue.resync_due`); then readiness fails, ``ecr_operator_events_queue_readable`` is 0 and a Warning
-Event goes to the operator's own Pod (``POD_NAME``/``POD_NAMESPACE``/``POD_UID`` from the downward API; without
-them, the log, the metric and readiness say it).
+The safety net: each object's one timer (``runtime/periodic.py``) ticks every ``--events-fallback-interval``; the
+resync runs every ``--resync-interval`` (default 6 h with a queue) and the inventory every ``--inventory-interval``
+(likewise) at offsets fixed per object, and both on every tick while the queue cannot be read (the kinds' ticks
+are switched to their fallback cadence, ``Ticks.falling_back``); then readiness fails,
+``ecr_operator_events_queue_readable`` is 0 and a Warning Event goes to the operator's own Pod
+(``POD_NAME``/``POD_NAMESPACE``/``POD_UID`` from the downward API; without them, the log, the metric and readiness
+say it).
 
 Replicas: a replica kopf's peering keeps on standby does not receive (it waits for kopf's pause to end), so the
 active one gets every message. Shards: each shard serves its own namespaces and drops what concerns no object it
@@ -32,25 +37,23 @@ the other shards' events to whichever shard received them (they would still be c
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import queue
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import boto3
 import kopf
 from botocore.config import Config
-from kopf._cogs.aiokits import aiotoggles
-from kopf._cogs.clients import watching
 from prometheus_client import Counter, Gauge, Histogram
 
 from ecr_operator.core import metrics
+from ecr_operator.core.api import GROUP, VERSION
 from ecr_operator.core.awsevents import (
     EVENT_TYPES,
     Change,
@@ -66,17 +69,19 @@ from ecr_operator.core.awsevents import (
     key_name,
     parse,
 )
-from ecr_operator.core.kube import get_object, patch_status
+from ecr_operator.core.kind import EVENT
 from ecr_operator.core.reasons import Reason
+from ecr_operator.repository.kind import KIND
 from ecr_operator.repository.parts.images import ScanSummary, rfc3339, severity_counts
 from ecr_operator.repository.render import key_alias_for
-from ecr_operator.repository.spec import GROUP, PLURAL, VERSION
 from ecr_operator.repository.status import report_scan
-from ecr_operator.runtime.handlers import Runtime, _write, inventory_handler, reconcile_handler
+from ecr_operator.runtime import kube, passes
+from ecr_operator.runtime.process import Runtime
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+PLURAL = KIND.crd.plural
 RESOURCE = kopf.Resource(GROUP, VERSION, PLURAL, namespaced=True)
 WAIT_SECONDS = 20
 """SQS long polling: a receive returns as soon as a message arrives, else after this long (the maximum)."""
@@ -245,52 +250,43 @@ class WatchTap:
     hook for: the index (every object of the watched namespaces at once, not as kopf's bounded workers get to
     them), and kopf's pause (peering: a standby replica's streams are paused, and so must its consumer be).
 
-    Wraps ``kopf._cogs.clients.watching.infinite_watch`` (as ``core.kube.drop_managed_fields_from_watches`` does;
-    kopf is pinned by constraints.txt, and the e2e tests run through it)."""
+    Through ``runtime/kube.tap_watches``, the one module touching kopf's internals (kopf is pinned by
+    constraints.txt, and the e2e tests run through it)."""
 
     def __init__(self, index: Index, default_region: str) -> None:
         self.index = index
         self.default_region = default_region
-        self.paused: aiotoggles.ToggleSet | None = None
+        self.paused: kube.Paused | None = None
         """kopf's operator-wide pause (peering), once a stream has started."""
         self._listed: dict[str | None, float] = {}
         """Stream (namespace, None: cluster-wide) -> time.monotonic() of its last complete listing (0: none yet)."""
-        self._original: Callable[..., AsyncIterator[Any]] | None = None
+        self._undo: Callable[[], None] | None = None
 
     def install(self) -> None:
-        original = watching.infinite_watch
-        self._original = original
-        tap = self
-
-        @functools.wraps(original)
-        async def infinite_watch(**kwargs: Any) -> AsyncIterator[Any]:
-            paused = kwargs.get("operator_paused")
-            if paused is not None:
-                tap.paused = paused
-            resource = kwargs.get("resource")
-            ours = getattr(resource, "group", None) == GROUP and getattr(resource, "plural", None) == PLURAL
-            stream = kwargs.get("namespace")
-            if ours:
-                tap._listed[stream] = 0.0
-            try:
-                async for event in original(**kwargs):
-                    if ours:
-                        tap.observe(stream, event)
-                    yield event
-            finally:
-                if ours:
-                    tap._listed.pop(stream, None)
-
-        watching.infinite_watch = infinite_watch
+        self._undo = kube.tap_watches(self)
 
     def uninstall(self) -> None:
-        if self._original is not None:
-            watching.infinite_watch = self._original
-            self._original = None
+        if self._undo is not None:
+            self._undo()
+            self._undo = None
+
+    def started(self, resource: Any, namespace: str | None, paused: kube.Paused | None) -> bool:
+        if paused is not None:
+            self.paused = paused
+        ours = getattr(resource, "group", None) == GROUP and getattr(resource, "plural", None) == PLURAL
+        if ours:
+            self._listed[namespace] = 0.0
+        return ours
+
+    def seen(self, namespace: str | None, event: Any) -> None:
+        self.observe(namespace, event)
+
+    def ended(self, namespace: str | None) -> None:
+        self._listed.pop(namespace, None)
 
     def observe(self, stream: str | None, event: Any) -> None:
         """One raw watch event (or kopf's end-of-listing bookmark) of a stream."""
-        if event is watching.Bookmark.LISTED:
+        if event is kube.LISTED:
             self._listed[stream] = time.monotonic()
             return
         if not isinstance(event, Mapping):
@@ -397,9 +393,6 @@ class EventQueue:
         """None until the first receive; then whether the last one succeeded."""
         self.error = ""
         self.state = "starting"
-        self.last_pass: dict[str, float] = {}
-        """uid -> time.monotonic() of the object's last full pass the timers or events ran (the resync's clock)."""
-        self.last_inventory: dict[str, float] = {}
         self._own_arn: str | None = None
         self._pending: dict[str, Pending] = {}
         self._drains: dict[str, asyncio.Task[None]] = {}
@@ -413,32 +406,20 @@ class EventQueue:
             RECEIVED.labels(type_)
             MATCHED.labels(type_)
 
-    # -- the safety net (the timers ask) -----------------------------------------------------------------------
+    # -- the safety net ------------------------------------------------------------------------------------------
 
-    def resync_due(self, uid: str) -> bool:
-        """A resync tick: pass over the object when its last pass is a resync interval old, or while the queue
-        cannot be read. The first tick after the operator (or the object) started finds the resume (or create)
-        pass that just ran."""
-        settings = self.memo.settings
-        return self._due(self.last_pass, uid, settings.resync_seconds, settings.resync_tick_seconds)
-
-    def inventory_due(self, uid: str) -> bool:
-        settings = self.memo.settings
-        return self._due(self.last_inventory, uid, settings.inventory_seconds, settings.inventory_tick_seconds)
-
-    def _due(self, clock: dict[str, float], uid: str, interval: float, tick: float) -> bool:
-        now = time.monotonic()
-        last = clock.setdefault(uid, now)
-        # Ticks are jittered: half a tick early is on time.
-        if self.readable is False or now - last >= interval - tick / 2:
-            clock[uid] = now
-            return True
-        return False
+    def _fall_back(self, falling_back: bool) -> None:
+        """The kinds the events serve pass at their fallback cadence (periodic.py) while the queue cannot be read."""
+        for ticks in self.memo.ticks.values():
+            ticks.falling_back = falling_back
 
     def check(self) -> None:
         """The readiness check: raises while the queue cannot be read."""
         if self.readable is False:
             raise RuntimeError(f"the events queue cannot be read: {self.error}")
+
+    async def probe(self) -> None:
+        self.check()
 
     # -- the loop ------------------------------------------------------------------------------------------------
 
@@ -507,7 +488,7 @@ class EventQueue:
             return
         clients = self.memo.clients.for_region(self.memo.settings.region)
         try:
-            answer = await self.memo.run(clients.sts.get_caller_identity)
+            answer = await self.memo.run(clients.sts.get_caller_identity, kind=EVENT)
         except Exception as exc:
             log.info("events: own identity not known yet (%r): own calls cost a pass until it is", exc)
             return
@@ -515,13 +496,14 @@ class EventQueue:
         log.info("events: own calls are those of %s and the mapped accounts' roles", self._own_arn)
 
     def own(self) -> OwnIdentity:
-        roles = [role for role in self.memo.namespaces.roles.values() if role]
+        roles = [role for role in self.memo.controller(KIND).namespaces.roles.values() if role]
         return OwnIdentity.of([*([self._own_arn] if self._own_arn else []), *roles])
 
     def _readable_again(self) -> None:
         if self.readable is False:
             resync = self.memo.settings.resync_seconds
             log.info("events: the queue can be read again; resyncs are back to every %.0f s", resync)
+            self._fall_back(False)
         self.readable, self.error = True, ""
         QUEUE_READABLE.set(1)
 
@@ -534,6 +516,7 @@ class EventQueue:
         if self.readable is False:
             return
         self.readable = False
+        self._fall_back(True)
         message = (
             f"the events queue {self.url} cannot be read ({self.error}); resyncs fall back to every "
             f"{self.memo.settings.events_fallback_seconds:.0f} s until it can"
@@ -621,7 +604,7 @@ class EventQueue:
         served = pending.served
         logger = _ObjectLogger(log, f"{served.namespace}/{served.name}")
         settings = self.memo.kopf_settings
-        raw = await get_object(RESOURCE, served.namespace, served.name, settings, logger)
+        raw = await kube.get_object(RESOURCE, served.namespace, served.name, settings, logger)
         if raw is None or (raw.get("metadata") or {}).get("uid") != served.uid:
             self.index.remove(served.uid)
             for kind in pending.kinds:
@@ -631,33 +614,32 @@ class EventQueue:
         if body.meta.get("deletionTimestamp"):
             return
         patch = kopf.Patch()
+        # kopf's handler arguments, as the pass runner reads them (passes.Call): the same pass as kopf's handlers.
         handler: dict[str, Any] = {
             "body": body,
             "meta": body.meta,
-            "spec": body.spec,
-            "status": body.status,
             "patch": patch,
             "memo": self.memo,
             "logger": logger,
             "resource": RESOURCE,
+            "retry": pending.attempt,
+            "reason": EVENT,
         }
         results: dict[Kind, str] = {}
         try:
             if Kind.DRIFT in pending.kinds:
                 results[Kind.DRIFT] = "retried"
-                await reconcile_handler(**handler, retry=pending.attempt, resync=True, event=True)
+                await passes.reconcile(KIND, resync=True, work=EVENT, **handler)
                 results[Kind.DRIFT] = "ok"
-                self.last_pass[served.uid] = time.monotonic()
             images = pending.kinds & {Kind.IMAGES, Kind.SCAN}
             if images:
                 scan = None if Kind.IMAGES in images else self._scan_of_newest(body, pending.scans)
                 if scan is not None:
-                    _write(self.memo, patch, body, report_scan(scan, body.status))
+                    passes.Call.of(KIND, handler).write(passes.subject_of(body), report_scan(scan, body.status))
                     results[Kind.SCAN] = "scan_from_event"
-                else:
-                    await inventory_handler(**handler)
+                elif KIND.timer is not None:
+                    await passes.tick(KIND, KIND.timer, work=EVENT, **handler)
                     results.update((kind, "ok") for kind in images)
-                    self.last_inventory[served.uid] = time.monotonic()
         except kopf.TemporaryError as error:
             self._retry(pending, error.delay or 1.0)
         except kopf.PermanentError:
@@ -702,7 +684,7 @@ class EventQueue:
 
     async def _write_status(self, served: Served, status: dict[str, Any], logger: _ObjectLogger) -> None:
         try:
-            await patch_status(RESOURCE, served.namespace, served.name, status, self.memo.kopf_settings, logger)
+            await kube.patch_status(RESOURCE, served.namespace, served.name, status, self.memo.kopf_settings, logger)
         except Exception as exc:  # the next pass writes it again
             logger.warning("events: could not write status: %r", exc)
 
@@ -728,13 +710,10 @@ class _ObjectLogger(logging.LoggerAdapter[logging.Logger]):
 # -- wiring ----------------------------------------------------------------------------------------------------
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
-    kopf.on.startup(registry=registry, id="events-queue")(start)
-
-
 async def start(memo: Runtime, **_: Any) -> None:
-    """Starts the consumer before kopf's watch streams start (startup handlers run first)."""
+    """kopf's startup handler (``runtime/handlers.py``): starts the consumer before kopf's watch streams start
+    (startup handlers run first), with its readiness check."""
     consumer = EventQueue(memo)
     consumer.tap.install()
-    memo.event_queue = consumer
+    memo.checks["eventsQueue"] = consumer.probe
     memo.background.append(asyncio.get_running_loop().create_task(consumer.run(), name="events queue"))

@@ -12,11 +12,9 @@ evicted from the cache, starts a new Event; so does an Event the API server has 
 ``--event-ttl``, 1 h by default: the patch answers 404 and the Event is created again, from count 1).
 
 Posting never blocks a handler and never fails a reconcile: :meth:`EventRecorder.record` schedules the request
-on the event loop and returns; errors are logged. The requests go through kopf's own API client, with the
-credentials of the operator's login handler (kopf's vault, re-authenticated on 401), so the operator needs no
-other Kubernetes client; RBAC: ``events`` create and patch. That client (``kopf._cogs.clients.api``) is not
-kopf's public API: constraints.txt pins kopf, and mypy --strict checks the call against its signature, so an
-upgrade that changes it fails the linters, not the cluster.
+on the event loop and returns; errors are logged. The requests go through kopf's own API client (``kube.py``),
+with the credentials of the operator's login handler (kopf's vault, re-authenticated on 401), so the operator
+needs no other Kubernetes client; RBAC: ``events`` create and patch.
 """
 
 from __future__ import annotations
@@ -33,8 +31,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import kopf
-from kopf._cogs.clients import api as kopf_api
-from kopf._cogs.clients import errors as kopf_errors
+
+from ecr_operator.runtime import kube
 
 logger = logging.getLogger(__name__)
 
@@ -71,27 +69,15 @@ class KopfEventSink:
         self.backoffs = tuple(backoffs)
 
     async def create(self, namespace: str, event: Mapping[str, Any]) -> None:
-        await self._request("post", f"/api/v1/namespaces/{namespace}/events", event, "application/json")
+        url = f"/api/v1/namespaces/{namespace}/events"
+        await kube.call("post", url, self.settings, logger, event, self.backoffs)
 
     async def patch(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
         try:
             url = f"/api/v1/namespaces/{namespace}/events/{name}"
-            await self._request("patch", url, patch, "application/merge-patch+json")
-        except kopf_errors.APINotFoundError as exc:
+            await kube.call("patch", url, self.settings, logger, patch, self.backoffs)
+        except kube.NotFound as exc:
             raise EventGoneError(name) from exc
-
-    async def _request(self, method: str, url: str, payload: Mapping[str, Any], content_type: str) -> None:
-        response = await kopf_api.request(
-            method,
-            url,
-            payload=dict(payload),
-            headers={"Content-Type": content_type},
-            settings=self.settings,
-            backoffs=self.backoffs,
-            logger=logger,
-        )
-        async with response:
-            await response.read()
 
 
 def _now() -> str:

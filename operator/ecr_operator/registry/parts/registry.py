@@ -1,5 +1,5 @@
 """The ECR registry part: replication, registry scanning and the registry policy of one registry (one account in
-one region), for an EcrRegistry. Same protocol as the repository parts (``actions.py``): ``observe`` reads only
+one region), for an EcrRegistry. Same protocol as the repository parts (``core/part.py``): ``observe`` reads only
 the sections the spec manages, ``plan`` / ``plan_delete`` are pure.
 
 A registry always exists, so there is nothing to create: a plan is at most one write per section (each of them
@@ -13,7 +13,7 @@ from typing import Any
 
 from ecr_operator.core.actions import Action, Plan, read
 from ecr_operator.core.aws import AwsClients
-from ecr_operator.core.compare import parse_json, policies_equal
+from ecr_operator.core.compare import parse_json, policies_equal, to_json
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.registry.render import (
@@ -24,7 +24,6 @@ from ecr_operator.registry.render import (
     replication_equal,
     scanning_equal,
 )
-from ecr_operator.repository.render import to_json
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ class ObservedRegistry:
     """The registry policy document; None when there is none or the spec does not manage it (not read)."""
 
 
-def observe(clients: AwsClients, desired: DesiredRegistry) -> ObservedRegistry:
+def observe(clients: AwsClients, desired: DesiredRegistry, deps: RegistryDeps, view: None = None) -> ObservedRegistry:
     """DescribeRegistry (the account ID and the replication rules), then the managed sections' reads."""
     registry = read(clients, "ecr", "describe_registry")
     scanning = policy = None
@@ -77,7 +76,6 @@ def _refusal(desired: DesiredRegistry, observed: ObservedRegistry, deps: Registr
         Reason.REGISTRY_ALREADY_MANAGED,
         f"registry {observed.registry_id} in {desired.region} is already managed by EcrRegistry {deps.managed_by}; "
         "one EcrRegistry per account and region (this one takes over once that one is deleted)",
-        retryable=False,
     )
 
 
@@ -89,7 +87,6 @@ def _self_replication(desired: DesiredRegistry, rendered: dict[str, Any], regist
                     Reason.INVALID_SPEC,
                     f"spec.replication: a destination is this registry itself ({registry_id} in {desired.region}); "
                     "ECR cannot replicate a registry into itself",
-                    retryable=False,
                 )
     return None
 

@@ -1,10 +1,10 @@
 """The images part: what the repository holds (count, size, newest push) and the scan findings of its newest image.
 
-It follows the part protocol (``actions.py``) but never writes: ``plan`` has no actions, its typed outputs are the
-:class:`Inventory` (images summary and scan summary) that ``status.report`` turns into ``status.images``,
-``status.scan`` and ``status.estimatedMonthlyCostUSD``. Images change with pushes, not with the spec, so the
-reconciler observes this part only when asked (create, spec change, and the separate ``inventory`` timer), never
-on a drift resync: the resync's read budget stays what it was.
+It follows the part protocol (``core/part.py``, a ``ReadPart``) but never writes: ``plan`` has no actions, its
+typed outputs are the :class:`Inventory` (images summary and scan summary) that ``status.report`` turns into
+``status.images``, ``status.scan`` and ``status.estimatedMonthlyCostUSD``. Images change with pushes, not with the
+spec, so the reconciler observes this part only when asked (create, spec change, and the separate ``inventory``
+timer), never on a drift resync: the resync's read budget stays what it was.
 
 Reads: ``DescribeImages`` (pages of 1000) and, when there is an image, one ``DescribeImageScanFindings`` for the
 newest one by push time (its ``findingSeverityCounts``; ``maxResults=1`` because the counts summarise every
@@ -68,8 +68,10 @@ def _image(detail: Mapping[str, Any]) -> ObservedImage:
     )
 
 
-def observe(clients: AwsClients, repository_name: str) -> ObservedImages | None:
-    """Every image of the repository and the scan of the newest; None when the repository does not exist."""
+def observe(clients: AwsClients, desired: Desired, deps: None = None, view: None = None) -> ObservedImages | None:
+    """Every image of the repository and the scan of the newest; None when the repository does not exist (never
+    from a resync's view: images change with pushes)."""
+    repository_name = desired.repository_name
     images: list[ObservedImage] = []
     paging: dict[str, Any] = {"maxResults": PAGE_SIZE}
     while True:
@@ -196,8 +198,3 @@ def plan(desired: Desired, observed: ObservedImages | None, deps: None = None) -
             finding_severity_counts=severity_counts(found.severity_counts),
         )
     return ImagesPlan(inventory=Inventory(summary, scan, desired.manages_key))
-
-
-def plan_delete(desired: Desired, observed: ObservedImages | None) -> Plan:
-    """Images go with the repository (``repository.plan_delete`` and forceDelete): nothing of this part's own."""
-    return Plan()

@@ -1,5 +1,5 @@
 """The KMS key part: the key the operator creates for a repository, or the one the user brings (read, never
-written). All KMS decisions live here; see ``actions.py`` for the part protocol."""
+written). All KMS decisions live here; see ``core/part.py`` for the part protocol."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ecr_operator.core.compare import tag_changes, tags_from_list
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.repository.render import Desired, Owner, owner_from_tags
+from ecr_operator.repository.view import RegionView
 
 PENDING_DELETION = "PendingDeletion"
 
@@ -67,6 +68,10 @@ class KeyDeps:
     """The key ARN the existing repository is encrypted with."""
     token: str
     """The creation token for a new key's description (the recorded one, or a fresh one)."""
+    creation: KeyCreation | None = None
+    """The key creation an earlier pass recorded in status: where to look for a key it may have left behind."""
+    rotation: bool = True
+    """Read the key's rotation (a delete needs only its state and ownership)."""
 
 
 @dataclass
@@ -76,8 +81,12 @@ class KeyPlan(Plan):
     None for AES256."""
 
 
+CREATION_MARK = "ecr-operator creation"
+"""Ends a managed key's description, followed by the token of the creation that made it."""
+
+
 def creation_description(desired: Desired, token: str) -> str:
-    return f"ECR repository {desired.repository_name} ({desired.owner.describe()}); ecr-operator creation {token}"
+    return f"ECR repository {desired.repository_name} ({desired.owner.describe()}); {CREATION_MARK} {token}"
 
 
 def _describe(clients: AwsClients, key_id: str) -> dict[str, object] | None:
@@ -106,11 +115,20 @@ def _observe_metadata(
     return ObservedKey(key_id, str(metadata["Arn"]), state, rotation_enabled, tags, has_alias)
 
 
-def _find_key_by_tags(clients: AwsClients, owner: Owner) -> ObservedKey | None:
-    """After a crash between CreateKey and CreateAlias, find the key by its ownership tags.
+def _created_with(metadata: Mapping[str, object] | None, token: str) -> bool:
+    """The key a recorded creation made: its description ends with the creation's token, and it is not pending
+    deletion (a key discarded after a lost alias race, or one of an earlier life of the resource)."""
+    if not metadata or metadata.get("KeyState") == PENDING_DELETION:
+        return False
+    return str(metadata.get("Description", "")).endswith(f"{CREATION_MARK} {token}")
 
-    One Resource Groups Tagging API call finds every key carrying the owner's tags, whatever the number of
-    keys in the account; keys already pending deletion belong to an earlier life of the resource.
+
+def _find_key_by_tags(clients: AwsClients, owner: Owner, token: str) -> ObservedKey | None:
+    """After a crash between CreateKey and recording the key id, the key among those carrying the owner's tags.
+
+    One Resource Groups Tagging API call lists every key with the owner's tags, whatever the number of keys in the
+    account. The owner's tags alone do not say which creation made a key: a resource deleted with Retain and
+    re-created keeps its earlier key, with the same tags. Only the key whose description carries the token counts.
     """
     tag_filters = [{"Key": key, "Values": [value]} for key, value in owner.tags().items()]
     for page in clients.tagging.get_paginator("get_resources").paginate(
@@ -118,7 +136,7 @@ def _find_key_by_tags(clients: AwsClients, owner: Owner) -> ObservedKey | None:
     ):
         for resource in page.get("ResourceTagMappingList", []):
             metadata = _describe(clients, resource["ResourceARN"])
-            if metadata and metadata.get("KeyState") != PENDING_DELETION:
+            if metadata is not None and _created_with(metadata, token):
                 return _observe_metadata(clients, metadata, has_alias=False)
     return None
 
@@ -132,23 +150,20 @@ def _find_key_by_token(clients: AwsClients, token: str) -> ObservedKey | None:
     for page in clients.kms.get_paginator("list_keys").paginate():
         for listed in page.get("Keys", []):
             metadata = _describe(clients, listed["KeyId"])
-            if (
-                metadata
-                and token in str(metadata.get("Description", ""))
-                and metadata.get("KeyState") != PENDING_DELETION
-            ):
+            if metadata is not None and _created_with(metadata, token):
                 return _observe_metadata(clients, metadata, has_alias=False)
     return None
 
 
 def _find_created_key(clients: AwsClients, desired: Desired, creation: KeyCreation) -> ObservedKey | None:
-    """The key a recorded creation made, if the CreateKey call reached KMS at all."""
+    """The key a recorded creation made, if the CreateKey call reached KMS at all: by the recorded key id, else
+    among the owner's tagged keys, else among all keys; always the one whose description carries the token."""
     if creation.key_id is not None:
         metadata = _describe(clients, creation.key_id)
-        if metadata is None or metadata.get("KeyState") == PENDING_DELETION:
+        if metadata is None or not _created_with(metadata, creation.token):
             return None
         return _observe_metadata(clients, metadata, has_alias=False)
-    return _find_key_by_tags(clients, desired.owner) or _find_key_by_token(clients, creation.token)
+    return _find_key_by_tags(clients, desired.owner, creation.token) or _find_key_by_token(clients, creation.token)
 
 
 def _observe_user_key(clients: AwsClients, key_arn: str) -> UserKey:
@@ -166,20 +181,15 @@ def _user_key_refusal(desired: Desired, key: UserKey) -> OperatorError | None:
     would leave this repository's images unreadable: refused before anything is created.
     """
     if key.state is None:
-        return OperatorError(
-            Reason.KMS_KEY_NOT_FOUND, f"KMS key {key.arn} does not exist or is not visible", retryable=False
-        )
+        return OperatorError(Reason.KMS_KEY_NOT_FOUND, f"KMS key {key.arn} does not exist or is not visible")
     if key.state != "Enabled":
-        return OperatorError(
-            Reason.KMS_KEY_UNAVAILABLE, f"KMS key {key.arn} is {key.state}, not Enabled", retryable=False
-        )
+        return OperatorError(Reason.KMS_KEY_UNAVAILABLE, f"KMS key {key.arn} is {key.state}, not Enabled")
     if key.owner is not None and key.owner != desired.owner:
         return OperatorError(
             Reason.KMS_KEY_NOT_OWNED,
             f"spec.encryption.kmsKeyArn {key.arn} is the key ecr-operator manages for {key.owner.describe()}; it is "
             "deleted with that resource, which would make this repository's images unreadable: bring a key of "
             "your own",
-            retryable=False,
         )
     return None
 
@@ -191,27 +201,21 @@ def _alias_refusal(desired: Desired, observed: ObservedKey) -> OperatorError | N
     return OperatorError(
         Reason.KMS_ALIAS_TAKEN,
         f"KMS alias {desired.key_alias} points at key {observed.key_id} owned by {holder}",
-        retryable=False,
     )
 
 
 def observe(
-    clients: AwsClients,
-    desired: Desired,
-    deps: KeyDeps,
-    known_tags: Mapping[str, dict[str, str]] | None = None,
-    creation: KeyCreation | None = None,
-    *,
-    rotation: bool = True,
+    clients: AwsClients, desired: Desired, deps: KeyDeps, view: RegionView | None = None
 ) -> ObservedKey | UserKey | None:
-    """The key this resource's repository uses or will use (reads only)."""
+    """The key this resource's repository uses or will use (reads only); the resync's ``view`` has its tags."""
     if desired.user_kms_key_arn is not None:
         # Checked before the repository is created with it; afterwards the repository's encryption says it all.
         return None if deps.repository_exists else _observe_user_key(clients, desired.user_kms_key_arn)
     if not desired.manages_key:
         return None
-    return observe_for_repository(
-        clients, desired, deps.repository_key, known_tags, rotation=rotation, creation=creation
+    known_tags = view.key_tags if view is not None else None
+    return _observe_managed(
+        clients, desired, deps.repository_key, known_tags, rotation=deps.rotation, creation=deps.creation
     )
 
 
@@ -228,7 +232,6 @@ def plan(desired: Desired, observed: ObservedKey | UserKey | None, deps: KeyDeps
             Reason.KMS_KEY_NOT_OWNED,
             f"repository {desired.repository_name} is encrypted with KMS key {deps.repository_key}, "
             "which ecr-operator does not own; its rotation and tags are not managed",
-            retryable=False,
         )
         return KeyPlan(problems=[problem], key_arn=deps.repository_key)
     if observed is None and deps.repository_exists:
@@ -241,7 +244,6 @@ def plan(desired: Desired, observed: ObservedKey | UserKey | None, deps: KeyDeps
                     Reason.KMS_KEY_NOT_FOUND,
                     f"repository {desired.repository_name} is encrypted with KMS key {deps.repository_key}, "
                     "which does not exist or is not visible",
-                    retryable=False,
                 )
             )
         return KeyPlan(problems=problems, key_arn=deps.repository_key)
@@ -318,7 +320,9 @@ def _update_actions(desired: Desired, observed: ObservedKey) -> list[Action]:
     return actions
 
 
-def plan_delete(desired: Desired, observed: ObservedKey | UserKey | None, *, keep_key: bool = False) -> Plan:
+def plan_delete(
+    desired: Desired, observed: ObservedKey | UserKey | None, deps: KeyDeps | None = None, *, keep_key: bool = False
+) -> Plan:
     """Schedule deletion of our own key (unless ``keep_key``: other repositories use it), then drop its aliases;
     a key already pending deletion counts as deleted. A key the user brings is never touched."""
     if not desired.manages_key or not isinstance(observed, ObservedKey) or observed.owner != desired.owner:
@@ -362,7 +366,7 @@ def _delete_alias(alias: str) -> Action:
     return Action("kms", "delete_alias", {"AliasName": alias}, f"delete alias {alias}")
 
 
-def observe_for_repository(
+def _observe_managed(
     clients: AwsClients,
     desired: Desired,
     repository_key: str | None,

@@ -1,5 +1,5 @@
 """The ECR repository part: ownership, settings, lifecycle policy, repository policy and tags (one observation,
-one plan; see ``actions.py`` for the part protocol)."""
+one plan; see ``core/part.py`` for the part protocol)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,20 @@ from typing import Any
 
 from ecr_operator.core.actions import NEW_REGISTRY_ID, NEW_REPOSITORY_ARN, NEW_REPOSITORY_URI, Action, Plan, read
 from ecr_operator.core.aws import AwsClients
-from ecr_operator.core.compare import lifecycles_equal, parse_json, policies_equal, tag_changes, tags_from_list
+from ecr_operator.core.compare import (
+    lifecycles_equal,
+    parse_json,
+    policies_equal,
+    tag_changes,
+    tags_from_list,
+    to_json,
+)
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.repository.adoption import Adoption
-from ecr_operator.repository.render import OWNER_TAG_KEYS, Desired, Owner, owner_from_tags, to_json
+from ecr_operator.repository.render import OWNER_TAG_KEYS, Desired, Owner, owner_from_tags
 from ecr_operator.repository.spec import ADOPT_ANNOTATION
+from ecr_operator.repository.view import RegionView
 
 
 @dataclass(frozen=True)
@@ -36,24 +44,37 @@ class ObservedRepository:
         return owner_from_tags(self.tags)
 
 
-def observe(
-    clients: AwsClients, repository_name: str, listed: dict[str, Any] | None = None, *, policies: bool = True
-) -> ObservedRepository | None:
-    """The repository, from ``listed`` (a batched DescribeRepositories entry) when given, else read now.
+@dataclass(frozen=True)
+class RepositoryReads:
+    """What to read of the repository."""
 
-    ``policies=False`` skips the lifecycle and repository policy reads (a delete needs only ownership).
-    """
+    policies: bool = True
+    """The lifecycle and repository policy (a delete needs only ownership)."""
+
+
+ALL = RepositoryReads()
+
+
+def observe(
+    clients: AwsClients, desired: Desired, deps: RepositoryReads = ALL, view: RegionView | None = None
+) -> ObservedRepository | None:
+    """The repository, from the resync's ``view`` (its DescribeRepositories entry) when given, else read now."""
+    listed = view.repositories.get(desired.repository_name) if view is not None else None
     if listed is not None:
-        return observe_details(clients, listed, policies=policies)
+        return _details(clients, listed, policies=deps.policies)
     response = read(
-        clients, "ecr", "describe_repositories", ("RepositoryNotFoundException",), repositoryNames=[repository_name]
+        clients,
+        "ecr",
+        "describe_repositories",
+        ("RepositoryNotFoundException",),
+        repositoryNames=[desired.repository_name],
     )
     if response is None or not response.get("repositories"):
         return None
-    return observe_details(clients, response["repositories"][0], policies=policies)
+    return _details(clients, response["repositories"][0], policies=deps.policies)
 
 
-def observe_details(clients: AwsClients, repository: dict[str, Any], *, policies: bool = True) -> ObservedRepository:
+def _details(clients: AwsClients, repository: dict[str, Any], *, policies: bool) -> ObservedRepository:
     """The per-repository reads that DescribeRepositories does not cover."""
     name = repository["repositoryName"]
     tags = tags_from_list(
@@ -108,9 +129,7 @@ def ownership_refusal(desired: Desired, observed: ObservedRepository, adoption: 
     if owner == desired.owner:
         return None
     if owner is not None:
-        return OperatorError(
-            Reason.REPOSITORY_NOT_OWNED, f"repository {observed.name} is owned by {owner.describe()}", retryable=False
-        )
+        return OperatorError(Reason.REPOSITORY_NOT_OWNED, f"repository {observed.name} is owned by {owner.describe()}")
     if adoption.adopts:
         return None
     if adoption.requested:
@@ -118,7 +137,6 @@ def ownership_refusal(desired: Desired, observed: ObservedRepository, adoption: 
             Reason.ADOPTION_NOT_ALLOWED,
             f"repository {observed.name} exists and nobody owns it, but adoption is not allowed here: "
             f"{adoption.refusal}",
-            retryable=False,
         )
     message = (
         f"repository {observed.name} exists and is not managed by ecr-operator; "
@@ -126,7 +144,7 @@ def ownership_refusal(desired: Desired, observed: ObservedRepository, adoption: 
     )
     if not adoption.allowed:
         message += f"; adoption must also be allowed by the platform: {adoption.refusal}"
-    return OperatorError(Reason.REPOSITORY_NOT_OWNED, message, retryable=False)
+    return OperatorError(Reason.REPOSITORY_NOT_OWNED, message)
 
 
 def _encryption_config(desired: Desired, key_arn: str | None) -> dict[str, str]:
@@ -253,7 +271,6 @@ def plan(desired: Desired, observed: ObservedRepository | None, deps: Repository
                 Reason.ENCRYPTION_MISMATCH,
                 f"repository {name} is encrypted with {actual} but the spec asks for {wanted}; "
                 "ECR cannot re-encrypt a repository: recreate it or change the spec to match",
-                retryable=False,
             )
         )
 
@@ -287,7 +304,7 @@ def plan(desired: Desired, observed: ObservedRepository | None, deps: Repository
     )
 
 
-def plan_delete(desired: Desired, observed: ObservedRepository | None) -> Plan:
+def plan_delete(desired: Desired, observed: ObservedRepository | None, deps: RepositoryDeps | None = None) -> Plan:
     """Delete our own repository; its images only when forceDelete asks for it."""
     if observed is None or observed.owner != desired.owner:
         return Plan()

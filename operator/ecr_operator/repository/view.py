@@ -1,4 +1,4 @@
-"""Batched reads for the periodic resync: one view per (account, region) shared by every resource's pass in a tick.
+"""The resync's view: one batched read per (account, region), shared by every EcrRepository's pass in a tick.
 
 DescribeRepositories lists up to 1000 repositories a page, and the Resource Groups Tagging API returns the
 tags of every KMS key this cluster owns ~50 a page, so N resources resyncing within ``max_age`` seconds cost
@@ -31,7 +31,9 @@ class RegionView:
 
 
 @dataclass
-class Snapshots:
+class RegionViews:
+    """The latest :class:`RegionView` of each (account, region), re-read when too old for the pass asking."""
+
     cluster_id: str
     max_age: float
     _views: dict[tuple[str, str], RegionView] = field(default_factory=dict)
@@ -41,21 +43,44 @@ class Snapshots:
     def view(self, clients: AwsClients, not_before: float) -> RegionView:
         """A view of the clients' (account, region) taken after ``not_before`` and at most ``max_age`` seconds ago.
 
-        Per account as well as per region: a repository name means a different repository in another account."""
+        Per account as well as per region: a repository name means a different repository in another account.
+        Blocks the calling thread while another one refreshes the same view (the operator's passes use
+        ``repository/refresh.py``, which waits in the event loop instead)."""
         target = clients.target
         with self._guard:
             lock = self._locks.setdefault(target, threading.Lock())
         with lock:  # one refresh per (account, region) at a time; the others wait for it and share it
-            view = self._views.get(target)
-            now = time.monotonic()
-            if view is None or view.taken_at < not_before or now - view.taken_at > self.max_age:
-                # Let the old view go before the new one is read: at thousands of resources two at once would
-                # set the process's peak memory (passes still using the old one keep it alive meanwhile).
-                self._views.pop(target, None)
-                view = None
-                view = self._take(clients)
-                self._views[target] = view
-            return view
+            return self.cached(target, not_before) or self.refresh(clients)
+
+    def cached(self, target: tuple[str, str], not_before: float) -> RegionView | None:
+        """The stored view of ``target`` if it was taken after ``not_before`` and at most ``max_age`` seconds ago."""
+        view = self._views.get(target)
+        if view is None or view.taken_at < not_before or time.monotonic() - view.taken_at > self.max_age:
+            return None
+        return view
+
+    def refresh(self, clients: AwsClients) -> RegionView:
+        """Read and store a new view of the clients' (account, region); callers make sure one runs at a time."""
+        # Let the old view go before the new one is read: at thousands of resources two at once would set the
+        # process's peak memory (passes still using the old one keep it alive meanwhile). Views of other
+        # (account, region)s that are too old to be served go too: an account no Namespace maps any more would
+        # otherwise keep its whole listing for as long as the process runs.
+        self._views.pop(clients.target, None)
+        self._drop_expired()
+        view = self._take(clients)
+        self._views[clients.target] = view
+        return view
+
+    def __contains__(self, target: object) -> bool:
+        """Whether a view of ``target`` ((role, region)) is held, fresh or not."""
+        return target in self._views
+
+    def _drop_expired(self) -> None:
+        oldest = time.monotonic() - self.max_age
+        with self._guard:
+            for target, view in list(self._views.items()):
+                if view.taken_at < oldest:
+                    self._views.pop(target, None)
 
     def _take(self, clients: AwsClients) -> RegionView:
         taken_at = time.monotonic()

@@ -1,8 +1,8 @@
 """Issue 22 on the real control plane: with --events-queue-url and a one-hour resync, a lifecycle policy deleted by
 hand, key rotation switched off by hand and an image pushed are each reflected within seconds, by passes the events
-triggered (the resync ticks every 2 s but skips: its passes do not move); garbage in the queue changes nothing and
-is deleted; a queue that cannot be read fails readiness, posts a Warning on the operator's Pod and falls back to the
-resync until it can be read again.
+triggered (the timer ticks every 2 s, the resync is due once an hour: its passes do not move); garbage in the queue
+changes nothing and is deleted; a queue that cannot be read fails readiness, posts a Warning on the operator's Pod
+and falls back to the resync until it can be read again.
 
 AWS's side is the shipped CloudFormation template deployed into moto (queue, dead-letter queue, rules) and the
 harness's proxy, which puts on moto's default bus the events AWS would send for every write not signed with the
@@ -124,7 +124,8 @@ def env(
                 "3600",
                 "--inventory-interval",
                 "3600",
-                # The timers tick every 2 s and skip (the last pass is not an hour old) unless the queue cannot be read.
+                # The timer ticks every 2 s; the resync is due once an hour, or at every tick while the queue cannot
+                # be read (runtime/periodic.py's fallback cadence).
                 "--events-fallback-interval",
                 "2",
                 "--readiness-interval",
@@ -293,7 +294,7 @@ def test_an_unreadable_queue_fails_readiness_and_falls_back_to_the_resync(env: E
     [warning] = wait_for(warned, "a Warning on the operator's Pod", timeout=BOUND, context=env.log)
     assert warning.involved_object.uid == POD["POD_UID"] and "cannot be read" in warning.message
 
-    # Meanwhile drift is corrected by the resync, which ticks every 2 s and no longer skips.
+    # Meanwhile drift is corrected by the resync, now due at every 2 s tick.
     resyncs = env.passes("resync")
     env.aws.ecr.put_image_tag_mutability(repositoryName=repository, imageTagMutability="IMMUTABLE")
     wait_for(

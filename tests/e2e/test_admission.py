@@ -80,6 +80,22 @@ NAME = "spec.repositoryName"
 LIFECYCLE = "spec.lifecycle"
 ACCOUNTS = "spec.crossAccountPull.allowedAccountIds"
 
+FILTERS_KEY = "imageTagMutabilityExclusionFilters"
+FILTERS = f"spec.{FILTERS_KEY}"
+STATEMENTS = "spec.repositoryPolicy.statements"
+LAMBDA_PULL = {
+    "Sid": "LambdaPull",
+    "Effect": "Allow",
+    "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+}
+
+
+def _stmt(**changes: Any) -> dict[str, Any]:
+    """LAMBDA_PULL with ``changes``; a value None removes the key."""
+    return {k: v for k, v in {**LAMBDA_PULL, **changes}.items() if v is not None}
+
+
 ADMISSION_CORPUS = [
     # ECR name rules
     Bad("name-uppercase", NAME, {"repositoryName": "Team-A/Repo"}),
@@ -210,6 +226,78 @@ ADMISSION_CORPUS = [
     Bad("tags-48", "spec.tags", {"tags": {f"extra{i}": "x" for i in range(43)}}),
     Bad("tags-51", "spec.tags", {"tags": {f"extra{i}": "x" for i in range(46)}}),
     Bad("encryption-a-string", "spec.encryption", {"encryption": "KMS"}),
+    # tag-mutability exclusion filters (botocore's model: 1-5 filters, ^[0-9a-zA-Z._*-]{1,128}$, WILDCARD)
+    Bad("exclusion-without-filters", FILTERS, {"imageTagMutability": "IMMUTABLE_WITH_EXCLUSION"}),
+    Bad("filters-without-exclusion", FILTERS, {FILTERS_KEY: [{"filter": "latest"}]}),
+    Bad("filters-empty", FILTERS, {"imageTagMutability": "MUTABLE_WITH_EXCLUSION", FILTERS_KEY: []}),
+    Bad(
+        "filters-six",
+        FILTERS,
+        {"imageTagMutability": "MUTABLE_WITH_EXCLUSION", FILTERS_KEY: [{"filter": f"t{i}"} for i in range(6)]},
+    ),
+    Bad("filter-slash", FILTERS, {"imageTagMutability": "MUTABLE_WITH_EXCLUSION", FILTERS_KEY: [{"filter": "a/b"}]}),
+    Bad(
+        "filter-129",
+        FILTERS,
+        {"imageTagMutability": "MUTABLE_WITH_EXCLUSION", FILTERS_KEY: [{"filter": "a" * 129}]},
+    ),
+    Bad(
+        "filter-type-regex",
+        FILTERS,
+        {"imageTagMutability": "MUTABLE_WITH_EXCLUSION", FILTERS_KEY: [{"filter": "x", "filterType": "REGEX"}]},
+    ),
+    Bad(
+        "filter-duplicate",
+        FILTERS,
+        {"imageTagMutability": "MUTABLE_WITH_EXCLUSION", FILTERS_KEY: [{"filter": "x"}, {"filter": "x"}]},
+    ),
+    # organizations
+    Bad(
+        "organization-id-short",
+        "spec.crossAccountPull.organizationIds",
+        {"crossAccountPull": {"organizationIds": ["o-abc"]}},
+    ),
+    Bad(
+        "organization-id-uppercase",
+        "spec.crossAccountPull.organizationIds",
+        {"crossAccountPull": {"organizationIds": ["o-A1B2C3D4E5"]}},
+    ),
+    Bad(
+        "organization-path-no-root",
+        "spec.crossAccountPull.organizationPaths",
+        {"crossAccountPull": {"organizationPaths": ["o-a1b2c3d4e5/ou-ab12-11111111/"]}},
+    ),
+    Bad(
+        "organization-path-no-slash",
+        "spec.crossAccountPull.organizationPaths",
+        {"crossAccountPull": {"organizationPaths": ["o-a1b2c3d4e5/r-ab12/ou-ab12-11111111"]}},
+    ),
+    Bad(
+        "enabled-nothing-listed",
+        ACCOUNTS,
+        {"crossAccountPull": {"enabled": True, "allowedAccountIds": [], "organizationIds": []}},
+    ),
+    # extra policy statements
+    Bad(
+        "statement-reserved-sid",
+        f"{STATEMENTS}[0].Sid",
+        {"repositoryPolicy": {"statements": [_stmt(Sid="CrossAccountPull")]}},
+    ),
+    Bad(
+        "statement-reserved-org-sid",
+        f"{STATEMENTS}[0].Sid",
+        {"repositoryPolicy": {"statements": [_stmt(Sid="CrossAccountPullOrganizations")]}},
+    ),
+    Bad("statement-sid-characters", f"{STATEMENTS}[0].Sid", {"repositoryPolicy": {"statements": [_stmt(Sid="a-b")]}}),
+    Bad("statement-effect", f"{STATEMENTS}[0].Effect", {"repositoryPolicy": {"statements": [_stmt(Effect="Permit")]}}),
+    Bad("statement-no-effect", f"{STATEMENTS}[0].Effect", {"repositoryPolicy": {"statements": [_stmt(Effect=None)]}}),
+    Bad("statements-empty", STATEMENTS, {"repositoryPolicy": {"statements": []}}),
+    Bad(
+        "statement-unknown-key",
+        f"{STATEMENTS}[0].Conditon",
+        {"repositoryPolicy": {"statements": [_stmt(Conditon={})]}},
+        strict=True,
+    ),
 ]
 
 
@@ -278,6 +366,37 @@ def test_the_valid_base_spec_is_accepted(cluster: Cluster, admission_ns: str) ->
     )
     cluster.create(admission_ns, "valid-name-256", merged(base_spec(), {"repositoryName": "a" * 256}), dry_run=True)
     cluster.create(admission_ns, "valid-name-2", merged(base_spec(), {"repositoryName": "ab"}), dry_run=True)
+    every_new_field = {
+        "imageTagMutability": "IMMUTABLE_WITH_EXCLUSION",
+        FILTERS_KEY: [{"filter": "latest"}, {"filter": "dev-*", "filterType": "WILDCARD"}, {"filter": "a" * 128}],
+        "crossAccountPull": {
+            "organizationIds": ["o-a1b2c3d4e5", "o-" + "a" * 32],
+            "organizationPaths": [
+                "o-a1b2c3d4e5/r-ab12/",
+                "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/",
+                "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-22222222/*",
+            ],
+        },
+        "repositoryPolicy": {
+            "statements": [
+                LAMBDA_PULL,
+                {"Effect": "Deny", "NotPrincipal": {"AWS": ["111122223333"]}, "NotAction": "ecr:BatchGetImage"},
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "ecr:BatchGetImage",
+                    "Condition": {"StringEquals": {"aws:PrincipalTag/team": "a"}},
+                },
+            ]
+        },
+    }
+    created = cluster.create(
+        admission_ns, "valid-new-fields", merged(base_spec(), every_new_field), dry_run=True, strict=True
+    )
+    assert created["spec"][FILTERS_KEY][0]["filterType"] == "WILDCARD"  # the default is filled in
+    assert created["spec"]["repositoryPolicy"] == every_new_field["repositoryPolicy"]  # nothing pruned
+    only_organizations = {"crossAccountPull": {"allowedAccountIds": None, "organizationIds": ["o-a1b2c3d4e5"]}}
+    cluster.create(admission_ns, "valid-org-only", merged(base_spec(), only_organizations), dry_run=True)
 
 
 def test_the_corpus_is_big_enough() -> None:
@@ -414,6 +533,38 @@ OPERATOR_CORPUS: list[tuple[str, str, dict[str, Any], str]] = [
         {"lifecycle": json.dumps({"rules": [], "description": "x" * 100})},
         "non-empty 'rules' list",
     ),
+    # extra policy statements: what CEL cannot see (Principal, Action and Condition hold any JSON)
+    (
+        "statement-no-principal",
+        "InvalidSpec",
+        {"repositoryPolicy": {"statements": [_stmt(Principal=None)]}},
+        f"{STATEMENTS}[0] needs exactly one of Principal or NotPrincipal",
+    ),
+    (
+        "statement-no-action",
+        "InvalidSpec",
+        {"repositoryPolicy": {"statements": [_stmt(Action=None)]}},
+        f"{STATEMENTS}[0] needs exactly one of Action or NotAction",
+    ),
+    (
+        "statement-action-without-service",
+        "InvalidSpec",
+        {"repositoryPolicy": {"statements": [_stmt(Action="BatchGetImage")]}},
+        f"{STATEMENTS}[0].Action: 'BatchGetImage' is not",
+    ),
+    (
+        "statement-policy-too-long",
+        "InvalidSpec",
+        {
+            "repositoryPolicy": {
+                "statements": [
+                    _stmt(Sid=f"Pull{i}", Principal={"AWS": [f"arn:aws:iam::{i:012d}:role/{'r' * 60}"]})
+                    for i in range(60)
+                ]
+            }
+        },
+        f"{STATEMENTS}: the repository policy would be",
+    ),
 ]
 
 
@@ -457,6 +608,8 @@ def _operator_spec(repository_name: str, changes: dict[str, Any]) -> dict[str, A
         spec["lifecycle"] = {"policyText": changes["lifecycle"]}
     if "tags" in changes:
         spec["tags"] = changes["tags"]
+    if "repositoryPolicy" in changes:
+        spec["repositoryPolicy"] = changes["repositoryPolicy"]
     return spec
 
 

@@ -27,6 +27,7 @@ STATUS_FIELDS = {
     "repositoryArn",
     "registryId",
     "kmsKeyArn",
+    "account",  # roleArn only for a mapped Namespace (this one uses the operator's own identity)
     "plannedChanges",
     "observedGeneration",
     "lastSyncTime",

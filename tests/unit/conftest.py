@@ -47,6 +47,7 @@ def observed_repository_for(desired: Desired, key_arn: str | None = KEY_ARN, **c
         uri=f"{ACCOUNT}.dkr.ecr.{desired.region}.amazonaws.com/{desired.repository_name}",
         registry_id=ACCOUNT,
         image_tag_mutability=desired.image_tag_mutability,
+        exclusion_filters=desired.exclusion_filters,
         scan_on_push=desired.scan_on_push,
         encryption_type=desired.encryption_type,
         kms_key=key_arn if desired.encryption_type == "KMS" else None,

@@ -83,9 +83,18 @@ def test_every_property_has_a_type(version: dict[str, Any]) -> None:
         for path, key, value in walk(version["schema"]["openAPIV3Schema"])
         if key == "properties"
         for name, sub in value.items()
-        if "type" not in sub
+        if "type" not in sub and not sub.get("x-kubernetes-preserve-unknown-fields")
     ]
     assert untyped == []
+    # Only an IAM statement's free-form elements may hold any JSON value.
+    free = [
+        f"{path}.{name}"
+        for path, key, value in walk(version["schema"]["openAPIV3Schema"])
+        if key == "properties"
+        for name, sub in value.items()
+        if "type" not in sub
+    ]
+    assert all(".repositoryPolicy.properties.statements.items." in path for path in free), free
 
 
 def test_names_and_scope(crd: dict[str, Any]) -> None:
@@ -141,7 +150,26 @@ def test_spec_defaults(spec_schema: dict[str, Any]) -> None:
 
 def test_spec_enums_and_bounds(spec_schema: dict[str, Any]) -> None:
     props = spec_schema["properties"]
-    assert props["imageTagMutability"]["enum"] == ["MUTABLE", "IMMUTABLE"]
+    assert props["imageTagMutability"]["enum"] == [
+        "MUTABLE",
+        "IMMUTABLE",
+        "MUTABLE_WITH_EXCLUSION",
+        "IMMUTABLE_WITH_EXCLUSION",
+    ]
+    # botocore's model: ImageTagMutabilityExclusionFilters 1-5, ImageTagMutabilityExclusionFilterValue
+    filters = props["imageTagMutabilityExclusionFilters"]
+    assert (filters["minItems"], filters["maxItems"]) == (1, 5)
+    assert filters["x-kubernetes-list-type"] == "map"
+    item = filters["items"]["properties"]
+    assert item["filter"]["pattern"] == "^[0-9a-zA-Z._*-]{1,128}$"
+    assert (item["filter"]["minLength"], item["filter"]["maxLength"]) == (1, 128)
+    assert item["filterType"]["enum"] == ["WILDCARD"]
+    pull = props["crossAccountPull"]["properties"]
+    assert pull["organizationIds"]["items"]["pattern"] == "^o-[a-z0-9]{10,32}$"
+    assert pull["organizationPaths"]["items"]["pattern"].startswith("^o-[a-z0-9]{10,32}/r-")
+    statement = props["repositoryPolicy"]["properties"]["statements"]["items"]
+    assert statement["properties"]["Effect"]["enum"] == ["Allow", "Deny"]
+    assert statement["required"] == ["Effect"]
     assert props["deletionPolicy"]["enum"] == ["Delete", "Retain"]
     assert props["encryption"]["properties"]["type"]["enum"] == ["KMS", "AES256"]
     window = props["encryption"]["properties"]["deletionWindowInDays"]
@@ -193,9 +221,12 @@ def test_cel_rules(spec_schema: dict[str, Any]) -> None:
     lifecycle_rules = _rules(props["lifecycle"])
     assert any("policyText" in r and "maxImageCount" in r for r in lifecycle_rules)
     assert len(lifecycle_rules) == 2
-    assert _rules(props["crossAccountPull"]) == [
-        "!self.enabled || (has(self.allowedAccountIds) && size(self.allowedAccountIds) > 0)"
-    ]
+    [pull_rule] = _rules(props["crossAccountPull"])
+    assert pull_rule.startswith("!self.enabled || (has(self.allowedAccountIds) && size(self.allowedAccountIds) > 0)")
+    assert "organizationIds" in pull_rule and "organizationPaths" in pull_rule
+    assert sum("imageTagMutabilityExclusionFilters" in r for r in _rules(spec_schema)) == 2
+    statement_rules = _rules(props["repositoryPolicy"]["properties"]["statements"]["items"])
+    assert any("'CrossAccountPull'" in r and "self.Sid" in r for r in statement_rules)
     for _, key, value in walk(spec_schema):
         if key == "x-kubernetes-validations":
             assert all(rule.get("message") for rule in value)

@@ -24,7 +24,7 @@ from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, CredentialProvider, DeferredRefreshableCredentials
 
 from ecr_operator.core import metrics
-from ecr_operator.core.errors import OperatorError, RoleNotAssumable
+from ecr_operator.core.errors import OperatorError, RoleNotAssumable, to_operator_error
 from ecr_operator.core.ratelimit import RateLimiter
 from ecr_operator.core.regions import RegionPolicy, shared_loader
 from ecr_operator.core.settings import DEFAULT_CLIENT_CACHE_SIZE, Settings
@@ -223,6 +223,7 @@ class ClientFactory:
         self._clients: OrderedDict[tuple[str, str], AwsClients] = OrderedDict()
         self._role_sessions: OrderedDict[str, botocore.session.Session] = OrderedDict()
         self._sts: Any = None
+        self._own_account: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClientFactory:
@@ -269,6 +270,25 @@ class ClientFactory:
                 metrics.AWS_CLIENT_EVICTIONS.inc()
             metrics.AWS_CLIENT_SETS.set(len(self._clients))
             return clients
+
+    def known_account(self, role_arn: str | None) -> str | None:
+        """The account of ``role_arn`` when it is known without asking AWS (a role's ARN names it; the operator's
+        own once :meth:`account` has asked STS), else None."""
+        return account_of(role_arn) if role_arn is not None else self._own_account
+
+    def account(self, role_arn: str | None) -> str:
+        """The account the clients of ``role_arn`` act in: the role ARN's, or for the operator's own identity (None)
+        what ``sts:GetCallerIdentity`` answers, asked once per process (OperatorError when STS does not answer)."""
+        if role_arn is not None:
+            return account_of(role_arn)
+        if self._own_account is None:
+            region = self._sts_region or self._base.get_config_variable("region") or "us-east-1"
+            try:
+                identity = self.for_region(region).sts.get_caller_identity()
+            except Exception as exc:
+                raise to_operator_error(exc, "sts:GetCallerIdentity (the operator's own account)") from exc
+            self._own_account = str(identity["Account"])
+        return self._own_account
 
     def session_of(self, role_arn: str | None) -> botocore.session.Session:
         """The botocore session clients of ``role_arn`` (None: the operator's own identity) are made from."""

@@ -27,6 +27,8 @@ class Reason(StrEnum):
     NAMESPACE_NOT_SEEN = "NamespaceNotSeen"
     ACCOUNT_NOT_MAPPED = "AccountNotMapped"
     ACCOUNT_ROLE_NOT_ASSUMABLE = "AccountRoleNotAssumable"
+    ACCOUNT_CHANGED = "AccountChanged"
+    REGION_CHANGED = "RegionChanged"
     REGION_NOT_ALLOWED = "RegionNotAllowed"
     # ownership
     REPOSITORY_NOT_OWNED = "RepositoryNotOwned"
@@ -76,6 +78,10 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.NAMESPACE_NOT_SEEN: "the operator has not seen the resource's Namespace yet (retried within seconds)",
     Reason.ACCOUNT_NOT_MAPPED: "the Namespace has no ecr.platform.dev/aws-role-arn; --require-account-mapping is set",
     Reason.ACCOUNT_ROLE_NOT_ASSUMABLE: "the Namespace's AWS role (ecr.platform.dev/aws-role-arn) cannot be assumed",
+    Reason.ACCOUNT_CHANGED: "the resource lives in the account recorded in status.account, and its Namespace now maps "
+    "elsewhere (or, on delete, no identity of the operator reaches that account): nothing is created in the new one",
+    Reason.REGION_CHANGED: "the resource lives in the region recorded in status.region, and the operator's default "
+    "region (--region) is now another: nothing is created in the new one",
     Reason.REGION_NOT_ALLOWED: "spec.region (or --region) is not an AWS region offering ECR and KMS, or not in "
     "--allowed-regions; nothing is sent to AWS",
     Reason.REPOSITORY_NOT_OWNED: "the repository exists and belongs to someone else (or to nobody, not adopted)",
@@ -114,6 +120,8 @@ PERMANENT: frozenset[Reason] = frozenset(
         Reason.REPOSITORY_NAME_NOT_ALLOWED,
         Reason.ACCOUNT_NOT_MAPPED,
         Reason.ACCOUNT_ROLE_NOT_ASSUMABLE,
+        Reason.ACCOUNT_CHANGED,
+        Reason.REGION_CHANGED,
         Reason.REGION_NOT_ALLOWED,
         Reason.REPOSITORY_NOT_OWNED,
         Reason.ADOPTION_NOT_ALLOWED,

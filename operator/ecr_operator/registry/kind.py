@@ -14,9 +14,17 @@ from ecr_operator.core.metrics import PassMetrics
 from ecr_operator.core.regions import refused_region_delete
 from ecr_operator.core.settings import Settings
 from ecr_operator.registry.crd import CRD
-from ecr_operator.registry.manifest import desired_registry
+from ecr_operator.registry.manifest import desired_registry, desired_registry_for_delete
 from ecr_operator.registry.parts.registry import RegistryDeps
-from ecr_operator.registry.reconcile import claim_of, delete_registry, managed_by, reconcile_registry
+from ecr_operator.registry.reconcile import (
+    RegistryPlacement,
+    claim_of,
+    delete_registry,
+    managed_by,
+    moved,
+    reconcile_registry,
+    recorded,
+)
 from ecr_operator.registry.status import report, report_failure
 
 REGISTRY_PASSES = Counter(
@@ -36,16 +44,32 @@ class RegistryController:
     async def _deps(self, subject: Subject, host: Host) -> RegistryDeps:
         """Which EcrRegistry manages this one's registry, from a fresh list (see ``registry/reconcile.py``)."""
         region = self.settings.region
-        me = {"metadata": {"name": subject.name, "creationTimestamp": subject.created}, "spec": subject.spec}
+        me = {
+            "metadata": {"name": subject.name, "creationTimestamp": subject.created},
+            "spec": subject.spec,
+            "status": subject.status,
+        }
         claims = [claim_of(item, region) for item in await host.list_objects()]
         return RegistryDeps(managed_by(claim_of(me, region), claims))
 
     async def reconcile(self, subject: Subject, host: Host, *, resync: bool) -> Passed:
         observe_only = annotation_flag(subject.annotations, OBSERVE_ONLY_ANNOTATION)
         desired = desired_registry(subject.spec, subject.name, self.settings)
+        # The registry and region are pinned at the first write: another --region (or account) is refused.
+        pinned = recorded(subject.status)
+        refusal = moved(pinned, desired.region, None, region_from_spec=bool(subject.spec.get("region")))
+        if refusal is not None:
+            raise refusal
         deps = await self._deps(subject, host)
         clients = self.clients.for_region(desired.region)
-        outcome = await host.run(reconcile_registry, clients, desired, deps, observe_only=observe_only)
+
+        def pin(where: RegistryPlacement) -> None:
+            fields = {"registryId": where.account, "region": where.region}
+            host.record(fields, f"registry {where.account} in {where.region} before writing to it")
+
+        outcome = await host.run(
+            reconcile_registry, clients, desired, deps, observe_only=observe_only, pinned=pinned, pin=pin
+        )
         written = report(outcome, subject.status, subject.generation, now(), observe_only=observe_only, resync=resync)
         return Passed(written, outcome.applied, outcome.planned, outcome.problems, observe_only)
 
@@ -56,18 +80,16 @@ class RegistryController:
         if annotation_flag(subject.annotations, OBSERVE_ONLY_ANNOTATION):
             return Deleted(skipped="observe-only: the registry settings are left as they are")
         try:
-            desired = desired_registry(subject.spec, subject.name, self.settings)
+            desired = desired_registry_for_delete(subject.spec, subject.status, subject.name, self.settings)
         except SpecError as error:
             return Deleted(skipped=f"the registry settings are left as they are: the spec cannot be read: {error}")
-        recorded = ["status.registryId"] if subject.status.get("registryId") else []
-        let_go = refused_region_delete(
-            self.clients, desired.region, recorded, retain=desired.deletion_policy == "Retain"
-        )
+        made = ["status.registryId"] if subject.status.get("registryId") else []
+        let_go = refused_region_delete(self.clients, desired.region, made, retain=desired.deletion_policy == "Retain")
         if let_go is not None:
             return Deleted(skipped=let_go)
         deps = await self._deps(subject, host)
         clients = self.clients.for_region(desired.region)
-        applied = await host.run(delete_registry, clients, desired, deps)
+        applied = await host.run(delete_registry, clients, desired, deps, recorded(subject.status))
         return Deleted(applied, skipped=None if applied else f"deletionPolicy {desired.deletion_policy}")
 
 

@@ -4,7 +4,7 @@ the delete of one object) and its Kind."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ecr_operator.core import metrics
@@ -16,12 +16,13 @@ from ecr_operator.core.kind import EVENT, Deleted, Host, Kind, Passed, Subject, 
 from ecr_operator.core.reasons import REPOSITORY_NOT_OURS, Reason
 from ecr_operator.core.regions import refused_region_delete
 from ecr_operator.core.settings import Settings
-from ecr_operator.repository import export, findings
+from ecr_operator.repository import export, findings, placement
 from ecr_operator.repository.adoption import Adoption
 from ecr_operator.repository.crd import CRD
-from ecr_operator.repository.manifest import desired_for, request_for
+from ecr_operator.repository.manifest import desired_for, desired_for_delete, request_for
 from ecr_operator.repository.namespaces import NamespacePolicies
 from ecr_operator.repository.parts.key import KeyCreation
+from ecr_operator.repository.placement import Placement
 from ecr_operator.repository.reconcile import AdoptedThenFailed, Checkpoint, Outcome, delete, inventory, reconcile
 from ecr_operator.repository.refresh import ViewRefresher
 from ecr_operator.repository.render import Desired
@@ -68,11 +69,20 @@ class RepositoryController:
             subject.spec, namespace, subject.name, subject.annotations, self.settings, granted_prefixes
         )
         adoption = self.namespaces.adoption(namespace, request.adopt)
-        clients = self.clients.for_region(request.desired.region, self.namespaces.role_of(namespace))
+        role_arn = self.namespaces.role_of(namespace)
+        # Where the resource lives is pinned (placement.py): a pass that would act elsewhere is refused before any
+        # AWS call, and the first pass that writes records the place before its first write.
+        here = await self.place(host, request.desired, role_arn)
+        self.refuse_if_moved(subject, here)
+        clients = self.clients.for_region(request.desired.region, role_arn)
 
         def checkpoint(creation: KeyCreation | None) -> None:
             record = None if creation is None else {"token": creation.token, "keyId": creation.key_id}
             host.record({"keyCreation": record}, "the key creation in status before creating it")
+
+        def pin() -> None:
+            where = f"where the repository lives (account {here.account}, region {here.region}) before writing to AWS"
+            host.record(here.status_fields(), where)
 
         try:
             # An AWS event's pass reads afresh: a batched view may be older than the change the event announces.
@@ -88,11 +98,13 @@ class RepositoryController:
                 key_creation(subject.status),
                 checkpoint,
                 with_inventory,
+                pin if placement.needs_pin(subject.status, here) else None,
             )
         except OperatorError as error:
             if error.reason in REPOSITORY_NOT_OURS and request.export is not None:
                 await self._withdraw_export(subject, host, request.export)
             raise
+        outcome.account, outcome.role_arn = here.account, role_arn
         if request.export is not None and outcome.repository_uri is not None:
             await self._export(subject, host, request.export, outcome)
         written = report(
@@ -105,6 +117,23 @@ class RepositoryController:
             prices=self.settings.prices,
         )
         return Passed(written, outcome.applied, outcome.planned, outcome.problems, request.observe_only)
+
+    async def place(self, host: Host, desired: Desired, role_arn: str | None) -> Placement:
+        """Where a pass for ``desired`` with ``role_arn`` acts; the operator's own account is asked of STS once per
+        process, in a worker thread."""
+        account = self.clients.known_account(role_arn)
+        if account is None:
+            account = await host.run(self.clients.account, role_arn)
+        return Placement(account, desired.region, desired.repository_name, role_arn)
+
+    @staticmethod
+    def refuse_if_moved(subject: Subject, here: Placement) -> None:
+        """AccountChanged / RegionChanged (or InvalidSpec for a spec.region or repositoryName that differs from the
+        record) when ``here`` is not where status records the resource."""
+        from_spec = bool(subject.spec.get("region"))
+        refusal = placement.moved(placement.recorded(subject.status), here, region_from_spec=from_spec)
+        if refusal is not None:
+            raise refusal
 
     async def view(self, uid: str, clients: AwsClients) -> RegionView:
         """The batched view of the clients' (account, region) a resync of ``uid`` may use (never older than its
@@ -125,9 +154,11 @@ class RepositoryController:
         creation: KeyCreation | None = None,
         checkpoint: Checkpoint | None = None,
         with_inventory: bool = False,
+        before_write: Callable[[], None] | None = None,
     ) -> Outcome:
         """One pass for one object (in a worker thread) with the clients of its account; resyncs share the batched
-        reads of the (account, region) in ``view``; a key creation is recorded by ``checkpoint`` before CreateKey."""
+        reads of the (account, region) in ``view``; a key creation is recorded by ``checkpoint`` before CreateKey,
+        and ``before_write`` records where the resource lives before the pass's first write."""
         outcome = reconcile(
             clients,
             desired,
@@ -137,6 +168,7 @@ class RepositoryController:
             creation=creation,
             checkpoint=checkpoint,
             inventory=with_inventory,
+            before_write=before_write,
         )
         if outcome.applied:
             self.last_write[uid] = time.monotonic()
@@ -186,7 +218,9 @@ class RepositoryController:
         namespace = str(subject.namespace)
         try:
             desired = desired_for(subject.spec, namespace, subject.name, self.settings)
-            clients = self.clients.for_region(desired.region, self.namespaces.role_of(namespace))
+            role_arn = self.namespaces.role_of(namespace)
+            self.refuse_if_moved(subject, await self.place(host, desired, role_arn))
+            clients = self.clients.for_region(desired.region, role_arn)
             found = await host.run(inventory, clients, desired)
         except OperatorError as error:
             host.logger.warning("inventory not refreshed: %s: %s", error.reason, error.message)
@@ -198,23 +232,36 @@ class RepositoryController:
         return report_inventory(found, subject.status, self.settings.prices)
 
     async def delete(self, subject: Subject, host: Host) -> Deleted:
-        namespace = str(subject.namespace)
-        desired = desired_for(subject.spec, namespace, subject.name, self.settings)
+        """The delete acts where status records the resource, reading only the deletion fields of the spec: neither a
+        spec that no longer renders nor a Namespace mapping that changed or is gone keeps the finalizer or sends the
+        delete elsewhere; where no identity reaches the recorded account, the finalizer stays (AccountChanged)."""
         if annotation_flag(subject.annotations, OBSERVE_ONLY_ANNOTATION):
             return Deleted(skipped="observe-only: the AWS side is left as it is")
+        namespace = str(subject.namespace)
+        desired = desired_for_delete(subject.spec, subject.status, namespace, subject.name, self.settings)
         recorded = [f"status.{f}" for f in ("repositoryArn", "kmsKeyArn", "keyCreation") if subject.status.get(f)]
         let_go = refused_region_delete(
             self.clients, desired.region, recorded, retain=desired.deletion_policy == "Retain"
         )
         if let_go is not None:
             return Deleted(skipped=let_go)
+        if desired.deletion_policy == "Retain":
+            return Deleted(skipped="deletionPolicy is Retain")
+        current_role: str | OperatorError | None
         try:
-            role_arn = self.namespaces.role_of(namespace)
-        except OperatorError as refused:
-            if refused.reason != Reason.ACCOUNT_NOT_MAPPED:
-                raise
-            # Refused at every pass, so nothing was created in any account: let the resource go.
-            return Deleted(skipped="not mapped to an AWS account: the AWS side is left as it is")
+            current_role = self.namespaces.role_of(namespace)
+        except OperatorError as unmapped:
+            current_role = unmapped
+        pinned = placement.recorded(subject.status)
+        if pinned is not None:
+            role_arn = await host.run(placement.delete_role, pinned, current_role, self.clients.account)
+        elif isinstance(current_role, OperatorError):
+            if current_role.reason != Reason.ACCOUNT_NOT_MAPPED or recorded:
+                raise current_role
+            # No place recorded (it is pinned before any write) and refused at every pass: nothing was written.
+            return Deleted(skipped="not mapped to an AWS account and no place recorded: it never wrote to AWS")
+        else:
+            role_arn = current_role
         clients = self.clients.for_region(desired.region, role_arn)
         outcome = await host.run(delete, clients, desired, key_creation(subject.status))
         events = [Event("Warning", Reason.KMS_KEY_IN_USE, outcome.key_kept)] if outcome.key_kept else []

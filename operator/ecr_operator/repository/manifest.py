@@ -8,7 +8,7 @@ leaves these functions for any spec (``tests/unit/test_spec_fuzz.py`` feeds them
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ecr_operator.core.api import OBSERVE_ONLY_ANNOTATION, annotation_flag
@@ -37,8 +37,27 @@ def parse_spec(spec: Any) -> EcrRepositorySpec:
 
 
 def desired_for(spec: Mapping[str, Any], namespace: str, name: str, settings: Settings) -> Desired:
-    """The desired state without the checks: what a delete needs (it must go on whatever the settings say)."""
+    """The desired state without the checks (the inventory timer's; a delete reads less: :func:`desired_for_delete`)."""
     return judged(lambda: render(parse_spec(spec), Owner(settings.cluster_id, namespace, name), settings.region))
+
+
+DELETE_FIELDS = ("repositoryName", "region", "encryption", "deletionPolicy", "forceDelete")
+"""What a delete reads from the spec: what to delete and how, never the documents (lifecycle, policies, tags)."""
+
+
+def desired_for_delete(
+    spec: Mapping[str, Any], status: Mapping[str, Any], namespace: str, name: str, settings: Settings
+) -> Desired:
+    """What a delete needs: the fields of :data:`DELETE_FIELDS` (a lifecycle policy that no longer parses must not
+    keep the finalizer) and the region and repository name recorded in status, where the resource lives, whatever
+    the operator's default region is now."""
+    fields = {key: value for key, value in spec.items() if key in DELETE_FIELDS}
+    desired = judged(lambda: render(parse_spec(fields), Owner(settings.cluster_id, namespace, name), settings.region))
+    return replace(
+        desired,
+        region=str(status.get("region") or desired.region),
+        repository_name=str(status.get("repositoryName") or desired.repository_name),
+    )
 
 
 def request_for(
@@ -54,7 +73,7 @@ def request_for(
     def judge() -> Request:
         model = parse_spec(spec)
         desired = render(model, Owner(settings.cluster_id, namespace, name), settings.region)
-        validate(model, settings.required_tags)
+        validate(model, settings.required_tags, desired.repository_policy)
         check_repository_name(settings.repository_name_policy, desired.repository_name, namespace, granted_prefixes)
         return Request(
             desired,

@@ -54,6 +54,10 @@ class Outcome:
     """This pass adopted the repository: it had no owner's tags and the pass wrote ours onto it."""
     inventory: images.Inventory | None = None
     """Images and the newest image's scan, when the pass was asked for them (``inventory=True``)."""
+    account: str | None = None
+    """The AWS account the pass acted in (set by the caller, which knows the identity it used)."""
+    role_arn: str | None = None
+    """The role assumed there; None: the operator's own identity."""
 
 
 class AdoptedThenFailed(OperatorError):
@@ -83,6 +87,7 @@ def reconcile(
     creation: KeyCreation | None = None,
     checkpoint: Checkpoint | None = None,
     inventory: bool = False,
+    before_write: Callable[[], None] | None = None,
 ) -> Outcome:
     """Observe every part, plan them in order (each part's outputs feed the next), then apply the whole plan;
     writes nothing when already in sync.
@@ -92,7 +97,8 @@ def reconcile(
     ``creation`` is the key creation recorded by an earlier pass (from status), and ``checkpoint`` records a new
     one before CreateKey and again with the key id right after it. ``inventory`` also observes the images part
     (DescribeImages, and the newest image's scan findings): asked on create and spec changes, never on a drift
-    resync, whose read budget it would otherwise grow.
+    resync, whose read budget it would otherwise grow. ``before_write`` runs once before the first write (it records
+    where the resource lives, so that every later pass and the delete act there).
     """
     observed_repository = REPOSITORY.observe(clients, desired, repository.ALL, view)
     key_deps = key.KeyDeps(
@@ -116,6 +122,8 @@ def reconcile(
     outcome.problems = [*key_plan.problems, *repository_plan.problems]
     applied = Applied()
     if actions and not observe_only:
+        if before_write is not None:
+            before_write()
         _apply(clients, actions, applied, key_deps.token, checkpoint, adopting=repository_plan.adopting)
 
     outcome.applied = applied.actions

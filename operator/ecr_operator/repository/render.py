@@ -7,10 +7,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from ecr_operator.core.documents import load_document
+from ecr_operator.core.ecr_policy import (
+    PULL_ACTIONS,
+    PULL_STATEMENT_SID,
+    pull_statements,
+    repository_policy,
+)
 from ecr_operator.core.errors import SpecError
 from ecr_operator.core.reasons import Reason
-from ecr_operator.core.regions import root_principal
-from ecr_operator.repository.spec import EcrRepositorySpec, Lifecycle
+from ecr_operator.repository.spec import (
+    CrossAccountPull,
+    EcrRepositorySpec,
+    ImageTagMutabilityExclusionFilter,
+    Lifecycle,
+    RepositoryPolicy,
+)
 
 OWNER_TAG_PREFIX = "ecr.platform.dev/"
 CLUSTER_TAG = OWNER_TAG_PREFIX + "cluster"
@@ -18,8 +29,8 @@ NAMESPACE_TAG = OWNER_TAG_PREFIX + "namespace"
 NAME_TAG = OWNER_TAG_PREFIX + "name"
 OWNER_TAG_KEYS = (CLUSTER_TAG, NAMESPACE_TAG, NAME_TAG)
 
-PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
-PULL_STATEMENT_SID = "CrossAccountPull"
+__all__ = ["PULL_ACTIONS", "PULL_STATEMENT_SID"]  # re-exported: core/ecr_policy.py defines them
+
 LIFECYCLE_POLICY_FIELD = "spec.lifecycle.policyText"
 
 
@@ -53,6 +64,8 @@ class Desired:
     region: str
     repository_name: str
     image_tag_mutability: str
+    exclusion_filters: frozenset[tuple[str, str]]
+    """(filterType, filter) pairs exempt from the tag mutability: a set, empty without *_WITH_EXCLUSION."""
     scan_on_push: bool
     encryption_type: str
     user_kms_key_arn: str | None
@@ -156,24 +169,30 @@ def render_lifecycle_policy(lifecycle: Lifecycle | None) -> dict[str, Any] | Non
     return {"rules": rules}
 
 
+def render_pull_statements(pull: CrossAccountPull | None, region: str) -> list[dict[str, Any]]:
+    """The operator's own pull statements for ``spec.crossAccountPull`` (none unless enabled)."""
+    if pull is None or not pull.enabled:
+        return []
+    return pull_statements(pull.allowed_account_ids, pull.organization_ids, pull.organization_paths, region)
+
+
+def render_user_statements(policy: RepositoryPolicy | None) -> list[dict[str, Any]]:
+    """``spec.repositoryPolicy.statements`` as IAM JSON."""
+    return [statement.document() for statement in policy.statements] if policy is not None else []
+
+
 def render_repository_policy(spec: EcrRepositorySpec, region: str) -> dict[str, Any] | None:
-    """The cross-account pull statement; its principals are in the partition of ``region`` (``arn:aws-cn:...`` in
-    China): IAM refuses a principal of another partition."""
-    pull = spec.cross_account_pull
-    if pull is None or not pull.enabled or not pull.allowed_account_ids:
-        return None
-    principals = [root_principal(account, region) for account in sorted(set(pull.allowed_account_ids))]
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": PULL_STATEMENT_SID,
-                "Effect": "Allow",
-                "Principal": {"AWS": principals},
-                "Action": list(PULL_ACTIONS),
-            }
-        ],
-    }
+    """The pull statements, then the user's own; principals are in the partition of ``region`` (``arn:aws-cn:...``
+    in China): IAM refuses a principal of another partition."""
+    return repository_policy(
+        render_pull_statements(spec.cross_account_pull, region), render_user_statements(spec.repository_policy)
+    )
+
+
+def render_exclusion_filters(
+    filters: list[ImageTagMutabilityExclusionFilter] | None,
+) -> frozenset[tuple[str, str]]:
+    return frozenset((item.filter_type, item.filter) for item in filters or ())
 
 
 def render_tags(spec: EcrRepositorySpec, owner: Owner) -> dict[str, str]:
@@ -187,6 +206,7 @@ def render(spec: EcrRepositorySpec, owner: Owner, default_region: str) -> Desire
         region=region,
         repository_name=spec.repository_name or owner.name,
         image_tag_mutability=spec.image_tag_mutability,
+        exclusion_filters=render_exclusion_filters(spec.image_tag_mutability_exclusion_filters),
         scan_on_push=spec.scan_on_push,
         encryption_type=spec.encryption.type,
         user_kms_key_arn=spec.encryption.kms_key_arn if spec.encryption.type == "KMS" else None,

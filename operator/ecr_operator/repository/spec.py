@@ -7,11 +7,16 @@ old object (immutability) or span several fields live next to the model they gua
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from ecr_operator.core.api import GROUP
+from ecr_operator.core.ecr_policy import (
+    ORGANIZATION_ID_PATTERN,
+    ORGANIZATION_PATH_PATTERN,
+    RESERVED_SIDS,
+)
 from ecr_operator.core.model import ACCOUNT_ID_PATTERN, REGION_PATTERN, ApiModel, CommonStatus, cel_rules
 
 KIND = "EcrRepository"
@@ -123,13 +128,17 @@ class Lifecycle(ApiModel):
 
 
 class CrossAccountPull(ApiModel):
-    """A repository policy that lets the listed AWS accounts pull images."""
+    """A repository policy that lets other AWS accounts pull: those listed, or of the organizations or OUs listed."""
 
     model_config = ConfigDict(
         json_schema_extra=cel_rules(
             {
-                "rule": "!self.enabled || (has(self.allowedAccountIds) && size(self.allowedAccountIds) > 0)",
-                "message": "spec.crossAccountPull.allowedAccountIds must list at least one account when enabled",
+                "rule": "!self.enabled"
+                " || (has(self.allowedAccountIds) && size(self.allowedAccountIds) > 0)"
+                " || (has(self.organizationIds) && size(self.organizationIds) > 0)"
+                " || (has(self.organizationPaths) && size(self.organizationPaths) > 0)",
+                "message": "spec.crossAccountPull.allowedAccountIds, organizationIds or organizationPaths must list "
+                "at least one entry when enabled",
                 "fieldPath": ".allowedAccountIds",
             },
         )
@@ -141,6 +150,105 @@ class CrossAccountPull(ApiModel):
         max_length=100,
         description="12-digit AWS account IDs allowed to pull.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    organization_ids: list[Annotated[str, Field(pattern=ORGANIZATION_ID_PATTERN, max_length=34)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="AWS Organization IDs (o-...): every principal of these organizations may pull "
+        "(a statement conditioned on aws:PrincipalOrgID).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    organization_paths: list[Annotated[str, Field(pattern=ORGANIZATION_PATH_PATTERN, max_length=512)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Organizational units as AWS Organizations paths (o-.../r-.../ou-.../, each part ending in "
+        "'/'): every principal of an account directly in the OU may pull; end the path with '*' (.../ou-.../*) to "
+        "take in its child OUs too (a statement conditioned on aws:PrincipalOrgPaths, ForAnyValue:StringLike).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
+class PolicyStatement(ApiModel):
+    """An IAM statement as IAM writes it (Sid, Effect, Principal, Action, ...); the operator's own Sids are reserved."""
+
+    # Principal, Action and the rest may hold any JSON, so CEL cannot see them: their shape is the operator's to
+    # check (core/ecr_policy.statement_problems, InvalidSpec naming the statement).
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            {
+                "rule": "!has(self.Sid) || !(self.Sid in " + str(list(RESERVED_SIDS)) + ")",
+                "message": "spec.repositoryPolicy.statements[].Sid may not be "
+                + ", ".join(RESERVED_SIDS)
+                + ": those are the operator's own statements (spec.crossAccountPull)",
+                "fieldPath": ".Sid",
+            },
+        )
+    )
+
+    sid: str | None = Field(
+        None,
+        alias="Sid",
+        pattern=r"^[A-Za-z0-9]*$",
+        max_length=128,
+        description="The statement's id.",
+    )
+    effect: Literal["Allow", "Deny"] = Field(alias="Effect", description="Allow or Deny.")
+    principal: Any = Field(
+        None,
+        alias="Principal",
+        description="'*' or an object of AWS, Service, Federated or CanonicalUser principals (a string or a list).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    not_principal: Any = Field(
+        None,
+        alias="NotPrincipal",
+        description="Principals the statement does not apply to (instead of Principal).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    action: Any = Field(
+        None,
+        alias="Action",
+        description="An action (ecr:BatchGetImage, ecr:*, ...) or a list of them.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    not_action: Any = Field(
+        None,
+        alias="NotAction",
+        description="Actions the statement does not cover (instead of Action).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    resource: Any = Field(
+        None,
+        alias="Resource",
+        description="Usually left out: a repository policy applies to its repository.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    not_resource: Any = Field(
+        None,
+        alias="NotResource",
+        description="Usually left out.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    condition: dict[str, Any] | None = Field(
+        None,
+        alias="Condition",
+        description="IAM conditions: {operator: {key: value or list}}.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+
+    def document(self) -> dict[str, Any]:
+        """The statement as IAM JSON (the keys that were given)."""
+        dumped: dict[str, Any] = self.model_dump(by_alias=True, exclude_none=True)
+        return dumped
+
+
+class RepositoryPolicy(ApiModel):
+    """Extra statements merged with the operator's own pull statements (e.g. Lambda's service principal pulling)."""
+
+    statements: list[PolicyStatement] = Field(
+        min_length=1,
+        max_length=100,
+        description="IAM statements; the whole policy must stay within ECR's 10240 characters.",
     )
 
 
@@ -155,6 +263,25 @@ class Export(ApiModel):
         "region and kmsKeyArn. The operator creates it owned by this resource (garbage-collected with it) and "
         "never overwrites a ConfigMap it does not own.",
     )
+
+
+EXCLUSION_MUTABILITIES = ("MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION")
+TAG_FILTER_PATTERN = r"^[0-9a-zA-Z._*-]{1,128}$"
+"""ECR's ImageTagMutabilityExclusionFilterValue (botocore's model)."""
+MAX_EXCLUSION_FILTERS = 5
+"""ECR's ImageTagMutabilityExclusionFilters: 1 to 5 filters."""
+
+
+class ImageTagMutabilityExclusionFilter(ApiModel):
+    """Tags exempt from the repository's tag mutability (e.g. a mutable 'latest' in an immutable repository)."""
+
+    filter: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=TAG_FILTER_PATTERN,
+        description="A tag or a wildcard pattern ('*' matches any characters): letters, digits, . _ - *.",
+    )
+    filter_type: Literal["WILDCARD"] = Field("WILDCARD", description="WILDCARD, the only type ECR has.")
 
 
 class EcrRepositorySpec(ApiModel):
@@ -174,6 +301,21 @@ class EcrRepositorySpec(ApiModel):
                 "message": "spec.region is immutable",
                 "fieldPath": ".region",
             },
+            {
+                "rule": "!has(self.imageTagMutability) || !(self.imageTagMutability in "
+                + str(list(EXCLUSION_MUTABILITIES))
+                + ") || has(self.imageTagMutabilityExclusionFilters)",
+                "message": "spec.imageTagMutabilityExclusionFilters is required when spec.imageTagMutability is "
+                "MUTABLE_WITH_EXCLUSION or IMMUTABLE_WITH_EXCLUSION",
+                "fieldPath": ".imageTagMutabilityExclusionFilters",
+            },
+            {
+                "rule": "!has(self.imageTagMutabilityExclusionFilters) || (has(self.imageTagMutability) && "
+                "self.imageTagMutability in " + str(list(EXCLUSION_MUTABILITIES)) + ")",
+                "message": "spec.imageTagMutabilityExclusionFilters is only allowed when spec.imageTagMutability is "
+                "MUTABLE_WITH_EXCLUSION or IMMUTABLE_WITH_EXCLUSION",
+                "fieldPath": ".imageTagMutabilityExclusionFilters",
+            },
         )
     )
 
@@ -187,8 +329,18 @@ class EcrRepositorySpec(ApiModel):
     region: str | None = Field(
         None, pattern=REGION_PATTERN, description="AWS region; defaults to the operator's region. Immutable."
     )
-    image_tag_mutability: Literal["MUTABLE", "IMMUTABLE"] = Field(
-        "MUTABLE", description="Whether image tags can be overwritten."
+    image_tag_mutability: Literal["MUTABLE", "IMMUTABLE", "MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION"] = Field(
+        "MUTABLE",
+        description="Whether image tags can be overwritten; the *_WITH_EXCLUSION values exempt the tags of "
+        "imageTagMutabilityExclusionFilters (e.g. IMMUTABLE_WITH_EXCLUSION with a mutable 'latest').",
+    )
+    image_tag_mutability_exclusion_filters: list[ImageTagMutabilityExclusionFilter] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_EXCLUSION_FILTERS,
+        description="1-5 tag filters exempt from imageTagMutability; required with, and only allowed with, "
+        "MUTABLE_WITH_EXCLUSION or IMMUTABLE_WITH_EXCLUSION. A set: order does not matter.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["filterType", "filter"]},
     )
     scan_on_push: bool = Field(True, description="Scan each image for vulnerabilities when it is pushed.")
     encryption: Encryption = Field(
@@ -196,6 +348,7 @@ class EcrRepositorySpec(ApiModel):
     )
     lifecycle: Lifecycle | None = Field(None, description=Lifecycle.__doc__)
     cross_account_pull: CrossAccountPull | None = Field(None, description=CrossAccountPull.__doc__)
+    repository_policy: RepositoryPolicy | None = Field(None, description=RepositoryPolicy.__doc__)
     tags: Annotated[dict[str, str], AfterValidator(_within_the_tag_limit)] = Field(
         default_factory=dict,
         description=f"Tags for the repository and the KMS key the operator creates (at most {MAX_USER_TAGS}: "
@@ -211,6 +364,23 @@ class EcrRepositorySpec(ApiModel):
         False, description="On delete, also delete the images in the repository. Off: a non-empty one is kept."
     )
     export: Export | None = Field(None, description=Export.__doc__)
+
+    @model_validator(mode="after")
+    def _exclusion_filters_go_with_their_settings(self) -> EcrRepositorySpec:
+        # The CRD's CEL rules say the same at admission; this holds for `plan --offline` and any object the API
+        # server stored before the rules.
+        with_exclusion = self.image_tag_mutability in EXCLUSION_MUTABILITIES
+        if with_exclusion and not self.image_tag_mutability_exclusion_filters:
+            raise ValueError(
+                "spec.imageTagMutabilityExclusionFilters is required when spec.imageTagMutability is "
+                "MUTABLE_WITH_EXCLUSION or IMMUTABLE_WITH_EXCLUSION"
+            )
+        if not with_exclusion and self.image_tag_mutability_exclusion_filters is not None:
+            raise ValueError(
+                "spec.imageTagMutabilityExclusionFilters is only allowed when spec.imageTagMutability is "
+                "MUTABLE_WITH_EXCLUSION or IMMUTABLE_WITH_EXCLUSION"
+            )
+        return self
 
 
 class KeyCreationStatus(ApiModel):
@@ -248,13 +418,28 @@ class ScanStatus(ApiModel):
 class EcrRepositoryStatus(CommonStatus):
     """What the operator did and saw."""
 
-    repository_name: str | None = Field(None, description="The ECR repository's name.")
+    repository_name: str | None = Field(
+        None, description="The ECR repository's name (pinned before the operator's first write for it)."
+    )
     repository_uri: str | None = Field(
         None, description="The URI to push and pull images: <registry>.dkr.ecr.<region>.amazonaws.com/<name>."
     )
     repository_arn: str | None = Field(None, description="The ECR repository's ARN.")
     registry_id: str | None = Field(None, description="The AWS account ID of the registry holding the repository.")
-    region: str | None = Field(None, description="The AWS region of the repository.")
+    region: str | None = Field(
+        None, description="The AWS region of the repository (pinned before the operator's first write for it)."
+    )
+    account: str | None = Field(
+        None,
+        description="The AWS account the repository lives in, pinned before the operator's first write for it: "
+        "every later pass and the delete act there (AccountChanged when the Namespace now maps elsewhere).",
+    )
+    role_arn: str | None = Field(
+        None,
+        description="The IAM role the operator assumes in that account (the Namespace's mapping when it last "
+        "reached the account), kept so that a delete can act after the mapping is gone; absent: the operator's "
+        "own identity.",
+    )
     kms_key_arn: str | None = Field(
         None,
         description="The KMS key encrypting the repository (created by the operator or brought); empty for AES256.",

@@ -124,6 +124,10 @@ def report(
         kms_key_arn=outcome.kms_key_arn,
         **_adoption(outcome.adopted, previous, timestamp),
     )
+    if outcome.account is not None and (outcome.repository_uri is not None or outcome.applied):
+        # Where the repository is: every later pass and the delete act there (placement.py).
+        fields["account"] = outcome.account
+        fields["role_arn"] = outcome.role_arn
     if not observe_only:
         fields["key_creation"] = None  # a completed pass leaves any key it created aliased and findable
     if outcome.inventory is not None:

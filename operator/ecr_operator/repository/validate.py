@@ -1,4 +1,5 @@
-"""Checks the API server cannot make: required tags, AWS tag limits, lifecycle policy semantics, name policy."""
+"""Checks the API server cannot make: required tags, AWS tag limits, lifecycle policy semantics, the shape of extra
+repository policy statements and the merged policy's length, name policy."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from ecr_operator.core.ecr_policy import policy_problems, statement_problems
 from ecr_operator.core.errors import SpecError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import RepositoryNamePolicy
@@ -111,14 +113,29 @@ def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) and item for item in value)
 
 
-def validate(spec: EcrRepositorySpec, required_tags: Iterable[str]) -> None:
-    """Raise a SpecError naming every problem; nothing is created in AWS for an invalid spec."""
+STATEMENTS_FIELD = "spec.repositoryPolicy.statements"
+
+
+def repository_policy_problems(spec: EcrRepositorySpec, policy: dict[str, Any] | None) -> list[str]:
+    """What IAM or ECR would refuse in the user's statements, and in the policy merged with the operator's."""
+    if spec.repository_policy is None:
+        return []
+    problems = []
+    for index, statement in enumerate(spec.repository_policy.statements):
+        problems.extend(statement_problems(statement.document(), f"{STATEMENTS_FIELD}[{index}]"))
+    return problems + policy_problems(policy, STATEMENTS_FIELD)
+
+
+def validate(spec: EcrRepositorySpec, required_tags: Iterable[str], policy: dict[str, Any] | None = None) -> None:
+    """Raise a SpecError naming every problem; nothing is created in AWS for an invalid spec. ``policy`` is the
+    rendered repository policy (its length is ECR's to judge)."""
     missing = missing_required_tags(spec.tags, required_tags)
     if missing:
         raise SpecError(Reason.MISSING_REQUIRED_TAGS, f"spec.tags lacks required tags: {', '.join(missing)}")
     problems = tag_problems(spec.tags)
     if spec.lifecycle is not None and spec.lifecycle.policy_text is not None:
         problems.extend(lifecycle_policy_problems(spec.lifecycle.policy_text))
+    problems.extend(repository_policy_problems(spec, policy))
     if problems:
         raise SpecError(Reason.INVALID_SPEC, "; ".join(problems))
 

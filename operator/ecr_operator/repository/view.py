@@ -112,6 +112,7 @@ _VIEW_FIELDS = (
     "repositoryUri",
     "registryId",
     "imageTagMutability",
+    "imageTagMutabilityExclusionFilters",
     "imageScanningConfiguration",
     "encryptionConfiguration",
 )

@@ -17,6 +17,7 @@ from ecr_operator.core.compare import (
     tags_from_list,
     to_json,
 )
+from ecr_operator.core.ecr_policy import RESERVED_SIDS, exclusion_filter_set, exclusion_filters
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.repository.adoption import Adoption
@@ -32,6 +33,7 @@ class ObservedRepository:
     uri: str
     registry_id: str
     image_tag_mutability: str
+    exclusion_filters: frozenset[tuple[str, str]]
     scan_on_push: bool
     encryption_type: str
     kms_key: str | None
@@ -95,6 +97,7 @@ def _details(clients: AwsClients, repository: dict[str, Any], *, policies: bool)
         uri=repository["repositoryUri"],
         registry_id=repository["registryId"],
         image_tag_mutability=repository.get("imageTagMutability", "MUTABLE"),
+        exclusion_filters=exclusion_filter_set(repository.get("imageTagMutabilityExclusionFilters")),
         scan_on_push=bool((repository.get("imageScanningConfiguration") or {}).get("scanOnPush", False)),
         encryption_type=encryption.get("encryptionType", "AES256"),
         kms_key=encryption.get("kmsKey"),
@@ -154,6 +157,15 @@ def _encryption_config(desired: Desired, key_arn: str | None) -> dict[str, str]:
     return {"encryptionType": "KMS", "kmsKey": key_arn}
 
 
+def _mutability(desired: Desired) -> dict[str, Any]:
+    """The tag mutability parameters of CreateRepository and PutImageTagMutability: the filters go with their
+    setting (ECR refuses filters without a *_WITH_EXCLUSION value, and such a value without filters)."""
+    params: dict[str, Any] = {"imageTagMutability": desired.image_tag_mutability}
+    if desired.exclusion_filters:
+        params["imageTagMutabilityExclusionFilters"] = exclusion_filters(desired.exclusion_filters)
+    return params
+
+
 def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
 
@@ -165,6 +177,13 @@ def _document_action(
     if desired is None:
         return None if current is None else remove
     return None if current is not None and equal(desired, current) else put
+
+
+def _policy_summary(policy: dict[str, Any] | None) -> str:
+    statements = (policy or {}).get("Statement") or []
+    if all(isinstance(s, dict) and s.get("Sid") in RESERVED_SIDS for s in statements):
+        return "set the cross-account pull policy"
+    return "set the repository policy (cross-account pull and spec.repositoryPolicy statements)"
 
 
 def _policy_actions(desired: Desired, observed: ObservedRepository | None) -> list[Action]:
@@ -192,7 +211,7 @@ def _policy_actions(desired: Desired, observed: ObservedRepository | None) -> li
                 "ecr",
                 "set_repository_policy",
                 {"repositoryName": name, "policyText": to_json(policy) if policy else ""},
-                "set the cross-account pull policy",
+                _policy_summary(policy),
             ),
             remove=Action("ecr", "delete_repository_policy", {"repositoryName": name}, "remove the repository policy"),
         ),
@@ -238,7 +257,7 @@ def plan(desired: Desired, observed: ObservedRepository | None, deps: Repository
             "create_repository",
             {
                 "repositoryName": name,
-                "imageTagMutability": desired.image_tag_mutability,
+                **_mutability(desired),
                 "imageScanningConfiguration": {"scanOnPush": desired.scan_on_push},
                 "encryptionConfiguration": _encryption_config(desired, key_arn),
                 "tags": _tag_list(desired.tags),
@@ -275,13 +294,18 @@ def plan(desired: Desired, observed: ObservedRepository | None, deps: Repository
         )
 
     actions = _tag_actions(desired, observed)
-    if observed.image_tag_mutability != desired.image_tag_mutability:
+    if (
+        observed.image_tag_mutability != desired.image_tag_mutability
+        or observed.exclusion_filters != desired.exclusion_filters
+    ):
+        filters = sorted(value for _, value in desired.exclusion_filters)
         actions.append(
             Action(
                 "ecr",
                 "put_image_tag_mutability",
-                {"repositoryName": name, "imageTagMutability": desired.image_tag_mutability},
-                f"set tag mutability to {desired.image_tag_mutability}",
+                {"repositoryName": name, **_mutability(desired)},
+                f"set tag mutability to {desired.image_tag_mutability}"
+                + (f" excluding tags {filters}" if filters else ""),
             )
         )
     if observed.scan_on_push != desired.scan_on_push:

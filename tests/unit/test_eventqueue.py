@@ -83,8 +83,25 @@ def test_a_changed_object_is_indexed_by_its_new_names_only() -> None:
 
 
 def test_objects_without_an_identity_are_not_served() -> None:
-    assert served_from({"metadata": {"uid": "u", "namespace": "n", "name": "x"}, "spec": {}}, "r") is None
+    assert served_from({"metadata": {"uid": "u", "namespace": "n"}, "spec": {}}, "r") is None
     assert served_from({}, "r") is None
+
+
+def test_an_object_is_named_by_its_pinned_place_else_by_its_spec_and_defaults() -> None:
+    defaults = served_from({"metadata": {"uid": "u", "namespace": "n", "name": "app"}, "spec": {}}, "eu-west-1")
+    assert defaults is not None and (defaults.repository, defaults.region, defaults.account) == (
+        "app",
+        "eu-west-1",
+        None,
+    )
+    pinned = {"repositoryName": "team/app", "region": "us-west-2", "account": "123456789012"}
+    raw = {"metadata": {"uid": "u", "namespace": "n", "name": "app"}, "spec": {}, "status": pinned}
+    found = served_from(raw, "eu-west-1")
+    assert found is not None and (found.repository, found.region, found.account) == (
+        "team/app",
+        "us-west-2",
+        "123456789012",
+    )
 
 
 class _Toggles:

@@ -164,7 +164,7 @@ class Served:
     region: str
     repository: str
     account: str | None
-    """status.registryId once a pass found or created the repository; before that any account matches."""
+    """status.account (or registryId) once a pass pinned or found the repository; before that any account matches."""
     keys: frozenset[str] = frozenset()
     """Key ids (of status.kmsKeyArn and a brought spec.encryption.kmsKeyArn) and the managed key's alias name."""
     deleting: bool = False
@@ -175,11 +175,13 @@ def served_from(raw: Mapping[str, Any], default_region: str) -> Served | None:
     metadata = raw.get("metadata") or {}
     spec, status = raw.get("spec") or {}, raw.get("status") or {}
     uid, namespace, name = metadata.get("uid"), metadata.get("namespace"), metadata.get("name")
-    repository = spec.get("repositoryName")
+    # The place a pass pinned in status first (repository/placement.py: what every later pass acts on), else what
+    # the spec asks for, with its defaults (metadata.name, the operator's region).
+    repository = status.get("repositoryName") or spec.get("repositoryName") or name
     if not all(isinstance(value, str) and value for value in (uid, namespace, name, repository)):
         return None
-    region = str(spec.get("region") or status.get("region") or default_region)
-    account = status.get("registryId")
+    region = str(status.get("region") or spec.get("region") or default_region)
+    account = status.get("account") or status.get("registryId")
     keys: set[str] = set()
     encryption = spec.get("encryption") or {}
     for arn in (status.get("kmsKeyArn"), encryption.get("kmsKeyArn")):

@@ -37,5 +37,8 @@ RUN pip install --no-deps --constraint /src/constraints.txt /src \
     && pip uninstall --yes pip
 
 USER 65532:65532
+# Settings come from ECR_OPERATOR_* variables, as the chart and kustomize pass them: no flag here, so a variable set
+# at `docker run -e` or by a Deployment is never overridden (all namespaces unless ECR_OPERATOR_NAMESPACE names some).
+ENV ECR_OPERATOR_LOG_FORMAT=json
 ENTRYPOINT ["ecr-operator"]
-CMD ["run", "--all-namespaces", "--log-format", "json"]
+CMD ["run"]

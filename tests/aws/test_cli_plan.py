@@ -127,11 +127,41 @@ def test_directories_stdin_multi_documents_and_other_kinds(
 
 
 def test_other_kinds_are_noted_on_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Path, aws: PartsHarness) -> None:
-    path = write(tmp_path / "m.yaml", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
-    assert main(["plan", str(path), *REGION]) == 0
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}
+    assert main(["plan", str(write(tmp_path / "m.yaml", config_map, seed())), *REGION]) == 1
     captured = capsys.readouterr()
-    assert "skipping ConfigMap (not an EcrRepository)" in captured.err
-    assert captured.out == ""
+    assert "skipping ConfigMap (not an EcrRepository or EcrRegistry)" in captured.err
+    assert captured.out.startswith("default/my-application")
+
+
+def test_no_resource_at_all_is_an_error_not_in_sync(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, aws: PartsHarness
+) -> None:
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}
+    assert main(["plan", str(write(tmp_path / "m.yaml", config_map)), *REGION]) == 2
+    (tmp_path / "empty.yaml").write_text("")
+    assert main(["plan", str(tmp_path / "empty.yaml"), *REGION]) == 2
+    captured = capsys.readouterr()
+    assert "no EcrRepository or EcrRegistry in" in captured.err and captured.out == ""
+
+
+def test_an_ecr_registry_is_planned(capsys: pytest.CaptureFixture[str], tmp_path: Path, aws: PartsHarness) -> None:
+    registry = {
+        "apiVersion": "ecr.platform.dev/v1alpha1",
+        "kind": "EcrRegistry",
+        "metadata": {"name": "main"},
+        "spec": {"scanning": {"scanType": "ENHANCED"}, "deletionPolicy": "Delete"},
+    }
+    code, [plan] = plan_json(capsys, str(write(tmp_path / "registry.yaml", registry)))
+    assert (code, plan["kind"], plan["name"], plan["verdict"], plan["region"]) == (
+        1,
+        "EcrRegistry",
+        "main",
+        "changes",
+        "ap-northeast-2",
+    )
+    assert [a["operation"] for a in plan["actions"]] == ["put_registry_scanning_configuration"], plan
+    assert aws.ecr.get_registry_scanning_configuration()["scanningConfiguration"]["scanType"] == "BASIC"
 
 
 def test_unreadable_input_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 from aws_harness import REGION
 
 from ecr_operator.core.aws import ClientFactory
+from ecr_operator.core.ratelimit import RateLimiter
 from ecr_operator_dev import MotoServer
 
 ROLE_B = "arn:aws:iam::222233334444:role/ecr-operator-team-b"
@@ -41,3 +44,35 @@ def test_an_evicted_role_set_keeps_its_accounts_credentials(
 
     assert _repositories_of(aws_session, ROLE_B) == ["after-eviction", "before-eviction", "made-anew"]
     assert _repositories_of(aws_session, ROLE_C) == ["team-c"]
+
+
+class AccountsSeen(RateLimiter):
+    """Records the (account, operation) of each ECR request's bucket."""
+
+    def __init__(self) -> None:
+        super().__init__({"ecr:*": 1000.0})
+        self.seen: list[tuple[str, str]] = []
+
+    def bucket(self, account: str, region: str, prefix: str, operation: str) -> Any:
+        if prefix == "ecr":
+            self.seen.append((account, operation))
+        return super().bucket(account, region, prefix, operation)
+
+
+def test_roles_sharing_service_models_still_act_as_their_own_accounts_within_their_own_buckets(
+    moto_server: MotoServer, aws_session: boto3.session.Session
+) -> None:
+    moto_server.reset()
+    limiter = AccountsSeen()
+    factory = ClientFactory(aws_session, limiter=limiter, max_cached=1)
+    team_b, team_c = factory.for_region(REGION, ROLE_B), factory.for_region(REGION, ROLE_C)
+    assert team_b.ecr.meta.service_model is team_c.ecr.meta.service_model and type(team_b.ecr) is type(team_c.ecr)
+
+    assert team_b.sts.get_caller_identity()["Account"] == "222233334444"
+    assert team_c.sts.get_caller_identity()["Account"] == "333344445555"
+    assert factory.for_region(REGION).sts.get_caller_identity()["Account"] == "123456789012"
+    team_b.ecr.create_repository(repositoryName="team-b")  # B's set was evicted by C's: it still serves B
+    team_c.ecr.create_repository(repositoryName="team-c")
+    assert _repositories_of(aws_session, ROLE_B) == ["team-b"]
+    assert _repositories_of(aws_session, ROLE_C) == ["team-c"]
+    assert limiter.seen == [("222233334444", "CreateRepository"), ("333344445555", "CreateRepository")]

@@ -77,6 +77,11 @@ SAMPLES: dict[str, tuple[tuple[str, ...], str, Any]] = {
         "https://sqs.eu-west-1.amazonaws.com/111122223333/ecr-operator-events",
     ),
     "--events-fallback-interval": (("settings.eventsFallbackInterval=300",), "events_fallback_interval", 300.0),
+    "--per-resource-findings-metrics": (
+        ("settings.perResourceFindingsMetrics=true",),
+        "per_resource_findings_metrics",
+        True,
+    ),
 }
 # Not chart values, on purpose (tests/unit/test_chart_values.py says why); --help is not a setting.
 NOT_VALUES = {"--peering-priority", "--liveness", "--help"}

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import kubernetes
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from support import (
     DEPLOY,
     REGION,
@@ -141,6 +143,23 @@ def test_one_serves_the_other_stands_by_and_takes_over_after_a_kill(
     with capsys.disabled():
         print(f"\ntakeover: {takeover:.1f}s from the SIGKILL to a new resource Ready (lifetime {LIFETIME_SECONDS}s)")
     assert passive.handled(ns, "second")
+
+    # The survivor's gauges count both resources, the one the killed replica made Ready included: from their status,
+    # at the listing that started its serving (ecr_operator_resources by kind and Ready reason).
+    def counted() -> bool:
+        with urllib.request.urlopen(f"{passive.process.metrics_url}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        ready = sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "ecr_operator_resources"
+            and sample.labels == {"kind": "EcrRepository", "ready": "True", "reason": "Synced"}
+        )
+        assert ready >= 2, f"{ready} EcrRepository resources Ready on the survivor"
+        return True
+
+    wait_for(counted, "the survivor to count both resources", timeout=30, context=pair.context)
 
     # The survivor serves deletes too.
     for name in ("first", "second"):

@@ -86,6 +86,9 @@ class ImageOperator(Operator):
 def test_the_image_has_no_build_leftovers_and_runs_as_65532(container: str) -> None:
     assert buildah("inspect", "--format", "{{.OCIv1.Config.User}}", container) == "65532:65532"
     assert buildah("inspect", "--format", "{{.OCIv1.Config.Entrypoint}}", container) == "[ecr-operator]"
+    # Settings come from the environment, as in the chart and kustomize: no flag that a variable could contradict.
+    assert buildah("inspect", "--format", "{{.OCIv1.Config.Cmd}}", container) == "[run]"
+    assert "ECR_OPERATOR_LOG_FORMAT=json" in buildah("inspect", "--format", "{{.OCIv1.Config.Env}}", container)
     script = "id -u; find / -xdev \\( -path /usr/share/python-wheels -o -path '*/ensurepip/_bundled' \\) -prune -o "
     script += "\\( -name '*.whl' -o -name src -path /src \\) -print; ls /opt/ecr-operator/bin/pip 2>&1 || true"
     out = buildah("run", "--isolation=chroot", container, "--", "sh", "-c", script)
@@ -111,9 +114,10 @@ def test_the_operator_from_the_image_converges_a_resource(
         operator = ImageOperator(
             container=container,
             kubeconfig=kubeconfig,
-            aws_env=moto_server.aws_environment(REGION),
+            # The image's ECR_OPERATOR_LOG_FORMAT=json, changed as a Deployment would (a flag would contradict it).
+            aws_env={**moto_server.aws_environment(REGION), "ECR_OPERATOR_LOG_FORMAT": "full"},
             log_path=tmp_path / "operator.log",
-            args=[*args, "--log-format", "full", "--workers", "4", "--all-namespaces"],
+            args=[*args, "--workers", "4", "--all-namespaces"],
         )
         with operator:
             converge(cluster, Aws(moto_server.endpoint_url, REGION, cluster_id), operator)

@@ -88,6 +88,7 @@ def env(
                 "plain",
                 "--workers",
                 "4",
+                "--per-resource-findings-metrics",
             ],
         )
         with operator:
@@ -157,7 +158,7 @@ def test_images_scan_cost_columns_and_one_announcement(env: Env) -> None:
     [event] = kube.events(ns, "app", reason="VulnerabilitiesFound")
     assert event.count == 1, "announced again although nothing changed"
 
-    # The counts per resource as a metric (the per-resource series the alerting use case asks for).
+    # The counts per resource as a metric (opt-in: --per-resource-findings-metrics).
     findings = _findings_metric(env, ns, "app")
     assert (
         findings["HIGH"] == 1
@@ -174,7 +175,7 @@ def test_images_scan_cost_columns_and_one_announcement(env: Env) -> None:
 
     kube.delete(ns, "app")  # the next test counts this operator's image reads: this resource must be gone
     kube.wait_gone(ns, "app")
-    assert _findings_metric(env, ns, "app") == {}, "a deleted resource's series go with it"
+    wait_for(lambda: _findings_metric(env, ns, "app") == {}, "the deleted resource's series to go", timeout=30)
 
 
 def test_drift_resyncs_do_not_read_images(env: Env) -> None:
@@ -306,7 +307,7 @@ def _findings_metric(env: Env, namespace: str, name: str) -> dict[str, float]:
         sample.labels["severity"]: sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "ecr_operator_image_findings"
+        if sample.name == "ecr_operator_resource_image_findings"
         and sample.labels.get("namespace") == namespace
         and sample.labels.get("name") == name
     }

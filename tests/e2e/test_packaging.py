@@ -302,16 +302,22 @@ def test_alert_expressions_parse_with_prometheus_own_parser(promql_check: Path) 
     for rule in rules:
         assert rule["labels"]["severity"] in ("warning", "critical") and rule["for"], rule["alert"]
         assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
+        assert rule["annotations"]["runbook_url"].startswith("https://"), rule["alert"]
 
 
 def test_alerts_use_only_metrics_the_operator_exports() -> None:
     from prometheus_client import REGISTRY
 
-    import ecr_operator.core.metrics  # noqa: F401  (registers the operator's metrics)
+    import ecr_operator.runtime.kinds  # noqa: F401  (registers the operator's metrics, each kind's too)
 
     exported = set()
     for family in REGISTRY.collect():  # a labelled metric without children yet has no samples: use the family
-        exported |= {family.name, f"{family.name}_total"} if family.type == "counter" else {family.name}
+        if family.type == "counter":
+            exported |= {family.name, f"{family.name}_total"}
+        elif family.type == "histogram":
+            exported |= {f"{family.name}_{suffix}" for suffix in ("bucket", "count", "sum")}
+        else:
+            exported |= {family.name}
     used = {name for r in alert_rules() for name in re.findall(r"\becr_operator_[a-z_]+", r["expr"])}
     assert used and used <= exported, used - exported
 
@@ -323,6 +329,15 @@ def test_monitoring_kustomization_and_chart_carry_the_same_objects(helm: Path, k
     chart = by_key(helm_template(helm, "metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true"))
     for key, obj in objects.items():
         assert chart[key]["spec"] == obj["spec"], key
+    moved = by_key(
+        helm_template(
+            helm,
+            "metrics.prometheusRule.enabled=true",
+            "metrics.prometheusRule.runbookBaseUrl=https://wiki.example.com/ecr/runbooks",
+        )
+    )["PrometheusRule", "ecr-operator"]
+    links = [r["annotations"]["runbook_url"] for g in moved["spec"]["groups"] for r in g["rules"]]
+    assert links and all(link.startswith("https://wiki.example.com/ecr/runbooks#") for link in links), links
     service = by_key(kustomize(kubectl, DEPLOY / "base"))["Service", "ecr-operator-metrics"]
     assert (
         objects["ServiceMonitor", "ecr-operator"]["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]

@@ -49,6 +49,7 @@ CHART_VALUES: dict[str, str | None] = {
     "--readiness-interval": "settings.readinessInterval",
     "--events-queue-url": "settings.eventsQueueUrl",
     "--events-fallback-interval": "settings.eventsFallbackInterval",
+    "--per-resource-findings-metrics": "settings.perResourceFindingsMetrics",
     # Not values, on purpose (extraEnv / extraArgs reach them anyway):
     "--peering-priority": None,  # one value for every replica of a Deployment: kopf would pause them all
     "--liveness": None,  # the chart's liveness probe and container port depend on it: fixed

@@ -183,3 +183,41 @@ def test_an_evicted_set_still_serves_the_pass_holding_it_within_the_same_rate_li
     _answer_in_process(fresh)
     fresh.ecr.describe_repositories()
     assert len(limiter.taken) == 2 and limiter.taken[0] is limiter.taken[1], "one bucket per account and region"
+
+
+def test_every_role_and_region_shares_one_service_model_client_class_and_exceptions_per_service() -> None:
+    factory = ClientFactory(CountingSession().boto3())
+    regions = ("eu-west-1", "us-east-1")
+    ecr = [factory.for_region(region, role).ecr for role in (None, ROLE_B, ROLE_C) for region in regions]
+    kms = factory.for_region("eu-west-1", ROLE_B).kms
+    assert len({id(client) for client in ecr}) == 6, "still a client per (role, region)"
+    assert len({id(client.meta.service_model) for client in ecr}) == 1
+    assert len({type(client) for client in ecr}) == 1
+    assert len({id(client.exceptions) for client in ecr}) == 1
+    assert kms.meta.service_model is not ecr[0].meta.service_model and type(kms) is not type(ecr[0])
+    assert {client.meta.region_name for client in ecr} == {"eu-west-1", "us-east-1"}
+    # what is per client stays per client: a handler on one client's events is not on another's
+    assert ecr[0].meta.events is not ecr[2].meta.events
+
+
+def test_clients_made_outside_a_factory_keep_botocores_own_models() -> None:
+    factory = ClientFactory(CountingSession().boto3())
+    shared = factory.for_region("eu-west-1", ROLE_B).ecr
+    outside = [boto3.session.Session(region_name="eu-west-1").client("ecr") for _ in range(2)]
+    assert outside[0].meta.service_model is not outside[1].meta.service_model
+    assert shared.meta.service_model not in [client.meta.service_model for client in outside]
+    assert type(outside[0]) is not type(shared)
+
+
+def test_two_factories_do_not_share_models() -> None:
+    first = ClientFactory(CountingSession().boto3()).for_region("eu-west-1").ecr
+    second = ClientFactory(CountingSession().boto3()).for_region("eu-west-1").ecr
+    assert first.meta.service_model is not second.meta.service_model
+
+
+def test_roles_keep_their_own_credentials() -> None:
+    factory = ClientFactory(CountingSession().boto3())
+    team_b, team_c = factory.for_region("eu-west-1", ROLE_B).ecr, factory.for_region("eu-west-1", ROLE_C).ecr
+    assert team_b.meta.service_model is team_c.meta.service_model
+    assert factory.session_of(ROLE_B).get_credentials() is not factory.session_of(ROLE_C).get_credentials()
+    assert factory.session_of(ROLE_B).get_credentials() is not factory.session_of(None).get_credentials()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from ecr_operator.core import metrics
 from ecr_operator.core.actions import Action
-from ecr_operator.repository import findings
 from ecr_operator.runtime.probes import Readiness, ReadinessChecker
 
 
@@ -59,20 +59,75 @@ def test_aws_outcomes_are_bounded_labels() -> None:
     assert metrics.aws_outcome(None, None, ConnectionResetError()) == "ConnectionResetError"
 
 
-def test_resources_by_ready_reason_are_counted_and_forgotten() -> None:
-    reasons = metrics.ReadyReasons()
-    reasons.set("a", "True", "Synced")
-    reasons.set("b", "True", "Synced")
-    reasons.set("c", "False", "MissingRequiredTags")
-    assert metrics.RESOURCES.labels("True", "Synced")._value.get() == 2
-    reasons.set("b", "False", "Throttled")
-    reasons.forget("c")
-    samples = {
-        (s.labels["ready"], s.labels["reason"]): s.value
-        for family in metrics.RESOURCES.collect()
-        for s in family.samples
+def _object(
+    uid: str, ready: str | None = None, reason: str = "", findings: dict[str, int] | None = None
+) -> dict[str, Any]:
+    status: dict[str, Any] = {}
+    if ready is not None:
+        status["conditions"] = [{"type": "Ready", "status": ready, "reason": reason}]
+    if findings is not None:
+        status["scan"] = {"imageDigest": "sha256:x", "findingSeverityCounts": findings}
+    return {"metadata": {"uid": uid, "namespace": "team-a", "name": f"app-{uid}"}, "status": status}
+
+
+def _samples(gauge: Any) -> dict[tuple[str, ...], float]:
+    return {tuple(s.labels.values()): s.value for family in gauge.collect() for s in family.samples}
+
+
+def test_resources_are_counted_by_kind_and_ready_reason_from_status_and_forgotten() -> None:
+    published = metrics.ResourceMetrics()
+    published.observe("EcrRepository", _object("a", "True", "Synced"))
+    published.observe("EcrRepository", _object("b", "True", "Synced"))
+    published.observe("EcrRepository", _object("c", "False", "MissingRequiredTags"))
+    published.observe("EcrRegistry", _object("r", "True", "Synced"))
+    published.observe("EcrRepository", _object("new"))  # not handled yet: no Ready condition
+    assert metrics.RESOURCES.labels("EcrRepository", "True", "Synced")._value.get() == 2
+    published.observe("EcrRepository", _object("b", "False", "Throttled"))
+    published.forget("c")
+    published.forget("never-seen")
+    assert _samples(metrics.RESOURCES) == {
+        ("EcrRepository", "True", "Synced"): 1,
+        ("EcrRepository", "False", "Throttled"): 1,
+        ("EcrRegistry", "True", "Synced"): 1,
+        ("EcrRepository", "Unknown", ""): 1,
     }
-    assert samples == {("True", "Synced"): 1, ("False", "Throttled"): 1}
+
+
+def test_findings_are_summed_by_severity_without_a_series_per_resource() -> None:
+    published = metrics.ResourceMetrics()
+    published.observe("EcrRepository", _object("a", "True", "Synced", {"CRITICAL": 2, "HIGH": 1}))
+    published.observe("EcrRepository", _object("b", "True", "Synced", {"HIGH": 4}))
+    published.observe("EcrRepository", _object("c", "True", "Synced"))  # never scanned
+    assert _samples(metrics.FINDINGS) == {
+        ("CRITICAL",): 2,
+        ("HIGH",): 5,
+        ("MEDIUM",): 0,
+        ("LOW",): 0,
+        ("INFORMATIONAL",): 0,
+        ("UNDEFINED",): 0,
+    }
+    assert _samples(metrics.RESOURCE_FINDINGS) == {}, "no series per resource unless asked"
+    published.observe("EcrRepository", _object("a", "True", "Synced"))  # the scan left status (not ours any more)
+    published.forget("b")
+    assert _samples(metrics.FINDINGS)[("HIGH",)] == 0 and _samples(metrics.FINDINGS)[("CRITICAL",)] == 0
+
+
+def test_per_resource_findings_are_opt_in_and_go_with_the_resource() -> None:
+    published = metrics.ResourceMetrics(per_resource=True)
+    published.observe("EcrRepository", _object("p", "True", "Synced", {"CRITICAL": 1}))
+    published.observe("EcrRepository", _object("q", "True", "Synced", {"LOW": 3}))
+    assert metrics.RESOURCE_FINDINGS.labels("team-a", "app-p", "CRITICAL")._value.get() == 1
+    assert metrics.RESOURCE_FINDINGS.labels("team-a", "app-q", "LOW")._value.get() == 3
+    published.observe("EcrRepository", _object("q", "True", "Synced"))
+    published.forget("p")
+    assert _samples(metrics.RESOURCE_FINDINGS) == {}
+
+
+def test_build_info_names_the_versions() -> None:
+    metrics.publish_build_info()
+    [[sample]] = [family.samples for family in metrics.BUILD.collect()]
+    assert sample.name == "ecr_operator_build_info" and sample.value == 1
+    assert set(sample.labels) == {"version", "python", "kopf", "boto3"} and sample.labels["version"] == "0.1.0"
 
 
 def test_resync_writes_are_drift_corrections_by_part() -> None:
@@ -82,21 +137,3 @@ def test_resync_writes_are_drift_corrections_by_part() -> None:
     assert metrics.DRIFT_CORRECTIONS.labels("repository")._value.get() == before + 1, "one correction, two writes"
     metrics.count_writes(actions, "change")
     assert metrics.DRIFT_CORRECTIONS.labels("repository")._value.get() == before + 1
-
-
-def _findings(namespace: str, name: str) -> dict[str, float]:
-    return {
-        sample.labels["severity"]: sample.value
-        for family in findings.FINDINGS.collect()
-        for sample in family.samples
-        if sample.labels.get("namespace") == namespace and sample.labels.get("name") == name
-    }
-
-
-def test_a_cleared_scan_removes_the_resources_findings_series() -> None:
-    findings.publish("team-a", "gone-foreign", {"scan": {"findingSeverityCounts": {"HIGH": 2}}})
-    assert _findings("team-a", "gone-foreign")["HIGH"] == 2
-    findings.publish("team-a", "gone-foreign", {"images": None})
-    assert _findings("team-a", "gone-foreign")["HIGH"] == 2, "a patch without the scan leaves the series"
-    findings.publish("team-a", "gone-foreign", {"scan": None})
-    assert _findings("team-a", "gone-foreign") == {}

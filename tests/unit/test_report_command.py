@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from ecr_operator.cli.main import main
+from ecr_operator.cli.manifests import ManifestError
 from ecr_operator.cli.report import human_size, objects_from, render_table, row_of, total_of
 
 GIB = 1024**3
@@ -44,11 +45,11 @@ EMPTY = ecr(
     },
 )
 NEW = ecr("team-b", "new")  # not reconciled yet
-LISTED = {"apiVersion": "v1", "kind": "List", "items": [NEW, EMPTY, FULL, {"kind": "ConfigMap"}]}
+LISTED = {"apiVersion": "v1", "kind": "List", "items": [NEW, EMPTY, FULL]}
 
 
 def test_rows_and_total() -> None:
-    rows = [row_of(obj) for obj in objects_from(LISTED)]
+    rows = [row_of(obj) for obj in objects_from(json.dumps(LISTED), "<test>")]
     assert [(r.namespace, r.name) for r in rows] == [("team-b", "new"), ("team-b", "api"), ("team-a", "web")]
     web = rows[2]
     assert (web.images, web.size_bytes, web.critical, web.high, web.monthly_cost_usd, web.ready) == (
@@ -67,7 +68,7 @@ def test_rows_and_total() -> None:
 
 
 def test_table_has_a_header_a_row_per_resource_and_a_total() -> None:
-    lines = render_table([row_of(obj) for obj in objects_from(LISTED)]).splitlines()
+    lines = render_table([row_of(obj) for obj in objects_from(json.dumps(LISTED), "<test>")]).splitlines()
     assert lines[0].split()[:3] == ["NAMESPACE", "NAME", "IMAGES"] and len(lines) == 5
     assert lines[-1].startswith("TOTAL") and "2.0 GiB" in lines[-1] and "2.20" in lines[-1] and "1/3" in lines[-1]
     assert human_size(512) == "512 B" and human_size(3 * 1024**2) == "3.0 MiB" and human_size(None) == "-"
@@ -89,4 +90,10 @@ def test_cli_reads_stdin_as_json_and_csv(monkeypatch: pytest.MonkeyPatch, capsys
 
 def test_a_missing_file_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "-f", "/nonexistent/ecr.json"]) == 2
-    assert "cannot read" in capsys.readouterr().err
+    assert "cannot read /nonexistent/ecr.json" in capsys.readouterr().err
+
+
+def test_another_kind_is_an_error_not_a_silently_shorter_table(capsys: pytest.CaptureFixture[str]) -> None:
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}
+    with pytest.raises(ManifestError, match=r"items\[3\]: kind: v1 ConfigMap is not an EcrRepository"):
+        objects_from(json.dumps({**LISTED, "items": [*LISTED["items"], config_map]}), "<test>")

@@ -8,14 +8,21 @@ value, lazily, only when the flag is absent (so ``--help`` works whatever the en
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "ECR_OPERATOR_"
 T = TypeVar("T")
 
 _FROM_ENV = " (from the environment)"
+MAX_PORT = 65535
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -117,6 +124,24 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+def _address(value: str) -> str:
+    """An IP address or a host name to listen on."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not _HOSTNAME.match(value):
+            raise ValueError(value) from None
+    return value
+
+
+def _http_url(value: str) -> str:
+    """http://HOST[:PORT][/PATH] (kopf's liveness endpoint); urlsplit itself refuses a port above 65535."""
+    parts = urlsplit(value)
+    if parts.scheme != "http" or not parts.hostname or (parts.port is not None and parts.port < 1):
+        raise ValueError(value)
+    return value
+
+
 INT = checked(int, "an integer")
 POSITIVE_INT = checked(int, "a positive integer", lambda n: n > 0)
 POSITIVE_SECONDS = checked(float, "a positive number of seconds", lambda x: x > 0)
@@ -124,6 +149,9 @@ POSITIVE_NUMBER = checked(float, "a positive number", lambda x: x > 0)
 PRICE = checked(float, "a non-negative number of US dollars", lambda x: x >= 0)
 BOOLEAN = checked(_boolean, "true or false")
 CSV = checked(_csv, "a comma-separated list")
+PORT_OR_NONE = checked(int, f"a port, 1-{MAX_PORT} (0: none)", lambda n: 0 <= n <= MAX_PORT)
+ADDRESS = checked(_address, "an IP address or a host name")
+LIVENESS_URL = checked(_http_url, f"an http:// URL with a host and a port 1-{MAX_PORT}")
 
 
 class StoreTrue(argparse.Action):

@@ -9,12 +9,16 @@ import random
 import sys
 from collections.abc import Sequence
 
+from ecr_operator.cli import checks
 from ecr_operator.cli import plan as plan_command
 from ecr_operator.cli import report as report_command
 from ecr_operator.cli.flags import (
+    ADDRESS,
     CSV,
     ENV_PREFIX,
     INT,
+    LIVENESS_URL,
+    PORT_OR_NONE,
     POSITIVE_INT,
     POSITIVE_NUMBER,
     POSITIVE_SECONDS,
@@ -69,6 +73,10 @@ def _known_regions(value: str) -> tuple[str, ...]:
 
 _REGION = checked(_known_region, "an AWS region that offers ECR and KMS (e.g. eu-west-1)")
 _REGIONS = checked(_known_regions, "AWS regions that offer ECR and KMS, comma-separated (e.g. eu-west-1,us-east-1)")
+_CLUSTER_ID = checked(
+    checks.cluster_id_value,
+    f"1-{checks.MAX_CLUSTER_ID} characters of letters, digits, spaces and _ . : / = + - @ (an AWS tag value)",
+)
 _RATES = checked(
     _rates, "'off' or service:Operation=rate|adaptive entries, comma-separated (kms:CreateKey=5,ecr:*=adaptive)"
 )
@@ -111,6 +119,7 @@ def _add_judgement_flags(parser: argparse.ArgumentParser) -> None:
         parser,
         "--cluster-id",
         env="CLUSTER_ID",
+        type=_CLUSTER_ID,
         default="default",
         help="this cluster's name in the ownership tags; unique per cluster sharing an AWS account",
     )
@@ -276,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         env="CLIENT_CACHE_SIZE",
         type=POSITIVE_INT,
         default=str(DEFAULT_CLIENT_CACHE_SIZE),
-        help="(AWS role, region) client sets kept, least recently used dropped first; each costs ~0.8 MiB once used"
+        help="(AWS role, region) client sets kept, least recently used dropped first; each costs ~0.3 MiB once used"
         f" (default {DEFAULT_CLIENT_CACHE_SIZE})",
     )
     option(
@@ -318,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
         run,
         "--liveness",
         env="LIVENESS",
+        type=LIVENESS_URL,
         default=None,
         help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz (default: none)",
     )
@@ -325,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
         run,
         "--metrics-port",
         env="METRICS_PORT",
-        type=INT,
+        type=PORT_OR_NONE,
         default="8081",
         help="port of /metrics (Prometheus) and /readyz (API server and AWS answer); 0: none (default 8081)",
     )
@@ -333,8 +343,18 @@ def build_parser() -> argparse.ArgumentParser:
         run,
         "--metrics-address",
         env="METRICS_ADDRESS",
+        type=ADDRESS,
         default="0.0.0.0",
         help="address /metrics and /readyz listen on (default 0.0.0.0)",
+    )
+    option(
+        run,
+        "--per-resource-findings-metrics",
+        env="PER_RESOURCE_FINDINGS_METRICS",
+        action=StoreTrue,
+        default=None,
+        help="also export ecr_operator_resource_image_findings{namespace,name,severity}, six series per resource"
+        " (default: findings summed by severity; per resource from status with kube-state-metrics)",
     )
     option(
         run,
@@ -425,7 +445,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
         client_cache_size=args.client_cache_size,
         events_queue_url=args.events_queue_url,
         events_fallback_seconds=args.events_fallback_interval,
+        per_resource_findings_metrics=args.per_resource_findings_metrics,
     )
+
+
+def _refusal(message: str) -> int:
+    sys.stderr.write(f"ecr-operator run: error: {message}\n")
+    return 2
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -433,6 +459,12 @@ def _run(args: argparse.Namespace) -> int:
     # operator never uses; the image does not install it, and a dev environment (where tests need it) must not
     # make the operator bigger than it is in the cluster. None in sys.modules makes `import kubernetes` fail.
     sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]
+    problem = checks.cluster_id_problem(args.cluster_id, args.account_mapping)
+    if problem is not None:
+        return _refusal(f"argument --cluster-id: {problem}")
+    problem = checks.login_problem()
+    if problem is not None:
+        return _refusal(problem)
     import kopf
 
     from ecr_operator.runtime import probes

@@ -21,8 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
-import yaml
-
+from ecr_operator.cli.manifests import Document, ManifestError, describe, objects, parse_stream
 from ecr_operator.repository.spec import KIND
 
 FORMATS = ("table", "json", "csv")
@@ -51,32 +50,78 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", choices=FORMATS, default="table", help="table (default), json or csv")
 
 
-def objects_from(document: Any) -> list[Mapping[str, Any]]:
-    """The EcrRepository objects in a kubectl List, a single object, or a list of objects."""
-    if isinstance(document, Mapping) and "items" in document:
-        items: Iterable[Any] = document.get("items") or ()
-    elif isinstance(document, list):
-        items = document
-    else:
-        items = [document] if document else []
-    return [item for item in items if isinstance(item, Mapping) and item.get("kind", KIND) == KIND]
+class _Fields:
+    """Typed reads of one object's fields: a value of the wrong type is a ManifestError naming its path."""
+
+    def __init__(self, where: str, obj: Mapping[str, Any]) -> None:
+        self.where, self.obj = where, obj
+
+    def get(self, path: str, expected: type | tuple[type, ...], default: Any = None) -> Any:
+        value: Any = self.obj
+        for key in path.split("."):
+            if value is None:
+                return default
+            if not isinstance(value, Mapping):
+                parent = path[: path.index(key)].rstrip(".")
+                raise ManifestError(self.where, parent, f"must be an object, not {describe(value)}")
+            value = value.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in _as_tuple(expected)):
+            names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in _as_tuple(expected))
+            raise ManifestError(self.where, path, f"must be {names}, not {describe(value)}")
+        return value
 
 
-def row_of(obj: Mapping[str, Any]) -> Row:
-    metadata = obj.get("metadata") or {}
-    status = obj.get("status") or {}
-    images = status.get("images") or {}
-    counts = (status.get("scan") or {}).get("findingSeverityCounts")
-    ready: Mapping[str, Any] = next((c for c in status.get("conditions") or () if c.get("type") == "Ready"), {})
-    cost = status.get("estimatedMonthlyCostUSD")
+_TYPE_NAMES: dict[type, str] = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    Mapping: "an object",
+}
+
+
+def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
+    return expected if isinstance(expected, tuple) else (expected,)
+
+
+def objects_from(text: str, where: str) -> list[Document]:
+    """The EcrRepository objects of ``kubectl get ecr -o json|yaml`` (a List, or one object); raises
+    ManifestError for anything else: no input, not YAML/JSON, not an object, another kind."""
+    if not text.strip():
+        raise ManifestError(where, "", f"empty: expected the output of `kubectl get ecr -A -o json` (a List of {KIND})")
+    found: list[Document] = []
+    for document_where, value in parse_stream(where, text):
+        for item in objects(document_where, value):
+            if isinstance(item, ManifestError):
+                raise item
+            if item.kind != KIND or not item.ours:
+                raise ManifestError(item.where, "kind", f"{item.api_version} {item.kind} is not an {KIND}")
+            found.append(item)
+    return found
+
+
+def row_of(document: Document) -> Row:
+    fields = _Fields(document.where, document.body)
+    conditions = fields.get("status.conditions", list, [])
+    for index, condition in enumerate(conditions):
+        if not isinstance(condition, Mapping):
+            raise ManifestError(
+                document.where, f"status.conditions[{index}]", f"must be an object, not {describe(condition)}"
+            )
+    ready: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
+    counts = fields.get("status.scan.findingSeverityCounts", Mapping)
+    cost = fields.get("status.estimatedMonthlyCostUSD", (int, float))
+    severity = _Fields(document.where, {"status": {"scan": {"findingSeverityCounts": counts}}})
     return Row(
-        namespace=str(metadata.get("namespace") or ""),
-        name=str(metadata.get("name") or ""),
-        images=images.get("count"),
-        size_bytes=images.get("totalSizeBytes"),
-        newest_pushed_at=images.get("newestPushedAt"),
-        critical=counts.get("CRITICAL", 0) if counts is not None else None,
-        high=counts.get("HIGH", 0) if counts is not None else None,
+        namespace=str(fields.get("metadata.namespace", str, "")),
+        name=str(fields.get("metadata.name", str, "")),
+        images=fields.get("status.images.count", int),
+        size_bytes=fields.get("status.images.totalSizeBytes", int),
+        newest_pushed_at=fields.get("status.images.newestPushedAt", str),
+        critical=severity.get("status.scan.findingSeverityCounts.CRITICAL", int, 0) if counts is not None else None,
+        high=severity.get("status.scan.findingSeverityCounts.HIGH", int, 0) if counts is not None else None,
         monthly_cost_usd=float(cost) if cost is not None else None,
         ready=str(ready.get("status") or "Unknown"),
     )
@@ -158,17 +203,21 @@ RENDERERS = {"table": render_table, "json": render_json, "csv": render_csv}
 
 
 def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    source = stdin or sys.stdin
+    """Exit 0 with the table (an empty List is an empty table), or 2 with one line naming what is wrong."""
+    where = "<stdin>" if args.filename == "-" else args.filename
     try:
         if args.filename == "-":
-            text = source.read()
+            text = (stdin or sys.stdin).read()
         else:
             with open(args.filename, encoding="utf-8") as handle:
                 text = handle.read()
-        document = yaml.safe_load(text) if text.strip() else None
-    except (OSError, yaml.YAMLError) as exc:
-        sys.stderr.write(f"ecr-operator report: cannot read {args.filename}: {exc}\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        sys.stderr.write(f"ecr-operator report: error: cannot read {where}: {exc}\n")
         return 2
-    rows = sorted((row_of(obj) for obj in objects_from(document)), key=lambda row: (row.namespace, row.name))
+    try:
+        rows = sorted((row_of(obj) for obj in objects_from(text, where)), key=lambda row: (row.namespace, row.name))
+    except ManifestError as error:
+        sys.stderr.write(f"ecr-operator report: error: {error}\n")
+        return 2
     (stdout or sys.stdout).write(RENDERERS[args.output](rows))
     return 0

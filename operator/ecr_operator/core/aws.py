@@ -28,6 +28,7 @@ from ecr_operator.core.errors import OperatorError, RoleNotAssumable, to_operato
 from ecr_operator.core.ratelimit import RateLimiter
 from ecr_operator.core.regions import RegionPolicy, shared_loader
 from ecr_operator.core.settings import DEFAULT_CLIENT_CACHE_SIZE, Settings
+from ecr_operator.core.shared_models import SharedModels
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):role/[\w+=,.@/-]{1,512}$")
 
@@ -129,7 +130,8 @@ class _AssumedRole(CredentialProvider):  # type: ignore[misc]
 
 class AwsClients:
     """The clients of one (role, region), each made on first use: most (role, region)s never need STS (only the
-    readiness probe calls it, with the operator's own identity), and a client costs ~190 KiB.
+    readiness probe calls it, with the operator's own identity), and a client costs ~90 KiB (its
+    service model, class and exceptions shared: :mod:`ecr_operator.core.shared_models`).
 
     A set evicted from the factory's cache stays usable by the passes still holding it (its session, credentials
     and rate-limit buckets live on: buckets belong to the limiter, per account and region, not to a client).
@@ -208,6 +210,7 @@ class ClientFactory:
         if max_cached < 1:
             raise ValueError("max_cached must be at least 1")
         self._handlers = operator_handlers()
+        self._shared = SharedModels()
         if session is not None:
             self._base: botocore.session.Session = session._session
         else:
@@ -305,7 +308,7 @@ class ClientFactory:
         return session
 
     def _make(self, session: botocore.session.Session, region: str, account: str, service: str) -> Any:
-        with self._lock:
+        with self._lock, self._shared.sharing():
             if service == "sts":
                 return _client(session, service, region, _PROBE_CONFIG)
             return _client(session, service, region, limiter=self._limiter, account=account)
@@ -314,7 +317,7 @@ class ClientFactory:
         """The STS client every role's AssumeRole uses: botocore's fetcher would make a client (~150 KiB) at every
         refresh, with the frozen credentials of the operator's own identity; this one is made once, with that
         identity's (refreshable) credentials themselves."""
-        with self._lock:
+        with self._lock, self._shared.sharing():
             if self._sts is None:
                 self._sts = self._base.create_client(service, region_name=region)
             return self._sts

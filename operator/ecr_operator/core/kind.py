@@ -169,7 +169,5 @@ class Kind(Generic[C]):
     """Whether the kind reads Namespace annotations: the runtime then watches Namespaces and tells ``namespace``."""
     namespace: Callable[[C, str, Mapping[str, str] | None], None] = lambda *_: None
     """A Namespace's annotations changed (None: it is gone)."""
-    written: Callable[[C, Subject, Mapping[str, Any]], None] = lambda *_: None
-    """A report was written to the object's status (for the kind's own metrics)."""
     forget: Callable[[C, Subject], None] = lambda *_: None
     """The object is gone: drop what the controller remembers of it."""

@@ -1,25 +1,32 @@
-"""Prometheus metrics (``ecr_operator_<thing>_<unit>``; labels of bounded cardinality, never one per resource).
+"""Prometheus metrics (``ecr_operator_<thing>_<unit>``; labels of bounded cardinality, never one per resource
+unless ``--per-resource-findings-metrics`` asks for it).
 
 Served with ``/readyz`` by ``runtime/probes.py`` on ``--metrics-port``. The default registry also
-carries the process and Python collectors (CPU, memory, file descriptors, GC).
+carries the process and Python collectors (CPU, memory, file descriptors, GC). The gauges about resources are
+published from the objects' status as the watch delivers them (:class:`ResourceMetrics`), so a replica that starts
+serving (a restart, a failover) shows them at its first listing, not after its next pass.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
+import platform
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 from ecr_operator.core.errors import is_throttling
 from ecr_operator.core.reasons import Reason
 
 PASSES = Counter(
     "ecr_operator_reconcile_passes_total",
-    "Reconcile passes by trigger (change: create/update; resync: the timer and resumes; event: an AWS event) "
-    "and result (in_sync, applied, problem, observe_only, error).",
+    "Reconcile passes by trigger (change: create/update/resume; resync; event: the pass an AWS event started) and "
+    "result (in_sync, applied, problem, observe_only, refused: a permanent refusal that waits for a spec change, "
+    "error: retried).",
     ["trigger", "result"],
 )
 PASS_SECONDS = Histogram(
@@ -74,12 +81,30 @@ IN_SYNC_PASSES = Counter(
 )
 RESOURCES = Gauge(
     "ecr_operator_resources",
-    "EcrRepository resources this replica has handled, by the reason of their Ready condition.",
-    ["ready", "reason"],
+    "Resources this replica serves, by kind (EcrRepository, EcrRegistry) and their Ready condition's status and "
+    "reason (Unknown and no reason before the first pass).",
+    ["kind", "ready", "reason"],
 )
 IN_FLIGHT = Gauge("ecr_operator_passes_in_flight", "Passes running or waiting for an AWS worker thread.")
 WAITING = Gauge("ecr_operator_passes_waiting", "Passes waiting for a free AWS worker thread (queue depth).")
 READY = Gauge("ecr_operator_ready", "1 while the API server and AWS answer (the readiness probe), else 0.")
+FINDINGS = Gauge(
+    "ecr_operator_image_findings",
+    "Scan findings of the newest image of every EcrRepository this replica serves, summed, by severity (per "
+    "resource: kube-state-metrics over status, deploy/monitoring/kube-state-metrics/, or "
+    "--per-resource-findings-metrics).",
+    ["severity"],
+)
+RESOURCE_FINDINGS = Gauge(
+    "ecr_operator_resource_image_findings",
+    "Scan findings of each EcrRepository's newest image, by severity: only with --per-resource-findings-metrics "
+    "(six series per resource).",
+    ["namespace", "name", "severity"],
+)
+BUILD = Info("ecr_operator_build", "The operator's version and those of Python, kopf and boto3 (value 1).")
+SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
+"""The keys of ECR's findingSeverityCounts (basic scanning; an absent key means 0): the findings gauges' labels and
+what the EcrRepository's status reports (repository/parts/images.py)."""
 _PARTS = {"kms": "key", "ecr": "repository"}
 DRIFT_TRIGGERS = ("resync", "event")
 """Passes whose writes correct drift: the periodic resync and a pass an AWS event triggered (runtime/eventqueue.py)."""
@@ -90,6 +115,12 @@ class Write(Protocol):
 
     @property
     def service(self) -> str: ...
+
+
+def failed_result(retryable: bool) -> str:
+    """A failed pass's result label: ``error`` when the operator retries it (AWS or API server trouble, what the
+    error-rate alert watches), ``refused`` when it waits for the user (InvalidSpec, RepositoryNotOwned...)."""
+    return "error" if retryable else "refused"
 
 
 def count_writes(actions: Iterable[Write], trigger: str, part: str | None = None) -> None:
@@ -116,25 +147,102 @@ class PassMetrics:
     part: str | None = None
 
 
-class ReadyReasons:
-    """Resource uid -> (Ready status, reason), summed into the ``ecr_operator_resources`` gauge."""
+class ResourceMetrics:
+    """Resource uid -> what its status says (kind, Ready status and reason, finding counts), summed into the
+    ``ecr_operator_resources`` and ``ecr_operator_image_findings`` gauges; ``per_resource`` adds
+    ``ecr_operator_resource_image_findings``.
 
-    def __init__(self) -> None:
-        self._by_uid: dict[str, tuple[str, str]] = {}
+    The sums are kept as they change (a watch event costs the same at 5,000 objects as at 5): a restart's first
+    listing delivers every object at once. One per operator process: it owns the gauges and starts them empty."""
 
-    def set(self, uid: str, ready: str, reason: str) -> None:
-        self._by_uid[uid] = (ready, reason)
-        self._publish()
+    def __init__(self, per_resource: bool = False) -> None:
+        self.per_resource = per_resource
+        self._ready: dict[str, tuple[str, str, str]] = {}
+        self._ready_counts: Tally[tuple[str, str, str]] = Tally()
+        self._findings: dict[str, tuple[str, str, dict[str, int]]] = {}
+        self._finding_totals: dict[str, int] = dict.fromkeys(SEVERITIES, 0)
+        RESOURCES.clear()
+        RESOURCE_FINDINGS.clear()
+        for severity in SEVERITIES:
+            FINDINGS.labels(severity).set(0)
+
+    def observe(self, kind: str, body: Mapping[str, Any]) -> None:
+        """The object as the watch delivered it (its status is what the last pass wrote)."""
+        metadata, status = body.get("metadata") or {}, body.get("status") or {}
+        uid = str(metadata.get("uid"))
+        self._count(self._ready.get(uid), -1)
+        self._ready[uid] = (kind, *(ready_reason(status) or ("Unknown", "")))
+        self._count(self._ready[uid], +1)
+        counts = finding_counts(status)
+        gone = self._drop_findings(uid)
+        if counts is not None:
+            namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+            self._findings[uid] = (namespace, name, counts)
+            self._add_findings(counts, +1)
+            if self.per_resource:
+                for severity in SEVERITIES:
+                    RESOURCE_FINDINGS.labels(namespace, name, severity).set(counts[severity])
+        elif self.per_resource and gone is not None:
+            _remove_resource_findings(gone[0], gone[1])
 
     def forget(self, uid: str) -> None:
-        self._by_uid.pop(uid, None)
-        self._publish()
+        self._count(self._ready.pop(uid, None), -1)
+        gone = self._drop_findings(uid)
+        if self.per_resource and gone is not None:
+            _remove_resource_findings(gone[0], gone[1])
 
-    def _publish(self) -> None:
-        counts = Tally(self._by_uid.values())
-        RESOURCES.clear()
-        for (ready, reason), count in counts.items():
-            RESOURCES.labels(ready, reason).set(count)
+    def _count(self, key: tuple[str, str, str] | None, change: int) -> None:
+        if key is None:
+            return
+        self._ready_counts[key] += change
+        if self._ready_counts[key] > 0:
+            RESOURCES.labels(*key).set(self._ready_counts[key])
+            return
+        del self._ready_counts[key]
+        with contextlib.suppress(KeyError):
+            RESOURCES.remove(*key)
+
+    def _drop_findings(self, uid: str) -> tuple[str, str, dict[str, int]] | None:
+        gone = self._findings.pop(uid, None)
+        if gone is not None:
+            self._add_findings(gone[2], -1)
+        return gone
+
+    def _add_findings(self, counts: Mapping[str, int], sign: int) -> None:
+        for severity in SEVERITIES:
+            self._finding_totals[severity] += sign * counts[severity]
+            FINDINGS.labels(severity).set(self._finding_totals[severity])
+
+
+def _remove_resource_findings(namespace: str, name: str) -> None:
+    for severity in SEVERITIES:
+        with contextlib.suppress(KeyError):  # never published
+            RESOURCE_FINDINGS.remove(namespace, name, severity)
+
+
+def finding_counts(status: Mapping[str, Any]) -> dict[str, int] | None:
+    """The newest image's finding counts by severity from status (absent severities are 0), or None."""
+    counts = (status.get("scan") or {}).get("findingSeverityCounts")
+    if not isinstance(counts, Mapping):
+        return None
+    return {severity: int(counts.get(severity) or 0) for severity in SEVERITIES}
+
+
+def publish_build_info() -> None:
+    def version(distribution: str) -> str:
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+    BUILD.info(
+        {
+            "version": version("ecr-operator"),
+            "python": platform.python_version(),
+            "kopf": version("kopf"),
+            "boto3": version("boto3"),
+        }
+    )
 
 
 def aws_outcome(http_response: Any, parsed: dict[str, Any] | None, exception: BaseException | None) -> str:
@@ -179,9 +287,9 @@ class _Status:
         self.status_code = status_code
 
 
-def ready_reason(status_patch: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(Ready status, reason) from a status patch the report wrote, if it has the Ready condition."""
-    for condition in status_patch.get("conditions") or []:
-        if condition.get("type") == "Ready":
+def ready_reason(status: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(Ready status, reason) from a status (or a patch of it) that has the Ready condition."""
+    for condition in status.get("conditions") or []:
+        if isinstance(condition, Mapping) and condition.get("type") == "Ready":
             return str(condition.get("status")), str(condition.get("reason", Reason.SYNCED))
     return None

@@ -18,7 +18,7 @@ DEFAULT_STORAGE_PRICE_PER_GB_MONTH = 0.10
 DEFAULT_KMS_KEY_PRICE_PER_MONTH = 1.0
 """A customer-managed KMS key, USD per month (any region)."""
 DEFAULT_CLIENT_CACHE_SIZE = 16
-"""(AWS role, region) client sets kept; each costs ~0.8 MiB once used (README: *Memory per account and region*)."""
+"""(AWS role, region) client sets kept; each costs ~0.3 MiB once used (README: *Memory per account and region*)."""
 
 RepositoryNamePolicy = Literal["any", "namespace-prefix"]
 REPOSITORY_NAME_POLICIES: tuple[RepositoryNamePolicy, ...] = get_args(RepositoryNamePolicy)
@@ -75,6 +75,8 @@ class Settings:
     """The regions resources may live in (spec.region); empty: every region botocore knows for ECR and KMS."""
     client_cache_size: int = DEFAULT_CLIENT_CACHE_SIZE
     """(AWS role, region) client sets kept; the least recently used one goes first (bounds the memory)."""
+    per_resource_findings_metrics: bool = False
+    """Also publish ecr_operator_resource_image_findings{namespace,name,severity}: six series per resource."""
     events_queue_url: str = ""
     """The SQS queue EventBridge delivers ECR's and CloudTrail's events to (empty: no events, timers only)."""
     events_fallback_seconds: float = DEFAULT_RESYNC_SECONDS

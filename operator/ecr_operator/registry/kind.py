@@ -29,7 +29,8 @@ from ecr_operator.registry.status import report, report_failure
 
 REGISTRY_PASSES = Counter(
     "ecr_operator_registry_passes_total",
-    "EcrRegistry passes by trigger (change, resync) and result (in_sync, applied, problem, observe_only, error).",
+    "EcrRegistry passes by trigger (change, resync) and result (in_sync, applied, problem, observe_only, refused,"
+    " error).",
     ["trigger", "result"],
 )
 

@@ -16,7 +16,7 @@ from ecr_operator.core.kind import EVENT, Deleted, Host, Kind, Passed, Subject, 
 from ecr_operator.core.reasons import REPOSITORY_NOT_OURS, Reason
 from ecr_operator.core.regions import refused_region_delete
 from ecr_operator.core.settings import Settings
-from ecr_operator.repository import export, findings, placement
+from ecr_operator.repository import export, placement
 from ecr_operator.repository.adoption import Adoption
 from ecr_operator.repository.crd import CRD
 from ecr_operator.repository.manifest import desired_for, desired_for_delete, request_for
@@ -42,8 +42,7 @@ def key_creation(status: Mapping[str, Any]) -> KeyCreation | None:
 
 class RepositoryController:
     """The EcrRepositories of one operator process: the resync's batched views, when each object last wrote to
-    AWS (kept only while a view could be older), the Namespace policies, and the Ready reasons the
-    ``ecr_operator_resources`` gauge sums."""
+    AWS (kept only while a view could be older), and the Namespace policies."""
 
     def __init__(self, settings: Settings, clients: ClientFactory) -> None:
         self.settings = settings
@@ -55,7 +54,6 @@ class RepositoryController:
         self.last_write: dict[str, float] = {}
         """time.monotonic() after each object's last AWS write: batched views older than that are not used."""
         self.namespaces = NamespacePolicies(settings)
-        self.ready_reasons = metrics.ReadyReasons()
 
     async def reconcile(self, subject: Subject, host: Host, *, resync: bool) -> Passed:
         namespace = str(subject.namespace)
@@ -267,16 +265,8 @@ class RepositoryController:
         events = [Event("Warning", Reason.KMS_KEY_IN_USE, outcome.key_kept)] if outcome.key_kept else []
         return Deleted(outcome.applied, outcome.skipped, events)
 
-    def written(self, subject: Subject, status: Mapping[str, Any]) -> None:
-        ready = metrics.ready_reason(status)
-        if ready is not None:
-            self.ready_reasons.set(subject.uid, *ready)
-        findings.publish(str(subject.namespace), subject.name, status)
-
     def forget(self, subject: Subject) -> None:
         self.last_write.pop(subject.uid, None)
-        self.ready_reasons.forget(subject.uid)
-        findings.forget(str(subject.namespace), subject.name)
 
     def namespace(self, name: str, annotations: Mapping[str, str] | None) -> None:
         """Keep the Namespace annotations the policies read current: granted prefixes (namespace-prefix policy),
@@ -307,6 +297,5 @@ KIND = Kind(
     timer=Timer("inventory", lambda settings: settings.inventory_seconds, RepositoryController.inventory),
     namespaces=lambda settings: settings.watches_namespaces,
     namespace=RepositoryController.namespace,
-    written=RepositoryController.written,
     forget=RepositoryController.forget,
 )

@@ -16,7 +16,7 @@ import kopf
 from ecr_operator.core.api import GROUP, VERSION
 from ecr_operator.core.kind import Kind
 from ecr_operator.core.settings import Settings
-from ecr_operator.runtime import eventqueue, passes
+from ecr_operator.runtime import eventqueue, passes, watched
 from ecr_operator.runtime.kinds import KINDS
 from ecr_operator.runtime.kube import api_server_version
 from ecr_operator.runtime.probes import ReadinessChecker
@@ -61,6 +61,7 @@ def _register(operator: kopf.OperatorRegistry, kind: Kind[Any], settings: Settin
     """One kind's handlers; ids start with the kind's prefix and never change (kopf keeps progress per id)."""
     resource = (GROUP, VERSION, kind.crd.plural)
     prefix = kind.handler_prefix
+    watched.register(operator, resource, kind.crd.kind)
     for on in (kopf.on.create, kopf.on.update):
         on(*resource, registry=operator, id=f"{prefix}reconcile", errors=kopf.ErrorsMode.TEMPORARY)(
             functools.partial(passes.reconcile, kind)

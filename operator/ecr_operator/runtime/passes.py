@@ -139,7 +139,6 @@ class Call:
     def write(self, subject: Subject, written: Report) -> None:
         """The report into the object's status (kopf patches it when the handler returns), and its Events."""
         self.patch.status.update(written.status)
-        self.kind.written(self.controller, subject, written.status)
         for event in written.events:
             self.memo.events.record(self.body, type=event.type, reason=event.reason, message=event.message)
 
@@ -160,7 +159,7 @@ async def reconcile(kind: Kind[Any], resync: bool = False, work: str | None = No
         async with call.memo.lock(subject.uid):
             passed = await call.controller.reconcile(subject, call.host(subject, work), resync=resync)
     except OperatorError as error:
-        counted.passes.labels(trigger, "error").inc()
+        counted.passes.labels(trigger, metrics.failed_result(error.retryable)).inc()
         if counted.seconds is not None:
             counted.seconds.labels(trigger).observe(time.monotonic() - started)
         call.logger.warning("not ready: %s: %s", error.reason, error.message)

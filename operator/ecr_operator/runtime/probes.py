@@ -83,6 +83,7 @@ class ReadinessChecker:
 
 def serve(readiness: Readiness, host: str, port: int) -> ThreadingHTTPServer:
     """Start the endpoint in a daemon thread; returns the server (``server_address`` has the bound port)."""
+    metrics.publish_build_info()
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:

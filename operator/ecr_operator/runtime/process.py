@@ -82,6 +82,8 @@ class Runtime:
     """Kind name -> which periodic passes each of its objects' one timer owes (periodic.py)."""
     controllers: dict[str, Controller] = field(init=False)
     """Kind name -> its controller, for the kinds this process serves."""
+    resource_metrics: metrics.ResourceMetrics = field(init=False)
+    """The gauges of every served object's status, fed by the watch (watched.py)."""
 
     def __post_init__(self) -> None:
         self.clients = ClientFactory.from_settings(self.settings)
@@ -90,6 +92,7 @@ class Runtime:
         served = [kind for kind in self.kinds if kind.served(self.settings)]
         self.ticks = {kind.crd.kind: ticks_for(kind, self.settings) for kind in served}
         self.controllers = {kind.crd.kind: kind.controller(self.settings, self.clients) for kind in served}
+        self.resource_metrics = metrics.ResourceMetrics(self.settings.per_resource_findings_metrics)
 
     def controller(self, kind: Kind[C]) -> C:
         return cast(C, self.controllers[kind.crd.kind])

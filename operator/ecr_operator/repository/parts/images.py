@@ -20,10 +20,9 @@ from typing import Any
 
 from ecr_operator.core.actions import Plan, read
 from ecr_operator.core.aws import AwsClients
+from ecr_operator.core.metrics import SEVERITIES
 from ecr_operator.repository.render import Desired
 
-SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
-"""The keys of ECR's findingSeverityCounts (basic scanning); an absent key means 0."""
 NOT_SCANNED = "NONE"
 """Scan status of an image that was never scanned (ECR answers ScanNotFoundException)."""
 PAGE_SIZE = 1000

@@ -5,6 +5,9 @@ resource owns is ever read."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from aws_harness import NAME, PartsHarness
@@ -47,6 +50,8 @@ def test_inventory_reads_every_image_and_the_newest_scan(aws: PartsHarness) -> N
         "ecr:ListTagsForResource",  # ownership first: someone else's images are never read
         "ecr:DescribeImages",
         "ecr:DescribeImageScanFindings",
+        "ecr:DescribeRepositories",
+        "ecr:ListTagsForResource",  # and again after: still the same repository, still ours
     ]
     assert found is not None
     assert (found.images.count, found.images.total_size_bytes, found.images.newest_tags) == (2, 3500, ("v2",))
@@ -73,7 +78,12 @@ def test_only_an_update_pass_reads_images_a_resync_does_not(aws: PartsHarness) -
     assert not {"ecr:DescribeImages", "ecr:DescribeImageScanFindings"} & set(aws.calls.operations)
     asked = aws.reconcile(desired, inventory=True)
     assert asked.inventory is not None and asked.inventory.images.count == 1
-    assert aws.calls.reads[-2:] == ["ecr:DescribeImages", "ecr:DescribeImageScanFindings"]
+    assert aws.calls.reads[-4:] == [
+        "ecr:DescribeImages",
+        "ecr:DescribeImageScanFindings",
+        "ecr:DescribeRepositories",
+        "ecr:ListTagsForResource",
+    ]
     assert aws.calls.writes == []
 
 
@@ -125,3 +135,84 @@ def test_a_repository_only_to_be_adopted_shows_nothing_until_it_is(aws: PartsHar
     assert adopted.inventory is not None and adopted.inventory.images.count == 1
     operations = aws.calls.operations
     assert operations.index("ecr:TagResource") < operations.index("ecr:DescribeImages"), "read once ours"
+
+
+class HandOver:
+    """Hands the repository over to another team at the operator's first DescribeImages, before AWS answers it: the
+    operator has just found the repository to be this resource's, and its image reads then see theirs. Run from
+    botocore's ``before-call`` event on the operator's ECR client, so the interleaving is exact, not timed."""
+
+    def __init__(self, aws: PartsHarness, how: str) -> None:
+        self.aws, self.how = aws, how
+        self.digest: str | None = None
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        if model.name != "DescribeImages" or self.digest is not None:
+            return
+        aws = self.aws
+        if self.how == "tagged-theirs":  # their ownership tags on our repository
+            arn = aws.existing_repository()["repositoryArn"]
+            aws.ecr.tag_resource(resourceArn=arn, tags=[{"Key": NAMESPACE_TAG, "Value": "someone-else"}])
+        else:  # deleted and re-created under the name, carrying copies of our ownership tags (an import, say)
+            ours = [{"Key": k, "Value": v} for k, v in aws.repository_tags().items() if k in OWNER_TAG_KEYS]
+            aws.ecr.delete_repository(repositoryName=NAME, force=True)
+            aws.ecr.create_repository(repositoryName=NAME, tags=ours)
+        self.digest = push(aws, "their-v1", 5000)
+        aws.ecr.start_image_scan(repositoryName=NAME, imageId={"imageDigest": self.digest})
+
+    @contextmanager
+    def armed(self) -> Iterator[HandOver]:
+        self.aws.clients.ecr.meta.events.register("before-call", self)
+        try:
+            yield self
+        finally:
+            self.aws.clients.ecr.meta.events.unregister("before-call", self)
+
+
+@pytest.mark.parametrize("how", ["tagged-theirs", "re-created"])
+def test_the_inventory_shows_nothing_of_a_repository_that_changed_hands_while_its_images_were_read(
+    aws: PartsHarness, how: str
+) -> None:
+    """Ours when the inventory checked, someone else's (their tags; or another repository under the name) by the
+    time its images and scan are read: their image, findings and cost are not returned, so they reach neither status
+    nor a VulnerabilitiesFound event. Their tags: RepositoryNotOwned (status clears); a re-created repository: nothing
+    this time, the next refresh decides from scratch."""
+    desired = aws.desired()
+    aws.reconcile(desired)
+    with HandOver(aws, how).armed() as handed:
+        aws.calls.clear()
+        if how == "tagged-theirs":
+            with pytest.raises(OperatorError) as raised:
+                inventory(aws.clients, desired)
+            assert raised.value.reason == "RepositoryNotOwned" and "someone-else" in raised.value.message
+        else:
+            assert inventory(aws.clients, desired) is None
+    held = aws.ecr.describe_images(repositoryName=NAME)["imageDetails"]
+    assert handed.digest is not None and [image["imageDigest"] for image in held] == [handed.digest]
+    assert set(aws.calls.operations) >= IMAGE_READS, "their image was read, and then not shown"
+
+
+@pytest.mark.parametrize("how", ["tagged-theirs", "re-created"])
+def test_a_pass_shows_nothing_of_a_repository_that_changed_hands_while_its_images_were_read(
+    aws: PartsHarness, how: str
+) -> None:
+    """The same race in an update pass that reads the inventory (after its writes)."""
+    desired = aws.desired()
+    aws.reconcile(desired)
+    with HandOver(aws, how).armed() as handed:
+        if how == "tagged-theirs":
+            with pytest.raises(OperatorError) as raised:
+                aws.reconcile(desired, inventory=True)
+            assert raised.value.reason == "RepositoryNotOwned"
+        else:
+            assert aws.reconcile(desired, inventory=True).inventory is None
+    assert handed.digest is not None
+
+
+def test_an_inventory_of_a_repository_that_stayed_ours_is_shown(aws: PartsHarness) -> None:
+    """The check after the reads passes when nothing changed hands: an image pushed meanwhile by the owner is ours."""
+    desired = aws.desired()
+    aws.reconcile(desired)
+    digest = push(aws, "v1", 1000)
+    found = inventory(aws.clients, desired)
+    assert found is not None and found.scan is not None and found.scan.image_digest == digest

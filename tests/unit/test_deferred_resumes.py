@@ -11,6 +11,7 @@ import kopf
 import pytest
 
 from ecr_operator.runtime import resume
+from ecr_operator.runtime.locks import ObjectLocks
 from ecr_operator.runtime.resume import DeferredResumes
 
 
@@ -57,7 +58,7 @@ def test_the_handler_returns_at_once_and_the_pass_writes_status_after(
             await gate.wait()
             kwargs["patch"].status["lastSyncTime"] = "now"
 
-        resumes = DeferredResumes(run, concurrency=2)
+        resumes = DeferredResumes(run, concurrency=2, hold=ObjectLocks().hold)
         for uid in ("a", "b", "c"):
             resumes.defer(_kwargs(uid))  # returns without running anything
         assert started == []
@@ -80,7 +81,7 @@ def test_a_change_pass_supersedes_a_waiting_resume(written: list[tuple[str, dict
             ran.append(kwargs["meta"].uid)
             kwargs["patch"].status["lastSyncTime"] = "now"
 
-        resumes = DeferredResumes(run, concurrency=1)
+        resumes = DeferredResumes(run, concurrency=1, hold=ObjectLocks().hold)
         resumes.defer(_kwargs("a"))
         resumes.defer(_kwargs("b"))
         resumes.supersede("b")  # e.g. its spec changed after the restart: the update pass read the new spec
@@ -104,7 +105,7 @@ def test_a_retryable_failure_is_retried_with_its_delay_and_a_change_pass_stops_t
             if len(attempts) < 3:
                 raise kopf.TemporaryError("throttled", delay=0.01)
 
-        resumes = DeferredResumes(run, concurrency=1)
+        resumes = DeferredResumes(run, concurrency=1, hold=ObjectLocks().hold)
         resumes.defer(_kwargs("a"))
         for _ in range(200):
             await asyncio.sleep(0.005)
@@ -116,7 +117,7 @@ def test_a_retryable_failure_is_retried_with_its_delay_and_a_change_pass_stops_t
             attempts.append(kwargs["retry"])
             raise kopf.TemporaryError("throttled", delay=0.01)
 
-        stopped = DeferredResumes(failing, concurrency=1)
+        stopped = DeferredResumes(failing, concurrency=1, hold=ObjectLocks().hold)
         stopped.defer(_kwargs("b"))
         await _settle(stopped)
         stopped.supersede("b")
@@ -125,3 +126,97 @@ def test_a_retryable_failure_is_retried_with_its_delay_and_a_change_pass_stops_t
     asyncio.run(scenario())
     assert attempts == [0, 1, 2, 0], "retried until it passed; the superseded one not again"
     assert [name for name, _ in written] == ["r-a"] * 3, "the failure is reported in status each time"
+
+
+async def _after_timers_due_within(seconds: float) -> None:
+    """Return once every loop timer due within ``seconds`` has fired and what it started has settled: the event
+    loop fires timers in the order they are due, so a retry scheduled sooner has run by then."""
+    done = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_later(seconds, done.set_result, None)
+    await done
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("outcome", ["passed", "retryable-failure"])
+def test_a_resume_superseded_while_it_ran_writes_no_status_and_is_not_retried(
+    written: list[tuple[str, dict[str, Any]]], outcome: str
+) -> None:
+    """A change pass (update) of the object arrives while its resume pass runs over the body listed at the restart:
+    the change pass supersedes it and writes its status; the resume finishes, but its stale status never lands
+    after the change pass's, and it is not retried over the old body."""
+    attempts: list[int] = []
+    order: list[str] = []
+
+    async def scenario() -> None:
+        locks = ObjectLocks()
+        running, finish = asyncio.Event(), asyncio.Event()
+
+        async def run(**kwargs: Any) -> None:  # the resume pass, holding the object's lock as passes.reconcile does
+            attempts.append(kwargs["retry"])
+            async with locks.hold(kwargs["meta"].uid):
+                running.set()
+                await finish.wait()
+                kwargs["patch"].status["observedGeneration"] = 1  # from the old body
+            if outcome == "retryable-failure":
+                raise kopf.TemporaryError("throttled", delay=0.001)
+
+        async def change_pass(uid: str) -> None:  # as passes.reconcile: supersede, then the lock, then the status
+            resumes.supersede(uid)
+            async with locks.hold(uid):
+                order.append("change pass wrote")
+            written.append((f"r-{uid}", {"observedGeneration": 2}))
+
+        resumes = DeferredResumes(run, concurrency=1, hold=locks.hold)
+        resumes.defer(_kwargs("a"))
+        await running.wait()
+        change = asyncio.create_task(change_pass("a"))
+        await _settle(resumes)
+        assert order == [], "the change pass waits for the resume to release the object"
+        finish.set()
+        await change
+        await _after_timers_due_within(0.05)
+
+    asyncio.run(scenario())
+    assert written == [("r-a", {"observedGeneration": 2})], "only the change pass's status"
+    assert attempts == [0], "not retried"
+
+
+def test_a_resume_writing_its_status_makes_a_change_pass_wait_until_it_is_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The resume was not superseded when its pass ended and is writing its status when the change pass arrives:
+    the change pass's status comes after it, never before (the write holds the object's lock)."""
+    order: list[str] = []
+
+    async def scenario() -> None:
+        locks = ObjectLocks()
+        writing, written = asyncio.Event(), asyncio.Event()
+
+        async def patch_status(resource: Any, namespace: str, name: str, status: Any, *_: Any) -> None:
+            writing.set()
+            await written.wait()
+            order.append("resume wrote")
+
+        monkeypatch.setattr(resume, "patch_status", patch_status)
+
+        async def run(**kwargs: Any) -> None:
+            async with locks.hold(kwargs["meta"].uid):
+                kwargs["patch"].status["observedGeneration"] = 1
+
+        async def change_pass(uid: str) -> None:
+            resumes.supersede(uid)
+            async with locks.hold(uid):
+                order.append("change pass wrote")
+
+        resumes = DeferredResumes(run, concurrency=1, hold=locks.hold)
+        resumes.defer(_kwargs("a"))
+        await writing.wait()
+        change = asyncio.create_task(change_pass("a"))
+        await _settle(resumes)
+        assert order == []
+        written.set()
+        await change
+
+    asyncio.run(scenario())
+    assert order == ["resume wrote", "change pass wrote"]

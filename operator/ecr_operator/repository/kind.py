@@ -225,7 +225,10 @@ class RepositoryController:
             # A repository that is not this resource's any more is never read: what status showed of it goes.
             return report_not_ours() if error.reason in REPOSITORY_NOT_OURS else None
         if found is None:
-            host.logger.info("inventory: repository %s not found; left to the next pass", desired.repository_name)
+            host.logger.info(
+                "inventory: repository %s not found, or re-created while read; left to the next pass",
+                desired.repository_name,
+            )
             return None
         return report_inventory(found, subject.status, self.settings.prices)
 

@@ -20,7 +20,7 @@ from ecr_operator.core.reasons import Reason
 from ecr_operator.repository.adoption import NO_ADOPTION, Adoption
 from ecr_operator.repository.parts import images, key, repository
 from ecr_operator.repository.parts.key import KeyCreation
-from ecr_operator.repository.render import Desired
+from ecr_operator.repository.render import Desired, Owner
 from ecr_operator.repository.view import RegionView
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ REPOSITORY: Part[
 ] = repository
 KEY: Part[Desired, key.KeyDeps, RegionView | None, key.ObservedKey | key.UserKey | None, key.KeyDeps, key.KeyPlan] = key
 IMAGES: ReadPart[Desired, None, None, images.ObservedImages | None, None, images.ImagesPlan] = images
+
+OWNERSHIP = repository.RepositoryReads(policies=False)
+"""The reads that say which repository is under the name and whose it is (DescribeRepositories, its tags)."""
 
 
 @dataclass
@@ -129,6 +132,10 @@ def reconcile(
     outcome.applied = applied.actions
     outcome.adopted = repository_plan.adopting and _wrote_repository_tags(applied.actions)
     outcome.kms_key_arn = applied.resolve(key_plan.key_arn)
+    for action in outcome.applied:
+        log.info("%s/%s: %s", desired.owner.namespace, desired.owner.name, action.summary)
+    if outcome.adopted:
+        log.info("%s/%s: adopted repository %s", desired.owner.namespace, desired.owner.name, desired.repository_name)
     if observed_repository is None or observed_repository.owner == desired.owner or outcome.adopted:
         # Ours (existing, created now or adopted now). A repository only to be adopted (observe-only) is not
         # yet: its identifiers and images are nobody's business here (status, export).
@@ -137,12 +144,11 @@ def reconcile(
         outcome.registry_id = applied.resolve(repository_plan.registry_id)
         if inventory:
             # A repository just created (or still to be created) holds nothing: no read.
-            observed_images = IMAGES.observe(clients, desired, None, None) if observed_repository else None
-            outcome.inventory = IMAGES.plan(desired, observed_images, None).inventory
-    for action in outcome.applied:
-        log.info("%s/%s: %s", desired.owner.namespace, desired.owner.name, action.summary)
-    if outcome.adopted:
-        log.info("%s/%s: adopted repository %s", desired.owner.namespace, desired.owner.name, desired.repository_name)
+            outcome.inventory = (
+                _owned_inventory(clients, desired, observed_repository)
+                if observed_repository
+                else IMAGES.plan(desired, None, None).inventory
+            )
     return outcome
 
 
@@ -195,26 +201,44 @@ def _did(applied: Applied, service: str, operation: str) -> bool:
 
 
 def inventory(clients: AwsClients, desired: Desired) -> images.Inventory | None:
-    """Only the images part (the ``inventory`` timer): None when the repository does not exist.
+    """Only the images part (the ``inventory`` timer): None when the repository does not exist, or was deleted or
+    re-created while its images were read (the next refresh reads it again).
 
     Raises RepositoryNotOwned, before any image is read, when the repository under the name is not this
-    resource's (any more): someone else's images, findings and cost never reach this resource's status.
+    resource's (any more), and after reading them if it changed hands meanwhile: someone else's images, findings
+    and cost never reach this resource's status.
     """
-    observed_repository = REPOSITORY.observe(clients, desired, repository.RepositoryReads(policies=False), None)
+    observed_repository = REPOSITORY.observe(clients, desired, OWNERSHIP, None)
     if observed_repository is None:
         return None
     if observed_repository.owner != desired.owner:
-        owner = observed_repository.owner
-        raise OperatorError(
-            Reason.REPOSITORY_NOT_OWNED,
-            f"repository {desired.repository_name} is "
-            + (f"owned by {owner.describe()}" if owner else "not managed by ecr-operator")
-            + "; its images are not read",
-        )
+        raise _not_owned(desired, observed_repository.owner, "its images are not read")
+    return _owned_inventory(clients, desired, observed_repository)
+
+
+def _owned_inventory(
+    clients: AwsClients, desired: Desired, ours: repository.ObservedRepository
+) -> images.Inventory | None:
+    """The images and newest scan of ``ours`` (a repository found to be this resource's), then its ownership once
+    more: a repository that changed hands while they were read raises RepositoryNotOwned, and one deleted or
+    re-created meanwhile (another creation time) gives None; what was read then is not shown."""
     observed = IMAGES.observe(clients, desired, None, None)
-    if observed is None:
+    after = REPOSITORY.observe(clients, desired, OWNERSHIP, None)
+    if after is not None and after.owner != desired.owner:
+        raise _not_owned(desired, after.owner, "its images are not shown")
+    if observed is None or after is None or after.instance != ours.instance:
+        log.info("%s: deleted or re-created while its images were read; not shown", desired.repository_name)
         return None
     return IMAGES.plan(desired, observed, None).inventory
+
+
+def _not_owned(desired: Desired, owner: Owner | None, consequence: str) -> OperatorError:
+    return OperatorError(
+        Reason.REPOSITORY_NOT_OWNED,
+        f"repository {desired.repository_name} is "
+        + (f"owned by {owner.describe()}" if owner else "not managed by ecr-operator")
+        + f"; {consequence}",
+    )
 
 
 @dataclass
@@ -239,7 +263,7 @@ def delete(clients: AwsClients, desired: Desired, creation: KeyCreation | None =
         outcome.skipped = "deletionPolicy is Retain"
         return outcome
     applied = Applied()
-    observed_repository = REPOSITORY.observe(clients, desired, repository.RepositoryReads(policies=False), None)
+    observed_repository = REPOSITORY.observe(clients, desired, OWNERSHIP, None)
     ours = observed_repository is not None and observed_repository.owner == desired.owner
     if observed_repository is not None and not ours:
         outcome.skipped = f"repository {desired.repository_name} is not owned by this resource; left untouched"

@@ -88,7 +88,7 @@ class Runtime:
     def __post_init__(self) -> None:
         self.clients = ClientFactory.from_settings(self.settings)
         self.executor = PriorityExecutor(self.settings.max_workers)
-        self.resumes = DeferredResumes(_deferred, concurrency=2 * self.settings.max_workers)
+        self.resumes = DeferredResumes(_deferred, concurrency=2 * self.settings.max_workers, hold=self.lock)
         served = [kind for kind in self.kinds if kind.served(self.settings)]
         self.ticks = {kind.crd.kind: ticks_for(kind, self.settings) for kind in served}
         self.controllers = {kind.crd.kind: kind.controller(self.settings, self.clients) for kind in served}

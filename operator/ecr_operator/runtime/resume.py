@@ -4,8 +4,10 @@ kopf handles each object's events in a worker, at most ``queueing.worker_limit``
 At a restart the initial listing queues every existing object's resume pass there, so a create or an edit arriving
 meanwhile would wait for a worker behind all of them. Returning from the resume handler at once frees the worker;
 the pass itself then waits in the AWS pool's background class (scheduler.py), behind interactive passes, and writes
-the object's status itself. A change pass of the object (create, update, delete) before its deferred resume ran
-supersedes it: that pass read the current spec, the deferred one holds the body as it was listed.
+the object's status itself. A change pass of the object (create, update, delete) supersedes its deferred resume:
+that pass read the current spec, the deferred one holds the body as it was listed. One still waiting is dropped; one
+already running finishes, but neither writes its status nor is retried. The check and the write hold the object's
+lock, which the change pass waits for after superseding: a resume's status never lands after a change pass's.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
@@ -28,13 +32,26 @@ MAX_ATTEMPTS = 5
 Pass = Callable[..., Awaitable[None]]
 """The handler's pass: called with kopf's keyword arguments and a fresh ``patch``."""
 
+Hold = Callable[[str], AbstractAsyncContextManager[None]]
+"""The per-object lock (``Runtime.lock``) that the passes of one object hold."""
+
+
+@dataclass
+class _Running:
+    """One resume pass under way; a change pass of its object marks it superseded."""
+
+    superseded: bool = False
+
 
 class DeferredResumes:
-    def __init__(self, run: Pass, concurrency: int) -> None:
+    def __init__(self, run: Pass, concurrency: int, hold: Hold) -> None:
         self._run = run
         self._concurrency = concurrency
+        self._hold = hold
         self._pending: dict[str, dict[str, Any]] = {}
         """uid -> kopf's keyword arguments of the resume, until it runs or a change pass supersedes it."""
+        self._running: dict[str, list[_Running]] = {}
+        """uid -> its resume passes under way (kept only while one runs)."""
         self._order: deque[str] = deque()
         self._attempts: dict[str, int] = {}
         self._wakeup: asyncio.Event | None = None
@@ -54,9 +71,12 @@ class DeferredResumes:
         self._wakeup.set()
 
     def supersede(self, uid: str) -> None:
-        """A change pass of ``uid`` runs now: its deferred resume is not needed any more."""
+        """A change pass of ``uid`` runs now: its deferred resume is not needed any more, and one already running
+        must not write its status after the change pass's (call before the change pass takes the object's lock)."""
         self._pending.pop(uid, None)
         self._attempts.pop(uid, None)
+        for running in self._running.get(uid, ()):
+            running.superseded = True
 
     def _start(self) -> None:
         if self._wakeup is None:
@@ -83,6 +103,17 @@ class DeferredResumes:
                 log.exception("a deferred resume pass failed")
 
     async def _one(self, uid: str, kwargs: dict[str, Any]) -> None:
+        running = _Running()
+        self._running.setdefault(uid, []).append(running)
+        try:
+            await self._pass(uid, kwargs, running)
+        finally:
+            runs = self._running[uid]
+            runs.remove(running)
+            if not runs:
+                del self._running[uid]
+
+    async def _pass(self, uid: str, kwargs: dict[str, Any], running: _Running) -> None:
         patch = kopf.Patch()
         logger = kwargs["logger"]
         retry_after: float | None = None
@@ -93,14 +124,24 @@ class DeferredResumes:
         except kopf.PermanentError:
             pass
         status = patch.get("status")
-        if status and uid not in self._pending:  # not superseded while it ran
-            meta = kwargs["meta"]
-            try:
-                await patch_status(
-                    kwargs["resource"], meta.namespace, meta.name, dict(status), kwargs["memo"].kopf_settings, logger
-                )
-            except Exception as exc:  # the next pass writes it again
-                logger.warning("resume: could not write status: %r", exc)
+        if status:
+            async with self._hold(uid):
+                # Not superseded while it ran (a change pass's status is newer), nor deferred again (a newer body).
+                if not running.superseded and uid not in self._pending:
+                    meta = kwargs["meta"]
+                    try:
+                        await patch_status(
+                            kwargs["resource"],
+                            meta.namespace,
+                            meta.name,
+                            dict(status),
+                            kwargs["memo"].kopf_settings,
+                            logger,
+                        )
+                    except Exception as exc:  # the next pass writes it again
+                        logger.warning("resume: could not write status: %r", exc)
+        if running.superseded:
+            return  # the change pass took over: no retry of a pass over the old body
         attempts = self._attempts.pop(uid, 0) + 1
         if retry_after is not None and attempts < MAX_ATTEMPTS and uid not in self._pending:
             self._attempts[uid] = attempts  # until the retry, or a change pass superseding it

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ecr_operator.core.actions import NEW_REGISTRY_ID, NEW_REPOSITORY_ARN, NEW_REPOSITORY_URI, Action, Plan, read
@@ -40,10 +41,17 @@ class ObservedRepository:
     tags: dict[str, str]
     lifecycle_policy: Any
     repository_policy: Any
+    created_at: datetime | None = None
 
     @property
     def owner(self) -> Owner | None:
         return owner_from_tags(self.tags)
+
+    @property
+    def instance(self) -> tuple[str, str, datetime | None]:
+        """Which repository this is: a repository deleted and re-created under the same name has the same ARN and
+        registry, but not the same creation time."""
+        return (self.registry_id, self.arn, self.created_at)
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,7 @@ def _details(clients: AwsClients, repository: dict[str, Any], *, policies: bool)
         tags=tags,
         lifecycle_policy=parse_json(lifecycle.get("lifecyclePolicyText")) if lifecycle else None,
         repository_policy=parse_json(policy.get("policyText")) if policy else None,
+        created_at=repository.get("createdAt"),  # botocore parses it to a datetime
     )
 
 

@@ -13,6 +13,7 @@ import yaml
 from aws_harness import CLUSTER, PartsHarness
 
 from ecr_operator.cli.main import main
+from ecr_operator.repository.reconcile import reconcile
 from ecr_operator.repository.render import Owner, render
 from ecr_operator.repository.spec import EcrRepositorySpec
 
@@ -190,3 +191,28 @@ def test_the_adopt_annotation_is_honoured(
     assert code == 1 and plan["verdict"] == "changes"
     assert plan["actions"][0]["operation"] == "tag_resource"
     assert aws.repository_tags() == {}, "plan wrote nothing"
+
+
+def test_a_namespace_given_with_admission_plans_in_its_mapped_account(
+    aws: PartsHarness, aws_session: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A resource applied in the account the Namespace's role maps to is in sync there, and only there."""
+    from ecr_operator.core.api import AWS_ROLE_ARN_ANNOTATION
+    from ecr_operator.core.aws import ClientFactory
+
+    role = "arn:aws:iam::111111111111:role/ecr-operator"
+    manifest = seed()
+    owner = Owner(CLUSTER, manifest["metadata"]["namespace"], manifest["metadata"]["name"])
+    desired = render(EcrRepositorySpec.model_validate(manifest["spec"]), owner, "ap-northeast-2")
+    reconcile(ClientFactory(aws_session).for_region("ap-northeast-2", role), desired)
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": manifest["metadata"]["namespace"], "annotations": {AWS_ROLE_ARN_ANNOTATION: role}},
+    }
+    mapped = write(tmp_path / "namespace.yaml", namespace)
+
+    assert main(["plan", str(SEED), *REGION, "--admission", str(mapped)]) == 0
+    assert capsys.readouterr().out.strip().endswith(": in-sync")
+    assert main(["plan", str(SEED), *REGION]) == 1, "the CLI's own account holds nothing yet"
+    assert aws.repository_names() == []

@@ -128,21 +128,39 @@ def test_recorded_calls_match_the_policy_exactly(
             assert cluster.wait_ready(mapped, "mapped", context=log)["status"]["registryId"] == "222233334444"
             cluster.delete(mapped, "mapped")
             cluster.wait_gone(mapped, "mapped", context=log)
-            # Registry settings (EcrRegistry): replication, scanning, the registry policy; removed on delete.
+            # Registry settings (EcrRegistry): replication, scanning, the registry policy, a pull through cache
+            # rule and a creation template (created, updated in place); removed on delete.
             registries, registry_name = Registries(cluster.api, log), unique("iam-registry")
+            account = aws.ecr.describe_registry()["registryId"]
+            mirror = {
+                "ecrRepositoryPrefix": "mirror",
+                "upstreamRegistryUrl": f"{account}.dkr.ecr.eu-west-1.amazonaws.com",
+                "customRoleArn": f"arn:aws:iam::{account}:role/ecr-pull-through-a",
+            }
+            template = {"prefix": "mirror", "appliedFor": ["PULL_THROUGH_CACHE"], "resourceTags": TAGS}
             registries.create(
                 registry_name,
                 {
                     "replication": {"rules": [{"destinations": [{"region": "eu-west-1"}]}]},
                     "scanning": {"rules": [{"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "*"}]}]},
                     "registryPolicy": {"allowReplicationFromAccounts": ["111122223333"]},
+                    "pullThroughCacheRules": [mirror],
+                    "creationTemplates": [template],
                     "deletionPolicy": "Delete",
                 },
+            )
+            registries.wait_ready(registry_name)
+            role_b = {**mirror, "customRoleArn": mirror["customRoleArn"].replace("-a", "-b")}
+            registries.patch(
+                registry_name,
+                {"spec": {"pullThroughCacheRules": [role_b], "creationTemplates": [{**template, "description": "b"}]}},
             )
             registries.wait_ready(registry_name)
             registries.delete(registry_name)
             registries.wait_gone(registry_name)
             assert Registry(aws).policy() is None and Registry(aws).replication() == []
+            assert aws.ecr.describe_pull_through_cache_rules()["pullThroughCacheRules"] == []
+            assert aws.ecr.describe_repository_creation_templates()["repositoryCreationTemplates"] == []
             assert aws.alias_target(names["orphan"]) == orphan_key_id, "the orphan key was reused"
 
             # Images and a scan: the spec change below refreshes the inventory (DescribeImages and the newest

@@ -51,6 +51,15 @@ REGISTRY_LEVEL = {
     "ecr:PutRegistryScanningConfiguration",
     "ecr:PutRegistryPolicy",
     "ecr:DeleteRegistryPolicy",
+    # Pull through cache rules and creation templates are registry-level too (no resource type).
+    "ecr:DescribePullThroughCacheRules",
+    "ecr:CreatePullThroughCacheRule",
+    "ecr:UpdatePullThroughCacheRule",
+    "ecr:DeletePullThroughCacheRule",
+    "ecr:DescribeRepositoryCreationTemplates",
+    "ecr:CreateRepositoryCreationTemplate",
+    "ecr:UpdateRepositoryCreationTemplate",
+    "ecr:DeleteRepositoryCreationTemplate",
 }
 ASSUMABLE_ROLES = "arn:aws:iam::*:role/ecr-operator-*"
 """The roles of mapped accounts (Namespace annotation ecr.platform.dev/aws-role-arn) the operator may assume."""

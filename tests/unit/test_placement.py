@@ -208,6 +208,40 @@ def test_a_registry_delete_reads_which_sections_are_managed_never_their_contents
     assert desired.replication is None and desired.scanning is not None and desired.registry_policy is not None
 
 
+def test_a_registry_with_aws_role_arn_claims_the_roles_account_and_the_recorded_region() -> None:
+    obj = {
+        "metadata": {"name": "dr", "creationTimestamp": "t"},
+        "spec": {"awsRoleArn": ROLE_B, "region": "us-east-1"},
+        "status": {"region": "eu-west-1", "registryId": "222233334444"},
+    }
+    assert (claim_of(obj, "us-west-2").account, claim_of(obj, "us-west-2").region) == ("222233334444", "eu-west-1")
+
+
+def test_with_aws_role_arn_another_recorded_account_is_refused_naming_the_role() -> None:
+    pinned = RegistryPlacement(OWN, "eu-west-1")
+    refused = registry_moved(pinned, "eu-west-1", "222233334444", region_from_spec=False, role_arn=ROLE_B)
+    assert refused is not None and refused.reason == Reason.ACCOUNT_CHANGED
+    assert "spec.awsRoleArn" in refused.message and "immutable" in refused.message
+    assert (
+        registry_moved(
+            RegistryPlacement("222233334444", "eu-west-1"),
+            "eu-west-1",
+            "222233334444",
+            region_from_spec=False,
+            role_arn=ROLE_B,
+        )
+        is None
+    )
+
+
+def test_a_registry_delete_reads_the_role_and_which_item_lists_are_managed_never_their_contents() -> None:
+    broken_rule = {"ecrRepositoryPrefix": "x", "upstreamRegistryUrl": "quay.io", "credentialArn": "not an ARN"}
+    spec = {"awsRoleArn": ROLE_B, "deletionPolicy": "Delete", "pullThroughCacheRules": [broken_rule]}
+    desired = desired_registry_for_delete(spec, {"region": "eu-west-1", "registryId": "222233334444"}, "dr", SETTINGS)
+    assert desired.role_arn == ROLE_B and desired.region == "eu-west-1"
+    assert desired.pull_through_cache_rules == () and desired.creation_templates is None
+
+
 # -- the EcrRepository controller's delete: which place and identity it acts with (no AWS: the delete is recorded) --
 
 

@@ -26,7 +26,7 @@ from ecr_operator.cli import cel
 from ecr_operator.cli.admission import Admission, Crd, Policy, admit
 from ecr_operator.cli.manifests import OUR_KINDS, Document, read
 from ecr_operator.cli.policies import ClusterState, PolicyJudge, Target
-from ecr_operator.core.api import GROUP, VERSION, is_true
+from ecr_operator.core.api import AWS_ROLE_ARN_ANNOTATION, GROUP, VERSION, is_true
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.settings import Settings
 from ecr_operator.registry.spec import REGISTRY_KIND
@@ -105,6 +105,13 @@ class Judge:
             parse_prefixes(annotations.get(REPOSITORY_PREFIXES_ANNOTATION)),
             is_true(annotations.get(ALLOW_ADOPTION_ANNOTATION)),
         )
+
+    def role_of(self, namespace: str) -> str | None:
+        """The AWS role a Namespace given with ``--admission`` maps to (its annotation), else the CLI's own
+        credentials."""
+        given = self.policies.state.given_namespace(namespace) if self.policies is not None else None
+        annotations = ((given or {}).get("metadata") or {}).get("annotations") or {}
+        return (annotations.get(AWS_ROLE_ARN_ANNOTATION) or "").strip() or None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -248,7 +255,10 @@ def _plan_repository(result: ResourcePlan, admission: Admission, judge: Judge) -
         settings.adoption, result.namespace, requested=request.adopt, namespace_allows=allows_adoption
     )
     outcome = reconcile(
-        _clients(settings.allowed_regions).for_region(desired.region), desired, adoption=adoption, observe_only=True
+        _clients(settings.allowed_regions).for_region(desired.region, judge.role_of(result.namespace)),
+        desired,
+        adoption=adoption,
+        observe_only=True,
     )
     _outcome(result, outcome.planned, outcome.problems)
 
@@ -261,11 +271,18 @@ def _plan_registry(result: ResourcePlan, admission: Admission, judge: Judge) -> 
     if judge.offline:
         result.verdict = "valid"
         return
+    from ecr_operator.registry.items import Created, created_names
     from ecr_operator.registry.parts.registry import RegistryDeps
     from ecr_operator.registry.reconcile import reconcile_registry
 
-    clients = _clients(judge.settings.allowed_regions).for_region(desired.region)
-    outcome = reconcile_registry(clients, desired, RegistryDeps(), observe_only=True)
+    # What the live object's status records as created is what a removal from the spec would delete.
+    status = admission.stored.get("status") or {}
+    created = Created(
+        rules=created_names(status.get("pullThroughCacheRules")),
+        templates=created_names(status.get("creationTemplates")),
+    )
+    clients = _clients(judge.settings.allowed_regions).for_region(desired.region, desired.role_arn)
+    outcome = reconcile_registry(clients, desired, RegistryDeps(created=created), observe_only=True)
     _outcome(result, outcome.planned, outcome.problems)
 
 

@@ -37,6 +37,7 @@ class Reason(StrEnum):
     KMS_ALIAS_TAKEN = "KmsAliasTaken"
     EXPORT_CONFIG_MAP_NOT_OWNED = "ExportConfigMapNotOwned"
     REGISTRY_ALREADY_MANAGED = "RegistryAlreadyManaged"
+    REGISTRY_ITEM_NOT_OWNED = "RegistryItemNotOwned"
     # what AWS holds cannot become what the spec says
     ENCRYPTION_MISMATCH = "EncryptionMismatch"
     KMS_KEY_NOT_FOUND = "KmsKeyNotFound"
@@ -91,6 +92,8 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.EXPORT_CONFIG_MAP_NOT_OWNED: "spec.export.configMapName names a ConfigMap this resource does not own; "
     "it is left as it is",
     Reason.REGISTRY_ALREADY_MANAGED: "another EcrRegistry (named in the message) manages this account and region",
+    Reason.REGISTRY_ITEM_NOT_OWNED: "a pull through cache rule the spec lists exists with another upstream and was "
+    "not created by this EcrRegistry; it is left as it is",
     Reason.ENCRYPTION_MISMATCH: "the repository's encryption differs from the spec; ECR cannot re-encrypt",
     Reason.KMS_KEY_NOT_FOUND: "the key (brought, or the repository's) does not exist or is not visible",
     Reason.KMS_KEY_UNAVAILABLE: "the key is disabled, pending deletion or unusable",
@@ -129,6 +132,7 @@ PERMANENT: frozenset[Reason] = frozenset(
         Reason.KMS_ALIAS_TAKEN,
         Reason.EXPORT_CONFIG_MAP_NOT_OWNED,
         Reason.REGISTRY_ALREADY_MANAGED,
+        Reason.REGISTRY_ITEM_NOT_OWNED,
         Reason.ENCRYPTION_MISMATCH,
         Reason.KMS_KEY_NOT_FOUND,
         Reason.KMS_KEY_UNAVAILABLE,

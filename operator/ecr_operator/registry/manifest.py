@@ -19,10 +19,10 @@ def parse_registry_spec(spec: Any) -> EcrRegistrySpec:
 
 
 def desired_registry(spec: Any, name: str, settings: Settings) -> DesiredRegistry:
-    return judged(lambda: render_registry(parse_registry_spec(spec), name, settings.region))
+    return judged(lambda: render_registry(parse_registry_spec(spec), name, settings.region, settings.required_tags))
 
 
-DELETE_FIELDS = ("region", "deletionPolicy")
+DELETE_FIELDS = ("region", "deletionPolicy", "awsRoleArn")
 """What a registry delete reads from the spec besides which sections are present (never their contents)."""
 
 
@@ -30,8 +30,9 @@ def desired_registry_for_delete(
     spec: Mapping[str, Any], status: Mapping[str, Any], name: str, settings: Settings
 ) -> DesiredRegistry:
     """What a delete needs: which sections are managed (present in the spec; their contents are never read, so a
-    registry policy that no longer parses does not keep the settings), the deletion policy, and the region recorded
-    in status."""
+    registry policy or a rule that no longer parses does not keep the settings: a delete removes only the rules and
+    templates status records as created), the deletion policy, the role (spec.awsRoleArn, immutable) and the region
+    recorded in status."""
     model = parse_registry_spec({k: v for k, v in spec.items() if k in DELETE_FIELDS})
     return DesiredRegistry(
         name=name,
@@ -40,4 +41,7 @@ def desired_registry_for_delete(
         scanning=dict(DEFAULT_SCANNING) if spec.get("scanning") is not None else None,
         registry_policy=RegistryPolicy.model_validate({}) if spec.get("registryPolicy") is not None else None,
         deletion_policy=model.deletion_policy,
+        role_arn=model.aws_role_arn,
+        pull_through_cache_rules=() if spec.get("pullThroughCacheRules") is not None else None,
+        creation_templates=() if spec.get("creationTemplates") is not None else None,
     )

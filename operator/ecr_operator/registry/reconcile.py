@@ -9,14 +9,20 @@ resync once the first is gone (a deleting one still holds the registry until its
 handler lists the EcrRegistry objects at every pass (a strongly consistent read from the API server, a handful
 of objects), rather than keeping a map filled from watch events: at start-up the resources are resumed
 concurrently, and a pass could decide before the older resource's event had been seen. The target is keyed by
-(account, region). An EcrRegistry is cluster-scoped: no Namespace maps it to another account, so it always acts in
-the operator's own (``DescribeRegistry`` names it); :func:`managed_by` compares regions, and :data:`OWN_ACCOUNT`
-stands for that account.
+(account, region): the account of ``spec.awsRoleArn`` (the registry of that role's account, through the same
+AssumeRole clients a Namespace's role gets), or :data:`OWN_ACCOUNT`, the operator's own. A role in the operator's
+own account is keyed by its account ID, so it is told apart from :data:`OWN_ACCOUNT` only by that ID (the claim is
+decided before any AWS call).
 
-**Pinned where it acts.** The account (``registryId``) and region are recorded in status before the first write;
-every later pass and the delete act there. An operator restarted with another ``--region`` (for an EcrRegistry
-without ``spec.region``) or with credentials of another account is refused (``RegionChanged`` /
-``AccountChanged``) instead of writing another registry's settings.
+**Pinned where it acts.** The registry (``registryId``, the account) and region are recorded in status before the
+first write of any part; every later pass and the delete act there, and only there. An operator restarted with
+another ``--region`` (for an EcrRegistry without ``spec.region``) or with credentials of another account is refused
+(``RegionChanged`` / ``AccountChanged``) before anything is written, instead of writing another registry's sections,
+templates or rules. With ``spec.awsRoleArn`` (immutable) the pinned account is the role's: a recorded registry of
+another account means the status no longer matches the role, and nothing is written or deleted until it does.
+
+The parts, in order: the registry's sections (replication, scanning, policy), the creation templates (before the
+rules, so a rule's first repository finds its template), the pull through cache rules; deleted in reverse.
 """
 
 from __future__ import annotations
@@ -27,11 +33,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecr_operator.core.actions import Action, Applied, apply
-from ecr_operator.core.aws import AwsClients
+from ecr_operator.core.aws import AwsClients, account_of
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.part import Part
 from ecr_operator.core.reasons import Reason
-from ecr_operator.registry.parts import registry
+from ecr_operator.registry.items import Item, ItemsPlan, as_status, settle
+from ecr_operator.registry.parts import cache_rules, creation_templates, registry
+from ecr_operator.registry.parts.cache_rules import ObservedRules
+from ecr_operator.registry.parts.creation_templates import ObservedTemplates
 from ecr_operator.registry.parts.registry import ObservedRegistry, RegistryDeps, RegistryPlan
 from ecr_operator.registry.render import DesiredRegistry
 
@@ -39,6 +48,8 @@ log = logging.getLogger(__name__)
 
 REGISTRY: Part[DesiredRegistry, RegistryDeps, None, ObservedRegistry, RegistryDeps, RegistryPlan] = registry
 """The registry part, as the part protocol (core/part.py) types it."""
+TEMPLATES: Part[DesiredRegistry, RegistryDeps, None, ObservedTemplates, RegistryDeps, ItemsPlan] = creation_templates
+CACHE_RULES: Part[DesiredRegistry, RegistryDeps, None, ObservedRules, RegistryDeps, ItemsPlan] = cache_rules
 
 OWN_ACCOUNT = ""
 """The operator's own account (whatever DescribeRegistry answers)."""
@@ -55,12 +66,23 @@ class Claim:
     """metadata.creationTimestamp (RFC 3339, UTC: compares as text)."""
 
 
+def _account(role_arn: Any) -> str:
+    """The account a claim is for; a role that is not one (refused by the spec's pattern) claims nothing real."""
+    if not role_arn:
+        return OWN_ACCOUNT
+    try:
+        return account_of(str(role_arn))
+    except ValueError:
+        return f"invalid:{role_arn}"
+
+
 def claim_of(obj: Mapping[str, Any], default_region: str) -> Claim:
-    """The registry an EcrRegistry holds: the region recorded in its status, else the one its spec asks for."""
+    """The registry an EcrRegistry holds: its role's account (or the operator's own), and the region recorded in its
+    status, else the one its spec asks for."""
     metadata, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     return Claim(
         name=str(metadata.get("name", "")),
-        account=OWN_ACCOUNT,
+        account=_account(spec.get("awsRoleArn")),
         region=str(status.get("region") or spec.get("region") or default_region),
         created=str(metadata.get("creationTimestamp") or ""),
     )
@@ -80,27 +102,57 @@ class RegistryPlacement:
     account: str
     region: str
 
+    def status_fields(self) -> dict[str, Any]:
+        return {"registryId": self.account, "region": self.region}
+
 
 def recorded(status: Mapping[str, Any]) -> RegistryPlacement | None:
     account, region = status.get("registryId"), status.get("region")
     return RegistryPlacement(str(account), str(region)) if account and region else None
 
 
+def _identity(role_arn: str | None) -> str:
+    return f"spec.awsRoleArn ({role_arn})" if role_arn else "the operator's identity"
+
+
+def _account_changed(
+    pinned: RegistryPlacement, account: str, role_arn: str | None, *, deleting: bool = False
+) -> OperatorError:
+    if role_arn:
+        # awsRoleArn is immutable (CEL), so the record and the role disagree only when the status was rewritten or
+        # the role's credentials act in another account than its ARN names: nothing is written or deleted there.
+        fix = (
+            f"spec.awsRoleArn is immutable: check the role and status.registryId; to manage account {account}'s "
+            "registry, create another EcrRegistry"
+        )
+    else:
+        fix = f"run the operator with credentials of account {pinned.account} again"
+    if deleting:
+        fix += ", or set deletionPolicy: Retain to delete the resource only"
+    doing = "cannot reset it" if deleting else "nothing is written there"
+    return OperatorError(
+        Reason.ACCOUNT_CHANGED,
+        f"this EcrRegistry manages registry {pinned.account} in {pinned.region}, recorded at its first write; "
+        f"{_identity(role_arn)} now acts in account {account}: {doing}; {fix}",
+    )
+
+
 def moved(
-    pinned: RegistryPlacement | None, region: str, account: str | None, *, region_from_spec: bool
+    pinned: RegistryPlacement | None,
+    region: str,
+    account: str | None,
+    *,
+    region_from_spec: bool,
+    role_arn: str | None = None,
 ) -> OperatorError | None:
-    """The refusal when a pass would act on another registry than the recorded one; ``account`` is None before
-    DescribeRegistry has said which account the operator's identity is in."""
+    """The refusal when a pass would act on another registry than the recorded one; ``account`` is None while it is
+    not known (before DescribeRegistry, for the operator's own identity; a role's ARN names it)."""
     if pinned is None:
         return None
-    where = f"this EcrRegistry manages registry {pinned.account} in {pinned.region}, recorded at its first write"
     if account is not None and account != pinned.account:
-        return OperatorError(
-            Reason.ACCOUNT_CHANGED,
-            f"{where}; the operator's identity is now in account {account}: nothing is written there until it runs "
-            f"with credentials of account {pinned.account} again",
-        )
+        return _account_changed(pinned, account, role_arn)
     if region != pinned.region:
+        where = f"this EcrRegistry manages registry {pinned.account} in {pinned.region}, recorded at its first write"
         if region_from_spec:
             return OperatorError(Reason.INVALID_SPEC, f"spec.region is immutable: {where}, not {region}")
         return OperatorError(
@@ -118,6 +170,32 @@ class RegistryOutcome:
     applied: list[Action] = field(default_factory=list)
     planned: list[Action] = field(default_factory=list)
     problems: list[OperatorError] = field(default_factory=list)
+    rules: list[Item] | None = None
+    """The pull through cache rules (None: not managed)."""
+    templates: list[Item] | None = None
+    """The creation templates (None: not managed)."""
+
+
+Record = Callable[[Mapping[str, Any], str], None]
+"""Merges fields into the object's status before the pass goes on (the runtime's ``Host.record``: fields, what)."""
+
+
+def _record_before_writing(
+    record: Record | None, pin: RegistryPlacement | None, rules: ItemsPlan, templates: ItemsPlan
+) -> None:
+    """Record in status, in one write before the pass writes anything: the registry and region when nothing is
+    pinned yet (``pin``), and the rules and templates this pass is about to create."""
+    fields: dict[str, Any] = pin.status_fields() if pin is not None else {}
+    what = [f"registry {pin.account} in {pin.region}"] if pin is not None else []
+    if any(a.operation.startswith("create_") for a in (*rules.actions, *templates.actions)):
+        fields.update(
+            (key, as_status(items))
+            for key, items in (("pullThroughCacheRules", rules.items), ("creationTemplates", templates.items))
+            if items is not None
+        )
+        what.append("the pull through cache rules and creation templates it creates")
+    if record is not None and fields:
+        record(fields, f"{' and '.join(what)}, before writing")
 
 
 def reconcile_registry(
@@ -127,23 +205,34 @@ def reconcile_registry(
     *,
     observe_only: bool = False,
     pinned: RegistryPlacement | None = None,
-    pin: Callable[[RegistryPlacement], None] | None = None,
+    record: Record | None = None,
 ) -> RegistryOutcome:
     """Observe, plan, then apply (nothing when in sync, nothing when observe-only); raises the plan's refusal, or
-    AccountChanged when the registry is not the ``pinned`` one. ``pin`` records the registry and region before the
-    first write when nothing is pinned yet."""
+    AccountChanged, before the templates and rules are read, when the registry is not the ``pinned`` one.
+    ``record`` merges into status, before the first write, the placement (when nothing is pinned yet) and the rules
+    and templates about to be created."""
     observed = REGISTRY.observe(clients, desired, deps, None)
-    refusal = moved(pinned, desired.region, observed.registry_id, region_from_spec=False)
+    refusal = moved(pinned, desired.region, observed.registry_id, region_from_spec=False, role_arn=desired.role_arn)
     if refusal is not None:
         raise refusal
     plan = REGISTRY.plan(desired, observed, deps)
     if plan.refusal is not None:
         raise plan.refusal
-    outcome = RegistryOutcome(desired.region, plan.registry_id, planned=plan.actions, problems=plan.problems)
-    if plan.actions and not observe_only:
-        if pin is not None and pinned is None:
-            pin(RegistryPlacement(observed.registry_id, desired.region))
-        outcome.applied = apply(clients, plan.actions, Applied()).actions
+    templates = TEMPLATES.plan(desired, TEMPLATES.observe(clients, desired, deps, None), deps)
+    rules = CACHE_RULES.plan(desired, CACHE_RULES.observe(clients, desired, deps, None), deps)
+    actions = [*plan.actions, *templates.actions, *rules.actions]
+    outcome = RegistryOutcome(
+        desired.region,
+        plan.registry_id,
+        planned=actions,
+        problems=[*plan.problems, *templates.problems, *rules.problems],
+    )
+    if actions and not observe_only:
+        pin = RegistryPlacement(observed.registry_id, desired.region) if pinned is None else None
+        _record_before_writing(record, pin, rules, templates)
+        outcome.applied = apply(clients, actions, Applied()).actions
+    outcome.rules = settle(rules.items, bool(outcome.applied))
+    outcome.templates = settle(templates.items, bool(outcome.applied))
     for action in outcome.applied:
         log.info("EcrRegistry %s: %s", desired.name, action.summary)
     return outcome
@@ -155,16 +244,17 @@ def delete_registry(
     deps: registry.RegistryDeps,
     pinned: RegistryPlacement | None = None,
 ) -> list[Action]:
-    """deletionPolicy Delete: the managed sections back to ECR's defaults; Retain: no AWS call at all. Only in the
-    ``pinned`` registry: another account's is never reset (AccountChanged, retried: the finalizer stays)."""
+    """deletionPolicy Delete: the rules and templates this EcrRegistry created, then the managed sections back to
+    ECR's defaults; Retain: no AWS call at all. Only in the ``pinned`` registry: in another account no template or
+    rule is read and nothing is written (AccountChanged: the finalizer stays)."""
     if desired.deletion_policy != "Delete" or deps.managed_by is not None:
         return []
     observed = REGISTRY.observe(clients, desired, deps, None)
     if pinned is not None and observed.registry_id != pinned.account:
-        raise OperatorError(
-            Reason.ACCOUNT_CHANGED,
-            f"cannot reset registry {pinned.account} in {pinned.region}: the operator's identity is now in account "
-            f"{observed.registry_id}; run it with credentials of account {pinned.account}, or set deletionPolicy: "
-            "Retain to delete the resource only",
-        )
-    return apply(clients, REGISTRY.plan_delete(desired, observed, deps).actions, Applied()).actions
+        raise _account_changed(pinned, observed.registry_id, desired.role_arn, deleting=True)
+    actions = [
+        *CACHE_RULES.plan_delete(desired, CACHE_RULES.observe(clients, desired, deps, None), deps).actions,
+        *TEMPLATES.plan_delete(desired, TEMPLATES.observe(clients, desired, deps, None), deps).actions,
+        *REGISTRY.plan_delete(desired, observed, deps).actions,
+    ]
+    return apply(clients, actions, Applied()).actions

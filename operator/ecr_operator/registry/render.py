@@ -9,7 +9,7 @@ comparisons here ignore their order (and duplicates). The registry policy is com
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,9 @@ from ecr_operator.core.documents import load_document
 from ecr_operator.core.errors import SpecError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.regions import partition_of, root_principal
+from ecr_operator.registry.cache_rules import DesiredRule, render_rules
 from ecr_operator.registry.spec import EcrRegistrySpec, RegistryPolicy, Replication, Scanning
+from ecr_operator.registry.templates import DesiredTemplate, render_templates
 
 REPLICATION_STATEMENT_SID = "EcrOperatorAllowReplication"
 REPLICATION_ACTIONS = ("ecr:CreateRepository", "ecr:ReplicateImage")
@@ -37,16 +39,28 @@ class DesiredRegistry:
     scanning: dict[str, Any] | None
     registry_policy: RegistryPolicy | None
     deletion_policy: str
+    role_arn: str | None = None
+    """The role whose account's registry this is (spec.awsRoleArn); None: the operator's own account."""
+    pull_through_cache_rules: tuple[DesiredRule, ...] | None = None
+    creation_templates: tuple[DesiredTemplate, ...] | None = None
 
 
-def render_registry(spec: EcrRegistrySpec, name: str, default_region: str) -> DesiredRegistry:
+def render_registry(
+    spec: EcrRegistrySpec, name: str, default_region: str, required_tags: Iterable[str] = ()
+) -> DesiredRegistry:
     """Raises InvalidSpec for a raw registry policy that is not a policy document (checked here, before any AWS
-    call; the document itself is rendered once the registry's account is known)."""
+    call; the document itself is rendered once the registry's account is known), for two cache rules of one prefix
+    and for a template's lifecycle policy; MissingRequiredTags for a template without the required tags."""
     if spec.registry_policy is not None and spec.registry_policy.policy_text:
         load_registry_policy(spec.registry_policy.policy_text)
+    region = spec.region or default_region
+    rules, templates = spec.pull_through_cache_rules, spec.creation_templates
     return DesiredRegistry(
         name=name,
-        region=spec.region or default_region,
+        region=region,
+        role_arn=spec.aws_role_arn,
+        pull_through_cache_rules=render_rules(rules) if rules is not None else None,
+        creation_templates=render_templates(templates, region, required_tags) if templates is not None else None,
         replication=spec.replication,
         scanning=render_scanning(spec.scanning) if spec.scanning is not None else None,
         registry_policy=spec.registry_policy,

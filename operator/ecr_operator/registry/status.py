@@ -8,8 +8,13 @@ from typing import Any
 
 from ecr_operator.core.conditions import Report, failure_status, pass_status, status_patch
 from ecr_operator.core.errors import OperatorError
+from ecr_operator.registry.items import Item, as_status
 from ecr_operator.registry.reconcile import RegistryOutcome
-from ecr_operator.registry.spec import EcrRegistryStatus
+from ecr_operator.registry.spec import EcrRegistryStatus, ItemStatus
+
+
+def _items(items: list[Item] | None) -> list[ItemStatus] | None:
+    return None if items is None else [ItemStatus.model_validate(item) for item in as_status(items)]
 
 
 def report(
@@ -25,7 +30,13 @@ def report(
     fields, events = pass_status(
         outcome, previous, generation, timestamp, in_sync, observe_only=observe_only, resync=resync
     )
-    status = EcrRegistryStatus(registry_id=outcome.registry_id, region=outcome.region, **fields)
+    status = EcrRegistryStatus(
+        registry_id=outcome.registry_id,
+        region=outcome.region,
+        pull_through_cache_rules=_items(outcome.rules),
+        creation_templates=_items(outcome.templates),
+        **fields,
+    )
     return Report(status_patch(status), events)
 
 

@@ -6,20 +6,20 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from ecr_operator.core.documents import load_document
 from ecr_operator.core.ecr_policy import (
     PULL_ACTIONS,
     PULL_STATEMENT_SID,
-    pull_statements,
     repository_policy,
 )
-from ecr_operator.core.errors import SpecError
-from ecr_operator.core.reasons import Reason
+from ecr_operator.core.repository_settings import (
+    LIFECYCLE_POLICY_FIELD,
+    load_lifecycle_policy,
+    render_lifecycle_policy,
+    render_pull_statements,
+)
 from ecr_operator.repository.spec import (
-    CrossAccountPull,
     EcrRepositorySpec,
     ImageTagMutabilityExclusionFilter,
-    Lifecycle,
     RepositoryPolicy,
 )
 
@@ -29,9 +29,14 @@ NAMESPACE_TAG = OWNER_TAG_PREFIX + "namespace"
 NAME_TAG = OWNER_TAG_PREFIX + "name"
 OWNER_TAG_KEYS = (CLUSTER_TAG, NAMESPACE_TAG, NAME_TAG)
 
-__all__ = ["PULL_ACTIONS", "PULL_STATEMENT_SID"]  # re-exported: core/ecr_policy.py defines them
-
-LIFECYCLE_POLICY_FIELD = "spec.lifecycle.policyText"
+__all__ = [  # re-exported: core/ecr_policy.py and core/repository_settings.py define them
+    "LIFECYCLE_POLICY_FIELD",
+    "PULL_ACTIONS",
+    "PULL_STATEMENT_SID",
+    "load_lifecycle_policy",
+    "render_lifecycle_policy",
+    "render_pull_statements",
+]
 
 
 @dataclass(frozen=True)
@@ -122,58 +127,6 @@ def key_alias_for(repository_name: str) -> str:
 def legacy_key_alias_for(repository_name: str) -> str:
     """The alias of the first scheme (``.`` -> ``_``), not injective: found on keys made before the change."""
     return ALIAS_PREFIX + repository_name.replace(".", "_")
-
-
-def load_lifecycle_policy(text: str) -> dict[str, Any]:
-    """A raw lifecycle policy's document (its rules are checked by ``validate``); raises InvalidSpec."""
-    document = load_document(text, LIFECYCLE_POLICY_FIELD)
-    if not isinstance(document, dict):
-        raise SpecError(
-            Reason.INVALID_SPEC, f"{LIFECYCLE_POLICY_FIELD} must be an object with a non-empty 'rules' list"
-        )
-    return document
-
-
-def render_lifecycle_policy(lifecycle: Lifecycle | None) -> dict[str, Any] | None:
-    if lifecycle is None:
-        return None
-    if lifecycle.policy_text is not None:
-        return load_lifecycle_policy(lifecycle.policy_text)
-    rules: list[dict[str, Any]] = []
-    if lifecycle.expire_untagged_after_days is not None:
-        days = lifecycle.expire_untagged_after_days
-        rules.append(
-            {
-                "rulePriority": len(rules) + 1,
-                "description": f"Expire untagged images older than {days} days",
-                "selection": {
-                    "tagStatus": "untagged",
-                    "countType": "sinceImagePushed",
-                    "countUnit": "days",
-                    "countNumber": days,
-                },
-                "action": {"type": "expire"},
-            }
-        )
-    if lifecycle.max_image_count is not None:
-        count = lifecycle.max_image_count
-        # A rule with tagStatus "any" must have the highest priority number (it is evaluated last).
-        rules.append(
-            {
-                "rulePriority": len(rules) + 1,
-                "description": f"Keep the newest {count} images",
-                "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": count},
-                "action": {"type": "expire"},
-            }
-        )
-    return {"rules": rules}
-
-
-def render_pull_statements(pull: CrossAccountPull | None, region: str) -> list[dict[str, Any]]:
-    """The operator's own pull statements for ``spec.crossAccountPull`` (none unless enabled)."""
-    if pull is None or not pull.enabled:
-        return []
-    return pull_statements(pull.allowed_account_ids, pull.organization_ids, pull.organization_paths, region)
 
 
 def render_user_statements(policy: RepositoryPolicy | None) -> list[dict[str, Any]]:

@@ -13,11 +13,15 @@ from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from ecr_operator.core.api import GROUP
 from ecr_operator.core.ecr_policy import (
-    ORGANIZATION_ID_PATTERN,
-    ORGANIZATION_PATH_PATTERN,
     RESERVED_SIDS,
 )
-from ecr_operator.core.model import ACCOUNT_ID_PATTERN, REGION_PATTERN, ApiModel, CommonStatus, cel_rules
+from ecr_operator.core.model import ACCOUNT_ID_PATTERN as ACCOUNT_ID_PATTERN
+from ecr_operator.core.model import REGION_PATTERN, ApiModel, CommonStatus, cel_rules
+from ecr_operator.core.repository_settings import KMS_KEY_ARN_PATTERN as KMS_KEY_ARN_PATTERN
+from ecr_operator.core.repository_settings import TAG_FILTER_PATTERN as TAG_FILTER_PATTERN
+from ecr_operator.core.repository_settings import CrossAccountPull as CrossAccountPull
+from ecr_operator.core.repository_settings import ImageTagMutabilityExclusionFilter as ImageTagMutabilityExclusionFilter
+from ecr_operator.core.repository_settings import Lifecycle as Lifecycle
 
 KIND = "EcrRepository"
 PLURAL = "ecrrepositories"
@@ -27,7 +31,6 @@ SHORT_NAMES = ["ecr", "ecrrepo"]
 # ECR's own name rule (2-256 characters, lowercase, optional namespaces separated by '/').
 REPOSITORY_NAME_PATTERN = r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$"
 CONFIG_MAP_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$"
 
 AWS_MAX_TAGS = 50
 """AWS's limit of tags per ECR repository and per KMS key."""
@@ -92,79 +95,6 @@ class Encryption(ApiModel):
         ge=7,
         le=30,
         description="Pending-deletion window (7-30 days) used when the operator deletes the key it created.",
-    )
-
-
-class Lifecycle(ApiModel):
-    """The repository's lifecycle policy: generated rules, or a raw ECR lifecycle policy document."""
-
-    model_config = ConfigDict(
-        json_schema_extra=cel_rules(
-            {
-                "rule": "!has(self.policyText) || (!has(self.maxImageCount) && !has(self.expireUntaggedAfterDays))",
-                "message": "spec.lifecycle.policyText excludes maxImageCount and expireUntaggedAfterDays",
-                "fieldPath": ".policyText",
-            },
-            {
-                "rule": "has(self.policyText) || has(self.maxImageCount) || has(self.expireUntaggedAfterDays)",
-                "message": "spec.lifecycle needs maxImageCount, expireUntaggedAfterDays or policyText",
-            },
-        )
-    )
-
-    max_image_count: int | None = Field(
-        None, ge=1, le=10000, description="Keep the newest N images (any tag status); older ones expire."
-    )
-    expire_untagged_after_days: int | None = Field(
-        None, ge=1, le=3650, description="Expire untagged images this many days after they were pushed."
-    )
-    policy_text: str | None = Field(
-        None,
-        min_length=100,
-        max_length=30720,
-        pattern=r'^\s*\{[\s\S]*"rules"[\s\S]*\}\s*$',
-        description="A raw ECR lifecycle policy (JSON object with 'rules'); excludes the two fields above.",
-    )
-
-
-class CrossAccountPull(ApiModel):
-    """A repository policy that lets other AWS accounts pull: those listed, or of the organizations or OUs listed."""
-
-    model_config = ConfigDict(
-        json_schema_extra=cel_rules(
-            {
-                "rule": "!self.enabled"
-                " || (has(self.allowedAccountIds) && size(self.allowedAccountIds) > 0)"
-                " || (has(self.organizationIds) && size(self.organizationIds) > 0)"
-                " || (has(self.organizationPaths) && size(self.organizationPaths) > 0)",
-                "message": "spec.crossAccountPull.allowedAccountIds, organizationIds or organizationPaths must list "
-                "at least one entry when enabled",
-                "fieldPath": ".allowedAccountIds",
-            },
-        )
-    )
-
-    enabled: bool = Field(False, description="Attach the cross-account pull policy.")
-    allowed_account_ids: list[Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]] = Field(
-        default_factory=list,
-        max_length=100,
-        description="12-digit AWS account IDs allowed to pull.",
-        json_schema_extra={"x-kubernetes-list-type": "set"},
-    )
-    organization_ids: list[Annotated[str, Field(pattern=ORGANIZATION_ID_PATTERN, max_length=34)]] = Field(
-        default_factory=list,
-        max_length=20,
-        description="AWS Organization IDs (o-...): every principal of these organizations may pull "
-        "(a statement conditioned on aws:PrincipalOrgID).",
-        json_schema_extra={"x-kubernetes-list-type": "set"},
-    )
-    organization_paths: list[Annotated[str, Field(pattern=ORGANIZATION_PATH_PATTERN, max_length=512)]] = Field(
-        default_factory=list,
-        max_length=20,
-        description="Organizational units as AWS Organizations paths (o-.../r-.../ou-.../, each part ending in "
-        "'/'): every principal of an account directly in the OU may pull; end the path with '*' (.../ou-.../*) to "
-        "take in its child OUs too (a statement conditioned on aws:PrincipalOrgPaths, ForAnyValue:StringLike).",
-        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
 
 
@@ -266,22 +196,9 @@ class Export(ApiModel):
 
 
 EXCLUSION_MUTABILITIES = ("MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION")
-TAG_FILTER_PATTERN = r"^[0-9a-zA-Z._*-]{1,128}$"
 """ECR's ImageTagMutabilityExclusionFilterValue (botocore's model)."""
 MAX_EXCLUSION_FILTERS = 5
 """ECR's ImageTagMutabilityExclusionFilters: 1 to 5 filters."""
-
-
-class ImageTagMutabilityExclusionFilter(ApiModel):
-    """Tags exempt from the repository's tag mutability (e.g. a mutable 'latest' in an immutable repository)."""
-
-    filter: str = Field(
-        min_length=1,
-        max_length=128,
-        pattern=TAG_FILTER_PATTERN,
-        description="A tag or a wildcard pattern ('*' matches any characters): letters, digits, . _ - *.",
-    )
-    filter_type: Literal["WILDCARD"] = Field("WILDCARD", description="WILDCARD, the only type ECR has.")
 
 
 class EcrRepositorySpec(ApiModel):

@@ -10,21 +10,15 @@ from typing import Any
 from ecr_operator.core.ecr_policy import policy_problems, statement_problems
 from ecr_operator.core.errors import SpecError
 from ecr_operator.core.reasons import Reason
+from ecr_operator.core.repository_settings import lifecycle_policy_problems
+from ecr_operator.core.repository_settings import missing_required_tags as missing_required_tags
 from ecr_operator.core.settings import RepositoryNamePolicy
-from ecr_operator.repository.render import LIFECYCLE_POLICY_FIELD, OWNER_TAG_PREFIX, load_lifecycle_policy
+from ecr_operator.repository.render import OWNER_TAG_PREFIX
 from ecr_operator.repository.spec import REPOSITORY_PREFIXES_ANNOTATION, EcrRepositorySpec
 
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 _TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$", re.UNICODE)
-
-# Tuples, not sets: the values tested against them come from the user's JSON and may be unhashable (a list).
-_TAG_STATUSES = ("any", "tagged", "untagged")
-_COUNT_TYPES = ("imageCountMoreThan", "sinceImagePushed")
-
-
-def missing_required_tags(tags: dict[str, str], required: Iterable[str]) -> list[str]:
-    return [key for key in required if not tags.get(key, "").strip()]
 
 
 def tag_problems(tags: dict[str, str]) -> list[str]:
@@ -42,75 +36,6 @@ def tag_problems(tags: dict[str, str]) -> list[str]:
         if not _TAG_CHARS.match(key) or not _TAG_CHARS.match(value):
             problems.append(f"spec.tags[{key}] may only hold letters, digits, spaces and _ . : / = + - @")
     return problems
-
-
-def lifecycle_policy_problems(text: str) -> list[str]:
-    """What AWS would reject in a raw lifecycle policy (moto accepts anything that parses)."""
-    try:
-        document = load_lifecycle_policy(text)
-    except SpecError as error:
-        return [error.message]
-    if not isinstance(document.get("rules"), list) or not document["rules"]:
-        return [f"{LIFECYCLE_POLICY_FIELD} must be an object with a non-empty 'rules' list"]
-    problems: list[str] = []
-    priorities: list[int] = []
-    any_priorities: list[int] = []
-    for index, rule in enumerate(document["rules"]):
-        where = f"{LIFECYCLE_POLICY_FIELD} rules[{index}]"
-        if not isinstance(rule, dict):
-            problems.append(f"{where} must be an object")
-            continue
-        problems.extend(_rule_problems(where, rule))
-        priority = rule.get("rulePriority")
-        if isinstance(priority, int) and not isinstance(priority, bool):
-            priorities.append(priority)
-            if isinstance(rule.get("selection"), dict) and rule["selection"].get("tagStatus") == "any":
-                any_priorities.append(priority)
-    if len(priorities) != len(set(priorities)):
-        problems.append(f"{LIFECYCLE_POLICY_FIELD} rulePriority values must be unique")
-    if len(any_priorities) > 1:
-        problems.append(f"{LIFECYCLE_POLICY_FIELD} may have only one rule with tagStatus 'any'")
-    if any_priorities and priorities and any_priorities[0] != max(priorities):
-        problems.append(f"{LIFECYCLE_POLICY_FIELD}: the tagStatus 'any' rule must have the highest rulePriority")
-    return problems
-
-
-def _rule_problems(where: str, rule: dict[str, Any]) -> list[str]:
-    problems = []
-    priority = rule.get("rulePriority")
-    if not isinstance(priority, int) or isinstance(priority, bool) or priority < 1:
-        problems.append(f"{where}.rulePriority must be a positive integer")
-    if "description" in rule and not isinstance(rule["description"], str):
-        problems.append(f"{where}.description must be a string")
-    action = rule.get("action")
-    if not isinstance(action, dict) or action.get("type") != "expire":
-        problems.append(f"{where}.action.type must be 'expire'")
-    selection = rule.get("selection")
-    if not isinstance(selection, dict):
-        return [*problems, f"{where}.selection must be an object"]
-    tag_status = selection.get("tagStatus")
-    if tag_status not in _TAG_STATUSES:
-        problems.append(f"{where}.selection.tagStatus must be one of {list(_TAG_STATUSES)}")
-    if tag_status == "tagged" and not (selection.get("tagPrefixList") or selection.get("tagPatternList")):
-        problems.append(f"{where}.selection: tagStatus 'tagged' needs tagPrefixList or tagPatternList")
-    for name in ("tagPrefixList", "tagPatternList"):
-        if name in selection and not _strings(selection[name]):
-            problems.append(f"{where}.selection.{name} must be a list of non-empty strings")
-    count_type = selection.get("countType")
-    if count_type not in _COUNT_TYPES:
-        problems.append(f"{where}.selection.countType must be one of {list(_COUNT_TYPES)}")
-    if count_type == "sinceImagePushed" and selection.get("countUnit") != "days":
-        problems.append(f"{where}.selection.countUnit must be 'days' with countType 'sinceImagePushed'")
-    if count_type == "imageCountMoreThan" and "countUnit" in selection:
-        problems.append(f"{where}.selection.countUnit is not allowed with countType 'imageCountMoreThan'")
-    count = selection.get("countNumber")
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        problems.append(f"{where}.selection.countNumber must be a positive integer")
-    return problems
-
-
-def _strings(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(item, str) and item for item in value)
 
 
 STATEMENTS_FIELD = "spec.repositoryPolicy.statements"

@@ -8,7 +8,7 @@ replaces the whole section, like a lifecycle policy).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ecr_operator.core.actions import Action, Plan, read
@@ -16,6 +16,7 @@ from ecr_operator.core.aws import AwsClients
 from ecr_operator.core.compare import parse_json, policies_equal, to_json
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
+from ecr_operator.registry.items import Created
 from ecr_operator.registry.render import (
     DEFAULT_SCANNING,
     DesiredRegistry,
@@ -62,6 +63,8 @@ def observe(clients: AwsClients, desired: DesiredRegistry, deps: RegistryDeps, v
 class RegistryDeps:
     managed_by: str | None = None
     """Another EcrRegistry that manages the same registry and region (it came first): nothing may be written."""
+    created: Created = field(default_factory=Created)
+    """The pull through cache rules and creation templates this EcrRegistry created (recorded in status)."""
 
 
 @dataclass

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Literal, Protocol
 
@@ -26,6 +27,8 @@ from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 
 CHECKPOINT_TIMEOUT_SECONDS = 30.0
+API_SERVER_MAX_DEPTH = 10000
+"""How deeply nested a JSON object the API server decodes and stores (Go's encoding/json limit)."""
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
@@ -210,3 +213,16 @@ def tap_watches(observer: WatchObserver) -> Callable[[], None]:
         watching.infinite_watch = original
 
     return undo
+
+
+def read_objects_as_deep_as_the_api_server() -> None:
+    """Let the process decode any object the API server stores.
+
+    Python's json module gives up near the recursion limit (1000 levels). A field kept as written
+    (x-kubernetes-preserve-unknown-fields: a policy statement's Condition, Principal, Action...) may be nested up to
+    the API server's 10000 levels, and one such object would make every list and watch of its kind fail: one
+    namespace would stop the operator for all. Above the API server's limit, such an object is read and judged like
+    any other (the statement checks refuse it: InvalidSpec). Python-to-Python calls do not use the C stack, and the
+    C decoder's levels are small: 10000 of them fit in a thread's default stack.
+    """
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 3 * API_SERVER_MAX_DEPTH))

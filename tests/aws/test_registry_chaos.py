@@ -14,6 +14,7 @@ import pytest
 from aws_harness import ACCOUNT, REGION, PartsHarness
 
 from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.reasons import Reason
 from ecr_operator.registry.items import Created, created_names
 from ecr_operator.registry.parts.registry import RegistryDeps
 from ecr_operator.registry.reconcile import RegistryPlacement, delete_registry, reconcile_registry
@@ -104,3 +105,20 @@ def test_a_prefix_someone_else_creates_before_our_create_is_not_claimed_nor_late
     delete_registry(aws.clients, delete, status.deps(), RegistryPlacement(ACCOUNT, REGION))
     # Theirs stay; only our own template (created before the rule's refused create) goes.
     assert prefixes(aws) == (["quay"], ["quay"] if section == "template" else [])
+
+
+@pytest.mark.parametrize("section", ["rule", "template"])
+def test_a_create_that_lost_the_race_for_its_prefix_is_retried_as_already_exists(
+    aws: PartsHarness, section: str
+) -> None:
+    """The next pass sees the item that won (someone else's: InSync or Conflict): retried soon, not Stalled as an
+    unknown AWS error until the next resync."""
+    want = desired(pullThroughCacheRules=[QUAY]) if section == "rule" else desired(creationTemplates=[TEMPLATE])
+    operation, act = (
+        ("CreatePullThroughCacheRule", lambda: their_rule(aws))
+        if section == "rule"
+        else ("CreateRepositoryCreationTemplate", lambda: their_template(aws))
+    )
+    with before(aws, operation, act), pytest.raises(OperatorError) as lost:
+        reconcile_registry(aws.clients, want, RegistryDeps())
+    assert lost.value.reason == Reason.ALREADY_EXISTS and lost.value.retryable, lost.value.message

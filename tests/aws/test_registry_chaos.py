@@ -20,6 +20,7 @@ from ecr_operator.registry.parts.registry import RegistryDeps
 from ecr_operator.registry.reconcile import RegistryPlacement, delete_registry, reconcile_registry
 from ecr_operator.registry.render import DesiredRegistry, render_registry
 from ecr_operator.registry.spec import EcrRegistrySpec
+from ecr_operator.registry.status import report
 
 QUAY = {"ecrRepositoryPrefix": "quay", "upstreamRegistryUrl": "quay.io"}
 TEMPLATE: dict[str, Any] = {"prefix": "quay", "appliedFor": ["PULL_THROUGH_CACHE"], "description": "ours"}
@@ -122,3 +123,34 @@ def test_a_create_that_lost_the_race_for_its_prefix_is_retried_as_already_exists
     with before(aws, operation, act), pytest.raises(OperatorError) as lost:
         reconcile_registry(aws.clients, want, RegistryDeps())
     assert lost.value.reason == Reason.ALREADY_EXISTS and lost.value.retryable, lost.value.message
+
+
+def merged_status(status: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """A status after a merge patch (top level: a None clears the field)."""
+    result = {**status, **patch}
+    return {key: value for key, value in result.items() if value is not None}
+
+
+def deps_of(status: Mapping[str, Any]) -> RegistryDeps:
+    return RegistryDeps(
+        created=Created(
+            created_names(status.get("pullThroughCacheRules")), created_names(status.get("creationTemplates"))
+        )
+    )
+
+
+def test_a_section_left_out_of_the_spec_for_a_while_keeps_what_this_registry_created(aws: PartsHarness) -> None:
+    """A section absent from the spec is not managed (nothing read or written), but what this EcrRegistry created
+    is still its own: when the section comes back (a GitOps tool applying an older manifest, say), a rule removed
+    from it is deleted and the delete removes its rules, as if the section had never been left out."""
+    with_rules = desired(pullThroughCacheRules=[QUAY], creationTemplates=[TEMPLATE])
+    status: dict[str, Any] = {}
+    for spec in (with_rules, desired(), with_rules):
+        outcome = reconcile_registry(aws.clients, spec, deps_of(status))
+        written = report(outcome, status, 1, "2026-12-03T00:00:00Z", observe_only=False, resync=False)
+        status = merged_status(status, written.status)
+    assert deps_of(status).created == Created(frozenset({"quay"}), frozenset({"quay"})), status
+
+    delete = desired(pullThroughCacheRules=[], creationTemplates=[], deletionPolicy="Delete")
+    delete_registry(aws.clients, delete, deps_of(status), RegistryPlacement(ACCOUNT, REGION))
+    assert prefixes(aws) == ([], []), "the rule and template it created are deleted"

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 from aws_harness import ACCOUNT, REGION, PartsHarness
+from botocore.exceptions import ClientError
 
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.registry.items import Created, created_names
 from ecr_operator.registry.parts.registry import RegistryDeps
-from ecr_operator.registry.reconcile import RegistryPlacement, delete_registry, reconcile_registry
+from ecr_operator.registry.reconcile import RegistryPlacement, delete_registry, reconcile_registry, recorded
 from ecr_operator.registry.render import DesiredRegistry, render_registry
 from ecr_operator.registry.spec import EcrRegistrySpec
 from ecr_operator.registry.status import report
@@ -154,3 +155,27 @@ def test_a_section_left_out_of_the_spec_for_a_while_keeps_what_this_registry_cre
     delete = desired(pullThroughCacheRules=[], creationTemplates=[], deletionPolicy="Delete")
     delete_registry(aws.clients, delete, deps_of(status), RegistryPlacement(ACCOUNT, REGION))
     assert prefixes(aws) == ([], []), "the rule and template it created are deleted"
+
+
+def test_a_first_write_aws_refused_pins_no_registry(aws: PartsHarness) -> None:
+    """Nothing was written: an operator restarted with the right --region (or credentials) is no RegionChanged."""
+    status = Status()
+
+    def refuse(model: Any, **_: Any) -> None:
+        if model.name.startswith("Create"):
+            raise ClientError(
+                {
+                    "Error": {"Code": "AccessDeniedException", "Message": "no"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                model.name,
+            )
+
+    aws.clients.ecr.meta.events.register("before-call", refuse)
+    try:
+        with pytest.raises(OperatorError) as denied:
+            reconcile_registry(aws.clients, desired(pullThroughCacheRules=[QUAY]), RegistryDeps(), record=status.record)
+    finally:
+        aws.clients.ecr.meta.events.unregister("before-call", refuse)
+    assert denied.value.reason == Reason.ACCESS_DENIED
+    assert recorded(merged_status({}, status.fields)) is None, status.fields

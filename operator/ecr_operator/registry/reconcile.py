@@ -217,27 +217,37 @@ def _deleted_key(action: Action) -> tuple[str, str] | None:
 
 
 def _withdraw_unmade_claims(
-    record: Record | None, actions: list[Action], failed: int, refused: bool, rules: ItemsPlan, templates: ItemsPlan
+    record: Record | None,
+    actions: list[Action],
+    failed: int,
+    refused: bool,
+    rules: ItemsPlan,
+    templates: ItemsPlan,
+    pin: RegistryPlacement | None,
 ) -> None:
     """After ``actions[failed]`` failed: the rules and templates recorded as created that this pass certainly did
     not create lose their claim -- the one AWS refused (``refused``: e.g. someone else's appeared under the prefix
     meanwhile), and those never sent -- unless the item is still there as ours (its planned delete was not sent
-    either). Otherwise a later pass or the delete would take someone else's item under that prefix for ours."""
+    either). Otherwise a later pass or the delete would take someone else's item under that prefix for ours. The
+    placement this pass pinned (``pin``) goes too when nothing at all was written."""
     unsent = actions[failed + (0 if refused else 1) :]
     still_ours = {key for action in actions[failed:] if (key := _deleted_key(action)) is not None}
     withdrawn = {key for action in unsent if (key := _created_key(action)) is not None} - still_ours
-    if record is None or not withdrawn:
-        return
-    fields = {
+    fields: dict[str, Any] = {
         section: as_status(replace(i, created=False) if (section, i.name) in withdrawn else i for i in plan.items)
         for section, plan in (("pullThroughCacheRules", rules), ("creationTemplates", templates))
         if plan.items is not None and any(s == section for s, _ in withdrawn)
     }
-    names = ", ".join(sorted(name for _, name in withdrawn))
+    what = [", ".join(sorted(name for _, name in withdrawn)) + " not created by this EcrRegistry"] if withdrawn else []
+    if pin is not None and failed == 0 and refused:
+        fields.update(dict.fromkeys(pin.status_fields()))
+        what.append(f"nothing written in registry {pin.account} in {pin.region}")
+    if record is None or not fields:
+        return
     try:
-        record(fields, f"that {names} were not created by this EcrRegistry")
+        record(fields, " and ".join(what))
     except OperatorError as exc:
-        log.warning("could not withdraw the claim on %s: %s", names, exc.message)
+        log.warning("could not withdraw what was recorded before a failed write (%s): %s", what, exc.message)
 
 
 def reconcile_registry(
@@ -276,7 +286,8 @@ def reconcile_registry(
         try:
             apply(clients, actions, done)
         except OperatorError as error:
-            _withdraw_unmade_claims(record, actions, len(done.actions), refused_by_aws(error), rules, templates)
+            failed, refused = len(done.actions), refused_by_aws(error)
+            _withdraw_unmade_claims(record, actions, failed, refused, rules, templates, pin)
             raise
         outcome.applied = done.actions
     outcome.rules = settle(rules.items, bool(outcome.applied))

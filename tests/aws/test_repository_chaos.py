@@ -1,5 +1,6 @@
-"""An EcrRepository's pinned placement when its first write never took effect, driven through the controller (the
-runtime's part is a stand-in Host that merges ``record`` into a status dict) against moto with AssumeRole clients.
+"""An EcrRepository against moto where the happy path does not go: a pinned placement whose first write never took
+effect, driven through the controller (the runtime's part is a stand-in Host that merges ``record`` into a status
+dict) with AssumeRole clients; the inventory read by a resync through the batched view.
 
 The place is recorded before the first write; if AWS refuses that write (access denied in the account the Namespace
 first mapped to, say), nothing exists there, and fixing the mapping must not be refused as an account change."""
@@ -13,7 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_harness import REGION
+from aws_harness import CLUSTER, REGION, PartsHarness
 from botocore.exceptions import ClientError
 
 from ecr_operator.core.api import AWS_ROLE_ARN_ANNOTATION
@@ -24,6 +25,7 @@ from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
 from ecr_operator.repository import kind as repository_kind
 from ecr_operator.repository.placement import recorded
+from ecr_operator.repository.view import RegionViews
 
 ROLE_A = "arn:aws:iam::222233334444:role/ecr-operator"
 ROLE_B = "arn:aws:iam::333344445555:role/ecr-operator"
@@ -84,3 +86,16 @@ def test_a_first_write_aws_refused_pins_nothing_so_the_mapping_can_be_fixed(
     pinned = recorded(host.status)
     assert pinned is not None and pinned.account == "333344445555"
     assert factory.for_region(REGION, ROLE_B).ecr.describe_repositories(repositoryNames=["team/app"])["repositories"]
+
+
+def test_a_resync_that_reads_the_inventory_through_the_view_shows_it(aws: PartsHarness) -> None:
+    """A resync (or a restart's resume) reads the images when status has none yet; its repository comes from the
+    batched view. The second ownership read after the image reads compares which repository it is (registry, ARN,
+    creation time): the view must carry the creation time, else every such pass takes the repository for one
+    re-created meanwhile and throws the images it read away."""
+    desired = aws.desired()
+    aws.reconcile(desired)
+    aws.put_image("v1")
+    view = RegionViews(CLUSTER, max_age=60).view(aws.clients, not_before=0.0)
+    outcome = aws.reconcile(desired, view=view, inventory=True)
+    assert outcome.inventory is not None and outcome.inventory.images.count == 1

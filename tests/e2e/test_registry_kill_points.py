@@ -17,6 +17,8 @@ import pytest
 from support import Harness, Registries, harness_fixture, unique
 from test_kill_points import When, arm_kill, wait_killed_and_restart
 
+from ecr_operator_dev import Fault
+
 pytestmark = pytest.mark.e2e
 
 REGION = "us-west-2"
@@ -26,6 +28,7 @@ QUAY = {"ecrRepositoryPrefix": "quay", "upstreamRegistryUrl": "quay.io"}
 TEMPLATE = {"prefix": "quay", "appliedFor": ["PULL_THROUGH_CACHE"], "description": "quay cache"}
 SPEC = {"pullThroughCacheRules": [QUAY], "creationTemplates": [TEMPLATE], "deletionPolicy": "Delete"}
 REGIONS = iter(("eu-west-1", "eu-west-2", "eu-central-1", "us-east-2", "ap-southeast-1", "ap-southeast-2", "sa-east-1"))
+REGIONS_LOST = iter(("eu-central-2", "ap-south-1"))
 REGIONS_D = iter(("ap-northeast-1", "ap-northeast-3", "ca-central-1", "us-west-1", "eu-south-2", "me-south-1"))
 
 harness = harness_fixture(REGION, resync_seconds=5)
@@ -110,3 +113,22 @@ def test_kill_during_delete(harness: Harness, n: int, when: When) -> None:
     assert hook.operation == DELETE_WRITES[n - 1]
     kube.wait_gone(name)
     assert prefixes(harness, region) == (["theirs"], [])
+
+
+@pytest.mark.parametrize("operation", CREATE_WRITES)
+def test_a_create_whose_answer_is_lost_is_not_sent_again_and_stays_ours(harness: Harness, operation: str) -> None:
+    """AWS made the rule (or template) but the connection dropped before its answer. botocore would send the create
+    again and be told it already exists; the item is this resource's all the same: found by the next pass, kept as
+    created, and deleted with the resource."""
+    region, name, kube = next(REGIONS_LOST), unique("lost-answer"), registries(harness)
+    lost = harness.proxy.add_fault(Fault("lose_response", operation))
+    try:
+        kube.create(name, {"region": region, **SPEC})
+        obj = kube.wait_ready(name)
+    finally:
+        harness.proxy.clear_faults()
+    assert lost.injected == 1
+    assert created(obj) == {"pullThroughCacheRules": ["quay"], "creationTemplates": ["quay"]}, obj["status"]
+    kube.delete(name)
+    kube.wait_gone(name)
+    assert prefixes(harness, region) == ([], [])

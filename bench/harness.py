@@ -44,7 +44,10 @@ from ecr_operator_dev._process import free_port  # noqa: E402
 GROUP, VERSION, PLURAL = "ecr.platform.dev", "v1alpha1", "ecrrepositories"
 REGION = "ap-northeast-2"
 CLUSTER_ID = "bench"
-PHASES = ("latency", "throughput", "calls", "memory", "drift", "restart", "burst", "fleet", "quotas", "tenants")
+PHASES = (
+    *("latency", "throughput", "calls", "memory", "drift", "restart"),
+    *("burst", "fleet", "quotas", "tenants", "events"),
+)
 DEFAULT_PHASES = ("latency", "throughput", "calls", "memory", "drift", "restart")
 MEMORY_LEVELS = (0, 1, 100, 500, 1000)  # 1: the one-time cost of the first resource (boto3 models, clients)
 PRODUCTION_RESYNC = 600.0

@@ -259,6 +259,19 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
                 None,
                 " KiB",
             )
+    if "events" in phases:
+        events = phases["events"]
+        n = events["n"]
+        labels = (("drift_to_reverted_seconds", "drift -> reverted"), ("push_to_status_seconds", "push -> status"))
+        for key, label in labels:
+            row(f"events: {label} p50 / p95", f"{events[key]['p50']:.2f} / {events[key]['p95']:.2f}", "", None, " s")
+        reads = events["reads_per_resource_per_hour"]
+        row(
+            f"events {n}: reads / resource / hour, polling vs events",
+            f"{reads['polling_600s_resync_900s_inventory']} vs {reads['events_safety_net_and_fixed']}",
+            ">= 20x fewer than 10-minute polling",
+            (reads["ratio_resync_only"] or 0) >= 20,
+        )
     overhead = result.get("proxy_overhead")
     if overhead:
         row(

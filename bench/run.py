@@ -42,6 +42,7 @@ from bench.harness import (
 from bench.phases.burst import phase_burst
 from bench.phases.calls import phase_calls
 from bench.phases.drift import phase_drift
+from bench.phases.events import phase_events
 from bench.phases.fleet import phase_fleet
 from bench.phases.latency import phase_latency
 from bench.phases.memory import phase_memory
@@ -69,7 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         default=",".join(DEFAULT_PHASES),
         help=f"comma-separated phases to run (default: {','.join(DEFAULT_PHASES)}; also: "
-        "burst, fleet, quotas, tenants)",
+        "burst, fleet, quotas, tenants, events)",
     )
     parser.add_argument(
         "--restart-n", type=int, default=None, help="existing resources for the restart phase (default: --n)"
@@ -197,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             "fleet": phase_fleet,
             "quotas": phase_quotas,
             "tenants": phase_tenants,
+            "events": phase_events,
         }
         result["proxy_overhead"] = proxy_overhead(env)
         overhead = result["proxy_overhead"]

@@ -7,7 +7,9 @@ mocked AWS for the demo, the tests and the benchmarks.
   Namespace deletion, ResourceQuota, ClusterRole aggregation) on loopback with generated certificates and
   RBAC; no scheduler or kubelet.
 * :class:`MotoServer` runs moto's AWS mock server in a separate process.
-* :class:`AwsProxy` counts the AWS calls a process makes and injects faults moto never produces.
+* :class:`AwsProxy` counts the AWS calls a process makes and injects faults moto never produces; it can also emit
+  the events AWS would send for other callers' writes (:class:`EventEmitter`), into the queue and rules of
+  :func:`deploy_events_stack` (the shipped CloudFormation template).
 
 * :mod:`ecr_operator_dev.demo` (``ecr-operator-dev demo``) runs all of it with the operator and an example.
 
@@ -15,6 +17,7 @@ A separate distribution (``dev/pyproject.toml``, ``ecr-operator-dev``), installe
 """
 
 from ._process import DevEnvError, ProcessExitedError
+from .awsevents import EventEmitter, EventsStack, deploy_events_stack
 from .awsproxy import READ_PREFIXES, AwsProxy, Call, Fault
 from .binaries import ControlPlaneBinaries, ensure_controlplane_binaries
 from .controlplane import LocalControlPlane
@@ -27,10 +30,13 @@ __all__ = [
     "Call",
     "ControlPlaneBinaries",
     "DevEnvError",
+    "EventEmitter",
+    "EventsStack",
     "Fault",
     "LocalControlPlane",
     "MotoServer",
     "OperatorProcess",
     "ProcessExitedError",
+    "deploy_events_stack",
     "ensure_controlplane_binaries",
 ]

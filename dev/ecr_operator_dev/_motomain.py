@@ -1,5 +1,6 @@
 """``python -m ecr_operator_dev._motomain``: moto's server, minus a cost real KMS does not have, plus ECR's pull
-through cache rules and repository creation templates (:mod:`ecr_operator_dev.moto_ecr`), which moto lacks.
+through cache rules and repository creation templates (:mod:`ecr_operator_dev.moto_ecr`), which moto lacks, and
+the ``account`` field in the events EventBridge delivers to SQS.
 
 moto 5 gives every KMS key an RSA-2048 private key, symmetric ones included (for Sign/Verify on asymmetric
 keys), generated in ``CreateKey``: ~50 ms of CPU per key, several times everything else a create of an
@@ -59,8 +60,20 @@ def install_lazy_symmetric_keys() -> None:
     setattr(models, "generate_private_key", generate_private_key)  # noqa: B010 (what CreateKey calls)
 
 
+def install_event_account() -> None:
+    """moto 5.2 leaves ``account`` out of an event delivered to a target without an input transformer; AWS sends
+    every field of the envelope (the operator maps events to resources by it)."""
+    from moto.events.utils import EventTemplateParser
+
+    EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = (
+        '{"version": "0", "id": "<id>", "detail-type": "<detail-type>", "source": "<source>", "account": "<account>", '
+        '"time": <time>, "region": "<region>", "resources": <resources>, "detail": <detail>}'
+    )
+
+
 def main() -> None:
     install_lazy_symmetric_keys()
+    install_event_account()
     from moto.server import main as moto_main
 
     from ecr_operator_dev import moto_ecr

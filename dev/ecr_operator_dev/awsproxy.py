@@ -4,13 +4,15 @@ Point a process at it with ``AWS_ENDPOINT_URL=proxy.endpoint_url``: every reques
 :class:`Call` (service, operation, status), so benchmarks count exactly what a process sends, and tests
 can inject AWS faults moto never produces (throttling, 5xx, access denied, slow or dropped connections,
 requests that never reach AWS, answers that are lost) or act at the N-th call (e.g. SIGKILL the operator
-between two AWS calls).
+between two AWS calls). With :meth:`AwsProxy.emit_events` it also sends the events AWS would send to EventBridge
+for every successful ECR and KMS write of anyone but the operator (``awsevents.EventEmitter``).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import logging
 import re
 import socket
 import threading
@@ -18,10 +20,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from ._process import Service
+from .awsevents import EventEmitter
 
 __all__ = ["READ_PREFIXES", "AwsProxy", "Call", "Fault", "is_read"]
 
@@ -44,7 +47,12 @@ _SERVICES = {
     "AmazonEC2ContainerRegistry_V20150921": "ecr",
     "TrentService": "kms",
     "ResourceGroupsTaggingAPI_20170126": "tagging",
+    "AmazonSQS": "sqs",
+    "AWSEvents": "events",
 }
+_CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/\d{8}/(?P<region>[^/,\s]+)/")
+_EMITTING = ("ecr", "kms")
+log = logging.getLogger(__name__)
 
 _FAULT_RESPONSES: dict[str, tuple[int, str, str]] = {
     "throttle": (400, "ThrottlingException", "Rate exceeded"),
@@ -64,10 +72,9 @@ _THROTTLING: dict[str, tuple[int, str]] = {
     "sts": (400, "Throttling"),
 }
 _RATE_PREFIXES = {"tagging": "tag"}
+"""Proxy service name -> the prefix rate specs use (IAM's: ``tag:GetResources``)."""
 _ROLE_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/")
 _ACCESS_KEY_ID = re.compile(r"<AccessKeyId>([^<]+)</AccessKeyId>")
-_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
-"""Proxy service name -> the prefix rate specs use (IAM's: ``tag:GetResources``)."""
 
 
 def _error_response(service: str, status: int, code: str, message: str) -> tuple[int, bytes, dict[str, str]]:
@@ -102,15 +109,6 @@ class _Bucket:
         return False
 
 
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,]+/[0-9]{8}/(?P<region>[^/,]+)/")
-
-
-def _signed_region(authorization: str | None) -> str:
-    """The region of a SigV4 ``Authorization`` header's credential scope."""
-    found = _CREDENTIAL_SCOPE.search(authorization or "")
-    return found.group("region") if found else ""
-
-
 def is_read(operation: str) -> bool:
     return operation.startswith(READ_PREFIXES)
 
@@ -127,6 +125,8 @@ class Call:
     """The fault kind injected instead of (or before) forwarding, if any."""
     region: str = ""
     """The region the request was signed for (SigV4 credential scope); "" when unsigned."""
+    access_key: str = ""
+    """The access key id the request was signed with: who called."""
 
     @property
     def read(self) -> bool:
@@ -209,6 +209,8 @@ class AwsProxy(Service):
         """Access key id -> the account of the role whose AssumeRole returned it."""
         self._unindexed: dict[str, float] = {}
         """KMS key ARN -> time.monotonic() until which the tagging API does not show it."""
+        self._emitter: EventEmitter | None = None
+        self._quiet_keys: frozenset[str] = frozenset()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -293,6 +295,31 @@ class AwsProxy(Service):
                 bucket = self._buckets[name] = _Bucket(rate, max(1.0, rate * self._burst_seconds))
             return not bucket.take()
 
+    def emit_events(self, operator_access_keys: frozenset[str] | set[str], emitter: EventEmitter | None = None) -> None:
+        """From now on, every successful ECR and KMS write signed with an access key not in ``operator_access_keys``
+        puts the events AWS would send on moto's default bus of its region (the operator's own writes are told
+        apart by their access key: it runs with credentials of its own)."""
+        with self._lock:
+            self._emitter = emitter or EventEmitter(f"http://{self._upstream_host}:{self._upstream_port}")
+            self._quiet_keys = frozenset(operator_access_keys)
+
+    @property
+    def emitter(self) -> EventEmitter | None:
+        return self._emitter
+
+    def _emit(self, service: str, operation: str, headers: Any, body: bytes, payload: bytes) -> None:
+        with self._lock:
+            emitter, quiet = self._emitter, self._quiet_keys
+        if emitter is None or service not in _EMITTING or is_read(operation):
+            return
+        key, region = _caller(headers)
+        if key in quiet or not region:
+            return
+        try:
+            emitter.write(service, operation, region, key, json.loads(body or b"{}"), json.loads(payload or b"{}"))
+        except Exception:  # the harness's events are best effort, as AWS's are
+            log.exception("could not emit the events of %s:%s", service, operation)
+
     def set_tag_index_lag(self, seconds: float) -> None:
         """Hide each KMS key from the tagging API's GetResources for ``seconds`` after its CreateKey (0: off).
 
@@ -332,7 +359,7 @@ class AwsProxy(Service):
         if found is None:
             return None
         with self._lock:
-            return self._key_accounts.get(found.group(1))
+            return self._key_accounts.get(found.group("key"))
 
     def _lag_tag_index(self, payload: bytes) -> bytes:
         """GetResources' answer without the resources the index does not show yet."""
@@ -391,29 +418,33 @@ class AwsProxy(Service):
                 started = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 service, operation = _identify(self.headers.get("X-Amz-Target"), body, self.path)
-                region = _signed_region(self.headers.get("Authorization"))
+                key, region = _caller(self.headers)
                 fault = proxy._fault_for(operation, body, proxy._account_of(self.headers.get("Authorization")))
                 if fault is not None and fault.kind == "drop":
-                    self._hang_up(Call(service, operation, 0, started, "drop", region))
+                    self._hang_up(Call(service, operation, 0, started, "drop", region, key))
                     return
                 if fault is not None and fault.kind in _FAULT_RESPONSES:
                     status, code, message = _FAULT_RESPONSES[fault.kind]
                     self._respond(*_error_response(service, status, code, message))
-                    proxy._record(Call(service, operation, status, started, fault.kind, region))
+                    proxy._record(Call(service, operation, status, started, fault.kind, region, key))
                     return
                 if proxy._over_rate(service, operation):
                     status, code = _THROTTLING[service]
                     self._respond(*_error_response(service, status, code, "Rate exceeded"))
-                    proxy._record(Call(service, operation, status, started, "rate", region))
+                    proxy._record(Call(service, operation, status, started, "rate", region, key))
                     return
                 if fault is not None and fault.kind == "delay":
                     time.sleep(fault.delay_seconds)
                 for hook in proxy._hooks("before"):
                     hook(service, operation)
                 if fault is not None and fault.kind == "abort":
-                    self._hang_up(Call(service, operation, 0, started, "abort", region))
+                    self._hang_up(Call(service, operation, 0, started, "abort", region, key))
                     return
-                status, payload, headers = proxy._forward(self.command, self.path, dict(self.headers), body)
+                try:
+                    status, payload, headers = proxy._forward(self.command, self.path, dict(self.headers), body)
+                except (OSError, http.client.HTTPException):  # moto went away (a teardown): hang up, like it did
+                    self._hang_up(Call(service, operation, 0, started, "upstream_gone", region, key))
+                    return
                 if status == 200 and operation == "AssumeRole":
                     proxy._note_assumed_role(body, payload)
                 if status == 200 and operation == "CreateKey":
@@ -423,10 +454,14 @@ class AwsProxy(Service):
                 for hook in proxy._hooks("after"):
                     hook(service, operation)
                 if fault is not None and fault.kind == "lose_response":
-                    self._hang_up(Call(service, operation, 0, started, "lose_response", region))
+                    self._hang_up(Call(service, operation, 0, started, "lose_response", region, key))
+                    if status == 200:
+                        proxy._emit(service, operation, self.headers, body, payload)
                     return
                 self._respond(status, payload, headers)
-                proxy._record(Call(service, operation, status, started, fault.kind if fault else None, region))
+                proxy._record(Call(service, operation, status, started, fault.kind if fault else None, region, key))
+                if status == 200:
+                    proxy._emit(service, operation, self.headers, body, payload)
 
             def _hang_up(self, call: Call) -> None:
                 """Close the connection without an answer."""
@@ -462,6 +497,12 @@ class AwsProxy(Service):
             return response.status, response.read(), dict(response.getheaders())
         finally:
             connection.close()
+
+
+def _caller(headers: Any) -> tuple[str, str]:
+    """(access key id, region) from a SigV4 Authorization header; ("", "") when unsigned."""
+    found = _CREDENTIAL.search(str(headers.get("Authorization") or ""))
+    return (found.group("key"), found.group("region")) if found else ("", "")
 
 
 def _identify(target: str | None, body: bytes, path: str) -> tuple[str, str]:

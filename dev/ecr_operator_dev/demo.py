@@ -1,7 +1,10 @@
 """`ecr-operator-dev demo`: the whole product on one machine, no cloud account.
 
-Builds (or reuses) a real kube-apiserver + etcd, starts moto's AWS server, installs the CRD, runs the
-operator as a separate process, applies a manifest, waits for Ready and shows what exists on both sides.
+Builds (or reuses) a real kube-apiserver + etcd, starts moto's AWS server, sets up the events queue (the shipped
+CloudFormation template, deployed into moto), installs the CRD, runs the operator as a separate process behind the
+harness's AWS proxy (which emits the events AWS would send for anyone else's writes), applies a manifest, waits for
+Ready and shows what exists on both sides; then makes a console-style change and shows it reverted, and pushes an
+image and shows it in ``kubectl get ecr``, both within about a second, by events.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any
 import boto3
 import yaml
 
+from .awsevents import deploy_events_stack
+from .awsproxy import AwsProxy
 from .awsread import image_manifest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # dev/ecr_operator_dev/demo.py
@@ -113,36 +118,82 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-DEMO_INVENTORY_SECONDS = 5
+OPERATOR_KEY = "testing"
+"""The operator's access key (moto's environment); the "console" signs with another, so its writes make events."""
+CONSOLE_KEY = "console-user"
+EVENT_TIMEOUT = 30.0
 
 
-def _push_and_scan(body: dict[str, Any], endpoint_env: dict[str, str]) -> str:
-    """An image in the demo repository (moto takes a manifest without blobs) and its scan; returns its digest."""
-    status = body["status"]
-    session = boto3.session.Session(
-        aws_access_key_id=endpoint_env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=endpoint_env["AWS_SECRET_ACCESS_KEY"],
-        region_name=status["region"],
+def _console(service: str, proxy_url: str, region: str) -> Any:
+    """Somebody at the AWS console: through the proxy (which emits the events AWS would), with a key of their own."""
+    return boto3.client(
+        service, endpoint_url=proxy_url, region_name=region, aws_access_key_id=CONSOLE_KEY, aws_secret_access_key="x"
     )
-    ecr = session.client("ecr", endpoint_url=endpoint_env["AWS_ENDPOINT_URL"])
+
+
+def _until(check: Any, what: str, timeout: float = EVENT_TIMEOUT) -> float:
+    """Seconds until ``check()`` is truthy (polled every 50 ms)."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"{what}: not within {timeout:.0f}s")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def _status(kubectl: str, env: dict[str, str], ref: list[str]) -> dict[str, Any]:
+    status: dict[str, Any] = json.loads(_kubectl(kubectl, env, "get", *ref, "-o", "json")).get("status") or {}
+    return status
+
+
+def _show_events(kubectl: str, env: dict[str, str], ref: list[str], body: dict[str, Any], moto_env: dict[str, str],
+                 proxy_url: str) -> None:  # fmt: skip
+    """A console change reverted, a push and its scan shown: each by the event AWS sends, not by a timer."""
+    status = body["status"]
+    region, name = status["region"], status["repositoryName"]
+    console_ecr = _console("ecr", proxy_url, region)
+    direct = boto3.client(
+        "ecr", endpoint_url=moto_env["AWS_ENDPOINT_URL"], region_name=region,
+        aws_access_key_id=OPERATOR_KEY, aws_secret_access_key=OPERATOR_KEY,
+    )  # fmt: skip
+
+    def lifecycle() -> bool:
+        try:
+            return bool(direct.get_lifecycle_policy(repositoryName=name))
+        except direct.exceptions.LifecyclePolicyNotFoundException:
+            return False
+
+    if lifecycle():
+        _say("the console deletes the lifecycle policy (CloudTrail's DeleteLifecyclePolicy event -> the queue)")
+        console_ecr.delete_lifecycle_policy(repositoryName=name)
+        print(f"  restored by the operator after {_until(lifecycle, 'the lifecycle policy restored'):.2f}s\n")
+    _say("the console sets the tags immutable")
+    console_ecr.put_image_tag_mutability(repositoryName=name, imageTagMutability="IMMUTABLE")
+    wanted = status.get("imageTagMutability") or "MUTABLE"
+
+    def mutability() -> bool:
+        found = direct.describe_repositories(repositoryNames=[name])["repositories"][0]["imageTagMutability"]
+        return bool(found == wanted)
+
+    print(f"  back to {wanted} after {_until(mutability, 'the tag mutability restored'):.2f}s\n")
+
+    _say("pushing an image (700 MiB, tag v1.0.0): ECR's push event -> status.images")
     size = 734_003_200  # moto reports the manifest's config size as the image size: a 700 MiB image
-    name = status["repositoryName"]
-    image = ecr.put_image(repositoryName=name, imageManifest=image_manifest(size), imageTag="v1.0.0")["image"]
+    image = console_ecr.put_image(repositoryName=name, imageManifest=image_manifest(size), imageTag="v1.0.0")["image"]
     digest: str = image["imageId"]["imageDigest"]
-    ecr.start_image_scan(repositoryName=name, imageId={"imageDigest": digest})
-    return digest
-
-
-def _wait_inventory(kubectl: str, env: dict[str, str], ref: list[str], timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = json.loads(_kubectl(kubectl, env, "get", *ref, "-o", "json"))
-        status = body.get("status") or {}
-        if (status.get("images") or {}).get("count") and (status.get("scan") or {}).get("status") == "COMPLETE":
-            return body
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the inventory did not show the pushed image within {timeout:.0f}s: {status}")
-        time.sleep(0.5)
+    shown = _until(lambda: (_status(kubectl, env, ref).get("images") or {}).get("count"), "the push in status")
+    print(f"  in status after {shown:.2f}s:")
+    print(_kubectl(kubectl, env, "get", "ecrrepositories", "-A"))
+    _say("scanning it: ECR's scan event carries the findings -> status.scan, no read")
+    console_ecr.start_image_scan(repositoryName=name, imageId={"imageDigest": digest})
+    scanned = _until(
+        lambda: (_status(kubectl, env, ref).get("scan") or {}).get("status") == "COMPLETE", "the scan in status"
+    )
+    latest = _status(kubectl, env, ref)
+    scan, cost = latest["scan"], latest["estimatedMonthlyCostUSD"]
+    print(f"  after {scanned:.2f}s: newest image {digest} {scan['imageTags']}: scan {scan['status']}, findings")
+    print(f"  {scan.get('findingSeverityCounts')}; estimated ${cost}/month")
+    print()
 
 
 def run_demo(manifest: Path, exit_after_ready: bool, workdir: Path | None, timeout: float) -> int:
@@ -168,6 +219,10 @@ def run_demo(manifest: Path, exit_after_ready: bool, workdir: Path | None, timeo
         moto = stack.enter_context(MotoServer(workdir, die_with_parent=False))
         _say(f"AWS emulator (moto) is up at {moto.endpoint_url}")
         env = {**os.environ, "KUBECONFIG": str(controlplane.kubeconfig), **moto.aws_environment(region)}
+        queue = deploy_events_stack(moto.endpoint_url, region)
+        _say(f"events queue (deploy/aws/cloudformation/events-queue.yaml, deployed into moto): {queue.queue_url}")
+        proxy = stack.enter_context(AwsProxy(upstream=moto.endpoint_url))
+        proxy.emit_events({OPERATOR_KEY})
 
         _say("installing the EcrRepository CRD")
         _kubectl(kubectl, env, "apply", "-f", str(REPO_ROOT / "crds"))
@@ -179,10 +234,10 @@ def run_demo(manifest: Path, exit_after_ready: bool, workdir: Path | None, timeo
         operator = stack.enter_context(
             OperatorProcess(
                 kubeconfig=controlplane.kubeconfig,
-                aws_env=moto.aws_environment(region),
+                aws_env={**moto.aws_environment(region), "AWS_ENDPOINT_URL": proxy.endpoint_url},
                 log_path=log_path,
-                # A short inventory interval so that the pushed image shows up within seconds (default 15 min).
-                args=["--region", region, "--cluster-id", "demo", "--inventory-interval", str(DEMO_INVENTORY_SECONDS)],
+                # With the queue the resync and the inventory are 6-hourly safety nets: the events do the work.
+                args=["--region", region, "--cluster-id", "demo", "--events-queue-url", queue.queue_url],
             )
         )
 
@@ -203,26 +258,20 @@ def run_demo(manifest: Path, exit_after_ready: bool, workdir: Path | None, timeo
         for line in _aws_summary(body, env):
             print(f"  {line}")
         print()
-        _say("pushing an image (700 MiB, tag v1.0.0) and scanning it; the inventory timer refreshes status")
-        digest = _push_and_scan(body, env)
         try:
-            body = _wait_inventory(kubectl, env, ref, 6 * DEMO_INVENTORY_SECONDS)
+            _show_events(kubectl, env, ref, body, moto.aws_environment(region), proxy.endpoint_url)
         except RuntimeError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            print(log_path.read_text()[-4000:], file=sys.stderr)
             return 1
-        print(_kubectl(kubectl, env, "get", "ecrrepositories", "-A"))
-        status = body["status"]
-        print(f"  newest image {digest} {status['scan']['imageTags']}: scan {status['scan']['status']}, findings")
-        print(f"  {status['scan'].get('findingSeverityCounts')}; estimated ${status['estimatedMonthlyCostUSD']}/month")
-        print()
         if exit_after_ready:
             _say("converged; stopping (--exit-after-ready)")
             return 0
         print("Try it (in another shell):")
         print(f"  export KUBECONFIG={controlplane.kubeconfig}")
         print(
-            f"  export AWS_ENDPOINT_URL={moto.endpoint_url} AWS_ACCESS_KEY_ID=testing "
-            f"AWS_SECRET_ACCESS_KEY=testing AWS_REGION={region}"
+            f"  export AWS_ENDPOINT_URL={proxy.endpoint_url} AWS_ACCESS_KEY_ID={CONSOLE_KEY} "
+            f"AWS_SECRET_ACCESS_KEY=x AWS_REGION={region}   # through the proxy: your writes make events"
         )
         print(f"  {kubectl} get ecr -A;  {kubectl} edit ecr -n {namespace} {document['metadata']['name']}")
         print(f"  operator log: {log_path}")

@@ -15,7 +15,12 @@ from typing import Any
 import pytest
 from install_support import CHART, by_key, helm_fixture, helm_template, refused  # noqa: F401
 
-from ecr_operator.cli.main import build_parser
+from ecr_operator.cli.main import build_parser, intervals
+from ecr_operator.core.settings import (
+    DEFAULT_EVENTS_RESYNC_SECONDS,
+    DEFAULT_INVENTORY_SECONDS,
+    DEFAULT_RESYNC_SECONDS,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -66,6 +71,12 @@ SAMPLES: dict[str, tuple[tuple[str, ...], str, Any]] = {
     "--metrics-port": (("metrics.port=9100",), "metrics_port", 9100),
     "--metrics-address": (('settings.metricsAddress="127.0.0.1"',), "metrics_address", "127.0.0.1"),
     "--readiness-interval": (("settings.readinessInterval=5",), "readiness_interval", 5.0),
+    "--events-queue-url": (
+        ('settings.eventsQueueUrl="https://sqs.eu-west-1.amazonaws.com/111122223333/ecr-operator-events"',),
+        "events_queue_url",
+        "https://sqs.eu-west-1.amazonaws.com/111122223333/ecr-operator-events",
+    ),
+    "--events-fallback-interval": (("settings.eventsFallbackInterval=300",), "events_fallback_interval", 300.0),
     "--per-resource-findings-metrics": (
         ("settings.perResourceFindingsMetrics=true",),
         "per_resource_findings_metrics",
@@ -93,9 +104,11 @@ def container_env(objects: list[dict[str, Any]], secrets: Mapping[str, Mapping[s
     for entry in container.get("env", []):
         if "value" in entry:
             env[entry["name"]] = entry["value"]
-        else:
+        elif "secretKeyRef" in entry["valueFrom"]:
             reference = entry["valueFrom"]["secretKeyRef"]
             env[entry["name"]] = secrets[reference["name"]][reference["key"]]
+        else:  # the downward API: the Pod's own name, namespace and uid, read by no setting
+            assert set(entry["valueFrom"]) == {"fieldRef"}, entry
     return env
 
 
@@ -146,12 +159,13 @@ def test_each_value_reaches_the_operator_as_its_setting(
 
 def test_the_defaults_reach_the_operator(helm: Path, clean_environment: pytest.MonkeyPatch) -> None:
     args = parsed_by_the_operator(helm_template(helm), clean_environment)
-    assert (args.region, args.cluster_id, args.resync_interval, args.log_format) == (
-        "ap-northeast-2",
-        "my-cluster",
-        600.0,
-        "json",
-    )
+    assert (args.region, args.cluster_id, args.log_format) == ("ap-northeast-2", "my-cluster", "json")
+    # The intervals are the operator's own defaults, so that an events queue lengthens them (docs/events.md).
+    assert (args.resync_interval, args.inventory_interval) == (None, None)
+    assert intervals(args) == (DEFAULT_RESYNC_SECONDS, DEFAULT_INVENTORY_SECONDS)
+    queued = helm_template(helm, "settings.eventsQueueUrl=https://sqs.ap-northeast-2.amazonaws.com/1/q")
+    lengthened = DEFAULT_EVENTS_RESYNC_SECONDS
+    assert intervals(parsed_by_the_operator(queued, clean_environment)) == (lengthened, lengthened)
     assert (args.namespace, args.all_namespaces, args.peering) == (None, False, "ecr-operator")
     assert args.liveness == "http://0.0.0.0:8080/healthz"
     without_peering = helm_template(helm, "peering.enabled=false", "replicaCount=1")
@@ -255,6 +269,7 @@ def test_export_role_bindings_only_where_listed(helm: Path) -> None:
         ('settings.adoption="sometimes"', "adoption"),
         ('settings.logFormat="xml"', "logFormat"),
         ("settings.resyncInterval=0", "resyncInterval"),
+        ('settings.eventsQueueUrl="not a url"', "eventsQueueUrl"),
         ('settings.clusterID="x"', "clusterID"),
         ('watchNamespaces=["Team A"]', "watchNamespaces"),
         ("metrics.port=99999", "port"),

@@ -1,6 +1,6 @@
 """deploy/iam-policy.json proven on the wire: the operator runs behind a recording proxy through every code
-path we can reach (the inventory's image and scan reads too), and the AWS operations it sent are exactly the
-actions the policy allows."""
+path we can reach (the inventory's image and scan reads too, and an events queue: deploy/aws/'s consumer policy),
+and the AWS operations it sent are exactly the actions the policies allow."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from support import (
     DEPLOY,
@@ -28,11 +29,11 @@ from support import (
     wait_for,
 )
 
-from ecr_operator_dev import AwsProxy, ControlPlaneBinaries, MotoServer
+from ecr_operator_dev import AwsProxy, ControlPlaneBinaries, MotoServer, deploy_events_stack
 
 pytestmark = pytest.mark.e2e
 
-PREFIXES = {"ecr": "ecr", "kms": "kms", "tagging": "tag", "sts": "sts"}
+PREFIXES = {"ecr": "ecr", "kms": "kms", "tagging": "tag", "sts": "sts", "sqs": "sqs"}
 MAPPED_ROLE = "arn:aws:iam::222233334444:role/ecr-operator-iam"
 NO_PERMISSION_NEEDED = {"sts:GetCallerIdentity"}  # every identity may call it: the readiness probe
 INDIRECT = {
@@ -45,6 +46,7 @@ INDIRECT = {
 
 def policy_actions() -> set[str]:
     statements = json.loads((DEPLOY / "iam-policy.json").read_text())["Statement"]
+    statements += json.loads((DEPLOY / "aws" / "iam-events-queue-policy.json").read_text())["Statement"]
     actions: set[str] = set()
     for statement in statements:
         listed = statement["Action"]
@@ -66,6 +68,14 @@ def test_recorded_calls_match_the_policy_exactly(
     # A Namespace mapped to another account: the operator assumes its role (sts:AssumeRole).
     mapped = cluster.namespace("iam-mapped", {"ecr.platform.dev/aws-role-arn": MAPPED_ROLE})
     names = {app: unique(f"iam-{app}") for app in ("kms", "aes", "byok", "orphan", "adopt")}
+    queue = deploy_events_stack(moto_server.endpoint_url, REGION, stack_name=cluster_id, queue_name=cluster_id)
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=moto_server.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
     with AwsProxy(upstream=moto_server.endpoint_url) as proxy:
         operator: Operator = operator_process(
@@ -74,7 +84,8 @@ def test_recorded_calls_match_the_policy_exactly(
             log_path=tmp_path / "operator.log",
             cluster_id=cluster_id,
             resync_seconds=3,
-            extra_args=("--adoption", "everywhere"),  # the adoption path needs EcrAdoptUnownedRepositories
+            # The adoption path needs EcrAdoptUnownedRepositories; the events queue the consumer policy.
+            extra_args=("--adoption", "everywhere", "--events-queue-url", queue.queue_url),
         )
 
         def log() -> str:
@@ -198,6 +209,18 @@ def test_recorded_calls_match_the_policy_exactly(
             assert aws.repository(names["byok"]) is not None, "Retain keeps the repository"
             assert [aws.repository(names[n]) for n in ("kms", "aes", "orphan", "adopt")] == [None] * 4
             assert aws.key(key_arn)["KeyState"] == "PendingDeletion"
+
+            # The events queue: a message received and deleted (GetQueueAttributes and ReceiveMessage run anyway).
+            sqs.send_message(QueueUrl=queue.queue_url, MessageBody="not an event")
+
+            def drained() -> bool:
+                attributes = sqs.get_queue_attributes(
+                    QueueUrl=queue.queue_url,
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"]
+                return all(int(v) == 0 for v in attributes.values())
+
+            wait_for(drained, "the operator to delete the message", timeout=60, context=log)
 
         calls = proxy.calls()
 

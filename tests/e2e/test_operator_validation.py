@@ -53,7 +53,7 @@ def test_immutable_fields_are_refused(ns: Namespace, patch: dict[str, Any], fiel
         (
             {"crossAccountPull": {"enabled": True, "allowedAccountIds": []}},
             "spec.crossAccountPull.allowedAccountIds",
-            "must list at least one account when enabled",
+            "must list at least one entry when enabled",
         ),
         (
             {"crossAccountPull": {"enabled": True, "allowedAccountIds": ["12345"]}},

@@ -47,6 +47,8 @@ CHART_VALUES: dict[str, str | None] = {
     "--metrics-port": "metrics.port",  # also the container port, the Service and the readiness probe
     "--metrics-address": "settings.metricsAddress",
     "--readiness-interval": "settings.readinessInterval",
+    "--events-queue-url": "settings.eventsQueueUrl",
+    "--events-fallback-interval": "settings.eventsFallbackInterval",
     "--per-resource-findings-metrics": "settings.perResourceFindingsMetrics",
     # Not values, on purpose (extraEnv / extraArgs reach them anyway):
     "--peering-priority": None,  # one value for every replica of a Deployment: kopf would pause them all

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ecr_operator.cli.main import ENV_PREFIX, RUN_FLAGS_WITHOUT_ENV, build_parser
+from ecr_operator.cli.main import ENV_PREFIX, RUN_FLAGS_WITHOUT_ENV, build_parser, intervals
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -152,9 +152,20 @@ def test_plan_follows_the_same_rule(monkeypatch: pytest.MonkeyPatch, capsys: pyt
 
 def test_defaults_without_variables() -> None:
     args = build_parser().parse_args(["run"])
-    assert (args.namespace, args.all_namespaces, args.workers, args.resync_interval) == (None, False, 8, 600.0)
+    assert (args.namespace, args.all_namespaces, args.workers, intervals(args)) == (None, False, 8, (600.0, 900.0))
     assert (args.peering, args.peering_priority, args.peering_lifetime, args.verbose) == (None, None, 60, False)
     assert args.required_tags == ("owner", "cost_center", "resource_lifecycle", "data_class", "service")
+
+
+def test_an_events_queue_lengthens_the_default_intervals_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/ecr-operator-events"
+    args = build_parser().parse_args(["run", "--events-queue-url", queue])
+    assert (args.events_queue_url, intervals(args), args.events_fallback_interval) == (queue, (21600.0, 21600.0), 600.0)
+    args = build_parser().parse_args(["run", "--events-queue-url", queue, "--resync-interval", "3600"])
+    assert intervals(args) == (3600.0, 21600.0), "an interval given stays as given"
+    monkeypatch.setenv(f"{ENV_PREFIX}EVENTS_QUEUE_URL", queue)
+    monkeypatch.setenv(f"{ENV_PREFIX}INVENTORY_INTERVAL", "60")
+    assert intervals(build_parser().parse_args(["run"])) == (21600.0, 60.0)
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,21 @@ PLAN_CORPUS: dict[str, tuple[str, str]] = {
     "registry-spec-a-number": (f"{API}\nkind: EcrRegistry\nmetadata: {{name: r}}\nspec: 42\n", "spec"),
     "unknown-field": (f"{REPO}metadata: {{name: xy}}\nspec: {{repositoryNam: ab}}\n", "spec.repositoryNam"),
     "not-utf8": ("\udcff", "not UTF-8"),
+    # A hostile manifest: a YAML alias bomb (six levels of nine aliases: over a million values) and a value containing
+    # itself, both hidden where any JSON is allowed (a policy statement's Condition).
+    "alias-bomb": (
+        f"{REPO}metadata: {{name: x}}\nspec:\n  repositoryPolicy:\n    statements:\n"
+        "      - {Effect: Allow, Principal: '*', Action: 'ecr:*', Condition: {StringEquals: {\n"
+        "          k0: &a0 [a, a, a, a, a, a, a, a, a],\n"
+        + "".join(f"          k{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}],\n" for i in range(1, 6))
+        + "          k: *a5}}}\n",
+        "values may come from aliases",
+    ),
+    "alias-loop": (
+        f"{REPO}metadata: {{name: x}}\nspec:\n  repositoryPolicy:\n    statements:\n"
+        "      - &s {Effect: Allow, Principal: '*', Action: 'ecr:*', Condition: {StringEquals: {k: [*s]}}}\n",
+        "a YAML alias refers to a node that contains it",
+    ),
 }
 
 

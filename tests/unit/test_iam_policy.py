@@ -1,5 +1,6 @@
-"""deploy/iam-policy.json against the source: every AWS operation the operator can call is allowed, and the
-policy allows nothing the operator never calls (fast, no AWS). tests/e2e/test_iam.py proves it on the wire."""
+"""deploy/iam-policy.json (and, for --events-queue-url, deploy/aws/iam-events-queue-policy.json) against the source:
+every AWS operation the operator can call is allowed, and the policies allow nothing the operator never calls (fast,
+no AWS). tests/e2e/test_iam.py proves it on the wire."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from ecr_operator_dev.awsproxy import READ_PREFIXES
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = REPO_ROOT / "operator" / "ecr_operator"
 POLICY = REPO_ROOT / "deploy" / "iam-policy.json"
+EVENTS_POLICY = REPO_ROOT / "deploy" / "aws" / "iam-events-queue-policy.json"
+"""The events queue consumer's extra permissions (the CloudFormation template and Terraform module grant the same)."""
 
 # AwsClients attribute -> (botocore service name, IAM action prefix)
 SERVICES = {
@@ -26,6 +29,7 @@ SERVICES = {
     "kms": ("kms", "kms"),
     "sts": ("sts", "sts"),
     "tagging": ("resourcegroupstaggingapi", "tag"),
+    "sqs": ("sqs", "sqs"),
 }
 INDIRECT = {
     # Authorised against the operator's identity but sent by ECR itself (kms:ViaService), when it creates a
@@ -147,8 +151,8 @@ def iam_action(service_attr: str, method: str) -> str:
     return f"{prefix}:{api_names[method]}"
 
 
-def policy_statements() -> list[dict[str, Any]]:
-    statements: list[dict[str, Any]] = json.loads(POLICY.read_text())["Statement"]
+def policy_statements(path: Path = POLICY) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = json.loads(path.read_text())["Statement"]
     return statements
 
 
@@ -157,7 +161,8 @@ def _listed(value: str | list[str]) -> list[str]:
 
 
 def policy_actions() -> set[str]:
-    return {action for s in policy_statements() if s["Effect"] == "Allow" for action in _listed(s["Action"])}
+    statements = policy_statements() + policy_statements(EVENTS_POLICY)
+    return {action for s in statements if s["Effect"] == "Allow" for action in _listed(s["Action"])}
 
 
 def test_the_scanner_finds_the_operators_calls() -> None:
@@ -172,6 +177,9 @@ def test_the_scanner_finds_the_operators_calls() -> None:
         ("kms", "enable_key_rotation"),
         ("kms", "disable_key_rotation"),
         ("sts", "assume_role"),
+        ("sqs", "receive_message"),
+        ("sqs", "delete_message"),
+        ("sqs", "get_queue_attributes"),
     ]:
         assert expected in operations
 
@@ -220,6 +228,13 @@ def test_statement_scoping(statement: dict[str, Any]) -> None:
         # Every write is bound to this cluster's ownership tag, or (grants) to ECR acting on our behalf.
         condition = json.dumps(statement.get("Condition", {}))
         assert "ecr.platform.dev/cluster" in condition or "kms:ViaService" in condition, statement["Sid"]
+
+
+def test_the_events_queue_policy_names_the_queue_only() -> None:
+    [statement] = policy_statements(EVENTS_POLICY)
+    assert statement["Effect"] == "Allow" and statement["Resource"].startswith("arn:aws:sqs:")
+    assert "*" not in statement["Resource"].rsplit(":", 1)[-1], "one queue, by name"
+    assert {a.split(":")[0] for a in statement["Action"]} == {"sqs"}
 
 
 def test_the_target_account_trust_policy_admits_only_the_operator_with_the_external_id() -> None:

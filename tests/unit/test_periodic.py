@@ -65,3 +65,21 @@ def test_a_deleted_object_leaves_nothing() -> None:
     ticks.tick("a")
     ticks.forget("a")
     assert len(ticks) == 0
+
+
+def test_a_lengthened_cadence_keeps_the_tick_and_its_fallback_applies_while_falling_back() -> None:
+    fallback = Cadence.of(600, 600)
+    lengthened = fallback.lengthened(21600, 21600)
+    assert lengthened == Cadence(600, 36, 36)
+    ticks = Ticks(lengthened, fallback=fallback)
+    uid = str(uuid.uuid4())
+    assert sum(ticks.tick(uid).resync for _ in range(72)) == 2
+    ticks.falling_back = True
+    assert [ticks.tick(uid) for _ in range(3)] == [Due(resync=True, timer=True)] * 3
+    ticks.falling_back = False
+    assert sum(ticks.tick(uid).timer for _ in range(36)) == 1
+
+
+def test_a_fallback_must_tick_with_the_cadence() -> None:
+    with pytest.raises(ValueError, match="tick"):
+        Ticks(Cadence(600, 36, 36), fallback=Cadence(300, 1, 1))

@@ -353,6 +353,20 @@ def test_a_malformed_statement_is_invalid_spec_naming_it(statement: dict[str, An
     assert text in error.message, error.message
 
 
+def test_a_hostile_statement_gets_a_bounded_message_naming_how_much_is_wrong() -> None:
+    # Thousands of bad values (the statement's lists are bounded only by the object's size): the message goes into
+    # status and a Warning Event, so it lists a few and counts the rest instead of growing with the input.
+    actions = [f"BatchGetImage{n}" + "x" * 200 for n in range(20000)]
+    condition = {"StringEquals": {f"key{n}" + "k" * (100000 if n == 0 else 0): [{"deep": n}] for n in range(5000)}}
+    statement = {"Effect": "Allow", "Principal": "*", "Action": actions, "Condition": condition}
+    error = _judge(repositoryPolicy={"statements": [statement] * 3})
+    assert error.reason == Reason.INVALID_SPEC
+    assert len(error.message) < 10000, len(error.message)
+    assert error.message.startswith("spec.repositoryPolicy.statements[0].Action: 'BatchGetImage0xxx")
+    assert "and 19995 more is not '*' or service:Action" in error.message
+    assert error.message.endswith("; and 14984 more problems"), error.message[-200:]
+
+
 def test_a_policy_over_ecrs_limit_after_merging_is_refused_naming_the_statements() -> None:
     accounts = [f"{n:012d}" for n in range(100)]
     roles = [f"arn:aws:iam::{a}:role/platform/image-pullers/deploy-lambda" for a in accounts]

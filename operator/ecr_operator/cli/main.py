@@ -35,6 +35,7 @@ from ecr_operator.core.settings import (
     ACCOUNT_MAPPINGS,
     ADOPTION_MODES,
     DEFAULT_CLIENT_CACHE_SIZE,
+    DEFAULT_EVENTS_RESYNC_SECONDS,
     DEFAULT_INVENTORY_SECONDS,
     DEFAULT_KMS_KEY_PRICE_PER_MONTH,
     DEFAULT_REQUIRED_TAGS,
@@ -168,17 +169,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--resync-interval",
         env="RESYNC_INTERVAL",
         type=POSITIVE_SECONDS,
-        default=str(DEFAULT_RESYNC_SECONDS),
-        help="seconds between drift checks of each resource (default 600)",
+        default=None,
+        help=f"seconds between drift checks of each resource (default {DEFAULT_RESYNC_SECONDS:.0f};"
+        f" {DEFAULT_EVENTS_RESYNC_SECONDS:.0f} with --events-queue-url)",
     )
     option(
         run,
         "--inventory-interval",
         env="INVENTORY_INTERVAL",
         type=POSITIVE_SECONDS,
-        default=str(DEFAULT_INVENTORY_SECONDS),
+        default=None,
         help="seconds between refreshes of each resource's status.images, status.scan and"
-        " status.estimatedMonthlyCostUSD (default 900; jittered per resource; not part of the drift resync)",
+        f" status.estimatedMonthlyCostUSD (default {DEFAULT_INVENTORY_SECONDS:.0f};"
+        f" {DEFAULT_EVENTS_RESYNC_SECONDS:.0f} with --events-queue-url; jittered per resource; not part of the"
+        " drift resync)",
+    )
+    option(
+        run,
+        "--events-queue-url",
+        env="EVENTS_QUEUE_URL",
+        default="",
+        help="long-poll this SQS queue for ECR's and CloudTrail's events (deploy/aws/): drift is corrected and pushes"
+        " shown within seconds, and the resync becomes a safety net (docs/events.md); default: none",
+    )
+    option(
+        run,
+        "--events-fallback-interval",
+        env="EVENTS_FALLBACK_INTERVAL",
+        type=POSITIVE_SECONDS,
+        default=str(DEFAULT_RESYNC_SECONDS),
+        help="with --events-queue-url: seconds between drift checks and inventory refreshes while the queue cannot"
+        f" be read (default {DEFAULT_RESYNC_SECONDS:.0f})",
     )
     option(
         run,
@@ -382,6 +403,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def intervals(args: argparse.Namespace) -> tuple[float, float]:
+    """(resync, inventory) seconds: as given, else the defaults, which are longer with an events queue."""
+    events = bool(args.events_queue_url)
+    resync = DEFAULT_EVENTS_RESYNC_SECONDS if events else DEFAULT_RESYNC_SECONDS
+    inventory = DEFAULT_EVENTS_RESYNC_SECONDS if events else DEFAULT_INVENTORY_SECONDS
+    given_resync, given_inventory = args.resync_interval, args.inventory_interval
+    return (
+        float(given_resync) if given_resync is not None else resync,
+        float(given_inventory) if given_inventory is not None else inventory,
+    )
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     """The operator's settings from the parsed flags, for every command: `plan` has the flags that judge a
     manifest (the others keep their defaults), `run` has them all."""
@@ -395,10 +428,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
     if args.command != "run":
         return judgement
+    resync_seconds, inventory_seconds = intervals(args)
     return dataclasses.replace(
         judgement,
-        resync_seconds=args.resync_interval,
-        inventory_seconds=args.inventory_interval,
+        resync_seconds=resync_seconds,
+        inventory_seconds=inventory_seconds,
         prices=Prices(args.storage_price_per_gb_month, args.kms_key_price_per_month),
         namespaces=() if args.all_namespaces else tuple(args.namespace or ()),
         max_workers=args.workers,
@@ -409,6 +443,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         aws_rate_limits=args.aws_rate_limits,
         aws_rate_limit_scale=args.aws_rate_limit_scale,
         client_cache_size=args.client_cache_size,
+        events_queue_url=args.events_queue_url,
+        events_fallback_seconds=args.events_fallback_interval,
         per_resource_findings_metrics=args.per_resource_findings_metrics,
     )
 
@@ -433,7 +469,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from ecr_operator.runtime import probes
     from ecr_operator.runtime.handlers import build_kopf_registry, build_settings
-    from ecr_operator.runtime.kube import drop_managed_fields_from_watches
+    from ecr_operator.runtime.kube import drop_managed_fields_from_watches, read_objects_as_deep_as_the_api_server
     from ecr_operator.runtime.probes import Readiness
     from ecr_operator.runtime.process import Runtime
 
@@ -445,6 +481,7 @@ def _run(args: argparse.Namespace) -> int:
     peering = args.peering or None
     kopf_settings = build_settings(peering, concurrency=2 * settings.max_workers)
     drop_managed_fields_from_watches()
+    read_objects_as_deep_as_the_api_server()
     kopf_settings.peering.lifetime = args.peering_lifetime
     runtime = Runtime(settings, kopf_settings, readiness=Readiness(interval=args.readiness_interval))
     if args.metrics_port:

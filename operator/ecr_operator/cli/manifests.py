@@ -22,6 +22,9 @@ from ecr_operator.repository.spec import KIND
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's safe loader where PyYAML has it (ten times faster on a repository of manifests), else PyYAML's."""
+MAX_ALIASED_VALUES = 100_000
+"""How many values YAML aliases may add to a document when expanded: a few anchors of nine aliases each, nested,
+would otherwise expand to billions of values ("billion laughs") and exhaust memory and time."""
 OUR_KINDS = (KIND, REGISTRY_KIND)
 OUR_API_VERSION = f"{GROUP}/{VERSION}"
 
@@ -117,10 +120,49 @@ def parse_stream(name: str, text: str) -> list[tuple[str, Any]]:
         raise ManifestError(name, "", f"not valid YAML{where}: {exc.problem or exc.context}") from exc
     except (yaml.YAMLError, RecursionError) as exc:
         raise ManifestError(name, "", f"not valid YAML: {exc}") from exc
+    for index, document in enumerate(loaded):
+        problem = aliasing_problem(document)
+        if problem is not None:
+            raise ManifestError(name if len(loaded) == 1 else f"{name} (document {index + 1})", "", problem)
     documents = [d for d in loaded if d is not None]
     if len(loaded) == 1:
         return [(name, d) for d in documents]
     return [(f"{name} (document {i + 1})", d) for i, d in enumerate(loaded) if d is not None]
+
+
+def aliasing_problem(document: Any) -> str | None:
+    """Why a loaded document's aliases make it unusable, or None: an alias inside the node it names (a value that
+    contains itself), or aliases adding more than MAX_ALIASED_VALUES values once expanded. Each node is counted
+    once (memoized), so the check is linear in the document's text."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    written = 0  # values as written: each container and scalar once
+    stack: list[tuple[Any, bool]] = [(document, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if not isinstance(node, dict | list) or (id(node) in sizes and not children_done):
+            continue
+        children = list(node.values()) if isinstance(node, dict) else node
+        if children_done:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(c)] if isinstance(c, dict | list) else 1 for c in children)
+            written += 1 + sum(1 for c in children if not isinstance(c, dict | list))
+            continue
+        if id(node) in open_nodes:
+            return "a YAML alias refers to a node that contains it (a value that contains itself)"
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        for child in children:
+            if isinstance(child, dict | list) and id(child) in open_nodes:
+                return "a YAML alias refers to a node that contains it (a value that contains itself)"
+            stack.append((child, False))
+    expanded = sizes.get(id(document), 1)
+    if expanded - max(written, 1) > MAX_ALIASED_VALUES:
+        return (
+            f"its YAML aliases expand it to {expanded} values; at most {MAX_ALIASED_VALUES} values may come from "
+            "aliases (write the values out, or use fewer aliases of aliases)"
+        )
+    return None
 
 
 def objects(where: str, value: Any) -> Iterator[Document | ManifestError]:

@@ -153,8 +153,19 @@ def _strings_problems(value: Any, where: str, pattern: re.Pattern[str] | None, s
     if pattern is not None:
         bad = [item for item in items if not pattern.match(item)]
         if bad:
-            return [f"{where}: {', '.join(repr(b) for b in bad)} is not {shape}"]
+            return [f"{where}: {_listed(bad)} is not {shape}"]
     return []
+
+
+MAX_VALUES_LISTED = 5
+MAX_VALUE_SHOWN = 80
+
+
+def _listed(values: Sequence[str]) -> str:
+    """Bad values for a message: the first few, each cut short, and how many more (a list may hold thousands)."""
+    shown = [repr(v if len(v) <= MAX_VALUE_SHOWN else v[:MAX_VALUE_SHOWN] + "...") for v in values[:MAX_VALUES_LISTED]]
+    more = len(values) - MAX_VALUES_LISTED
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
 def _condition_problems(condition: Any, where: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from botocore.exceptions import (
@@ -87,6 +88,23 @@ class RoleNotAssumable(Exception):
 
 class SpecError(OperatorError):
     """The spec (or the platform's settings) refuses it: its reasons wait for a change of the spec."""
+
+
+MAX_PROBLEMS_LISTED = 20
+"""How many problems an InvalidSpec message lists: a spec may hold thousands of bad values (a statement's lists
+are unbounded up to the object's size), and the message goes into status and an Event."""
+
+
+MAX_PROBLEM_LENGTH = 600
+"""Where a problem names a field the user wrote (a condition key), the name may be long: each is cut short."""
+
+
+def problems_message(problems: Sequence[str], limit: int = MAX_PROBLEMS_LISTED) -> str:
+    """The problems joined by '; ', at most ``limit`` of them (each cut to MAX_PROBLEM_LENGTH), then how many more
+    there are."""
+    listed = "; ".join(p if len(p) <= MAX_PROBLEM_LENGTH else p[:MAX_PROBLEM_LENGTH] + "..." for p in problems[:limit])
+    more = len(problems) - limit
+    return f"{listed}; and {more} more problem{'s' if more > 1 else ''}" if more > 0 else listed
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ from ecr_operator.core.settings import Settings
 
 T = TypeVar("T")
 
+EVENT = "event"
+"""The cause (``Subject.cause``), trigger and work of a pass an AWS event started (``runtime/eventqueue.py``)."""
+
 
 @dataclass(frozen=True)
 class Subject:
@@ -34,7 +37,8 @@ class Subject:
     created: str = ""
     """metadata.creationTimestamp (RFC 3339, UTC)."""
     cause: str | None = None
-    """What started the pass: kopf's reason (create, update, resume), None for a timer."""
+    """What started the pass: kopf's reason (create, update, resume), ``event`` for an AWS event's pass
+    (``runtime/eventqueue.py``: a drift pass that must read AWS afresh), None for a timer."""
 
 
 class Host(Protocol):
@@ -156,6 +160,9 @@ class Kind(Generic[C]):
     """How soon a delete stopped at an error is retried; None: the usual backoff."""
     timer: Timer[C] | None = None
     """At most one periodic job besides the resync: every kopf timer costs each object ~7 KiB (docs/fleet.md)."""
+    events: bool = False
+    """AWS's events name its objects (``runtime/eventqueue.py``): with an events queue its resync and timer are a
+    safety net at their lengthened intervals, and back to the fallback interval while the queue cannot be read."""
     served: Callable[[Settings], bool] = lambda _: True
     """Whether this operator process serves the kind (settings.manage_registries for the EcrRegistry)."""
     namespaces: Callable[[Settings], bool] = lambda _: False

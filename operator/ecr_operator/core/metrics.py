@@ -24,9 +24,9 @@ from ecr_operator.core.reasons import Reason
 
 PASSES = Counter(
     "ecr_operator_reconcile_passes_total",
-    "Reconcile passes by trigger (change: create/update/resume; resync) and result "
-    "(in_sync, applied, problem, observe_only, refused: a permanent refusal that waits for a spec change, error: "
-    "retried).",
+    "Reconcile passes by trigger (change: create/update/resume; resync; event: the pass an AWS event started) and "
+    "result (in_sync, applied, problem, observe_only, refused: a permanent refusal that waits for a spec change, "
+    "error: retried).",
     ["trigger", "result"],
 )
 PASS_SECONDS = Histogram(
@@ -106,6 +106,8 @@ SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
 """The keys of ECR's findingSeverityCounts (basic scanning; an absent key means 0): the findings gauges' labels and
 what the EcrRepository's status reports (repository/parts/images.py)."""
 _PARTS = {"kms": "key", "ecr": "repository"}
+DRIFT_TRIGGERS = ("resync", "event")
+"""Passes whose writes correct drift: the periodic resync and a pass an AWS event triggered (runtime/eventqueue.py)."""
 
 
 class Write(Protocol):
@@ -129,7 +131,7 @@ def count_writes(actions: Iterable[Write], trigger: str, part: str | None = None
         name = part or _PARTS.get(action.service, action.service)
         WRITES.labels(name, trigger).inc()
         corrected.add(name)
-    if trigger == "resync":
+    if trigger in DRIFT_TRIGGERS:
         for name in corrected:
             DRIFT_CORRECTIONS.labels(name).inc()
 

@@ -59,6 +59,7 @@ class Reason(StrEnum):
     # the operator itself
     STATUS_NOT_WRITABLE = "StatusNotWritable"
     INTERNAL_ERROR = "InternalError"
+    EVENTS_QUEUE_UNREADABLE = "EventsQueueUnreadable"
 
 
 DESCRIPTIONS: dict[Reason, str] = {
@@ -111,6 +112,8 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.POLICY_REJECTED: "AWS rejected a policy, often a principal not visible yet (retried)",
     Reason.STATUS_NOT_WRITABLE: "the key creation could not be recorded in status, so no key was created (retried)",
     Reason.INTERNAL_ERROR: "an unexpected error in the operator (retried; see the log)",
+    Reason.EVENTS_QUEUE_UNREADABLE: "Warning event on the operator's Pod: the events queue (--events-queue-url) "
+    "cannot be read; resyncs fall back to --events-fallback-interval until it can",
 }
 
 PERMANENT: frozenset[Reason] = frozenset(
@@ -155,7 +158,14 @@ cost) may stay in the resource's status or export."""
 
 
 EVENT_ONLY: frozenset[Reason] = frozenset(
-    {Reason.UPDATED, Reason.DRIFT_CORRECTED, Reason.ADOPTED, Reason.VULNERABILITIES_FOUND, Reason.KMS_KEY_IN_USE}
+    {
+        Reason.UPDATED,
+        Reason.DRIFT_CORRECTED,
+        Reason.ADOPTED,
+        Reason.VULNERABILITIES_FOUND,
+        Reason.KMS_KEY_IN_USE,
+        Reason.EVENTS_QUEUE_UNREADABLE,
+    }
 )
 """Reasons of Events only, never of a condition."""
 

@@ -10,6 +10,9 @@ DEFAULT_REQUIRED_TAGS = ("owner", "cost_center", "resource_lifecycle", "data_cla
 DEFAULT_RESYNC_SECONDS = 600.0
 DEFAULT_INVENTORY_SECONDS = 900.0
 """How often the images, scan findings and cost of each resource are refreshed (the ``inventory`` timer)."""
+DEFAULT_EVENTS_RESYNC_SECONDS = 6 * 3600.0
+"""The drift resync and the inventory refresh with an events queue (--events-queue-url): a safety net only, since
+AWS's events trigger the passes; while the queue cannot be read both fall back to ``events_fallback_seconds``."""
 DEFAULT_STORAGE_PRICE_PER_GB_MONTH = 0.10
 """ECR storage in ap-northeast-2 (Seoul), USD per GB-month."""
 DEFAULT_KMS_KEY_PRICE_PER_MONTH = 1.0
@@ -74,6 +77,18 @@ class Settings:
     """(AWS role, region) client sets kept; the least recently used one goes first (bounds the memory)."""
     per_resource_findings_metrics: bool = False
     """Also publish ecr_operator_resource_image_findings{namespace,name,severity}: six series per resource."""
+    events_queue_url: str = ""
+    """The SQS queue EventBridge delivers ECR's and CloudTrail's events to (empty: no events, timers only)."""
+    events_fallback_seconds: float = DEFAULT_RESYNC_SECONDS
+    """With a queue: the resync and inventory interval while the queue cannot be read (``runtime/periodic.py``)."""
+
+    @property
+    def shortest_resync_seconds(self) -> float:
+        """The shortest time between two resyncs of an object: with an events queue, the fallback's while the queue
+        cannot be read (``runtime/periodic.py``)."""
+        if self.events_queue_url:
+            return min(self.resync_seconds, self.events_fallback_seconds)
+        return self.resync_seconds
 
     @property
     def watches_namespaces(self) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ecr_operator.core.compare import normalize_lifecycle, normalize_policy, tags_from_list, to_json
-from ecr_operator.core.errors import SpecError
+from ecr_operator.core.errors import SpecError, problems_message
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.repository_settings import (
     lifecycle_policy_problems,
@@ -58,7 +58,7 @@ def render_template(template: CreationTemplate, region: str, required_tags: Iter
     lifecycle_field = _field(template, "lifecycle.policyText")
     raw = template.lifecycle.policy_text if template.lifecycle is not None else None
     if raw is not None and (problems := lifecycle_policy_problems(raw, lifecycle_field)):
-        raise SpecError(Reason.INVALID_SPEC, "; ".join(problems))
+        raise SpecError(Reason.INVALID_SPEC, problems_message(problems))
     lifecycle = render_lifecycle_policy(template.lifecycle, lifecycle_field)
     policy = render_pull_policy(template.cross_account_pull, region)
     encryption: dict[str, str] = {"encryptionType": template.encryption.type}

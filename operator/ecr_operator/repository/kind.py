@@ -12,7 +12,7 @@ from ecr_operator.core.api import OBSERVE_ONLY_ANNOTATION, annotation_flag
 from ecr_operator.core.aws import AwsClients, ClientFactory
 from ecr_operator.core.conditions import Event, Report, now
 from ecr_operator.core.errors import OperatorError
-from ecr_operator.core.kind import Deleted, Host, Kind, Passed, Subject, Timer
+from ecr_operator.core.kind import EVENT, Deleted, Host, Kind, Passed, Subject, Timer
 from ecr_operator.core.reasons import REPOSITORY_NOT_OURS, Reason
 from ecr_operator.core.regions import refused_region_delete
 from ecr_operator.core.settings import Settings
@@ -48,7 +48,7 @@ class RepositoryController:
         self.settings = settings
         self.clients = clients
         # A view serves every resync in a tenth of the interval (0.5-60 s); older views are re-read.
-        self.views = RegionViews(settings.cluster_id, min(60.0, max(0.5, settings.resync_seconds / 10)))
+        self.views = RegionViews(settings.cluster_id, min(60.0, max(0.5, settings.shortest_resync_seconds / 10)))
         self.refresher = ViewRefresher(self.views)
         """Refreshes the views off the AWS pool, waited for in the event loop (refresh.py)."""
         self.last_write: dict[str, float] = {}
@@ -91,7 +91,8 @@ class RepositoryController:
                 host.logger.warning("could not withdraw the place recorded before a refused write: %s", exc.message)
 
         try:
-            view = await self.view(subject.uid, clients) if resync else None
+            # An AWS event's pass reads afresh: a batched view may be older than the change the event announces.
+            view = await self.view(subject.uid, clients) if resync and subject.cause != EVENT else None
             outcome = await host.run(
                 self.one_pass,
                 subject.uid,
@@ -305,6 +306,7 @@ KIND = Kind(
     controller=RepositoryController,
     metrics=metrics.PassMetrics(metrics.PASSES, metrics.PASS_SECONDS, metrics.IN_SYNC_PASSES),
     resume_resyncs=True,
+    events=True,
     deletion_unblocked=_deletion_unblocked,
     delete_retry_seconds=_delete_retry_seconds,
     timer=Timer("inventory", lambda settings: settings.inventory_seconds, RepositoryController.inventory),

@@ -61,17 +61,7 @@ def _inventory_fields(
             newest_pushed_at=images.newest_pushed_at,
             newest_tags=list(images.newest_tags),
         ),
-        "scan": None
-        if scan is None
-        else ScanStatus(
-            image_digest=scan.image_digest,
-            image_tags=list(scan.image_tags),
-            status=scan.status,
-            completed_at=scan.completed_at,
-            finding_severity_counts=dict(scan.finding_severity_counts)
-            if scan.finding_severity_counts is not None
-            else None,
-        ),
+        "scan": None if scan is None else _scan_status(scan),
         "estimated_monthly_cost_usd": estimated_monthly_cost(images.total_size_bytes, inventory.manages_key, prices),
     }
     event = vulnerability_event(scan, previous.get("scan"))
@@ -163,3 +153,22 @@ def report_failure(
     if error.reason in REPOSITORY_NOT_OURS:
         fields.update(NOT_OURS_CLEARED)
     return Report(status_patch(EcrRepositoryStatus(**fields)), events)
+
+
+def report_scan(scan: ScanSummary, previous: Mapping[str, Any]) -> Report:
+    """status.scan from a finished scan's own event (``ECR Image Scan``) about the image status.scan already shows
+    (the newest): no read; the vulnerability Event as an inventory refresh would post it."""
+    event = vulnerability_event(scan, previous.get("scan"))
+    fields: dict[str, Any] = {"scan": _scan_status(scan)}
+    return Report(status_patch(EcrRepositoryStatus(**fields)), [event] if event is not None else [])
+
+
+def _scan_status(scan: ScanSummary) -> ScanStatus:
+    counts = scan.finding_severity_counts
+    return ScanStatus(
+        image_digest=scan.image_digest,
+        image_tags=list(scan.image_tags),
+        status=scan.status,
+        completed_at=scan.completed_at,
+        finding_severity_counts=dict(counts) if counts is not None else None,
+    )

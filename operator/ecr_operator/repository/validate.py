@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ecr_operator.core.ecr_policy import policy_problems, statement_problems
-from ecr_operator.core.errors import SpecError
+from ecr_operator.core.errors import SpecError, problems_message
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.repository_settings import lifecycle_policy_problems
 from ecr_operator.core.repository_settings import missing_required_tags as missing_required_tags
@@ -62,7 +62,7 @@ def validate(spec: EcrRepositorySpec, required_tags: Iterable[str], policy: dict
         problems.extend(lifecycle_policy_problems(spec.lifecycle.policy_text))
     problems.extend(repository_policy_problems(spec, policy))
     if problems:
-        raise SpecError(Reason.INVALID_SPEC, "; ".join(problems))
+        raise SpecError(Reason.INVALID_SPEC, problems_message(problems))
 
 
 def parse_prefixes(annotation: str | None) -> tuple[str, ...]:

@@ -1,6 +1,6 @@
 """kopf registration, once for every kind: each kind's create, update, resume, periodic timer (the resync and the
-kind's own timer) and delete handlers go to the pass runner (``passes.py``); kopf's settings, the login and the
-readiness checks."""
+kind's own timer) and delete handlers go to the pass runner (``passes.py``); kopf's settings, the login, the
+readiness checks and the events queue's consumer (``eventqueue.py``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import kopf
 from ecr_operator.core.api import GROUP, VERSION
 from ecr_operator.core.kind import Kind
 from ecr_operator.core.settings import Settings
-from ecr_operator.runtime import passes, watched
+from ecr_operator.runtime import eventqueue, passes, watched
 from ecr_operator.runtime.kinds import KINDS
 from ecr_operator.runtime.kube import api_server_version
 from ecr_operator.runtime.probes import ReadinessChecker
@@ -52,7 +52,8 @@ async def start_readiness(memo: Runtime, logger: logging.Logger | logging.Logger
     async def aws() -> None:
         await memo.run(lambda: memo.clients.for_region(region).sts.get_caller_identity(), kind="probe")
 
-    checker = ReadinessChecker(memo.readiness, {"apiServer": api_server, "aws": aws})
+    memo.checks.update(apiServer=api_server, aws=aws)  # the events queue's startup adds its own (eventqueue.py)
+    checker = ReadinessChecker(memo.readiness, memo.checks)
     memo.background.append(asyncio.get_running_loop().create_task(checker.run()))
 
 
@@ -104,6 +105,8 @@ def build_kopf_registry(settings: Settings, kinds: Sequence[Kind[Any]] = KINDS) 
         kopf.on.event("", "v1", "namespaces", registry=operator, id="namespace-annotations")(passes.namespace_event)
     for kind in served:
         _register(operator, kind, settings)
+    if settings.events_queue_url:
+        kopf.on.startup(registry=operator, id="events-queue")(eventqueue.start)
     return operator
 
 

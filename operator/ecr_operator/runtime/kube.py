@@ -1,6 +1,7 @@
 """The operator's calls to the Kubernetes API outside kopf's handler protocol, and the only module that touches
 kopf's internals: status in the middle of a pass (records made before AWS writes), ConfigMaps (exports), Events,
-the readiness check, listing a kind's objects, and the watch filter that drops ``managedFields``.
+the readiness check, listing a kind's objects and reading one, the watch filter that drops ``managedFields``, and
+the tap through which the events queue sees kopf's watch streams and its pause (``eventqueue.py``).
 
 kopf has no public call for this; its own API client (``kopf._cogs.clients.api``) carries the operator's
 credentials (re-authenticating on 401) and retries, so it is used here rather than a second client. The kopf
@@ -11,11 +12,14 @@ cover this path against a real API server.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+import sys
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, Literal, Protocol
 
 import kopf
+from kopf._cogs.aiokits import aiotoggles
 from kopf._cogs.clients import api, errors, watching
 from kopf._cogs.structs import references
 
@@ -23,12 +27,18 @@ from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 
 CHECKPOINT_TIMEOUT_SECONDS = 30.0
+API_SERVER_MAX_DEPTH = 10000
+"""How deeply nested a JSON object the API server decodes and stores (Go's encoding/json limit)."""
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
 NotFound = errors.APINotFoundError
 Conflict = errors.APIConflictError
 ApiError = errors.APIError
+Paused = aiotoggles.ToggleSet
+"""kopf's operator-wide pause (peering): on while a standby replica must not serve (``is_on()``, ``wait_for``)."""
+LISTED = watching.Bookmark.LISTED
+"""What a watch stream yields once its initial listing is complete."""
 
 
 async def call(
@@ -149,3 +159,70 @@ def drop_managed_fields_from_watches() -> None:
 
     infinite_watch._drops_managed_fields = True  # type: ignore[attr-defined]
     watching.infinite_watch = infinite_watch
+
+
+async def get_object(
+    resource: kopf.Resource, namespace: str | None, name: str, settings: kopf.OperatorSettings, logger: Logger
+) -> dict[str, Any] | None:
+    """The object as the API server has it now, or None when it does not exist."""
+    where = references.NamespaceName(namespace) if namespace else None
+    try:
+        found: dict[str, Any] = await call("get", resource.get_url(namespace=where, name=name), settings, logger)
+    except NotFound:
+        return None
+    return found
+
+
+class WatchObserver(Protocol):
+    """Sees kopf's watch streams as kopf receives them (:func:`tap_watches`)."""
+
+    def started(self, resource: Any, namespace: str | None, paused: Paused | None) -> bool:
+        """A stream of ``resource`` starts; whether to be told its events (``namespace`` None: cluster-wide)."""
+        ...
+
+    def seen(self, namespace: str | None, event: Any) -> None:
+        """A raw watch event of a stream it observes, or :data:`LISTED`."""
+        ...
+
+    def ended(self, namespace: str | None) -> None:
+        """A stream it observes ended."""
+        ...
+
+
+def tap_watches(observer: WatchObserver) -> Callable[[], None]:
+    """Show ``observer`` every watch stream kopf starts from now on (kopf has no public hook for its streams, nor
+    for its pause); returns what undoes it."""
+    original = watching.infinite_watch
+
+    @functools.wraps(original)
+    async def infinite_watch(**kwargs: Any) -> AsyncIterator[Any]:
+        stream = kwargs.get("namespace")
+        observed = observer.started(kwargs.get("resource"), stream, kwargs.get("operator_paused"))
+        try:
+            async for event in original(**kwargs):
+                if observed:
+                    observer.seen(stream, event)
+                yield event
+        finally:
+            if observed:
+                observer.ended(stream)
+
+    watching.infinite_watch = infinite_watch
+
+    def undo() -> None:
+        watching.infinite_watch = original
+
+    return undo
+
+
+def read_objects_as_deep_as_the_api_server() -> None:
+    """Let the process decode any object the API server stores.
+
+    Python's json module gives up near the recursion limit (1000 levels). A field kept as written
+    (x-kubernetes-preserve-unknown-fields: a policy statement's Condition, Principal, Action...) may be nested up to
+    the API server's 10000 levels, and one such object would make every list and watch of its kind fail: one
+    namespace would stop the operator for all. Above the API server's limit, such an object is read and judged like
+    any other (the statement checks refuse it: InvalidSpec). Python-to-Python calls do not use the C stack, and the
+    C decoder's levels are small: 10000 of them fit in a thread's default stack.
+    """
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 3 * API_SERVER_MAX_DEPTH))

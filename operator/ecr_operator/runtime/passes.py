@@ -23,7 +23,7 @@ from ecr_operator.core import metrics
 from ecr_operator.core.aws import ClientFactory
 from ecr_operator.core.conditions import Report, now
 from ecr_operator.core.errors import OperatorError
-from ecr_operator.core.kind import Kind, Subject, Timer
+from ecr_operator.core.kind import EVENT, Kind, Subject, Timer
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.settings import Settings
 from ecr_operator.runtime import kube
@@ -144,14 +144,15 @@ class Call:
 
 
 async def reconcile(kind: Kind[Any], resync: bool = False, work: str | None = None, **kwargs: Any) -> None:
-    """One pass: create, update, resume or resync; ``work`` is "resync" or "resume" (background), else the change's
-    ("create", "update")."""
+    """One pass: create, update, resume, resync or an AWS event's; ``work`` is "resync" or "resume" (background),
+    "event" (interactive: eventqueue.py, a drift pass reported as a resync), else the change's ("create",
+    "update")."""
     call = Call.of(kind, kwargs)
     subject = subject_of(call.body, call.reason)
     work = work or ("create" if call.reason == kopf.Reason.CREATE else "update")
     if work in ("create", "update"):
         call.memo.resumes.supersede(subject.uid)
-    trigger = "resync" if resync else "change"
+    trigger = "event" if work == EVENT else "resync" if resync else "change"
     counted = kind.metrics
     started = time.monotonic()
     try:
@@ -230,12 +231,13 @@ async def delete(kind: Kind[Any], **kwargs: Any) -> None:
         call.logger.info("deleted: %s", action.summary)
 
 
-async def tick(kind: Kind[Any], timer: Timer[Any], **kwargs: Any) -> None:
-    """A kind's own timer (on the ticks it is due, periodic.py); it writes what the timer reports."""
+async def tick(kind: Kind[Any], timer: Timer[Any], work: str | None = None, **kwargs: Any) -> None:
+    """A kind's own timer (on the ticks it is due, periodic.py), or its job run for an AWS event (``work``
+    "event": interactive); it writes what the timer reports."""
     call = Call.of(kind, kwargs)
     subject = subject_of(call.body)
     async with call.memo.lock(subject.uid):
-        written = await timer.run(call.controller, subject, call.host(subject, timer.id))
+        written = await timer.run(call.controller, subject, call.host(subject, work or timer.id))
     if written is not None:
         call.write(subject, written)
 

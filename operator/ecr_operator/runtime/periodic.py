@@ -7,6 +7,10 @@ timer an object has. The object's one timer ticks every ``Cadence.tick`` seconds
 it is due: every ``resync_every``-th and every ``timer_every``-th tick, at offsets fixed by the object's uid, so that
 objects seen together spread their passes over the interval. The only state kept per object is its tick count.
 A kind without a timer of its own gets a tick of its resync interval (``Cadence.of(resync, resync)``).
+
+With an events queue (``runtime/eventqueue.py``) a kind AWS's events serve has two cadences on one tick: the
+lengthened one (the safety net, e.g. every 6 h) and a ``fallback`` (e.g. every 10 minutes) that the queue's consumer
+switches to while the queue cannot be read (:attr:`Ticks.falling_back`) and back from once it can.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ class Cadence:
                 tick = float(common)
         return cls(tick, max(1, round(resync_seconds / tick)), max(1, round(timer_seconds / tick)))
 
+    def lengthened(self, resync_seconds: float, timer_seconds: float) -> Cadence:
+        """Longer intervals on this cadence's tick, rounded to whole multiples of it (at least one tick)."""
+        return Cadence(self.tick, max(1, round(resync_seconds / self.tick)), max(1, round(timer_seconds / self.tick)))
+
 
 @dataclass(frozen=True)
 class Due:
@@ -49,17 +57,26 @@ class Ticks:
     """Which passes each object's timer owes at its next tick."""
 
     cadence: Cadence
+    fallback: Cadence | None = None
+    """The cadence while the kind's events cannot be read (an events queue's safety net; same tick)."""
+    falling_back: bool = False
+    """Set by the events queue's consumer while the queue cannot be read: the ``fallback`` cadence applies."""
     _counts: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.fallback is not None and self.fallback.tick != self.cadence.tick:
+            raise ValueError("a fallback cadence must tick with the cadence")
 
     def tick(self, uid: str) -> Due:
         count = self._counts.get(uid, 0)
         self._counts[uid] = count + 1
+        cadence = self.fallback if self.falling_back and self.fallback is not None else self.cadence
         spread = zlib.crc32(uid.encode())
-        resync_offset = spread % self.cadence.resync_every
-        timer_offset = (spread // self.cadence.resync_every) % self.cadence.timer_every
+        resync_offset = spread % cadence.resync_every
+        timer_offset = (spread // cadence.resync_every) % cadence.timer_every
         return Due(
-            resync=(count + resync_offset) % self.cadence.resync_every == 0,
-            timer=(count + timer_offset) % self.cadence.timer_every == 0,
+            resync=(count + resync_offset) % cadence.resync_every == 0,
+            timer=(count + timer_offset) % cadence.timer_every == 0,
         )
 
     @staticmethod

@@ -62,7 +62,7 @@ class ReadinessChecker:
 
     async def run_once(self) -> dict[str, str]:
         results: dict[str, str] = {}
-        for name, check in self.checks.items():
+        for name, check in list(self.checks.items()):  # a startup handler may add one meanwhile
             try:
                 await asyncio.wait_for(check(), self.timeout)
                 results[name] = "ok"

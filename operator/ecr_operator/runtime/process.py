@@ -21,17 +21,34 @@ from ecr_operator.runtime.events import EventRecorder
 from ecr_operator.runtime.kinds import KINDS
 from ecr_operator.runtime.locks import ObjectLocks
 from ecr_operator.runtime.periodic import Cadence, Ticks
-from ecr_operator.runtime.probes import Readiness
+from ecr_operator.runtime.probes import Check, Readiness
 from ecr_operator.runtime.resume import DeferredResumes, Pass
 from ecr_operator.runtime.scheduler import Priority, PriorityExecutor, priority_of
 
 T = TypeVar("T")
 
 
-def cadence(kind: Kind[Any], settings: Settings) -> Cadence:
-    """The tick of the kind's one timer per object: its resync and its own periodic job (periodic.py)."""
+def ticks_for(kind: Kind[Any], settings: Settings) -> Ticks:
+    """The cadence of the kind's one timer per object: its resync and its own periodic job (periodic.py).
+
+    With an events queue, a kind whose objects AWS's events name ticks at the fallback interval and passes at the
+    (lengthened) intervals, or at every fallback interval while the queue cannot be read; a kind the events do not
+    serve keeps resyncing at the interval it would have without a queue (at most the fallback's)."""
     timer = kind.timer
-    return Cadence.of(settings.resync_seconds, settings.resync_seconds if timer is None else timer.interval(settings))
+    resync = settings.resync_seconds
+    periodic = resync if timer is None else timer.interval(settings)
+    if not settings.events_queue_url:
+        return Ticks(Cadence.of(resync, periodic))
+    most = settings.events_fallback_seconds
+    fallback = Cadence.of(min(resync, most), min(periodic, most))
+    if not kind.events:
+        return Ticks(fallback)
+    return Ticks(fallback.lengthened(resync, periodic), fallback=fallback)
+
+
+def cadence(kind: Kind[Any], settings: Settings) -> Cadence:
+    """The tick of the kind's one timer per object and its passes' intervals (:func:`ticks_for`)."""
+    return ticks_for(kind, settings).cadence
 
 
 async def _deferred(*, deferred: Pass, **kwargs: Any) -> None:
@@ -57,6 +74,8 @@ class Runtime:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     """Tasks that live as long as the operator (the readiness checks)."""
     readiness: Readiness = field(default_factory=lambda: Readiness(interval=10.0))
+    checks: dict[str, Check] = field(default_factory=dict)
+    """The readiness checks (probes.py): the API server's and AWS's, and the events queue's when there is one."""
     resumes: DeferredResumes = field(init=False)
     """A restart's resume passes, run after kopf's handler returned (resume.py)."""
     ticks: dict[str, Ticks] = field(init=False)
@@ -71,7 +90,7 @@ class Runtime:
         self.executor = PriorityExecutor(self.settings.max_workers)
         self.resumes = DeferredResumes(_deferred, concurrency=2 * self.settings.max_workers, hold=self.lock)
         served = [kind for kind in self.kinds if kind.served(self.settings)]
-        self.ticks = {kind.crd.kind: Ticks(cadence(kind, self.settings)) for kind in served}
+        self.ticks = {kind.crd.kind: ticks_for(kind, self.settings) for kind in served}
         self.controllers = {kind.crd.kind: kind.controller(self.settings, self.clients) for kind in served}
         self.resource_metrics = metrics.ResourceMetrics(self.settings.per_resource_findings_metrics)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from aws_harness import ACCOUNT, REGION, PartsHarness
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError
 
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
@@ -179,3 +179,40 @@ def test_a_first_write_aws_refused_pins_no_registry(aws: PartsHarness) -> None:
         aws.clients.ecr.meta.events.unregister("before-call", refuse)
     assert denied.value.reason == Reason.ACCESS_DENIED
     assert recorded(merged_status({}, status.fields)) is None, status.fields
+
+
+@pytest.mark.parametrize("section", ["rule", "template"])
+def test_a_delete_whose_answer_is_lost_is_retried_by_the_next_pass_not_stalled(aws: PartsHarness, section: str) -> None:
+    """AWS deleted the rule (or template) removed from the spec, but the connection dropped before its answer.
+    Sent again, the delete would be told the item does not exist: an unknown AWS error, Stalled until a resync.
+    Not sent again, the pass fails as unreachable (retried), and the next pass finds it gone."""
+    made = reconcile_registry(
+        aws.clients, desired(pullThroughCacheRules=[QUAY], creationTemplates=[TEMPLATE]), RegistryDeps()
+    )
+    status = report(made, {}, 1, "2026-12-03T00:00:00Z", observe_only=False, resync=False).status
+    operation, prefix_field = (
+        ("DeletePullThroughCacheRule", "ecrRepositoryPrefix")
+        if section == "rule"
+        else ("DeleteRepositoryCreationTemplate", "prefix")
+    )
+    sent: list[str] = []
+
+    def lose_answer(request: Any, **_: Any) -> None:
+        if not sent:
+            sent.append(operation)
+            getattr(
+                aws.ecr,
+                "delete_pull_through_cache_rule" if section == "rule" else "delete_repository_creation_template",
+            )(**{prefix_field: "quay"})
+            raise ConnectionClosedError(endpoint_url=request.url)
+
+    aws.clients.ecr.meta.events.register(f"before-send.ecr.{operation}", lose_answer)
+    removed = desired(pullThroughCacheRules=[], creationTemplates=[])
+    try:
+        with pytest.raises(OperatorError) as lost:
+            reconcile_registry(aws.clients, removed, deps_of(status))
+    finally:
+        aws.clients.ecr.meta.events.unregister(f"before-send.ecr.{operation}", lose_answer)
+    assert lost.value.retryable, f"{lost.value.reason}: {lost.value.message}"
+    again = reconcile_registry(aws.clients, removed, deps_of(status))
+    assert prefixes(aws) == ([], []) and again.problems == []

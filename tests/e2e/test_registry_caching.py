@@ -219,22 +219,6 @@ def test_another_rule_for_the_prefix_is_a_conflict_left_alone(env: Env) -> None:
     assert rules(aws)["quay"]["upstreamRegistryUrl"] == "public.ecr.aws"
 
 
-def test_a_section_left_out_of_the_spec_for_a_while_keeps_what_the_resource_created(env: Env) -> None:
-    """Leaving pullThroughCacheRules out of the spec stops managing the rules, but they stay this resource's: put
-    back (an older manifest applied by a GitOps tool, say), a deletionPolicy: Delete still deletes them."""
-    region, name, registries = "eu-north-1", unique("gap"), env.registries
-    aws = env.aws(region)
-    registries.create(name, {"region": region, "pullThroughCacheRules": [QUAY], "deletionPolicy": "Delete"})
-    assert items(registries.wait_ready(name), "pullThroughCacheRules") == {"quay": ("InSync", True)}
-    registries.patch(name, {"spec": {"pullThroughCacheRules": None}})
-    assert items(registries.wait_ready(name), "pullThroughCacheRules") == {"quay": ("InSync", True)}
-    registries.patch(name, {"spec": {"pullThroughCacheRules": [QUAY]}})
-    assert items(registries.wait_ready(name), "pullThroughCacheRules") == {"quay": ("InSync", True)}
-    registries.delete(name)
-    registries.wait_gone(name)
-    assert rules(aws) == {}, "the rule it created goes with it"
-
-
 def test_aws_role_arn_manages_another_accounts_registry(env: Env) -> None:
     region, name, registries = "ca-west-1", unique("other"), env.registries
     other = env.aws(region, OTHER_ROLE)

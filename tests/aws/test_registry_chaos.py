@@ -140,23 +140,6 @@ def deps_of(status: Mapping[str, Any]) -> RegistryDeps:
     )
 
 
-def test_a_section_left_out_of_the_spec_for_a_while_keeps_what_this_registry_created(aws: PartsHarness) -> None:
-    """A section absent from the spec is not managed (nothing read or written), but what this EcrRegistry created
-    is still its own: when the section comes back (a GitOps tool applying an older manifest, say), a rule removed
-    from it is deleted and the delete removes its rules, as if the section had never been left out."""
-    with_rules = desired(pullThroughCacheRules=[QUAY], creationTemplates=[TEMPLATE])
-    status: dict[str, Any] = {}
-    for spec in (with_rules, desired(), with_rules):
-        outcome = reconcile_registry(aws.clients, spec, deps_of(status))
-        written = report(outcome, status, 1, "2026-12-03T00:00:00Z", observe_only=False, resync=False)
-        status = merged_status(status, written.status)
-    assert deps_of(status).created == Created(frozenset({"quay"}), frozenset({"quay"})), status
-
-    delete = desired(pullThroughCacheRules=[], creationTemplates=[], deletionPolicy="Delete")
-    delete_registry(aws.clients, delete, deps_of(status), RegistryPlacement(ACCOUNT, REGION))
-    assert prefixes(aws) == ([], []), "the rule and template it created are deleted"
-
-
 def test_a_first_write_aws_refused_pins_no_registry(aws: PartsHarness) -> None:
     """Nothing was written: an operator restarted with the right --region (or credentials) is no RegionChanged."""
     status = Status()

@@ -13,14 +13,8 @@ from ecr_operator.registry.reconcile import RegistryOutcome
 from ecr_operator.registry.spec import EcrRegistryStatus, ItemStatus
 
 
-def _items(items: list[Item] | None, previous: Any) -> list[ItemStatus] | None:
-    """The items of a managed section; for a section not managed now (absent from the spec), what this EcrRegistry
-    created as status recorded it: still its own, so deleted if the section comes back without them or at a
-    deletionPolicy: Delete, rather than taken for someone else's."""
-    if items is not None:
-        return [ItemStatus.model_validate(item) for item in as_status(items)]
-    created = [item for item in previous or [] if isinstance(item, Mapping) and item.get("createdByOperator")]
-    return [ItemStatus.model_validate(item) for item in created] or None
+def _items(items: list[Item] | None) -> list[ItemStatus] | None:
+    return None if items is None else [ItemStatus.model_validate(item) for item in as_status(items)]
 
 
 def report(
@@ -39,8 +33,8 @@ def report(
     status = EcrRegistryStatus(
         registry_id=outcome.registry_id,
         region=outcome.region,
-        pull_through_cache_rules=_items(outcome.rules, previous.get("pullThroughCacheRules")),
-        creation_templates=_items(outcome.templates, previous.get("creationTemplates")),
+        pull_through_cache_rules=_items(outcome.rules),
+        creation_templates=_items(outcome.templates),
         **fields,
     )
     return Report(status_patch(status), events)

@@ -89,7 +89,12 @@ def test_the_valid_base_spec_is_accepted(cluster: Cluster, admission_ns: str) ->
         "repositoryPolicy": {
             "statements": [
                 LAMBDA_PULL,
-                {"Effect": "Deny", "NotPrincipal": {"AWS": ["111122223333"]}, "NotAction": "ecr:BatchGetImage"},
+                {
+                    "Effect": "Deny",
+                    "NotPrincipal": {"AWS": ["111122223333"]},
+                    "NotAction": "ecr:BatchGetImage",
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                },
                 {
                     "Effect": "Allow",
                     "Principal": "*",

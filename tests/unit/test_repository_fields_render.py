@@ -394,3 +394,42 @@ def test_the_example_is_accepted_and_renders_all_three_fields() -> None:
     assert desired.repository_policy is not None
     sids = [s["Sid"] for s in desired.repository_policy["Statement"]]
     assert sids == [ORGANIZATIONS_STATEMENT_SID, "LambdaPull"]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Deny", "Principal": "*", "Action": "ecr:SetRepositoryPolicy"},
+        {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "ecr:*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "ECR:delete*"},
+        {"Effect": "Deny", "Principal": {"AWS": "123456789012"}, "Action": "ecr:DeleteRepository"},
+        {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "ecr:Put*"},
+        {"Effect": "Deny", "NotPrincipal": {"AWS": "arn:aws:iam::111111111111:role/ci"}, "Action": "ecr:TagResource"},
+        {"Effect": "Deny", "Principal": "*", "NotAction": ["ecr:BatchGetImage"]},
+    ],
+)
+def test_an_unconditioned_deny_that_would_lock_the_operator_out_is_refused(statement: dict[str, Any]) -> None:
+    problems = statement_problems(statement, "spec.repositoryPolicy.statements[0]")
+    assert len(problems) == 1
+    assert problems[0].startswith("spec.repositoryPolicy.statements[0] denies ")
+    assert "operator's own role" in problems[0]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # outside the organization only: the operator's role is inside it
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "ecr:*",
+            "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}},
+        },
+        {"Effect": "Deny", "Principal": "*", "Action": ["ecr:PutImage", "ecr:InitiateLayerUpload"]},
+        {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::123456789012:role/intern"}, "Action": "ecr:*"},
+        {"Effect": "Deny", "Principal": "*", "NotAction": "ecr:*"},
+    ],
+)
+def test_a_deny_that_leaves_the_operators_own_actions_alone_is_accepted(statement: dict[str, Any]) -> None:
+    assert statement_problems(statement, "s") == []

@@ -12,6 +12,7 @@ statement: conditions inside one statement are ANDed by IAM, so one statement wo
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,6 +39,26 @@ OUs as well (the condition is ForAnyValue:StringLike)."""
 
 STATEMENT_KEYS = ("Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource")
 PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
+MANAGEMENT_ACTIONS = (
+    "ecr:DescribeRepositories",
+    "ecr:ListTagsForResource",
+    "ecr:GetLifecyclePolicy",
+    "ecr:GetRepositoryPolicy",
+    "ecr:DescribeImages",
+    "ecr:DescribeImageScanFindings",
+    "ecr:PutImageTagMutability",
+    "ecr:PutImageScanningConfiguration",
+    "ecr:PutLifecyclePolicy",
+    "ecr:DeleteLifecyclePolicy",
+    "ecr:SetRepositoryPolicy",
+    "ecr:DeleteRepositoryPolicy",
+    "ecr:TagResource",
+    "ecr:UntagResource",
+    "ecr:DeleteRepository",
+    "ecr:BatchDeleteImage",
+)
+"""The repository actions the operator itself calls (deploy/iam-policy.json): an explicit Deny in the repository's
+own policy binds the operator's role too, and would lock the operator out of the repository it manages."""
 _SID = re.compile(r"^[A-Za-z0-9]*$")
 _ACTION = re.compile(r"^(\*|[a-zA-Z0-9-]+:[A-Za-z0-9*?]+)$")
 
@@ -123,7 +144,47 @@ def statement_problems(statement: Mapping[str, Any], where: str) -> list[str]:
             problems.extend(_strings_problems(statement[key], f"{where}.{key}", None, ""))
     if "Condition" in statement:
         problems.extend(_condition_problems(statement["Condition"], f"{where}.Condition"))
+    elif statement.get("Effect") == "Deny" and not problems:
+        problems.extend(_lockout_problems(statement, where))
     return problems
+
+
+def denied_management_actions(statement: Mapping[str, Any]) -> list[str]:
+    """The operator's own actions a Deny statement covers (IAM matches actions case-insensitively, with * and ?)."""
+
+    def covers(patterns: Any, action: str) -> bool:
+        listed = patterns if isinstance(patterns, list) else [patterns]
+        return any(fnmatch.fnmatchcase(action.lower(), str(pattern).lower()) for pattern in listed)
+
+    if "Action" in statement:
+        return [action for action in MANAGEMENT_ACTIONS if covers(statement["Action"], action)]
+    return [action for action in MANAGEMENT_ACTIONS if not covers(statement.get("NotAction"), action)]
+
+
+def _lockout_problems(statement: Mapping[str, Any], where: str) -> list[str]:
+    """An unconditioned Deny of the operator's own actions would stop it managing (and deleting) the repository.
+    A Deny with a Condition (e.g. principals outside the organization) cannot be judged here and is left to IAM."""
+    denied = denied_management_actions(statement)
+    if not denied or not _binds_every_role(statement):
+        return []
+    return [
+        f"{where} denies {_listed(denied)} without a Condition to principals that include the operator's own role, "
+        "which manages this repository; scope the Deny with a Condition, name specific principals, or leave these "
+        "actions out"
+    ]
+
+
+def _binds_every_role(statement: Mapping[str, Any]) -> bool:
+    """Whether a statement's principals take in roles it does not name: everyone ('*'), all but some (NotPrincipal),
+    or a whole account (its ID or root)."""
+    if "NotPrincipal" in statement:
+        return True
+    principal = statement.get("Principal")
+    if principal == "*":
+        return True
+    aws = principal.get("AWS") if isinstance(principal, Mapping) else None
+    listed = aws if isinstance(aws, list) else [aws]
+    return any(isinstance(item, str) and (item == "*" or item.isdigit() or item.endswith(":root")) for item in listed)
 
 
 def _exactly_one(statement: Mapping[str, Any], key: str, negated: str, where: str) -> list[str]:

@@ -9,12 +9,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from ecr_operator.cli.main import build_parser
 from ecr_operator.repository.parts.key import ObservedKey
 from ecr_operator.repository.parts.repository import ObservedRepository
 from ecr_operator.repository.render import Desired, Owner, render
 from ecr_operator.repository.spec import EcrRepositorySpec
+
+# The suites share a loaded machine (e2e control planes, moto): property tests judge outcomes, never speed, so
+# Hypothesis's own timing checks (deadline, slow generation) would only make them flaky.
+settings.register_profile("shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shared-machine")
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

@@ -9,11 +9,12 @@ is updated to the spec but never deleted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from ecr_operator.core.actions import Plan
+from ecr_operator.core.actions import Plan, read
+from ecr_operator.core.aws import AwsClients
 
 State = Literal["InSync", "Pending", "Conflict"]
 
@@ -34,6 +35,21 @@ class Item:
 class ItemsPlan(Plan):
     items: list[Item] | None = None
     """None when the spec does not manage the section."""
+
+
+def read_items(
+    clients: AwsClients, operation: str, items_key: str, key: Callable[[dict[str, Any]], str]
+) -> dict[str, dict[str, Any]]:
+    """Every page of an ECR ``Describe*`` call: the items under ``items_key``, by ``key``."""
+    items: dict[str, dict[str, Any]] = {}
+    token: str | None = None
+    while True:
+        page = read(clients, "ecr", operation, (), **({"nextToken": token} if token else {}))
+        for item in page.get(items_key) or []:
+            items[key(item)] = item
+        token = page.get("nextToken")
+        if not token:
+            return items
 
 
 def created_names(recorded: Sequence[Mapping[str, Any]] | None) -> frozenset[str]:

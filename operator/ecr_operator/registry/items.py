@@ -13,8 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from ecr_operator.core.actions import Plan, read
-from ecr_operator.core.aws import AwsClients
+from ecr_operator.core.actions import Plan
 
 State = Literal["InSync", "Pending", "Conflict"]
 
@@ -38,18 +37,20 @@ class ItemsPlan(Plan):
 
 
 def read_items(
-    clients: AwsClients, operation: str, items_key: str, key: Callable[[dict[str, Any]], str]
+    read_page: Callable[..., Any], items_key: str, key: Callable[[dict[str, Any]], str]
 ) -> dict[str, dict[str, Any]]:
-    """Every page of an ECR ``Describe*`` call: the items under ``items_key``, by ``key``."""
+    """Every page of an ECR ``Describe*`` call (``read_page(**paging)``): the items under ``items_key``, by ``key``.
+
+    The caller names the operation in its own ``read(...)`` call, where the IAM policy test finds it."""
     items: dict[str, dict[str, Any]] = {}
-    token: str | None = None
+    paging: dict[str, str] = {}
     while True:
-        page = read(clients, "ecr", operation, (), **({"nextToken": token} if token else {}))
+        page = read_page(**paging)
         for item in page.get(items_key) or []:
             items[key(item)] = item
-        token = page.get("nextToken")
-        if not token:
+        if not page.get("nextToken"):
             return items
+        paging["nextToken"] = page["nextToken"]
 
 
 def created_names(recorded: Sequence[Mapping[str, Any]] | None) -> frozenset[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecr_operator.core.actions import Action, Plan
+from ecr_operator.core.actions import Action, Plan, read
 from ecr_operator.core.aws import AwsClients
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
@@ -28,8 +28,7 @@ def observe(clients: AwsClients, desired: DesiredRegistry, deps: RegistryDeps, v
     if desired.pull_through_cache_rules is None:
         return None
     return read_items(
-        clients,
-        "describe_pull_through_cache_rules",
+        lambda **paging: read(clients, "ecr", "describe_pull_through_cache_rules", (), **paging),
         "pullThroughCacheRules",
         lambda rule: prefix_key(str(rule["ecrRepositoryPrefix"])),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecr_operator.core.actions import Action, Plan
+from ecr_operator.core.actions import Action, Plan, read
 from ecr_operator.core.aws import AwsClients
 from ecr_operator.registry.items import Item, ItemsPlan, read_items
 from ecr_operator.registry.parts.registry import RegistryDeps
@@ -24,8 +24,7 @@ def observe(clients: AwsClients, desired: DesiredRegistry, deps: RegistryDeps, v
     if desired.creation_templates is None:
         return None
     return read_items(
-        clients,
-        "describe_repository_creation_templates",
+        lambda **paging: read(clients, "ecr", "describe_repository_creation_templates", (), **paging),
         "repositoryCreationTemplates",
         lambda template: str(template["prefix"]),
     )

@@ -4,9 +4,13 @@ that is refused. No AWS: clients are made offline and a request is answered befo
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import threading
 from typing import Any
 
 import boto3
+import botocore.errorfactory
 import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -221,3 +225,26 @@ def test_roles_keep_their_own_credentials() -> None:
     assert team_b.meta.service_model is team_c.meta.service_model
     assert factory.session_of(ROLE_B).get_credentials() is not factory.session_of(ROLE_C).get_credentials()
     assert factory.session_of(ROLE_B).get_credentials() is not factory.session_of(None).get_credentials()
+
+
+def test_clients_first_raising_an_error_from_many_threads_at_once_still_share_one_set_of_exceptions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """botocore builds a client's exception classes lazily, at its first error answer, in whatever pool thread made
+    that call -- outside the factory's lock. Two clients doing so at once must still get the one shared set (else
+    ``except one_client.exceptions.X`` misses the other's, and every racing client builds its own set)."""
+    factory = ClientFactory(CountingSession().boto3())
+    clients = [factory.for_region("eu-west-1", role).ecr for role in (ROLE_B, ROLE_C)]
+    both_building = threading.Barrier(2, timeout=5)
+    build = botocore.errorfactory.ClientExceptionsFactory._create_client_exceptions
+
+    def slow_build(self: Any, service_model: Any) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):  # a second builder never comes: it was serialized
+            both_building.wait()
+        return build(self, service_model)
+
+    monkeypatch.setattr(botocore.errorfactory.ClientExceptionsFactory, "_create_client_exceptions", slow_build)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        sets = list(pool.map(lambda client: client.exceptions, clients))
+    assert sets[0] is sets[1]
+    assert sets[0].RepositoryNotFoundException is sets[1].RepositoryNotFoundException

@@ -49,9 +49,20 @@ _PROBE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, co
 
 
 # Creates that are not idempotent. botocore retries any call after a connection error, also when AWS did the work
-# and only the answer was lost: a second key (an orphan), or AlreadyExists reported as a permanent error. Fail
-# such a call instead; the reconciler's retry observes first and finds what the lost call made (by alias or tags).
-_NOT_IDEMPOTENT = {"kms": ("CreateKey", "CreateAlias"), "ecr": ("CreateRepository",)}
+# and only the answer was lost: a second key (an orphan), or AlreadyExists -- for a registry's rule or template also
+# taken for a refusal, so the item would lose its createdByOperator claim. Fail such a call instead; the
+# reconciler's retry observes first and finds what the lost call made (by alias, tags, or prefix). Likewise a rule's
+# or template's delete, which sent again is told the item does not exist (an AwsError, Stalled until a resync).
+_NOT_IDEMPOTENT = {
+    "kms": ("CreateKey", "CreateAlias"),
+    "ecr": (
+        "CreateRepository",
+        "CreatePullThroughCacheRule",
+        "CreateRepositoryCreationTemplate",
+        "DeletePullThroughCacheRule",
+        "DeleteRepositoryCreationTemplate",
+    ),
+}
 
 
 def _no_retry_after_connection_error(caught_exception: BaseException | None = None, **_: Any) -> None:

@@ -51,6 +51,14 @@ _DENIED_CODES = frozenset(
         "KMSAccessDeniedException",
     }
 )
+_ALREADY_EXISTS_CODES = frozenset(
+    {
+        "AlreadyExistsException",
+        "RepositoryAlreadyExistsException",
+        "PullThroughCacheRuleAlreadyExistsException",
+        "TemplateAlreadyExistsException",
+    }
+)
 # "Invalid repository policy provided" is also what AWS says while a just-created principal is not visible yet.
 _EVENTUALLY_CONSISTENT_MESSAGES = ("invalid repository policy provided",)
 
@@ -143,7 +151,7 @@ def reason_of(exc: BaseException) -> Reason:
             return Reason.ACCESS_DENIED
         if any(text in message for text in _EVENTUALLY_CONSISTENT_MESSAGES):
             return Reason.POLICY_REJECTED
-        if code in ("AlreadyExistsException", "RepositoryAlreadyExistsException"):
+        if code in _ALREADY_EXISTS_CODES:
             # Someone (another replica during a failover, a person) created it meanwhile: the next pass sees it.
             return Reason.ALREADY_EXISTS
         if code == "KMSInvalidStateException":

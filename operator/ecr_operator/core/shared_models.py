@@ -34,7 +34,7 @@ class SharedModels:
         self._lock = threading.Lock()
         self._models: dict[tuple[str, str | None], Any] = {}
         self._classes: dict[tuple[str, str | None], type] = {}
-        self.exceptions = botocore.errorfactory.ClientExceptionsFactory()
+        self.exceptions = _LockedExceptionsFactory()
 
     @contextmanager
     def sharing(self) -> Iterator[None]:
@@ -66,6 +66,20 @@ class SharedModels:
             if cls is None:
                 cls = self._classes[key] = creator.build_client_class(service, service_model)
             return cls
+
+
+class _LockedExceptionsFactory(botocore.errorfactory.ClientExceptionsFactory):  # type: ignore[misc]
+    """botocore builds a client's exception classes at its first use (its first error answer), in whichever pool
+    thread made the call, outside the factory's lock: without this lock, clients doing so at once could each build
+    and keep a set of their own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def create_client_exceptions(self, service_model: Any) -> Any:
+        with self._lock:
+            return super().create_client_exceptions(service_model)
 
 
 class _SharingClientCreator(botocore.client.ClientCreator):  # type: ignore[misc]

@@ -29,14 +29,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ecr_operator.core.actions import Action, Applied, apply
 from ecr_operator.core.aws import AwsClients, account_of
-from ecr_operator.core.errors import OperatorError
+from ecr_operator.core.errors import OperatorError, refused_by_aws
 from ecr_operator.core.part import Part
 from ecr_operator.core.reasons import Reason
+from ecr_operator.registry.cache_rules import prefix_key
 from ecr_operator.registry.items import Item, ItemsPlan, as_status, settle
 from ecr_operator.registry.parts import cache_rules, creation_templates, registry
 from ecr_operator.registry.parts.cache_rules import ObservedRules
@@ -198,6 +199,57 @@ def _record_before_writing(
         record(fields, f"{' and '.join(what)}, before writing")
 
 
+def _created_key(action: Action) -> tuple[str, str] | None:
+    """(status list, item name) of a create action of a rule or template; None for any other action."""
+    if action.operation == "create_pull_through_cache_rule":
+        return "pullThroughCacheRules", prefix_key(str(action.params["ecrRepositoryPrefix"]))
+    if action.operation == "create_repository_creation_template":
+        return "creationTemplates", str(action.params["prefix"])
+    return None
+
+
+def _deleted_key(action: Action) -> tuple[str, str] | None:
+    if action.operation == "delete_pull_through_cache_rule":
+        return "pullThroughCacheRules", prefix_key(str(action.params["ecrRepositoryPrefix"]))
+    if action.operation == "delete_repository_creation_template":
+        return "creationTemplates", str(action.params["prefix"])
+    return None
+
+
+def _withdraw_unmade_claims(
+    record: Record | None,
+    actions: list[Action],
+    failed: int,
+    refused: bool,
+    rules: ItemsPlan,
+    templates: ItemsPlan,
+    pin: RegistryPlacement | None,
+) -> None:
+    """After ``actions[failed]`` failed: the rules and templates recorded as created that this pass certainly did
+    not create lose their claim -- the one AWS refused (``refused``: e.g. someone else's appeared under the prefix
+    meanwhile), and those never sent -- unless the item is still there as ours (its planned delete was not sent
+    either). Otherwise a later pass or the delete would take someone else's item under that prefix for ours. The
+    placement this pass pinned (``pin``) goes too when nothing at all was written."""
+    unsent = actions[failed + (0 if refused else 1) :]
+    still_ours = {key for action in actions[failed:] if (key := _deleted_key(action)) is not None}
+    withdrawn = {key for action in unsent if (key := _created_key(action)) is not None} - still_ours
+    fields: dict[str, Any] = {
+        section: as_status(replace(i, created=False) if (section, i.name) in withdrawn else i for i in plan.items)
+        for section, plan in (("pullThroughCacheRules", rules), ("creationTemplates", templates))
+        if plan.items is not None and any(s == section for s, _ in withdrawn)
+    }
+    what = [", ".join(sorted(name for _, name in withdrawn)) + " not created by this EcrRegistry"] if withdrawn else []
+    if pin is not None and failed == 0 and refused:
+        fields.update(dict.fromkeys(pin.status_fields()))
+        what.append(f"nothing written in registry {pin.account} in {pin.region}")
+    if record is None or not fields:
+        return
+    try:
+        record(fields, " and ".join(what))
+    except OperatorError as exc:
+        log.warning("could not withdraw what was recorded before a failed write (%s): %s", what, exc.message)
+
+
 def reconcile_registry(
     clients: AwsClients,
     desired: DesiredRegistry,
@@ -230,7 +282,14 @@ def reconcile_registry(
     if actions and not observe_only:
         pin = RegistryPlacement(observed.registry_id, desired.region) if pinned is None else None
         _record_before_writing(record, pin, rules, templates)
-        outcome.applied = apply(clients, actions, Applied()).actions
+        done = Applied()
+        try:
+            apply(clients, actions, done)
+        except OperatorError as error:
+            failed, refused = len(done.actions), refused_by_aws(error)
+            _withdraw_unmade_claims(record, actions, failed, refused, rules, templates, pin)
+            raise
+        outcome.applied = done.actions
     outcome.rules = settle(rules.items, bool(outcome.applied))
     outcome.templates = settle(templates.items, bool(outcome.applied))
     for action in outcome.applied:

@@ -82,6 +82,14 @@ class RepositoryController:
             where = f"where the repository lives (account {here.account}, region {here.region}) before writing to AWS"
             host.record(here.status_fields(), where)
 
+        def unpin() -> None:
+            """AWS refused the first write of a resource pinned by this pass: nothing exists there, so a Namespace
+            mapped elsewhere afterwards (the fix of that refusal, say) is no account change."""
+            try:
+                host.record(dict.fromkeys(here.status_fields()), "that nothing was written where it was to live")
+            except OperatorError as exc:
+                host.logger.warning("could not withdraw the place recorded before a refused write: %s", exc.message)
+
         try:
             # An AWS event's pass reads afresh: a batched view may be older than the change the event announces.
             view = await self.view(subject.uid, clients) if resync and subject.cause != EVENT else None
@@ -97,6 +105,7 @@ class RepositoryController:
                 checkpoint,
                 with_inventory,
                 pin if placement.needs_pin(subject.status, here) else None,
+                unpin if placement.recorded(subject.status) is None else None,
             )
         except OperatorError as error:
             if error.reason in REPOSITORY_NOT_OURS and request.export is not None:
@@ -153,10 +162,12 @@ class RepositoryController:
         checkpoint: Checkpoint | None = None,
         with_inventory: bool = False,
         before_write: Callable[[], None] | None = None,
+        nothing_written: Callable[[], None] | None = None,
     ) -> Outcome:
         """One pass for one object (in a worker thread) with the clients of its account; resyncs share the batched
         reads of the (account, region) in ``view``; a key creation is recorded by ``checkpoint`` before CreateKey,
-        and ``before_write`` records where the resource lives before the pass's first write."""
+        ``before_write`` records where the resource lives before the pass's first write, and ``nothing_written``
+        withdraws that record when AWS refused the write."""
         outcome = reconcile(
             clients,
             desired,
@@ -167,6 +178,7 @@ class RepositoryController:
             checkpoint=checkpoint,
             inventory=with_inventory,
             before_write=before_write,
+            nothing_written=nothing_written,
         )
         if outcome.applied:
             self.last_write[uid] = time.monotonic()

@@ -115,8 +115,10 @@ _VIEW_FIELDS = (
     "imageTagMutabilityExclusionFilters",
     "imageScanningConfiguration",
     "encryptionConfiguration",
+    "createdAt",
 )
-"""What a resync reads from a DescribeRepositories entry (repository/parts/repository.py); the rest is not kept."""
+"""What a resync reads from a DescribeRepositories entry (repository/parts/repository.py); the rest is not kept. The
+creation time tells a repository from one re-created under its name (the inventory's second ownership read)."""
 
 
 def _slim(repository: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ rules), ``registryPolicy: {}`` removes the registry policy.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import ConfigDict, Field
 
@@ -52,17 +52,6 @@ MAX_PULL_THROUGH_CACHE_RULES = 50
 MAX_CREATION_TEMPLATES = 50
 """ECR publishes no quota for creation templates; this bounds the CRD's validation cost."""
 
-UPSTREAM_REGISTRIES = (
-    "ecr",
-    "ecr-public",
-    "quay",
-    "k8s",
-    "docker-hub",
-    "github-container-registry",
-    "azure-container-registry",
-    "gitlab-container-registry",
-    "chainguard",
-)
 UpstreamRegistry = Literal[
     "ecr",
     "ecr-public",
@@ -74,6 +63,7 @@ UpstreamRegistry = Literal[
     "gitlab-container-registry",
     "chainguard",
 ]
+UPSTREAM_REGISTRIES: tuple[str, ...] = get_args(UpstreamRegistry)
 UPSTREAM_HOSTS = {
     "ecr-public": "public.ecr.aws",
     "quay": "quay.io",

@@ -17,6 +17,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ecr_operator.core.aws import AwsClients
+from ecr_operator.registry.render import DesiredRegistry, render_registry
+from ecr_operator.registry.spec import EcrRegistrySpec
 from ecr_operator.repository.parts.key import KeyCreation
 from ecr_operator.repository.reconcile import DeleteOutcome, Outcome, delete, reconcile
 from ecr_operator.repository.render import Desired, Owner, render
@@ -59,6 +61,14 @@ MANIFEST = json.dumps(
         "layers": [],
     }
 )
+
+QUAY = {"ecrRepositoryPrefix": "quay", "upstreamRegistryUrl": "quay.io"}
+"""A pull through cache rule needing no credentials."""
+
+
+def desired_registry(**spec: Any) -> DesiredRegistry:
+    """An EcrRegistry spec (camelCase keys) rendered for the account's ``main`` registry in :data:`REGION`."""
+    return render_registry(EcrRegistrySpec.model_validate(spec), "main", REGION)
 
 
 def merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

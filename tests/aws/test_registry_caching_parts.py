@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_harness import ACCOUNT, REGION, PartsHarness
+from aws_harness import ACCOUNT, QUAY, REGION, PartsHarness, desired_registry
 
 from ecr_operator.core.aws import ClientFactory
 from ecr_operator.core.reasons import Reason
@@ -24,8 +24,6 @@ from ecr_operator.core.repository_settings import (
 from ecr_operator.registry.items import Created, created_names
 from ecr_operator.registry.parts.registry import RegistryDeps
 from ecr_operator.registry.reconcile import RegistryOutcome, delete_registry, reconcile_registry
-from ecr_operator.registry.render import DesiredRegistry, render_registry
-from ecr_operator.registry.spec import EcrRegistrySpec
 from ecr_operator.registry.status import report
 
 SECRET_NAME = "ecr-pullthroughcache/docker-hub"
@@ -62,13 +60,6 @@ def docker_hub(secret_arn: str) -> dict[str, Any]:
     }
 
 
-QUAY = {"ecrRepositoryPrefix": "quay", "upstreamRegistryUrl": "quay.io"}
-
-
-def desired(**spec: Any) -> DesiredRegistry:
-    return render_registry(EcrRegistrySpec.model_validate(spec), "main", REGION)
-
-
 def created_by(outcome: RegistryOutcome, previous: Mapping[str, Any] | None = None) -> RegistryDeps:
     """The deps the next pass gets: what the status this outcome writes records as created."""
     status = report(outcome, previous or {}, 1, "2026-12-03T00:00:00Z", observe_only=False, resync=False).status
@@ -88,7 +79,9 @@ def templates(aws: PartsHarness) -> dict[str, dict[str, Any]]:
 
 
 def test_converges_then_stays_in_sync_with_reads_only(aws: PartsHarness, secret_arn: str) -> None:
-    want = desired(pullThroughCacheRules=[docker_hub(secret_arn), QUAY], creationTemplates=[TEMPLATE, ROOT_TEMPLATE])
+    want = desired_registry(
+        pullThroughCacheRules=[docker_hub(secret_arn), QUAY], creationTemplates=[TEMPLATE, ROOT_TEMPLATE]
+    )
     outcome = reconcile_registry(aws.clients, want, RegistryDeps())
     assert outcome.problems == []
     assert aws.calls.writes == [
@@ -115,7 +108,7 @@ def test_converges_then_stays_in_sync_with_reads_only(aws: PartsHarness, secret_
 
 
 def test_a_templates_documents_are_the_ones_an_ecr_repository_gets(aws: PartsHarness) -> None:
-    reconcile_registry(aws.clients, desired(creationTemplates=[TEMPLATE]), RegistryDeps())
+    reconcile_registry(aws.clients, desired_registry(creationTemplates=[TEMPLATE]), RegistryDeps())
     template = templates(aws)["docker-hub"]
     lifecycle = render_lifecycle_policy(Lifecycle.model_validate(LIFECYCLE))
     assert json.loads(template["lifecyclePolicy"]) == lifecycle
@@ -127,7 +120,7 @@ def test_a_templates_documents_are_the_ones_an_ecr_repository_gets(aws: PartsHar
 
 
 def test_drift_is_corrected(aws: PartsHarness, secret_arn: str) -> None:
-    want = desired(pullThroughCacheRules=[docker_hub(secret_arn), QUAY], creationTemplates=[TEMPLATE])
+    want = desired_registry(pullThroughCacheRules=[docker_hub(secret_arn), QUAY], creationTemplates=[TEMPLATE])
     deps = created_by(reconcile_registry(aws.clients, want, RegistryDeps()))
     aws.ecr.update_repository_creation_template(
         prefix="docker-hub", description="changed by hand", resourceTags=[{"Key": "team", "Value": "other"}]
@@ -145,20 +138,22 @@ def test_credentials_change_in_place_and_an_upstream_change_replaces_our_rule(
     aws: PartsHarness, secret_arn: str, aws_session: boto3.session.Session
 ) -> None:
     deps = created_by(
-        reconcile_registry(aws.clients, desired(pullThroughCacheRules=[docker_hub(secret_arn)]), RegistryDeps())
+        reconcile_registry(
+            aws.clients, desired_registry(pullThroughCacheRules=[docker_hub(secret_arn)]), RegistryDeps()
+        )
     )
     secrets = aws_session.client("secretsmanager", region_name=REGION)
     second: str = secrets.create_secret(
         Name="ecr-pullthroughcache/docker-hub-2", SecretString=json.dumps({"username": "u", "accessToken": "t"})
     )["ARN"]
     aws.calls.clear()
-    reconcile_registry(aws.clients, desired(pullThroughCacheRules=[docker_hub(second)]), deps)
+    reconcile_registry(aws.clients, desired_registry(pullThroughCacheRules=[docker_hub(second)]), deps)
     assert aws.calls.writes == ["ecr:UpdatePullThroughCacheRule"]
     assert rules(aws)["docker-hub"]["credentialArn"] == second
 
     aws.calls.clear()
     ghcr = {"ecrRepositoryPrefix": "docker-hub", "upstreamRegistryUrl": "ghcr.io", "credentialArn": second}
-    outcome = reconcile_registry(aws.clients, desired(pullThroughCacheRules=[ghcr]), deps)
+    outcome = reconcile_registry(aws.clients, desired_registry(pullThroughCacheRules=[ghcr]), deps)
     assert aws.calls.writes == ["ecr:DeletePullThroughCacheRule", "ecr:CreatePullThroughCacheRule"]
     assert rules(aws)["docker-hub"]["upstreamRegistryUrl"] == "ghcr.io" and outcome.problems == []
 
@@ -166,7 +161,7 @@ def test_credentials_change_in_place_and_an_upstream_change_replaces_our_rule(
 def test_another_rule_is_never_replaced_nor_deleted(aws: PartsHarness, secret_arn: str) -> None:
     aws.ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub", upstreamRegistryUrl="public.ecr.aws")
     aws.ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io")
-    want = desired(pullThroughCacheRules=[docker_hub(secret_arn), QUAY])
+    want = desired_registry(pullThroughCacheRules=[docker_hub(secret_arn), QUAY])
     outcome = reconcile_registry(aws.clients, want, RegistryDeps())
     assert aws.calls.writes == []
     [problem] = outcome.problems
@@ -177,16 +172,18 @@ def test_another_rule_is_never_replaced_nor_deleted(aws: PartsHarness, secret_ar
     }
     # Removed from the spec, and deletionPolicy Delete: neither was created by this resource, both stay.
     deps = created_by(outcome)
-    reconcile_registry(aws.clients, desired(pullThroughCacheRules=[]), deps)
-    delete_registry(aws.clients, desired(pullThroughCacheRules=[], deletionPolicy="Delete"), deps)
+    reconcile_registry(aws.clients, desired_registry(pullThroughCacheRules=[]), deps)
+    delete_registry(aws.clients, desired_registry(pullThroughCacheRules=[], deletionPolicy="Delete"), deps)
     assert set(rules(aws)) == {"docker-hub", "quay"}
 
 
 def test_removed_from_the_spec_only_its_own_are_deleted(aws: PartsHarness, secret_arn: str) -> None:
     aws.ecr.create_repository_creation_template(prefix="theirs", appliedFor=["REPLICATION"])
-    want = desired(pullThroughCacheRules=[docker_hub(secret_arn), QUAY], creationTemplates=[TEMPLATE, ROOT_TEMPLATE])
+    want = desired_registry(
+        pullThroughCacheRules=[docker_hub(secret_arn), QUAY], creationTemplates=[TEMPLATE, ROOT_TEMPLATE]
+    )
     first = reconcile_registry(aws.clients, want, RegistryDeps())
-    fewer = desired(pullThroughCacheRules=[QUAY], creationTemplates=[ROOT_TEMPLATE])
+    fewer = desired_registry(pullThroughCacheRules=[QUAY], creationTemplates=[ROOT_TEMPLATE])
     aws.calls.clear()
     outcome = reconcile_registry(aws.clients, fewer, created_by(first))
     assert sorted(aws.calls.writes) == ["ecr:DeletePullThroughCacheRule", "ecr:DeleteRepositoryCreationTemplate"]
@@ -197,7 +194,7 @@ def test_removed_from_the_spec_only_its_own_are_deleted(aws: PartsHarness, secre
 def test_observe_only_plans_and_keeps_the_state_pending(aws: PartsHarness, secret_arn: str) -> None:
     outcome = reconcile_registry(
         aws.clients,
-        desired(pullThroughCacheRules=[QUAY], creationTemplates=[ROOT_TEMPLATE]),
+        desired_registry(pullThroughCacheRules=[QUAY], creationTemplates=[ROOT_TEMPLATE]),
         RegistryDeps(),
         observe_only=True,
     )
@@ -213,7 +210,7 @@ def test_creations_are_recorded_before_they_are_sent(aws: PartsHarness) -> None:
 
     reconcile_registry(
         aws.clients,
-        desired(pullThroughCacheRules=[QUAY], creationTemplates=[ROOT_TEMPLATE]),
+        desired_registry(pullThroughCacheRules=[QUAY], creationTemplates=[ROOT_TEMPLATE]),
         RegistryDeps(),
         record=record,
     )
@@ -235,9 +232,9 @@ def test_delete_follows_the_deletion_policy(aws: PartsHarness, secret_arn: str, 
         "creationTemplates": [TEMPLATE],
         "deletionPolicy": policy,
     }
-    deps = created_by(reconcile_registry(aws.clients, desired(**spec), RegistryDeps()))
+    deps = created_by(reconcile_registry(aws.clients, desired_registry(**spec), RegistryDeps()))
     aws.calls.clear()
-    delete_registry(aws.clients, desired(**spec), deps)
+    delete_registry(aws.clients, desired_registry(**spec), deps)
     if policy == "Delete":
         assert sorted(aws.calls.writes) == ["ecr:DeletePullThroughCacheRule", "ecr:DeleteRepositoryCreationTemplate"]
         assert rules(aws) == {} and templates(aws) == {}
@@ -248,7 +245,7 @@ def test_delete_follows_the_deletion_policy(aws: PartsHarness, secret_arn: str, 
 
 def test_aws_role_arn_manages_that_accounts_registry(aws: PartsHarness, aws_session: boto3.session.Session) -> None:
     other = "222233334444"
-    want = desired(awsRoleArn=f"arn:aws:iam::{other}:role/ecr-operator", pullThroughCacheRules=[QUAY])
+    want = desired_registry(awsRoleArn=f"arn:aws:iam::{other}:role/ecr-operator", pullThroughCacheRules=[QUAY])
     clients = ClientFactory(aws_session).for_region(REGION, want.role_arn)
     outcome = reconcile_registry(clients, want, RegistryDeps())
     assert outcome.registry_id == other

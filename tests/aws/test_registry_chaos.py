@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from aws_harness import ACCOUNT, REGION, PartsHarness
+from aws_harness import ACCOUNT, QUAY, REGION, PartsHarness, desired_registry
 from botocore.exceptions import ClientError, ConnectionClosedError
 
 from ecr_operator.core.errors import OperatorError
@@ -19,16 +19,9 @@ from ecr_operator.core.reasons import Reason
 from ecr_operator.registry.items import Created, created_names
 from ecr_operator.registry.parts.registry import RegistryDeps
 from ecr_operator.registry.reconcile import RegistryPlacement, delete_registry, reconcile_registry, recorded
-from ecr_operator.registry.render import DesiredRegistry, render_registry
-from ecr_operator.registry.spec import EcrRegistrySpec
 from ecr_operator.registry.status import report
 
-QUAY = {"ecrRepositoryPrefix": "quay", "upstreamRegistryUrl": "quay.io"}
 TEMPLATE: dict[str, Any] = {"prefix": "quay", "appliedFor": ["PULL_THROUGH_CACHE"], "description": "ours"}
-
-
-def desired(**spec: Any) -> DesiredRegistry:
-    return render_registry(EcrRegistrySpec.model_validate(spec), "main", REGION)
 
 
 class Status:
@@ -88,7 +81,7 @@ def test_a_prefix_someone_else_creates_before_our_create_is_not_claimed_nor_late
     """Someone creates the prefix between the pass's read and its create: AWS refuses the create (already
     exists). The claim recorded before the create must go, else the delete removes their rule or template."""
     status = Status()
-    want = desired(pullThroughCacheRules=[QUAY], creationTemplates=[TEMPLATE])
+    want = desired_registry(pullThroughCacheRules=[QUAY], creationTemplates=[TEMPLATE])
     operation, act = (
         ("CreatePullThroughCacheRule", lambda: their_rule(aws))
         if section == "rule"
@@ -103,7 +96,7 @@ def test_a_prefix_someone_else_creates_before_our_create_is_not_claimed_nor_late
     if section == "template":
         assert "quay" not in created.rules, "a create never sent is not ours"
         their_rule(aws)
-    delete = desired(pullThroughCacheRules=[QUAY], creationTemplates=[TEMPLATE], deletionPolicy="Delete")
+    delete = desired_registry(pullThroughCacheRules=[QUAY], creationTemplates=[TEMPLATE], deletionPolicy="Delete")
     delete_registry(aws.clients, delete, status.deps(), RegistryPlacement(ACCOUNT, REGION))
     # Theirs stay; only our own template (created before the rule's refused create) goes.
     assert prefixes(aws) == (["quay"], ["quay"] if section == "template" else [])
@@ -115,7 +108,9 @@ def test_a_create_that_lost_the_race_for_its_prefix_is_retried_as_already_exists
 ) -> None:
     """The next pass sees the item that won (someone else's: InSync or Conflict): retried soon, not Stalled as an
     unknown AWS error until the next resync."""
-    want = desired(pullThroughCacheRules=[QUAY]) if section == "rule" else desired(creationTemplates=[TEMPLATE])
+    want = desired_registry(
+        **({"pullThroughCacheRules": [QUAY]} if section == "rule" else {"creationTemplates": [TEMPLATE]})
+    )
     operation, act = (
         ("CreatePullThroughCacheRule", lambda: their_rule(aws))
         if section == "rule"
@@ -157,7 +152,9 @@ def test_a_first_write_aws_refused_pins_no_registry(aws: PartsHarness) -> None:
     aws.clients.ecr.meta.events.register("before-call", refuse)
     try:
         with pytest.raises(OperatorError) as denied:
-            reconcile_registry(aws.clients, desired(pullThroughCacheRules=[QUAY]), RegistryDeps(), record=status.record)
+            reconcile_registry(
+                aws.clients, desired_registry(pullThroughCacheRules=[QUAY]), RegistryDeps(), record=status.record
+            )
     finally:
         aws.clients.ecr.meta.events.unregister("before-call", refuse)
     assert denied.value.reason == Reason.ACCESS_DENIED
@@ -170,7 +167,7 @@ def test_a_delete_whose_answer_is_lost_is_retried_by_the_next_pass_not_stalled(a
     Sent again, the delete would be told the item does not exist: an unknown AWS error, Stalled until a resync.
     Not sent again, the pass fails as unreachable (retried), and the next pass finds it gone."""
     made = reconcile_registry(
-        aws.clients, desired(pullThroughCacheRules=[QUAY], creationTemplates=[TEMPLATE]), RegistryDeps()
+        aws.clients, desired_registry(pullThroughCacheRules=[QUAY], creationTemplates=[TEMPLATE]), RegistryDeps()
     )
     status = report(made, {}, 1, "2026-12-03T00:00:00Z", observe_only=False, resync=False).status
     operation, prefix_field = (
@@ -190,7 +187,7 @@ def test_a_delete_whose_answer_is_lost_is_retried_by_the_next_pass_not_stalled(a
             raise ConnectionClosedError(endpoint_url=request.url)
 
     aws.clients.ecr.meta.events.register(f"before-send.ecr.{operation}", lose_answer)
-    removed = desired(pullThroughCacheRules=[], creationTemplates=[])
+    removed = desired_registry(pullThroughCacheRules=[], creationTemplates=[])
     try:
         with pytest.raises(OperatorError) as lost:
             reconcile_registry(aws.clients, removed, deps_of(status))

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_harness import ACCOUNT, REGION, PartsHarness
+from aws_harness import ACCOUNT, QUAY, REGION, PartsHarness, desired_registry
 
 from ecr_operator.core.aws import ClientFactory
 from ecr_operator.core.errors import OperatorError
@@ -18,21 +18,15 @@ from ecr_operator.core.reasons import Reason
 from ecr_operator.registry.items import Created
 from ecr_operator.registry.parts.registry import RegistryDeps
 from ecr_operator.registry.reconcile import RegistryPlacement, delete_registry, reconcile_registry
-from ecr_operator.registry.render import DesiredRegistry, render_registry
-from ecr_operator.registry.spec import EcrRegistrySpec
+from ecr_operator.registry.render import DesiredRegistry
 
 OTHER = "999988887777"
-QUAY = {"ecrRepositoryPrefix": "quay", "upstreamRegistryUrl": "quay.io"}
 ROOT_TEMPLATE: dict[str, Any] = {"prefix": "ROOT", "appliedFor": ["CREATE_ON_PUSH", "REPLICATION"]}
 SCANNING = {"scanType": "BASIC", "rules": [{"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "*"}]}]}
 
 
-def desired(**spec: Any) -> DesiredRegistry:
-    return render_registry(EcrRegistrySpec.model_validate(spec), "main", REGION)
-
-
 def every_part(**extra: Any) -> DesiredRegistry:
-    return desired(scanning=SCANNING, creationTemplates=[ROOT_TEMPLATE], pullThroughCacheRules=[QUAY], **extra)
+    return desired_registry(scanning=SCANNING, creationTemplates=[ROOT_TEMPLATE], pullThroughCacheRules=[QUAY], **extra)
 
 
 class Recorder:
@@ -106,7 +100,7 @@ def test_with_aws_role_arn_the_pinned_account_is_the_roles(
     aws: PartsHarness, aws_session: boto3.session.Session
 ) -> None:
     role_account = "222233334444"
-    want = desired(awsRoleArn=f"arn:aws:iam::{role_account}:role/ecr-operator", pullThroughCacheRules=[QUAY])
+    want = desired_registry(awsRoleArn=f"arn:aws:iam::{role_account}:role/ecr-operator", pullThroughCacheRules=[QUAY])
     clients = ClientFactory(aws_session).for_region(REGION, want.role_arn)
     recorded: list[Mapping[str, Any]] = []
     reconcile_registry(clients, want, RegistryDeps(), record=lambda fields, what: recorded.append(fields))

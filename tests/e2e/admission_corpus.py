@@ -16,7 +16,7 @@ TAGS = {
     "data_class": "confidential",
     "service": "container-registry",
 }
-"""The harness's required tags (support.TAGS has the same)."""
+"""The harness's required tags (support.TAGS re-exports them)."""
 
 REGION = "eu-central-1"
 KEY_ARN = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -27,6 +27,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ import boto3
 import kubernetes
 import pytest
 import yaml
+from admission_corpus import TAGS as TAGS  # values for the operator's default required tags
 
 from ecr_operator.repository.render import key_alias_for
 from ecr_operator_dev import (
@@ -58,17 +60,15 @@ FINALIZER = f"{GROUP}/finalizer"
 OWNER_TAGS = (f"{GROUP}/cluster", f"{GROUP}/namespace", f"{GROUP}/name")
 CLUSTER_TAG, NAMESPACE_TAG, NAME_TAG = OWNER_TAGS
 REGION = "ap-northeast-2"
-TAGS = {
-    "owner": "platform-team",
-    "cost_center": "engineering",
-    "resource_lifecycle": "permanent",
-    "data_class": "confidential",
-    "service": "container-registry",
-}
-"""Values for the operator's default required tags."""
 REQUIRED_TAGS = ",".join(TAGS)
 # Not a bare "403": log timestamps carry milliseconds (",403]").
 FORBIDDEN_MARKERS = ("status=403", "code': 403", "Forbidden", "forbidden", "Not enough permissions")
+ROLE_ANNOTATION = f"{GROUP}/aws-role-arn"
+"""On a Namespace: the IAM role its resources' AWS calls assume (the account they live in)."""
+OWN_ACCOUNT = "123456789012"  # moto's
+ACCOUNT_B, ROLE_B = "222233334444", "arn:aws:iam::222233334444:role/ecr-operator-team-b"
+ACCOUNT_C, ROLE_C = "333344445555", "arn:aws:iam::333344445555:role/ecr-operator-team-c"
+ACCOUNT_D, ROLE_D = "444455556666", "arn:aws:iam::444455556666:role/ecr-operator-team-d"
 TIMEOUT = 90.0
 T = TypeVar("T")
 
@@ -342,6 +342,28 @@ class Aws(AwsReader):
         self.region = region
         self.cluster_id = cluster_id
 
+    @classmethod
+    def assuming(cls, endpoint_url: str, role_arn: str, region: str = REGION, cluster_id: str | None = None) -> Aws:
+        """What AWS holds in the role's account: ECR and KMS clients with credentials assumed straight from moto."""
+        sts = boto3.client(
+            "sts",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="test")["Credentials"]
+        session = boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=region,
+        )
+        aws = cls(endpoint_url, region, cluster_id)
+        aws.ecr = session.client("ecr", endpoint_url=endpoint_url)
+        aws.kms = session.client("kms", endpoint_url=endpoint_url)
+        return aws
+
     def snapshot(self, name: str) -> dict[str, Any]:
         """Everything the operator could change on a repository: settings, tags, lifecycle and repository policy."""
         repository = self.repository(name)
@@ -609,6 +631,41 @@ def full_spec(repository_name: str, **overrides: Any) -> dict[str, Any]:
     return spec
 
 
+def proxied_operator(
+    kubeconfig: Path,
+    moto: MotoServer,
+    proxy: AwsProxy,
+    log_path: Path,
+    *,
+    prefix: str,
+    region: str,
+    args: Sequence[str] = (),
+    cluster_id: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> Operator:
+    """An operator on the session control plane watching only ``<prefix>-*`` namespaces (cluster id: ``prefix``
+    unless given), its AWS calls through ``proxy`` in front of ``moto``, 4 workers, plain logs; not started."""
+    return Operator(
+        kubeconfig=kubeconfig,
+        aws_env={**moto.aws_environment(region), "AWS_ENDPOINT_URL": proxy.endpoint_url},
+        log_path=log_path,
+        args=[
+            "--namespace",
+            f"{prefix}-*",
+            "--cluster-id",
+            cluster_id or prefix,
+            "--region",
+            region,
+            "--log-format",
+            "plain",
+            "--workers",
+            "4",
+            *args,
+        ],
+        extra_env=extra_env,
+    )
+
+
 @contextmanager
 def operator_harness(
     controlplane: LocalControlPlane,
@@ -625,27 +682,15 @@ def operator_harness(
     cluster_id = unique("hard")
     prefix = unique("hard")
     with AwsProxy(upstream=moto.endpoint_url) as proxy:
-        operator = Operator(
-            kubeconfig=controlplane.kubeconfig,
-            aws_env={**moto.aws_environment(region), "AWS_ENDPOINT_URL": proxy.endpoint_url},
-            log_path=workdir / "ecr-operator.log",
-            args=[
-                "--namespace",
-                f"{prefix}-*",
-                "--cluster-id",
-                cluster_id,
-                "--region",
-                region,
-                "--resync-interval",
-                str(resync_seconds),
-                "--required-tags",
-                "",
-                "--log-format",
-                "plain",
-                "--workers",
-                "4",
-                *extra_args,
-            ],
+        operator = proxied_operator(
+            controlplane.kubeconfig,
+            moto,
+            proxy,
+            workdir / "ecr-operator.log",
+            prefix=prefix,
+            cluster_id=cluster_id,
+            region=region,
+            args=["--resync-interval", str(resync_seconds), "--required-tags", "", *extra_args],
         )
         operator.start()
         try:
@@ -812,3 +857,34 @@ class Registry:
             return None
         document: dict[str, Any] = json.loads(text)
         return document
+
+
+@dataclass
+class RegistryEnv:
+    """A private control plane with one operator process for EcrRegistry modules, and the moto it talks to."""
+
+    cluster: Cluster
+    operator: Operator
+    registries: Registries
+    moto: MotoServer
+
+
+E = TypeVar("E", bound=RegistryEnv)
+
+
+@contextmanager
+def registry_env(
+    env_type: type[E], binaries: ControlPlaneBinaries, moto: MotoServer, workdir: Path, *, name: str, region: str
+) -> Iterator[E]:
+    """``env_type`` (a :class:`RegistryEnv`) over a fresh private cluster and a running operator (resync 3 s)."""
+    with private_cluster(binaries, workdir / "controlplane") as cluster:
+        operator = operator_process(
+            kubeconfig=cluster.controlplane.kubeconfig,
+            aws_env=moto.aws_environment(region),
+            log_path=workdir / "operator.log",
+            cluster_id=unique(name),
+            region=region,
+            resync_seconds=3,
+        )
+        with operator:
+            yield env_type(cluster, operator, Registries(cluster.api, lambda: operator.log_tail(12000)), moto)

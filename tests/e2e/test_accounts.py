@@ -14,12 +14,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from support import (
+    ACCOUNT_B,
+    ACCOUNT_C,
+    ACCOUNT_D,
     CLUSTER_TAG,
     NAMESPACE_TAG,
+    OWN_ACCOUNT,
     REGION,
+    ROLE_ANNOTATION,
+    ROLE_B,
+    ROLE_C,
+    ROLE_D,
     TAGS,
     Aws,
     Cluster,
@@ -34,34 +41,6 @@ from ecr_operator_dev import AwsProxy, ControlPlaneBinaries, MotoServer
 from ecr_operator_dev.awsproxy import Fault
 
 pytestmark = pytest.mark.e2e
-
-ROLE_ANNOTATION = "ecr.platform.dev/aws-role-arn"
-OWN_ACCOUNT = "123456789012"  # moto's
-ACCOUNT_B, ROLE_B = "222233334444", "arn:aws:iam::222233334444:role/ecr-operator-team-b"
-ACCOUNT_C, ROLE_C = "333344445555", "arn:aws:iam::333344445555:role/ecr-operator-team-c"
-ACCOUNT_D, ROLE_D = "444455556666", "arn:aws:iam::444455556666:role/ecr-operator-team-d"
-
-
-def account_aws(endpoint_url: str, role_arn: str, cluster_id: str) -> Aws:
-    """What AWS holds in the role's account: clients with credentials assumed straight from moto."""
-    sts = boto3.client(
-        "sts",
-        endpoint_url=endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="test")["Credentials"]
-    aws = Aws(endpoint_url, REGION, cluster_id)
-    session = boto3.session.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=REGION,
-    )
-    aws.ecr = session.client("ecr", endpoint_url=endpoint_url)
-    aws.kms = session.client("kms", endpoint_url=endpoint_url)
-    return aws
 
 
 @dataclass
@@ -80,7 +59,7 @@ class Accounts:
     """Served by the operator with --require-account-mapping; not mapped at first."""
 
     def aws(self, role_arn: str) -> Aws:
-        return account_aws(self.moto.endpoint_url, role_arn, self.cluster_id)
+        return Aws.assuming(self.moto.endpoint_url, role_arn, cluster_id=self.cluster_id)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ import boto3
 import kubernetes
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from support import Aws, Kube, Operator, install_crds, tagged_spec, unique, wait_for
+from support import Aws, Kube, Operator, install_crds, proxied_operator, tagged_spec, unique, wait_for
 
 from ecr_operator_dev import AwsProxy, Fault, LocalControlPlane, MotoServer, deploy_events_stack
 from ecr_operator_dev.awsread import image_manifest
@@ -107,17 +107,14 @@ def env(
     stack = deploy_events_stack(moto_server.endpoint_url, REGION, stack_name=prefix, queue_name=prefix)
     with AwsProxy(upstream=moto_server.endpoint_url) as proxy:
         proxy.emit_events({OPERATOR_KEY})
-        operator = Operator(
-            kubeconfig=controlplane.kubeconfig,
-            aws_env={**moto_server.aws_environment(REGION), "AWS_ENDPOINT_URL": proxy.endpoint_url},
-            log_path=tmp_path_factory.mktemp("events") / "operator.log",
+        operator = proxied_operator(
+            controlplane.kubeconfig,
+            moto_server,
+            proxy,
+            tmp_path_factory.mktemp("events") / "operator.log",
+            prefix=prefix,
+            region=REGION,
             args=[
-                "--namespace",
-                f"{prefix}-*",
-                "--cluster-id",
-                prefix,
-                "--region",
-                REGION,
                 "--events-queue-url",
                 stack.queue_url,
                 "--resync-interval",
@@ -130,10 +127,6 @@ def env(
                 "2",
                 "--readiness-interval",
                 "1",
-                "--log-format",
-                "plain",
-                "--workers",
-                "4",
             ],
             extra_env=POD,
         )

@@ -22,7 +22,7 @@ from typing import Any
 import kubernetes
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from support import NAME_TAG, NAMESPACE_TAG, TAGS, Aws, Kube, Operator, install_crds, unique, wait_for
+from support import NAME_TAG, NAMESPACE_TAG, TAGS, Aws, Kube, Operator, install_crds, proxied_operator, unique, wait_for
 
 from ecr_operator_dev import AwsProxy, ControlPlaneBinaries, LocalControlPlane, MotoServer
 from ecr_operator_dev.awsread import image_manifest
@@ -69,25 +69,18 @@ def env(
     install_crds(k8s_api)
     prefix = unique("inv")
     with AwsProxy(upstream=moto_server.endpoint_url) as proxy:
-        operator = Operator(
-            kubeconfig=controlplane.kubeconfig,
-            aws_env={**moto_server.aws_environment(REGION), "AWS_ENDPOINT_URL": proxy.endpoint_url},
-            log_path=tmp_path_factory.mktemp("inventory") / "operator.log",
+        operator = proxied_operator(
+            controlplane.kubeconfig,
+            moto_server,
+            proxy,
+            tmp_path_factory.mktemp("inventory") / "operator.log",
+            prefix=prefix,
+            region=REGION,
             args=[
-                "--namespace",
-                f"{prefix}-*",
-                "--cluster-id",
-                prefix,
-                "--region",
-                REGION,
                 "--resync-interval",
                 str(RESYNC_SECONDS),
                 "--inventory-interval",
                 str(INVENTORY_SECONDS),
-                "--log-format",
-                "plain",
-                "--workers",
-                "4",
                 "--per-resource-findings-metrics",
             ],
         )

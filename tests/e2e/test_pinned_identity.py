@@ -14,10 +14,17 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from support import (
+    ACCOUNT_B,
+    ACCOUNT_C,
+    ACCOUNT_D,
+    OWN_ACCOUNT,
     REGION,
+    ROLE_ANNOTATION,
+    ROLE_B,
+    ROLE_C,
+    ROLE_D,
     Aws,
     Cluster,
     Registries,
@@ -34,15 +41,7 @@ from ecr_operator_dev.awsproxy import Fault
 
 pytestmark = pytest.mark.e2e
 
-ROLE_ANNOTATION = "ecr.platform.dev/aws-role-arn"
-OWN_ACCOUNT = "123456789012"  # moto's
-ACCOUNT_B = "222233334444"
-ROLE_B = f"arn:aws:iam::{ACCOUNT_B}:role/ecr-operator-team-b"
 ROLE_B_RENAMED = f"arn:aws:iam::{ACCOUNT_B}:role/ecr-operator-team-b-v2"
-ACCOUNT_C = "333344445555"
-ROLE_C = f"arn:aws:iam::{ACCOUNT_C}:role/ecr-operator-team-c"
-ACCOUNT_D = "444455556666"
-ROLE_D = f"arn:aws:iam::{ACCOUNT_D}:role/ecr-operator-team-d"
 OTHER_REGION = "us-west-2"
 NOT_JSON = (
     '{"rules": [{"rulePriority": 1, "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", '
@@ -73,26 +72,9 @@ class Env:
 
     def aws(self, role_arn: str | None = None, region: str = REGION) -> Aws:
         """What AWS holds in the role's account (the operator's own account without a role), straight from moto."""
-        aws = Aws(self.moto.endpoint_url, region, self.cluster_id)
         if role_arn is None:
-            return aws
-        sts = boto3.client(
-            "sts",
-            endpoint_url=self.moto.endpoint_url,
-            region_name=region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="test")["Credentials"]
-        session = boto3.session.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-            region_name=region,
-        )
-        aws.ecr = session.client("ecr", endpoint_url=self.moto.endpoint_url)
-        aws.kms = session.client("kms", endpoint_url=self.moto.endpoint_url)
-        return aws
+            return Aws(self.moto.endpoint_url, region, self.cluster_id)
+        return Aws.assuming(self.moto.endpoint_url, role_arn, region, self.cluster_id)
 
     def watching(self, operator: Any) -> AbstractContextManager[Any]:
         """Run ``operator``, its log shown on a failed wait."""

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from support import (
     Aws,
-    Cluster,
-    Operator,
-    Registries,
     Registry,
-    operator_process,
-    private_cluster,
+    RegistryEnv,
+    registry_env,
     unique,
     wait_for,
 )
@@ -33,13 +29,7 @@ ACCOUNT = "123456789012"  # moto's
 OBSERVE_ONLY = {"ecr.platform.dev/observe-only": "true"}
 
 
-@dataclass
-class Env:
-    cluster: Cluster
-    operator: Operator
-    registries: Registries
-    moto: MotoServer
-
+class Env(RegistryEnv):
     def registry(self, region: str) -> Registry:
         return Registry(Aws(self.moto.endpoint_url, region))
 
@@ -49,17 +39,8 @@ def env(
     controlplane_binaries: ControlPlaneBinaries, moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Env]:
     workdir = tmp_path_factory.mktemp("registry")
-    with private_cluster(controlplane_binaries, workdir / "controlplane") as cluster:
-        operator = operator_process(
-            kubeconfig=cluster.controlplane.kubeconfig,
-            aws_env=moto_server.aws_environment(OPERATOR_REGION),
-            log_path=workdir / "operator.log",
-            cluster_id=unique("registry"),
-            region=OPERATOR_REGION,
-            resync_seconds=3,
-        )
-        with operator:
-            yield Env(cluster, operator, Registries(cluster.api, lambda: operator.log_tail(12000)), moto_server)
+    with registry_env(Env, controlplane_binaries, moto_server, workdir, name="registry", region=OPERATOR_REGION) as env:
+        yield env
 
 
 def dr_spec(region: str, **overrides: Any) -> dict[str, Any]:

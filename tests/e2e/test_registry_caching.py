@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,14 @@ import boto3
 import kubernetes
 import pytest
 import yaml
-from support import TAGS, Aws, Cluster, Operator, Registries, operator_process, private_cluster, unique, wait_for
+from support import (
+    TAGS,
+    Aws,
+    RegistryEnv,
+    registry_env,
+    unique,
+    wait_for,
+)
 
 from ecr_operator_dev import ControlPlaneBinaries, MotoServer
 
@@ -32,27 +38,11 @@ OTHER_ACCOUNT, OTHER_ROLE = "222233334444", "arn:aws:iam::222233334444:role/ecr-
 CREDENTIALS = json.dumps({"username": "someone", "accessToken": "dckr_pat_x"})
 
 
-@dataclass
-class Env:
-    cluster: Cluster
-    operator: Operator
-    registries: Registries
-    moto: MotoServer
-
+class Env(RegistryEnv):
     def aws(self, region: str, role_arn: str | None = None) -> Aws:
-        aws = Aws(self.moto.endpoint_url, region)
-        if role_arn is not None:
-            sts = boto3.client("sts", **self._kwargs(region))
-            credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="test")["Credentials"]
-            aws.ecr = boto3.client(
-                "ecr",
-                endpoint_url=self.moto.endpoint_url,
-                region_name=region,
-                aws_access_key_id=credentials["AccessKeyId"],
-                aws_secret_access_key=credentials["SecretAccessKey"],
-                aws_session_token=credentials["SessionToken"],
-            )
-        return aws
+        if role_arn is None:
+            return Aws(self.moto.endpoint_url, region)
+        return Aws.assuming(self.moto.endpoint_url, role_arn, region)
 
     def _kwargs(self, region: str) -> dict[str, Any]:
         return {
@@ -73,17 +63,10 @@ def env(
     controlplane_binaries: ControlPlaneBinaries, moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Env]:
     workdir = tmp_path_factory.mktemp("registry-caching")
-    with private_cluster(controlplane_binaries, workdir / "controlplane") as cluster:
-        operator = operator_process(
-            kubeconfig=cluster.controlplane.kubeconfig,
-            aws_env=moto_server.aws_environment(OPERATOR_REGION),
-            log_path=workdir / "operator.log",
-            cluster_id=unique("registry-caching"),
-            region=OPERATOR_REGION,
-            resync_seconds=3,
-        )
-        with operator:
-            yield Env(cluster, operator, Registries(cluster.api, lambda: operator.log_tail(12000)), moto_server)
+    with registry_env(
+        Env, controlplane_binaries, moto_server, workdir, name="registry-caching", region=OPERATOR_REGION
+    ) as env:
+        yield env
 
 
 def docker_hub(secret_arn: str) -> dict[str, Any]:

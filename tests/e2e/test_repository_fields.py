@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from admission_corpus import LAMBDA_PULL
 from operator_env import RESYNC_SECONDS, MotoRecorder, Namespace, seed_spec
 from support import unique, wait_for
 
@@ -19,12 +20,6 @@ pytestmark = pytest.mark.e2e
 DRIFT_TIMEOUT = RESYNC_SECONDS * 5
 ORG = "o-a1b2c3d4e5"
 OU = f"{ORG}/r-ab12/ou-ab12-11111111/*"
-LAMBDA_PULL = {
-    "Sid": "LambdaPull",
-    "Effect": "Allow",
-    "Principal": {"Service": "lambda.amazonaws.com"},
-    "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-}
 
 
 def _no_write_while_in_sync(ns: Namespace, name: str, repository: str) -> None:

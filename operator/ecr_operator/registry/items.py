@@ -9,7 +9,7 @@ is updated to the spec but never deleted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -34,6 +34,23 @@ class Item:
 class ItemsPlan(Plan):
     items: list[Item] | None = None
     """None when the spec does not manage the section."""
+
+
+def read_items(
+    read_page: Callable[..., Any], items_key: str, key: Callable[[dict[str, Any]], str]
+) -> dict[str, dict[str, Any]]:
+    """Every page of an ECR ``Describe*`` call (``read_page(**paging)``): the items under ``items_key``, by ``key``.
+
+    The caller names the operation in its own ``read(...)`` call, where the IAM policy test finds it."""
+    items: dict[str, dict[str, Any]] = {}
+    paging: dict[str, str] = {}
+    while True:
+        page = read_page(**paging)
+        for item in page.get(items_key) or []:
+            items[key(item)] = item
+        if not page.get("nextToken"):
+            return items
+        paging["nextToken"] = page["nextToken"]
 
 
 def created_names(recorded: Sequence[Mapping[str, Any]] | None) -> frozenset[str]:

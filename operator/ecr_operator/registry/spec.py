@@ -12,7 +12,7 @@ rules), ``registryPolicy: {}`` removes the registry policy.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import ConfigDict, Field
 
@@ -52,17 +52,6 @@ MAX_PULL_THROUGH_CACHE_RULES = 50
 MAX_CREATION_TEMPLATES = 50
 """ECR publishes no quota for creation templates; this bounds the CRD's validation cost."""
 
-UPSTREAM_REGISTRIES = (
-    "ecr",
-    "ecr-public",
-    "quay",
-    "k8s",
-    "docker-hub",
-    "github-container-registry",
-    "azure-container-registry",
-    "gitlab-container-registry",
-    "chainguard",
-)
 UpstreamRegistry = Literal[
     "ecr",
     "ecr-public",
@@ -74,6 +63,7 @@ UpstreamRegistry = Literal[
     "gitlab-container-registry",
     "chainguard",
 ]
+UPSTREAM_REGISTRIES: tuple[str, ...] = get_args(UpstreamRegistry)
 UPSTREAM_HOSTS = {
     "ecr-public": "public.ecr.aws",
     "quay": "quay.io",
@@ -114,6 +104,11 @@ _NEEDS_CREDENTIAL = (
     f" || self.upstreamRegistryUrl in {_cel_list(_CREDENTIAL_HOSTS)}"
     " || self.upstreamRegistryUrl.endsWith('.azurecr.io'))"
 )
+
+
+def _role_arn(description: str) -> Any:
+    """An optional IAM role ARN field."""
+    return Field(None, max_length=2048, pattern=ROLE_ARN_PATTERN, description=description)
 
 
 class ReplicationDestination(ApiModel):
@@ -293,12 +288,7 @@ class PullThroughCacheRule(ApiModel):
         description="The Secrets Manager secret (ecr-pullthroughcache/...) with the upstream's credentials; "
         "referenced only: the operator neither creates nor reads it.",
     )
-    custom_role_arn: str | None = Field(
-        None,
-        max_length=2048,
-        pattern=ROLE_ARN_PATTERN,
-        description="The IAM role ECR assumes to pull from an ECR upstream in another account.",
-    )
+    custom_role_arn: str | None = _role_arn("The IAM role ECR assumes to pull from an ECR upstream in another account.")
     upstream_repository_prefix: str | None = Field(
         None,
         min_length=2,
@@ -371,11 +361,8 @@ class CreationTemplate(ApiModel):
         max_length=50,
         description="Tags of the repositories created; the platform's required tags (--required-tags) must be here.",
     )
-    custom_role_arn: str | None = Field(
-        None,
-        max_length=2048,
-        pattern=ROLE_ARN_PATTERN,
-        description="The role ECR assumes to apply the template (needed for resourceTags or a KMS key).",
+    custom_role_arn: str | None = _role_arn(
+        "The role ECR assumes to apply the template (needed for resourceTags or a KMS key)."
     )
 
 
@@ -399,12 +386,9 @@ class EcrRegistrySpec(ApiModel):
         )
     )
 
-    aws_role_arn: str | None = Field(
-        None,
-        max_length=2048,
-        pattern=ROLE_ARN_PATTERN,
-        description="Manage the registry of this role's account (sts:AssumeRole, like a Namespace's "
-        "ecr.platform.dev/aws-role-arn); default: the operator's own account. Immutable.",
+    aws_role_arn: str | None = _role_arn(
+        "Manage the registry of this role's account (sts:AssumeRole, like a Namespace's "
+        "ecr.platform.dev/aws-role-arn); default: the operator's own account. Immutable."
     )
     region: str | None = Field(
         None, pattern=REGION_PATTERN, description="AWS region; defaults to the operator's region. Immutable."

@@ -98,6 +98,13 @@ class Encryption(ApiModel):
     )
 
 
+def _any_json(alias: str, description: str) -> Any:
+    """An optional statement element that may hold any JSON: the CRD keeps it as given (CEL cannot see into it)."""
+    return Field(
+        None, alias=alias, description=description, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
+
+
 class PolicyStatement(ApiModel):
     """An IAM statement as IAM writes it (Sid, Effect, Principal, Action, ...); the operator's own Sids are reserved."""
 
@@ -123,48 +130,15 @@ class PolicyStatement(ApiModel):
         description="The statement's id.",
     )
     effect: Literal["Allow", "Deny"] = Field(alias="Effect", description="Allow or Deny.")
-    principal: Any = Field(
-        None,
-        alias="Principal",
-        description="'*' or an object of AWS, Service, Federated or CanonicalUser principals (a string or a list).",
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    principal: Any = _any_json(
+        "Principal", "'*' or an object of AWS, Service, Federated or CanonicalUser principals (a string or a list)."
     )
-    not_principal: Any = Field(
-        None,
-        alias="NotPrincipal",
-        description="Principals the statement does not apply to (instead of Principal).",
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
-    )
-    action: Any = Field(
-        None,
-        alias="Action",
-        description="An action (ecr:BatchGetImage, ecr:*, ...) or a list of them.",
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
-    )
-    not_action: Any = Field(
-        None,
-        alias="NotAction",
-        description="Actions the statement does not cover (instead of Action).",
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
-    )
-    resource: Any = Field(
-        None,
-        alias="Resource",
-        description="Usually left out: a repository policy applies to its repository.",
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
-    )
-    not_resource: Any = Field(
-        None,
-        alias="NotResource",
-        description="Usually left out.",
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
-    )
-    condition: dict[str, Any] | None = Field(
-        None,
-        alias="Condition",
-        description="IAM conditions: {operator: {key: value or list}}.",
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
-    )
+    not_principal: Any = _any_json("NotPrincipal", "Principals the statement does not apply to (instead of Principal).")
+    action: Any = _any_json("Action", "An action (ecr:BatchGetImage, ecr:*, ...) or a list of them.")
+    not_action: Any = _any_json("NotAction", "Actions the statement does not cover (instead of Action).")
+    resource: Any = _any_json("Resource", "Usually left out: a repository policy applies to its repository.")
+    not_resource: Any = _any_json("NotResource", "Usually left out.")
+    condition: dict[str, Any] | None = _any_json("Condition", "IAM conditions: {operator: {key: value or list}}.")
 
     def document(self) -> dict[str, Any]:
         """The statement as IAM JSON (the keys that were given)."""

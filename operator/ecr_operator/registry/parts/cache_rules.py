@@ -16,7 +16,7 @@ from ecr_operator.core.aws import AwsClients
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 from ecr_operator.registry.cache_rules import Difference, create_params, difference, prefix_key, update_params
-from ecr_operator.registry.items import Item, ItemsPlan
+from ecr_operator.registry.items import Item, ItemsPlan, read_items
 from ecr_operator.registry.parts.registry import RegistryDeps
 from ecr_operator.registry.render import DesiredRegistry
 
@@ -27,15 +27,11 @@ ObservedRules = dict[str, dict[str, Any]] | None
 def observe(clients: AwsClients, desired: DesiredRegistry, deps: RegistryDeps, view: None = None) -> ObservedRules:
     if desired.pull_through_cache_rules is None:
         return None
-    rules: dict[str, dict[str, Any]] = {}
-    token: str | None = None
-    while True:
-        page = read(clients, "ecr", "describe_pull_through_cache_rules", (), **({"nextToken": token} if token else {}))
-        for rule in page.get("pullThroughCacheRules") or []:
-            rules[prefix_key(str(rule["ecrRepositoryPrefix"]))] = rule
-        token = page.get("nextToken")
-        if not token:
-            return rules
+    return read_items(
+        lambda **paging: read(clients, "ecr", "describe_pull_through_cache_rules", (), **paging),
+        "pullThroughCacheRules",
+        lambda rule: prefix_key(str(rule["ecrRepositoryPrefix"])),
+    )
 
 
 def _delete(prefix: str) -> Action:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ecr_operator.core.actions import Action, Plan, read
 from ecr_operator.core.aws import AwsClients
-from ecr_operator.registry.items import Item, ItemsPlan
+from ecr_operator.registry.items import Item, ItemsPlan, read_items
 from ecr_operator.registry.parts.registry import RegistryDeps
 from ecr_operator.registry.render import DesiredRegistry
 from ecr_operator.registry.templates import templates_equal, update_params
@@ -23,17 +23,11 @@ ObservedTemplates = dict[str, dict[str, Any]] | None
 def observe(clients: AwsClients, desired: DesiredRegistry, deps: RegistryDeps, view: None = None) -> ObservedTemplates:
     if desired.creation_templates is None:
         return None
-    templates: dict[str, dict[str, Any]] = {}
-    token: str | None = None
-    while True:
-        page = read(
-            clients, "ecr", "describe_repository_creation_templates", (), **({"nextToken": token} if token else {})
-        )
-        for template in page.get("repositoryCreationTemplates") or []:
-            templates[str(template["prefix"])] = template
-        token = page.get("nextToken")
-        if not token:
-            return templates
+    return read_items(
+        lambda **paging: read(clients, "ecr", "describe_repository_creation_templates", (), **paging),
+        "repositoryCreationTemplates",
+        lambda template: str(template["prefix"]),
+    )
 
 
 def _delete(prefix: str) -> Action:

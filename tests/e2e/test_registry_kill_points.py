@@ -27,16 +27,33 @@ DELETE_WRITES = ("DeletePullThroughCacheRule", "DeleteRepositoryCreationTemplate
 QUAY = {"ecrRepositoryPrefix": "quay", "upstreamRegistryUrl": "quay.io"}
 TEMPLATE = {"prefix": "quay", "appliedFor": ["PULL_THROUGH_CACHE"], "description": "quay cache"}
 SPEC = {"pullThroughCacheRules": [QUAY], "creationTemplates": [TEMPLATE], "deletionPolicy": "Delete"}
-REGIONS = iter(("eu-west-1", "eu-west-2", "eu-central-1", "us-east-2", "ap-southeast-1", "ap-southeast-2", "sa-east-1"))
-REGIONS_LOST = iter(("eu-central-2", "ap-south-1"))
-REGIONS_D = iter(("ap-northeast-1", "ap-northeast-3", "ca-central-1", "us-west-1", "eu-south-2", "me-south-1"))
+CREATE_REGIONS = (
+    "eu-west-1",
+    "eu-west-2",
+    "eu-central-1",
+    "us-east-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "sa-east-1",
+)
+LOST_REGIONS = ("eu-central-2", "ap-south-1")
+DELETE_REGIONS = ("ap-northeast-1", "ap-northeast-3", "ca-central-1", "us-west-1", "eu-south-2", "me-south-1")
+REGIONS, REGIONS_LOST, REGIONS_D = iter(CREATE_REGIONS), iter(LOST_REGIONS), iter(DELETE_REGIONS)
 
 harness = harness_fixture(REGION, resync_seconds=5)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def watched(harness: Harness) -> None:
-    """kopf watches even cluster-scoped objects only once a namespace matches the operator's --namespace pattern."""
+    """kopf watches even cluster-scoped objects only once a namespace matches the operator's --namespace pattern.
+    moto is shared by the session: rules and templates other modules retained in these regions are removed first,
+    so every prefix found here is this module's."""
+    for region in (*CREATE_REGIONS, *LOST_REGIONS, *DELETE_REGIONS):
+        ecr_ = ecr(harness, region)
+        for rule in ecr_.describe_pull_through_cache_rules()["pullThroughCacheRules"]:
+            ecr_.delete_pull_through_cache_rule(ecrRepositoryPrefix=rule["ecrRepositoryPrefix"])
+        for template in ecr_.describe_repository_creation_templates()["repositoryCreationTemplates"]:
+            ecr_.delete_repository_creation_template(prefix=template["prefix"])
     harness.namespace()
 
 

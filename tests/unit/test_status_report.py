@@ -141,6 +141,18 @@ def test_an_error_that_waits_for_a_change_is_not_ready_and_stalled(error: Operat
     assert set(written.status) == {"observedGeneration", "conditions"}, "identifiers are left as they were"
 
 
+def test_a_retried_error_posts_its_warning() -> None:
+    assert report_failure(THROTTLED, {}, 1, T1).events == [Event("Warning", Reason.THROTTLED, THROTTLED.message)]
+
+
+def test_the_operator_waiting_for_its_own_namespace_watch_posts_no_warning() -> None:
+    waiting = OperatorError(Reason.NAMESPACE_NOT_SEEN, "waiting for the operator to see Namespace team-a")
+    written = report_failure(waiting, {}, 1, T1)
+    assert states(written.status)[READY] == ("False", Reason.NAMESPACE_NOT_SEEN)
+    assert states(written.status)[STALLED][0] == "False", "retried within seconds"
+    assert written.events == []
+
+
 def test_last_transition_time_moves_only_on_a_flip() -> None:
     first = report(outcome(), {}, 3, T0, observe_only=False, resync=False).status
     again = report(outcome(), first, 3, T1, observe_only=False, resync=False).status

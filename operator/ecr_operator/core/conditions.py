@@ -22,7 +22,7 @@ from ecr_operator.core.actions import Action
 from ecr_operator.core.api import OBSERVE_ONLY_ANNOTATION
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.model import Condition
-from ecr_operator.core.reasons import Reason
+from ecr_operator.core.reasons import NO_WARNING, Reason
 
 READY = "Ready"
 SYNCED = "Synced"
@@ -203,8 +203,8 @@ def pass_status(
 def failure_status(
     error: OperatorError, previous: Mapping[str, Any], generation: int | None, timestamp: str, *, retried: str
 ) -> tuple[dict[str, Any], list[Event]]:
-    """The ``CommonStatus`` fields of a pass that stopped at ``error`` (:func:`failure_conditions`), and its Warning."""
+    """The ``CommonStatus`` fields of a pass that stopped at ``error`` (:func:`failure_conditions`), and its Warning
+    (none for the reasons in ``NO_WARNING``)."""
     conditions = failure_conditions(error, previous, generation, timestamp, retried=retried)
-    return {"observed_generation": generation, "conditions": conditions}, [
-        Event("Warning", error.reason, error.message)
-    ]
+    events = [] if error.reason in NO_WARNING else [Event("Warning", error.reason, error.message)]
+    return {"observed_generation": generation, "conditions": conditions}, events

@@ -76,7 +76,8 @@ DESCRIPTIONS: dict[Reason, str] = {
     "that is not JSON or not a policy); the message names the field, and for JSON the line and column",
     Reason.MISSING_REQUIRED_TAGS: "spec.tags lacks a tag key the platform requires (--required-tags)",
     Reason.REPOSITORY_NAME_NOT_ALLOWED: "the namespace-prefix name policy forbids this repositoryName here",
-    Reason.NAMESPACE_NOT_SEEN: "the operator has not seen the resource's Namespace yet (retried within seconds)",
+    Reason.NAMESPACE_NOT_SEEN: "the operator has not seen the resource's Namespace yet (retried within seconds; "
+    "no Warning event: its own watch lags, nothing is wrong with the resource)",
     Reason.ACCOUNT_NOT_MAPPED: "the Namespace has no ecr.platform.dev/aws-role-arn; --require-account-mapping is set",
     Reason.ACCOUNT_ROLE_NOT_ASSUMABLE: "the Namespace's AWS role (ecr.platform.dev/aws-role-arn) cannot be assumed",
     Reason.ACCOUNT_CHANGED: "the resource lives in the account recorded in status.account, and its Namespace now maps "
@@ -168,6 +169,11 @@ EVENT_ONLY: frozenset[Reason] = frozenset(
     }
 )
 """Reasons of Events only, never of a condition."""
+
+
+NO_WARNING: frozenset[Reason] = frozenset({Reason.NAMESPACE_NOT_SEEN})
+"""Conditions that post no Warning Event: the operator's own watch lagging behind a Namespace it is about to see
+is not something the resource's owner can or should act on."""
 
 
 def markdown_table() -> str:

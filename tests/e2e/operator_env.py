@@ -5,7 +5,10 @@
 ``operator_env`` (session): the CRDs installed and Established, a moto server of its own (so that the
 harness tests' ``reset()`` cannot wipe the operator's AWS state), boto3 clients and one
 ``ecr-operator run --namespace 'ecrop-*' --resync-interval 3 --cluster-id e2e`` process that tests may kill
-and restart. It watches only ``ecrop-*`` namespaces, so operators of other e2e modules never race it.
+and restart. It watches only ``ecrop-*`` namespaces, so operators of other e2e modules never race it, and it
+serves no EcrRegistry (``--no-registries``): those are cluster-scoped, so it would race (with a moto of its own)
+every module that creates them on the session control plane -- a delete resumed there after a kill found nothing
+in its moto and let the object go with the module's rules and templates left behind.
 
 ``ns`` (function): a fresh namespace with the :class:`support.Kube` calls bound to it (create / patch / delete /
 wait for ``EcrRepository`` objects). The operator's log lines written during the test are printed in the
@@ -125,6 +128,7 @@ def operator_env_fixture(
                 "full",
                 "--workers",
                 "4",
+                "--no-registries",
             ],
             ready_timeout=30,
         )

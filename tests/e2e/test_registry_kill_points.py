@@ -117,11 +117,6 @@ def test_kill_during_create(harness: Harness, n: int, when: When) -> None:
 DELETE_CASES = [(n, when) for n in range(1, len(DELETE_WRITES) + 1) for when in ("before", "after")]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="passes alone and after the registry modules, but failed in the whole suite (2026-12-03): the delete "
-    "left its items after the restart; cause not found yet (state another module leaves in the session)",
-)
 @pytest.mark.parametrize(("n", "when"), DELETE_CASES, ids=[f"{w}-{DELETE_WRITES[n - 1]}" for n, w in DELETE_CASES])
 def test_kill_during_delete(harness: Harness, n: int, when: When) -> None:
     region, name, kube = next(REGIONS_D), unique("kill-registry"), registries(harness)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from ecr_operator.core.awsevents import KeyRef, Kind, RepositoryRef
 from ecr_operator.core.settings import Settings
 from ecr_operator.repository.kind import KIND
 from ecr_operator.repository.render import key_alias_for
-from ecr_operator.runtime import eventqueue
+from ecr_operator.runtime import eventqueue, kube
 from ecr_operator.runtime.eventqueue import EventQueue, Index, Pending, WatchTap, queue_region, served_from
 from ecr_operator.runtime.periodic import Cadence, Due, Ticks
 from ecr_operator.runtime.process import Runtime
@@ -298,3 +299,24 @@ def test_the_resyncs_batched_views_are_young_enough_for_the_fallback_interval() 
         assert memo.controller(KIND).views.max_age == 0.5
     finally:
         memo.executor.shutdown()
+
+
+# -- hostile messages: whoever can send to the queue (a mapped account's forwarder role) ------------------------
+
+
+def test_a_message_nested_deeper_than_python_recurses_is_deleted_as_malformed_and_the_consumer_goes_on(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]],
+) -> None:
+    """json.loads gives up with RecursionError (not a ValueError) past the recursion limit: it escaped _handle and
+    ended the consumer's task, silently (readiness kept saying the queue is read, resyncs stayed at their slow
+    cadence), for every tenant until the operator restarted."""
+    queue, sqs, passes = consumer
+    limit = sys.getrecursionlimit()
+    kube.read_objects_as_deep_as_the_api_server()  # as the operator runs
+    try:
+        handle(queue, [message("[" * 200_000 + "]" * 200_000, "h1"), message(sample("ecr-image-push"), "h2")])
+    finally:
+        sys.setrecursionlimit(limit)
+    assert sqs.deleted == ["h1", "h2"]
+    assert [p.served.name for p in passes] == ["app"], "the next message is still handled"
+

@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from ecr_operator.core.documents import MAX_DEPTH, depth
+
 
 class Kind(StrEnum):
     """What a relevant event asks for."""
@@ -252,7 +254,7 @@ def parse_time(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise MalformedEventError(f"'time' is not an RFC 3339 timestamp: {value!r}") from exc
+        raise MalformedEventError(f"'time' is not an RFC 3339 timestamp: {value[:80]!r}") from exc
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
@@ -262,6 +264,10 @@ def parse(body: str | bytes) -> Event:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedEventError(f"not JSON: {exc}") from exc
+    except RecursionError as exc:  # json's scanner recurses once per level: not a ValueError
+        raise MalformedEventError(f"nested deeper than {MAX_DEPTH} levels") from exc
+    if depth(document) > MAX_DEPTH:  # what is kept of it is formatted (logs) and compared: never deeper than this
+        raise MalformedEventError(f"nested deeper than {MAX_DEPTH} levels")
     if not isinstance(document, dict):
         raise MalformedEventError(f"not a JSON object but {type(document).__name__}")
     detail = document.get("detail")

@@ -447,7 +447,12 @@ class EventQueue:
                 continue  # lost the peering meanwhile: the active replica receives them after the visibility timeout
             await self._own_identity()
             for message in messages:
-                await self._handle(message)
+                try:
+                    await self._handle(message)
+                except Exception:  # one message the checks missed never ends the consumer for every resource
+                    log.exception("events: could not handle message %s; deleted", message.get("MessageId"))
+                    DROPPED.labels("malformed", Ignore.MALFORMED).inc()
+                    await self._delete(message)
 
     async def _until_serving(self) -> None:
         """Until kopf serves (not paused by peering) and every stream has listed since: an event then finds every

@@ -320,3 +320,22 @@ def test_a_message_nested_deeper_than_python_recurses_is_deleted_as_malformed_an
     assert sqs.deleted == ["h1", "h2"]
     assert [p.served.name for p in passes] == ["app"], "the next message is still handled"
 
+
+def test_one_message_naming_every_key_is_not_a_pass_of_every_resource(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]],
+) -> None:
+    """A CloudTrail record names its key once or twice (keyId, targetKeyId, aliasName, resources). One forged
+    message listing thousands of keys or aliases (the managed keys' aliases are predictable) made a drift pass of
+    every resource it named: a whole fleet's resync per message, bounded only by the message size."""
+    queue, sqs, passes = consumer
+    for i in range(50):
+        queue.index.put(served_from(obj(f"app{i}", f"team-b/app{i}"), "us-west-2"))  # type: ignore[arg-type]
+    document = sample("cloudtrail-kms-disable-key-rotation")
+    document["account"] = document["detail"]["recipientAccountId"] = "123456789012"
+    document["detail"]["resources"] = [
+        {"ARN": f"arn:aws:kms:us-west-2:123456789012:{key_alias_for(f'team-b/app{i}')}"} for i in range(50)
+    ]
+    handle(queue, [message(document, "f1")])
+    assert sqs.deleted == ["f1"]
+    assert passes == [], "a record naming more keys than any KMS call does is malformed"
+

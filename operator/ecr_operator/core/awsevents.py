@@ -107,6 +107,10 @@ KMS_DRIFT_CALLS = frozenset(
 )
 """KMS management calls that change a key the operator manages or the alias it names it by."""
 
+MAX_TARGETS = 8
+"""The most keys and aliases one CloudTrail record names (UpdateAlias: the alias, its new and old key, by id and
+ARN); a message naming more is forged, and would otherwise be a pass of every resource it lists."""
+
 _ACCOUNT = re.compile(r"^\d{12}$")
 _ARN = re.compile(r"^arn:aws[a-z-]*:(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):(?P<account>\d*):(?P<resource>.+)$")
 
@@ -364,6 +368,8 @@ def _api_call(event: Event, own: OwnIdentity) -> Change | Ignored:
         targets = _kms_targets(parameters, detail.get("resources"), account, str(region))
     if not targets:
         return Ignored(event, Ignore.MALFORMED, f"{name} names no repository or key")
+    if len(targets) > MAX_TARGETS:
+        return Ignored(event, Ignore.MALFORMED, f"{name} names {len(targets)} keys; a call names at most {MAX_TARGETS}")
     return Change(Kind.DRIFT, event, targets, name)
 
 

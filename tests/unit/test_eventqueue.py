@@ -224,7 +224,6 @@ def test_a_burst_for_one_resource_is_one_pass_and_every_message_is_deleted(
     assert sqs.deleted == ["m1", "m2", "m3", "m4", "m5"]
     [one] = passes
     assert one.served.name == "app" and one.kinds == {Kind.DRIFT, Kind.IMAGES, Kind.SCAN}
-    assert set(one.scans) == {"sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234"}
     assert one.sent_at == 1_700_000_000.0
 
 
@@ -339,3 +338,33 @@ def test_one_message_naming_every_key_is_not_a_pass_of_every_resource(
     assert sqs.deleted == ["f1"]
     assert passes == [], "a record naming more keys than any KMS call does is malformed"
 
+
+def test_a_scan_event_never_writes_its_own_counts_into_status(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone who can send to the queue can write an ECR Image Scan event for another team's repository and its
+    newest digest: status.scan then showed the forged counts (e.g. no CRITICAL findings) and the vulnerability
+    Event followed them, until the next inventory (hours with a queue). The event now only asks for a refresh,
+    which reads the findings from ECR."""
+    queue, _, _ = consumer
+    monkeypatch.undo()  # the real _pass, with the API server and the refresh faked below
+    monkeypatch.setattr(eventqueue, "COALESCE_SECONDS", 0.05)
+    digest = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234"
+    raw = obj("app", "team-a/app", registryId="123456789012", scan={"imageDigest": digest, "status": "COMPLETE"})
+
+    async def get_object(*_: Any) -> dict[str, Any]:
+        return raw
+
+    refreshed: list[str] = []
+    written: list[Any] = []
+
+    async def tick(kind: Any, timer: Any, work: str | None = None, **kwargs: Any) -> None:
+        refreshed.append(str(work))
+
+    monkeypatch.setattr(eventqueue.kube, "get_object", get_object)
+    monkeypatch.setattr(eventqueue.passes, "tick", tick)
+    monkeypatch.setattr(eventqueue.passes.Call, "write", lambda *args: written.append(args))
+    forged = sample("ecr-image-scan", **{"finding-severity-counts": {}, "image-digest": digest})
+    handle(queue, [message(forged, "s1")])
+    assert written == [], "nothing from the event itself reaches status"
+    assert refreshed == ["event"], "the findings are read from ECR"

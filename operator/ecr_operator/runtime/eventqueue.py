@@ -63,7 +63,6 @@ from ecr_operator.core.awsevents import (
     Kind,
     MalformedEventError,
     OwnIdentity,
-    ScanResult,
     Target,
     classify,
     key_name,
@@ -72,9 +71,7 @@ from ecr_operator.core.awsevents import (
 from ecr_operator.core.kind import EVENT
 from ecr_operator.core.reasons import Reason
 from ecr_operator.repository.kind import KIND
-from ecr_operator.repository.parts.images import ScanSummary, rfc3339, severity_counts
 from ecr_operator.repository.render import key_alias_for
-from ecr_operator.repository.status import report_scan
 from ecr_operator.runtime import kube, passes
 from ecr_operator.runtime.process import Runtime
 
@@ -111,7 +108,7 @@ DROPPED = Counter(
 )
 EVENT_PASSES = Counter(
     "ecr_operator_event_passes_total",
-    "Passes events triggered, by kind (drift, images, scan) and result (ok, retried, error, scan_from_event, gone).",
+    "Passes events triggered, by kind (drift, images, scan) and result (ok, retried, error, gone).",
     ["kind", "result"],
 )
 EVENT_TO_PASS_SECONDS = Histogram(
@@ -320,8 +317,6 @@ class Pending:
 
     served: Served
     kinds: set[Kind] = field(default_factory=set)
-    scans: dict[str, ScanResult] = field(default_factory=dict)
-    """By image digest: the latest event of each."""
     sent_at: float = float("inf")
     """Epoch seconds when the earliest of its events entered the queue."""
     attempt: int = 0
@@ -330,13 +325,10 @@ class Pending:
 
     def add(self, change: Change, sent_at: float) -> None:
         self.kinds.add(change.kind)
-        if change.scan is not None:
-            self.scans[change.scan.image_digest] = change.scan
         self.sent_at = min(self.sent_at, sent_at)
 
     def merge(self, later: Pending) -> None:
         self.kinds |= later.kinds
-        self.scans.update(later.scans)
         self.sent_at = min(self.sent_at, later.sent_at)
 
 
@@ -638,15 +630,12 @@ class EventQueue:
                 results[Kind.DRIFT] = "retried"
                 await passes.reconcile(KIND, resync=True, work=EVENT, **handler)
                 results[Kind.DRIFT] = "ok"
+            # A scan event asks for the refresh too: whoever can send to the queue could write one for another
+            # team's repository and newest digest, so its counts are never shown; ECR's are (two reads).
             images = pending.kinds & {Kind.IMAGES, Kind.SCAN}
-            if images:
-                scan = None if Kind.IMAGES in images else self._scan_of_newest(body, pending.scans)
-                if scan is not None:
-                    passes.Call.of(KIND, handler).write(passes.subject_of(body), report_scan(scan, body.status))
-                    results[Kind.SCAN] = "scan_from_event"
-                elif KIND.timer is not None:
-                    await passes.tick(KIND, KIND.timer, work=EVENT, **handler)
-                    results.update((kind, "ok") for kind in images)
+            if images and KIND.timer is not None:
+                await passes.tick(KIND, KIND.timer, work=EVENT, **handler)
+                results.update((kind, "ok") for kind in images)
         except kopf.TemporaryError as error:
             self._retry(pending, error.delay or 1.0)
         except kopf.PermanentError:
@@ -660,23 +649,6 @@ class EventQueue:
             EVENT_PASSES.labels(kind, result).inc()
             if result != "retried":
                 EVENT_TO_PASS_SECONDS.labels(kind).observe(max(0.0, ended - pending.sent_at))
-
-    @staticmethod
-    def _scan_of_newest(body: kopf.Body, scans: Mapping[str, ScanResult]) -> ScanSummary | None:
-        """The scan event about the image status.scan shows (the newest), as a summary; None when there is none
-        (another image, or no image known yet: a refresh reads which is the newest)."""
-        digest = (body.status.get("scan") or {}).get("imageDigest")
-        found = scans.get(str(digest)) if digest else None
-        if found is None:
-            return None
-        previous_tags = (body.status.get("scan") or {}).get("imageTags") or []
-        return ScanSummary(
-            image_digest=found.image_digest,
-            image_tags=found.image_tags or tuple(str(t) for t in previous_tags),
-            status=found.status,
-            completed_at=rfc3339(found.completed_at),
-            finding_severity_counts=severity_counts(found.severity_counts),
-        )
 
     def _retry(self, pending: Pending, delay: float) -> None:
         if pending.attempt + 1 >= MAX_ATTEMPTS:

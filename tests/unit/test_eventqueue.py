@@ -368,3 +368,17 @@ def test_a_scan_event_never_writes_its_own_counts_into_status(
     handle(queue, [message(forged, "s1")])
     assert written == [], "nothing from the event itself reaches status"
     assert refreshed == ["event"], "the findings are read from ECR"
+
+
+def test_what_an_event_names_reaches_the_log_cut_short(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An event's id and action are the sender's text (a message may hold up to 1 MiB of it): each matched event
+    logged them whole at info, a log line as large as the message, for every message a forger sends."""
+    queue, _, passes = consumer
+    huge = sample("ecr-image-push", **{"action-type": "PUSH" + "x" * 100_000})
+    huge["id"] = "i" * 100_000
+    with caplog.at_level("INFO", logger=eventqueue.log.name):
+        handle(queue, [message(huge, "l1")])
+    assert [p.served.name for p in passes] == ["app"]
+    assert caplog.records and max(len(record.getMessage()) for record in caplog.records) < 1000

@@ -554,12 +554,13 @@ class EventQueue:
         for one in served.values():
             self._queue(one, decision, sent_at)
         names = ", ".join(f"{s.namespace}/{s.name}" for s in served.values())
-        log.info("events: %s %s %s -> %s pass of %s", event.type, decision.action, event.id, decision.kind, names)
+        action, event_id = _short(decision.action), _short(event.id)
+        log.info("events: %s %s %s -> %s pass of %s", event.type, action, event_id, decision.kind, names)
         await self._delete(message)
 
     def _drop(self, type_: str, why: Ignore, detail: str) -> None:
         DROPPED.labels(type_, why).inc()
-        log.debug("events: dropped %s (%s): %s", type_, why, detail)
+        log.debug("events: dropped %s (%s): %s", type_, why, _short(detail, 200))
 
     async def _delete(self, message: Mapping[str, Any]) -> None:
         assert self._worker is not None
@@ -666,6 +667,11 @@ class EventQueue:
             await kube.patch_status(RESOURCE, served.namespace, served.name, status, self.memo.kopf_settings, logger)
         except Exception as exc:  # the next pass writes it again
             logger.warning("events: could not write status: %r", exc)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """The sender's text for a log line: a message may carry up to 1 MiB of it."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _ref(pending: Pending) -> tuple[str, str]:

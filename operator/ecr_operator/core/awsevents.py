@@ -39,7 +39,8 @@ class Kind(StrEnum):
     IMAGES = "images"
     """Images were pushed, deleted, replicated or cached: refresh status.images / scan / cost."""
     SCAN = "scan"
-    """A scan finished: status.scan from the event's own counts when it is about the newest image, else a refresh."""
+    """A scan finished: an images refresh, which reads the findings from ECR (an event's own counts are the sender's
+    word: they are parsed, for the log and for refusing nonsense, never shown)."""
 
 
 class Ignore(StrEnum):

@@ -382,3 +382,33 @@ def test_what_an_event_names_reaches_the_log_cut_short(
         handle(queue, [message(huge, "l1")])
     assert [p.served.name for p in passes] == ["app"]
     assert caplog.records and max(len(record.getMessage()) for record in caplog.records) < 1000
+
+
+def test_a_message_that_fails_to_be_handled_is_deleted_and_the_consumer_reads_on(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever escapes the handling of one message (a check that missed a shape) is logged and the message
+    deleted: the consumer's task, which serves every resource, goes on with the next receive."""
+    queue, sqs, _ = consumer
+    receives: list[int] = []
+
+    def receive_message(**_: Any) -> dict[str, Any]:
+        receives.append(1)
+        if len(receives) > 2:
+            raise asyncio.CancelledError  # ends the test's run()
+        return {"Messages": [message(sample("ecr-image-push"), f"r{len(receives)}")]}
+
+    async def fails(one: Any) -> None:
+        raise KeyError("a shape nobody foresaw")
+
+    async def nothing() -> None:
+        return None
+
+    sqs.receive_message = receive_message  # type: ignore[attr-defined]
+    monkeypatch.setattr(queue, "_handle", fails)
+    monkeypatch.setattr(queue, "_own_identity", nothing)
+    monkeypatch.setattr(eventqueue, "ATTRIBUTES_EVERY_SECONDS", float("inf"))
+    queue.tap._listed[None] = float("inf")
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(queue.run())
+    assert sqs.deleted == ["r1", "r2"] and len(receives) == 3

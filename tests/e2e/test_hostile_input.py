@@ -71,11 +71,11 @@ def test_a_deeply_nested_statement_does_not_stop_the_operator(ns: Namespace) -> 
     assert "Condition.StringEquals.aws:SourceAccount must be a value or a non-empty list of values" in message
 
 
-def test_kopfs_annotations_written_by_the_tenant_do_not_stop_the_operator(ns: Namespace) -> None:
+def test_kopfs_annotations_written_by_the_tenant_do_not_wedge_the_object(ns: Namespace) -> None:
     """kopf's progress and last-handled spec live in annotations the tenant can edit. A value kopf cannot decode
-    raised in kopf's worker, which stopped the watch of the kind, and so the operator, for every namespace (and
-    again after each restart, as soon as the object was listed). It is now read as absent: the object is handled
-    as new, and kopf writes the annotations afresh."""
+    raised before any handler at every event of the object: kopf's error throttling kept the others served ("after"
+    became Ready), but that object was never handled again, nor could it be deleted. It is now read as absent: the
+    object is handled as new, and kopf writes the annotations afresh."""
     garbage = {
         "ecr.platform.dev/last-handled-configuration": "{not json",
         "ecr.platform.dev/reconcile": '{"started": "yesterday", "retries": "many"}',

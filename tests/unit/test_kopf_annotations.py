@@ -1,10 +1,10 @@
 """kopf keeps each object's progress and the spec it last handled in annotations (ecr.platform.dev/reconcile,
 ecr.platform.dev/last-handled-configuration, ...), which a tenant with edit rights on its EcrRepository can write.
 
-kopf reads them with json.loads and trusts their shape; an exception there is not one handler's failure but the
-worker's, which stops the watch of the whole kind and, with it, the operator ("unrecoverable error"): on every
-restart again, as soon as the object is listed. The operator reads a value it cannot use as absent (the object is
-then handled as new, which a pass makes good, and kopf rewrites the annotation)."""
+kopf reads them with json.loads and trusts their shape; a value it cannot use raised before any handler ran, at every
+event of the object: kopf's error throttling kept the other objects served, but that object was never handled again
+(nor deleted: its finalizer stayed) while the value was there. The operator reads a value it cannot use as absent
+(the object is then handled as new, which a pass makes good, and kopf rewrites the annotation)."""
 
 from __future__ import annotations
 

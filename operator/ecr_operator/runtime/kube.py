@@ -146,8 +146,10 @@ class ProgressStorage(kopf.AnnotationsProgressStorage):
     """kopf's per-handler progress in annotations, where a record it cannot use reads as absent.
 
     A tenant may write these annotations on its own objects. kopf decodes them and trusts their shape; a value it
-    cannot use raised in kopf's worker, which stops the watch of the whole kind and so the operator, for every
-    namespace and again after each restart. Absent, the handler starts afresh (a pass is idempotent)."""
+    cannot use raised before any handler, at every event of the object: kopf's error throttling kept the other
+    objects served, but that one was never handled again (no pass, no delete: its finalizer stayed) while the value
+    was there, with a traceback in the log at each retry. Absent, the handler starts afresh (a pass is
+    idempotent) and kopf writes the annotation anew."""
 
     def fetch(self, *, key: kopf.HandlerId, body: kopf.Body) -> kopf.ProgressRecord | None:
         try:

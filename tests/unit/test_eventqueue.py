@@ -412,3 +412,24 @@ def test_a_message_that_fails_to_be_handled_is_deleted_and_the_consumer_reads_on
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(queue.run())
     assert sqs.deleted == ["r1", "r2"] and len(receives) == 3
+
+
+def test_an_objects_images_refreshes_for_events_are_spaced(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]],
+) -> None:
+    """A refresh reads every page of DescribeImages (1000 images each): each push into a large repository cost that
+    many reads, for as many pushes as its owner (or a forger) sends. Refreshes of one object are now spaced by
+    IMAGES_SPACING_SECONDS, the events meanwhile coalescing into the next one; drift passes are not held back."""
+    queue, _, passes = consumer
+    handle(queue, [message(sample("ecr-image-push"), "p1")])
+    [first] = passes
+    refreshed_at = queue._images_at[first.served.uid]
+    served = first.served
+    spacing = eventqueue.IMAGES_SPACING_SECONDS
+    coalesce = eventqueue.COALESCE_SECONDS
+    images, scan, drift = (Pending(served, {kind}) for kind in (Kind.IMAGES, Kind.SCAN, Kind.DRIFT))
+    assert eventqueue.wait_seconds(images, refreshed_at, refreshed_at) == spacing
+    assert eventqueue.wait_seconds(scan, refreshed_at + 1, refreshed_at) == spacing - 1
+    assert eventqueue.wait_seconds(drift, refreshed_at, refreshed_at) == coalesce, "a drift pass is not held back"
+    assert eventqueue.wait_seconds(images, refreshed_at + spacing, refreshed_at) == coalesce
+    assert eventqueue.wait_seconds(images, 0.0, None) == coalesce, "the first refresh runs at once"

@@ -85,6 +85,10 @@ WAIT_SECONDS = 20
 MAX_MESSAGES = 10
 COALESCE_SECONDS = 0.2
 """Events for one object within this long (a console edit is often several calls) make one pass."""
+IMAGES_SPACING_SECONDS = 5.0
+"""An object's images refresh (DescribeImages, every page) runs for events at most this often: a refresh costs a
+read per 1000 images, so a stream of pushes into a large repository would otherwise cost that many reads per push
+(the events meanwhile coalesce into the next refresh)."""
 MAX_ATTEMPTS = 5
 """A pass that failed with a retried error is tried again this often (kopf's backoff), then left to the safety net."""
 ATTRIBUTES_EVERY_SECONDS = 60.0
@@ -390,6 +394,8 @@ class EventQueue:
         self._own_arn: str | None = None
         self._pending: dict[str, Pending] = {}
         self._drains: dict[str, asyncio.Task[None]] = {}
+        self._images_at: dict[str, float] = {}
+        """uid -> time.monotonic() when its last images refresh for events ended (within the spacing)."""
         self._slots: asyncio.Semaphore | None = None
         self._worker: _DaemonWorker | None = None
         self._resumed_at = 0.0
@@ -586,19 +592,31 @@ class EventQueue:
         the next one: the pass may have read before their change)."""
         try:
             while (pending := self._pending.get(uid)) is not None:
-                await asyncio.sleep(max(COALESCE_SECONDS, pending.not_before - time.monotonic()))
-                pending = self._pending.pop(uid, None)
+                await asyncio.sleep(wait_seconds(pending, time.monotonic(), self._images_at.get(uid)))
+                pending = self._pending.get(uid)
                 if pending is None:
                     return
+                if wait_seconds(pending, time.monotonic(), self._images_at.get(uid)) > COALESCE_SECONDS:
+                    continue  # an event arrived meanwhile that asks for a refresh too soon: wait for it
+                del self._pending[uid]
                 assert self._slots is not None
                 async with self._slots:
                     await self._pass(pending)
+                if pending.kinds & IMAGE_KINDS:
+                    self._refreshed(uid)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("events: a pass of %s failed", uid)
         finally:
             self._drains.pop(uid, None)
+
+    def _refreshed(self, uid: str) -> None:
+        """An images refresh of ``uid`` ended now; refreshes older than the spacing are forgotten."""
+        now = time.monotonic()
+        for old in [key for key, at in self._images_at.items() if at + IMAGES_SPACING_SECONDS < now]:
+            del self._images_at[old]
+        self._images_at[uid] = now
 
     async def _pass(self, pending: Pending) -> None:
         served = pending.served
@@ -672,6 +690,18 @@ class EventQueue:
 def _short(text: str, limit: int = 80) -> str:
     """The sender's text for a log line: a message may carry up to 1 MiB of it."""
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+IMAGE_KINDS = frozenset({Kind.IMAGES, Kind.SCAN})
+
+
+def wait_seconds(pending: Pending, now: float, images_at: float | None) -> float:
+    """How long a pending pass waits (``now``, ``images_at``: time.monotonic()): the coalescing window, a retry's
+    backoff, and for an images refresh the spacing since the object's last one (``images_at``)."""
+    wait = max(COALESCE_SECONDS, pending.not_before - now)
+    if pending.kinds & IMAGE_KINDS and images_at is not None:
+        wait = max(wait, images_at + IMAGES_SPACING_SECONDS - now)
+    return wait
 
 
 def _ref(pending: Pending) -> tuple[str, str]:

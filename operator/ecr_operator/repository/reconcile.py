@@ -94,16 +94,16 @@ def reconcile(
     nothing_written: Callable[[], None] | None = None,
 ) -> Outcome:
     """Observe every part, plan them in order (each part's outputs feed the next), then apply the whole plan;
-        writes nothing when already in sync.
+    writes nothing when already in sync.
 
-        ``view`` (a batched read of the region, for resyncs) replaces the per-resource DescribeRepositories
-        and KMS tag reads. ``adoption`` says whether an existing repository nobody owns may be taken over.
-        ``creation`` is the key creation recorded by an earlier pass (from status), and ``checkpoint`` records a new
-        one before CreateKey and again with the key id right after it. ``inventory`` also observes the images part
-        (DescribeImages, and the newest image's scan findings): asked on create and spec changes, never on a drift
-        resync, whose read budget it would otherwise grow. ``before_write`` runs once before the first write (it records
-        where the resource lives, so that every later pass and the delete act there); ``nothing_written`` runs when AWS
-    refused that first write, so nothing of this pass exists (it withdraws a record ``before_write`` made first).
+    ``view`` (a batched read of the region, for resyncs) replaces the per-resource DescribeRepositories and KMS tag
+    reads. ``adoption`` says whether an existing repository nobody owns may be taken over. ``creation`` is the key
+    creation recorded by an earlier pass (from status), and ``checkpoint`` records a new one before CreateKey and
+    again with the key id right after it. ``inventory`` also observes the images part (DescribeImages, and the
+    newest image's scan findings): asked on create and spec changes, never on a drift resync, whose read budget it
+    would otherwise grow. ``before_write`` runs once before the first write (it records where the resource lives, so
+    that every later pass and the delete act there); ``nothing_written`` runs when AWS refused that first write, so
+    nothing of this pass exists (it withdraws a record ``before_write`` made first).
     """
     observed_repository = REPOSITORY.observe(clients, desired, repository.ALL, view)
     key_deps = key.KeyDeps(

@@ -69,3 +69,20 @@ def test_a_deeply_nested_statement_does_not_stop_the_operator(ns: Namespace) -> 
     deep = ns.wait_condition("deep", "False", "InvalidSpec")
     message = ns.ready_condition(deep)["message"]
     assert "Condition.StringEquals.aws:SourceAccount must be a value or a non-empty list of values" in message
+
+
+def test_kopfs_annotations_written_by_the_tenant_do_not_wedge_the_object(ns: Namespace) -> None:
+    """kopf's progress and last-handled spec live in annotations the tenant can edit. A value kopf cannot decode
+    raised before any handler at every event of the object: kopf's error throttling kept the others served ("after"
+    became Ready), but that object was never handled again, nor could it be deleted. It is now read as absent: the
+    object is handled as new, and kopf writes the annotations afresh."""
+    garbage = {
+        "ecr.platform.dev/last-handled-configuration": "{not json",
+        "ecr.platform.dev/reconcile": '{"started": "yesterday", "retries": "many"}',
+    }
+    ns.create("garbage", seed_spec(unique("garbage")), annotations=garbage)
+    ns.create("after", seed_spec(unique("after")))
+    ns.wait_ready("after")
+    ns.wait_ready("garbage")
+    annotations = ns.must_get("garbage")["metadata"]["annotations"]
+    assert annotations.get("ecr.platform.dev/last-handled-configuration") != "{not json", "kopf wrote it afresh"

@@ -85,7 +85,7 @@ def test_a_pull_through_cache_action_names_the_cached_repository() -> None:
     assert decided.targets == (RepositoryRef("123456789012", "us-west-2", "docker-hub/alpine"),)
 
 
-def test_a_scan_event_carries_its_counts_for_status_without_a_read() -> None:
+def test_a_scan_event_is_parsed_with_its_counts() -> None:
     scan = change("ecr-image-scan").scan
     assert scan is not None
     assert (scan.image_digest, scan.status, scan.image_tags) == (

@@ -69,6 +69,13 @@ PLAN_CORPUS: dict[str, tuple[str, str]] = {
         "      - &s {Effect: Allow, Principal: '*', Action: 'ecr:*', Condition: {StringEquals: {k: [*s]}}}\n",
         "a YAML alias refers to a node that contains it",
     ),
+    # An integer longer than Python converts from text (4300 digits): PyYAML's ValueError was a traceback.
+    # A date-like value PyYAML turns into a date, with a month that does not exist: a traceback too.
+    "a-thirteenth-month": (f"{REPO}metadata: {{name: xy}}\nspec: {{tags: {{released: 2026-13-01}}}}\n", "month"),
+    "integer-of-5000-digits": (
+        f"{REPO}metadata: {{name: xy}}\nspec: {{lifecycle: {{maxImageCount: {'9' * 5000}}}}}\n",
+        "integer",
+    ),
 }
 
 
@@ -195,6 +202,11 @@ REPORT_CORPUS: dict[str, tuple[str, str]] = {
     "metadata-a-string": (
         '{"apiVersion": "ecr.platform.dev/v1alpha1", "kind": "EcrRepository", "metadata": "x"}',
         "metadata",
+    ),
+    "count-of-5000-digits": (
+        '{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "ecr.platform.dev/v1alpha1", '
+        '"kind": "EcrRepository", "metadata": {"name": "a"}, "status": {"images": {"count": ' + "9" * 5000 + "}}}]}",
+        "integer",
     ),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from ecr_operator.core.awsevents import KeyRef, Kind, RepositoryRef
 from ecr_operator.core.settings import Settings
 from ecr_operator.repository.kind import KIND
 from ecr_operator.repository.render import key_alias_for
-from ecr_operator.runtime import eventqueue
+from ecr_operator.runtime import eventqueue, kube
 from ecr_operator.runtime.eventqueue import EventQueue, Index, Pending, WatchTap, queue_region, served_from
 from ecr_operator.runtime.periodic import Cadence, Due, Ticks
 from ecr_operator.runtime.process import Runtime
@@ -223,7 +224,6 @@ def test_a_burst_for_one_resource_is_one_pass_and_every_message_is_deleted(
     assert sqs.deleted == ["m1", "m2", "m3", "m4", "m5"]
     [one] = passes
     assert one.served.name == "app" and one.kinds == {Kind.DRIFT, Kind.IMAGES, Kind.SCAN}
-    assert set(one.scans) == {"sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234"}
     assert one.sent_at == 1_700_000_000.0
 
 
@@ -298,3 +298,138 @@ def test_the_resyncs_batched_views_are_young_enough_for_the_fallback_interval() 
         assert memo.controller(KIND).views.max_age == 0.5
     finally:
         memo.executor.shutdown()
+
+
+# -- hostile messages: whoever can send to the queue (a mapped account's forwarder role) ------------------------
+
+
+def test_a_message_nested_deeper_than_python_recurses_is_deleted_as_malformed_and_the_consumer_goes_on(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]],
+) -> None:
+    """json.loads gives up with RecursionError (not a ValueError) past the recursion limit: it escaped _handle and
+    ended the consumer's task, silently (readiness kept saying the queue is read, resyncs stayed at their slow
+    cadence), for every tenant until the operator restarted."""
+    queue, sqs, passes = consumer
+    limit = sys.getrecursionlimit()
+    kube.read_objects_as_deep_as_the_api_server()  # as the operator runs
+    try:
+        handle(queue, [message("[" * 200_000 + "]" * 200_000, "h1"), message(sample("ecr-image-push"), "h2")])
+    finally:
+        sys.setrecursionlimit(limit)
+    assert sqs.deleted == ["h1", "h2"]
+    assert [p.served.name for p in passes] == ["app"], "the next message is still handled"
+
+
+def test_one_message_naming_every_key_is_not_a_pass_of_every_resource(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]],
+) -> None:
+    """A CloudTrail record names its key once or twice (keyId, targetKeyId, aliasName, resources). One forged
+    message listing thousands of keys or aliases (the managed keys' aliases are predictable) made a drift pass of
+    every resource it named: a whole fleet's resync per message, bounded only by the message size."""
+    queue, sqs, passes = consumer
+    for i in range(50):
+        queue.index.put(served_from(obj(f"app{i}", f"team-b/app{i}"), "us-west-2"))  # type: ignore[arg-type]
+    document = sample("cloudtrail-kms-disable-key-rotation")
+    document["account"] = document["detail"]["recipientAccountId"] = "123456789012"
+    document["detail"]["resources"] = [
+        {"ARN": f"arn:aws:kms:us-west-2:123456789012:{key_alias_for(f'team-b/app{i}')}"} for i in range(50)
+    ]
+    handle(queue, [message(document, "f1")])
+    assert sqs.deleted == ["f1"]
+    assert passes == [], "a record naming more keys than any KMS call does is malformed"
+
+
+def test_a_scan_event_never_writes_its_own_counts_into_status(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone who can send to the queue can write an ECR Image Scan event for another team's repository and its
+    newest digest: status.scan then showed the forged counts (e.g. no CRITICAL findings) and the vulnerability
+    Event followed them, until the next inventory (hours with a queue). The event now only asks for a refresh,
+    which reads the findings from ECR."""
+    queue, _, _ = consumer
+    monkeypatch.undo()  # the real _pass, with the API server and the refresh faked below
+    monkeypatch.setattr(eventqueue, "COALESCE_SECONDS", 0.05)
+    digest = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234"
+    raw = obj("app", "team-a/app", registryId="123456789012", scan={"imageDigest": digest, "status": "COMPLETE"})
+
+    async def get_object(*_: Any) -> dict[str, Any]:
+        return raw
+
+    refreshed: list[str] = []
+    written: list[Any] = []
+
+    async def tick(kind: Any, timer: Any, work: str | None = None, **kwargs: Any) -> None:
+        refreshed.append(str(work))
+
+    monkeypatch.setattr(eventqueue.kube, "get_object", get_object)
+    monkeypatch.setattr(eventqueue.passes, "tick", tick)
+    monkeypatch.setattr(eventqueue.passes.Call, "write", lambda *args: written.append(args))
+    forged = sample("ecr-image-scan", **{"finding-severity-counts": {}, "image-digest": digest})
+    handle(queue, [message(forged, "s1")])
+    assert written == [], "nothing from the event itself reaches status"
+    assert refreshed == ["event"], "the findings are read from ECR"
+
+
+def test_what_an_event_names_reaches_the_log_cut_short(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An event's id and action are the sender's text (a message may hold up to 1 MiB of it): each matched event
+    logged them whole at info, a log line as large as the message, for every message a forger sends."""
+    queue, _, passes = consumer
+    huge = sample("ecr-image-push", **{"action-type": "PUSH" + "x" * 100_000})
+    huge["id"] = "i" * 100_000
+    with caplog.at_level("INFO", logger=eventqueue.log.name):
+        handle(queue, [message(huge, "l1")])
+    assert [p.served.name for p in passes] == ["app"]
+    assert caplog.records and max(len(record.getMessage()) for record in caplog.records) < 1000
+
+
+def test_a_message_that_fails_to_be_handled_is_deleted_and_the_consumer_reads_on(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever escapes the handling of one message (a check that missed a shape) is logged and the message
+    deleted: the consumer's task, which serves every resource, goes on with the next receive."""
+    queue, sqs, _ = consumer
+    receives: list[int] = []
+
+    def receive_message(**_: Any) -> dict[str, Any]:
+        receives.append(1)
+        if len(receives) > 2:
+            raise asyncio.CancelledError  # ends the test's run()
+        return {"Messages": [message(sample("ecr-image-push"), f"r{len(receives)}")]}
+
+    async def fails(one: Any) -> None:
+        raise KeyError("a shape nobody foresaw")
+
+    async def nothing() -> None:
+        return None
+
+    sqs.receive_message = receive_message  # type: ignore[attr-defined]
+    monkeypatch.setattr(queue, "_handle", fails)
+    monkeypatch.setattr(queue, "_own_identity", nothing)
+    monkeypatch.setattr(eventqueue, "ATTRIBUTES_EVERY_SECONDS", float("inf"))
+    queue.tap._listed[None] = float("inf")
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(queue.run())
+    assert sqs.deleted == ["r1", "r2"] and len(receives) == 3
+
+
+def test_an_objects_images_refreshes_for_events_are_spaced(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]],
+) -> None:
+    """A refresh reads every page of DescribeImages (1000 images each): each push into a large repository cost that
+    many reads, for as many pushes as its owner (or a forger) sends. Refreshes of one object are now spaced by
+    IMAGES_SPACING_SECONDS, the events meanwhile coalescing into the next one; drift passes are not held back."""
+    queue, _, passes = consumer
+    handle(queue, [message(sample("ecr-image-push"), "p1")])
+    [first] = passes
+    refreshed_at = queue._images_at[first.served.uid]
+    served = first.served
+    spacing = eventqueue.IMAGES_SPACING_SECONDS
+    coalesce = eventqueue.COALESCE_SECONDS
+    images, scan, drift = (Pending(served, {kind}) for kind in (Kind.IMAGES, Kind.SCAN, Kind.DRIFT))
+    assert eventqueue.wait_seconds(images, refreshed_at, refreshed_at) == spacing
+    assert eventqueue.wait_seconds(scan, refreshed_at + 1, refreshed_at) == spacing - 1
+    assert eventqueue.wait_seconds(drift, refreshed_at, refreshed_at) == coalesce, "a drift pass is not held back"
+    assert eventqueue.wait_seconds(images, refreshed_at + spacing, refreshed_at) == coalesce
+    assert eventqueue.wait_seconds(images, 0.0, None) == coalesce, "the first refresh runs at once"

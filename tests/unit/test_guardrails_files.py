@@ -32,10 +32,10 @@ DOCUMENTS = policy_documents()
 POLICIES = {d["metadata"]["name"]: d for d in DOCUMENTS if d["kind"] == "ValidatingAdmissionPolicy"}
 BINDINGS = {d["metadata"]["name"]: d for d in DOCUMENTS if d["kind"] == "ValidatingAdmissionPolicyBinding"}
 
-# Standard CEL's functions and macros, and the three of CEL's strings extension the policies use. An offline
+# Standard CEL's functions and macros, and the four of CEL's strings extension the policies use. An offline
 # evaluator (`ecr-operator plan --offline`) must provide exactly these.
 STANDARD_CEL = {"has", "size", "all", "exists", "exists_one", "map", "filter", "dyn", "startsWith", "endsWith", "type"}
-STRINGS_EXTENSION = {"split", "trim", "join"}
+STRINGS_EXTENSION = {"split", "trim", "join", "lowerAscii"}
 _CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 

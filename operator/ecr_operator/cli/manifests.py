@@ -120,6 +120,9 @@ def parse_stream(name: str, text: str) -> list[tuple[str, Any]]:
         raise ManifestError(name, "", f"not valid YAML{where}: {exc.problem or exc.context}") from exc
     except (yaml.YAMLError, RecursionError) as exc:
         raise ManifestError(name, "", f"not valid YAML: {exc}") from exc
+    except ValueError as exc:  # a value PyYAML cannot construct: an integer of over 4300 digits, a 13th month
+        cause = str(exc).split("; use sys.set_int_max_str_digits", 1)[0]
+        raise ManifestError(name, "", f"not valid YAML: a value cannot be read: {cause}") from exc
     for index, document in enumerate(loaded):
         problem = aliasing_problem(document)
         if problem is not None:

@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from ecr_operator.core.documents import MAX_DEPTH, depth
+
 
 class Kind(StrEnum):
     """What a relevant event asks for."""
@@ -37,7 +39,8 @@ class Kind(StrEnum):
     IMAGES = "images"
     """Images were pushed, deleted, replicated or cached: refresh status.images / scan / cost."""
     SCAN = "scan"
-    """A scan finished: status.scan from the event's own counts when it is about the newest image, else a refresh."""
+    """A scan finished: an images refresh, which reads the findings from ECR (an event's own counts are the sender's
+    word: they are parsed, for the log and for refusing nonsense, never shown)."""
 
 
 class Ignore(StrEnum):
@@ -104,6 +107,10 @@ KMS_DRIFT_CALLS = frozenset(
     }
 )
 """KMS management calls that change a key the operator manages or the alias it names it by."""
+
+MAX_TARGETS = 8
+"""The most keys and aliases one CloudTrail record names (UpdateAlias: the alias, its new and old key, by id and
+ARN); a message naming more is forged, and would otherwise be a pass of every resource it lists."""
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _ARN = re.compile(r"^arn:aws[a-z-]*:(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):(?P<account>\d*):(?P<resource>.+)$")
@@ -252,7 +259,7 @@ def parse_time(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise MalformedEventError(f"'time' is not an RFC 3339 timestamp: {value!r}") from exc
+        raise MalformedEventError(f"'time' is not an RFC 3339 timestamp: {value[:80]!r}") from exc
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
@@ -262,6 +269,10 @@ def parse(body: str | bytes) -> Event:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedEventError(f"not JSON: {exc}") from exc
+    except RecursionError as exc:  # json's scanner recurses once per level: not a ValueError
+        raise MalformedEventError(f"nested deeper than {MAX_DEPTH} levels") from exc
+    if depth(document) > MAX_DEPTH:  # what is kept of it is formatted (logs) and compared: never deeper than this
+        raise MalformedEventError(f"nested deeper than {MAX_DEPTH} levels")
     if not isinstance(document, dict):
         raise MalformedEventError(f"not a JSON object but {type(document).__name__}")
     detail = document.get("detail")
@@ -358,6 +369,8 @@ def _api_call(event: Event, own: OwnIdentity) -> Change | Ignored:
         targets = _kms_targets(parameters, detail.get("resources"), account, str(region))
     if not targets:
         return Ignored(event, Ignore.MALFORMED, f"{name} names no repository or key")
+    if len(targets) > MAX_TARGETS:
+        return Ignored(event, Ignore.MALFORMED, f"{name} names {len(targets)} keys; a call names at most {MAX_TARGETS}")
     return Change(Kind.DRIFT, event, targets, name)
 
 

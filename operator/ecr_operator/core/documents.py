@@ -43,8 +43,9 @@ def load_document(text: str, field: str) -> Any:
     return value
 
 
-def depth(value: Any) -> int:
-    """How deeply ``value``'s objects and arrays nest (0 for a scalar); iterative, so any depth is measured."""
+def depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """How deeply ``value``'s objects and arrays nest (0 for a scalar), measured up to one level past ``limit``;
+    iterative, so any depth is measured."""
     deepest = 0
     pending: list[tuple[Any, int]] = [(value, 0)]
     while pending:
@@ -56,7 +57,7 @@ def depth(value: Any) -> int:
         else:
             continue
         deepest = max(deepest, level + 1)
-        if deepest > MAX_DEPTH:
+        if deepest > limit:
             return deepest
         pending.extend((child, level + 1) for child in children)
     return deepest

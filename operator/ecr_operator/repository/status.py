@@ -155,14 +155,6 @@ def report_failure(
     return Report(status_patch(EcrRepositoryStatus(**fields)), events)
 
 
-def report_scan(scan: ScanSummary, previous: Mapping[str, Any]) -> Report:
-    """status.scan from a finished scan's own event (``ECR Image Scan``) about the image status.scan already shows
-    (the newest): no read; the vulnerability Event as an inventory refresh would post it."""
-    event = vulnerability_event(scan, previous.get("scan"))
-    fields: dict[str, Any] = {"scan": _scan_status(scan)}
-    return Report(status_patch(EcrRepositoryStatus(**fields)), [event] if event is not None else [])
-
-
 def _scan_status(scan: ScanSummary) -> ScanStatus:
     counts = scan.finding_severity_counts
     return ScanStatus(

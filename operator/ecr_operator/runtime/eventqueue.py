@@ -63,7 +63,6 @@ from ecr_operator.core.awsevents import (
     Kind,
     MalformedEventError,
     OwnIdentity,
-    ScanResult,
     Target,
     classify,
     key_name,
@@ -72,9 +71,7 @@ from ecr_operator.core.awsevents import (
 from ecr_operator.core.kind import EVENT
 from ecr_operator.core.reasons import Reason
 from ecr_operator.repository.kind import KIND
-from ecr_operator.repository.parts.images import ScanSummary, rfc3339, severity_counts
 from ecr_operator.repository.render import key_alias_for
-from ecr_operator.repository.status import report_scan
 from ecr_operator.runtime import kube, passes
 from ecr_operator.runtime.process import Runtime
 
@@ -88,6 +85,10 @@ WAIT_SECONDS = 20
 MAX_MESSAGES = 10
 COALESCE_SECONDS = 0.2
 """Events for one object within this long (a console edit is often several calls) make one pass."""
+IMAGES_SPACING_SECONDS = 5.0
+"""An object's images refresh (DescribeImages, every page) runs for events at most this often: a refresh costs a
+read per 1000 images, so a stream of pushes into a large repository would otherwise cost that many reads per push
+(the events meanwhile coalesce into the next refresh)."""
 MAX_ATTEMPTS = 5
 """A pass that failed with a retried error is tried again this often (kopf's backoff), then left to the safety net."""
 ATTRIBUTES_EVERY_SECONDS = 60.0
@@ -111,7 +112,7 @@ DROPPED = Counter(
 )
 EVENT_PASSES = Counter(
     "ecr_operator_event_passes_total",
-    "Passes events triggered, by kind (drift, images, scan) and result (ok, retried, error, scan_from_event, gone).",
+    "Passes events triggered, by kind (drift, images, scan) and result (ok, retried, error, gone).",
     ["kind", "result"],
 )
 EVENT_TO_PASS_SECONDS = Histogram(
@@ -320,8 +321,6 @@ class Pending:
 
     served: Served
     kinds: set[Kind] = field(default_factory=set)
-    scans: dict[str, ScanResult] = field(default_factory=dict)
-    """By image digest: the latest event of each."""
     sent_at: float = float("inf")
     """Epoch seconds when the earliest of its events entered the queue."""
     attempt: int = 0
@@ -330,13 +329,10 @@ class Pending:
 
     def add(self, change: Change, sent_at: float) -> None:
         self.kinds.add(change.kind)
-        if change.scan is not None:
-            self.scans[change.scan.image_digest] = change.scan
         self.sent_at = min(self.sent_at, sent_at)
 
     def merge(self, later: Pending) -> None:
         self.kinds |= later.kinds
-        self.scans.update(later.scans)
         self.sent_at = min(self.sent_at, later.sent_at)
 
 
@@ -398,6 +394,8 @@ class EventQueue:
         self._own_arn: str | None = None
         self._pending: dict[str, Pending] = {}
         self._drains: dict[str, asyncio.Task[None]] = {}
+        self._images_at: dict[str, float] = {}
+        """uid -> time.monotonic() when its last images refresh for events ended (within the spacing)."""
         self._slots: asyncio.Semaphore | None = None
         self._worker: _DaemonWorker | None = None
         self._resumed_at = 0.0
@@ -447,7 +445,12 @@ class EventQueue:
                 continue  # lost the peering meanwhile: the active replica receives them after the visibility timeout
             await self._own_identity()
             for message in messages:
-                await self._handle(message)
+                try:
+                    await self._handle(message)
+                except Exception:  # one message the checks missed never ends the consumer for every resource
+                    log.exception("events: could not handle message %s; deleted", message.get("MessageId"))
+                    DROPPED.labels("malformed", Ignore.MALFORMED).inc()
+                    await self._delete(message)
 
     async def _until_serving(self) -> None:
         """Until kopf serves (not paused by peering) and every stream has listed since: an event then finds every
@@ -557,12 +560,13 @@ class EventQueue:
         for one in served.values():
             self._queue(one, decision, sent_at)
         names = ", ".join(f"{s.namespace}/{s.name}" for s in served.values())
-        log.info("events: %s %s %s -> %s pass of %s", event.type, decision.action, event.id, decision.kind, names)
+        action, event_id = _short(decision.action), _short(event.id)
+        log.info("events: %s %s %s -> %s pass of %s", event.type, action, event_id, decision.kind, names)
         await self._delete(message)
 
     def _drop(self, type_: str, why: Ignore, detail: str) -> None:
         DROPPED.labels(type_, why).inc()
-        log.debug("events: dropped %s (%s): %s", type_, why, detail)
+        log.debug("events: dropped %s (%s): %s", type_, why, _short(detail, 200))
 
     async def _delete(self, message: Mapping[str, Any]) -> None:
         assert self._worker is not None
@@ -588,19 +592,31 @@ class EventQueue:
         the next one: the pass may have read before their change)."""
         try:
             while (pending := self._pending.get(uid)) is not None:
-                await asyncio.sleep(max(COALESCE_SECONDS, pending.not_before - time.monotonic()))
-                pending = self._pending.pop(uid, None)
+                await asyncio.sleep(wait_seconds(pending, time.monotonic(), self._images_at.get(uid)))
+                pending = self._pending.get(uid)
                 if pending is None:
                     return
+                if wait_seconds(pending, time.monotonic(), self._images_at.get(uid)) > COALESCE_SECONDS:
+                    continue  # an event arrived meanwhile that asks for a refresh too soon: wait for it
+                del self._pending[uid]
                 assert self._slots is not None
                 async with self._slots:
                     await self._pass(pending)
+                if pending.kinds & IMAGE_KINDS:
+                    self._refreshed(uid)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("events: a pass of %s failed", uid)
         finally:
             self._drains.pop(uid, None)
+
+    def _refreshed(self, uid: str) -> None:
+        """An images refresh of ``uid`` ended now; refreshes older than the spacing are forgotten."""
+        now = time.monotonic()
+        for old in [key for key, at in self._images_at.items() if at + IMAGES_SPACING_SECONDS < now]:
+            del self._images_at[old]
+        self._images_at[uid] = now
 
     async def _pass(self, pending: Pending) -> None:
         served = pending.served
@@ -633,15 +649,12 @@ class EventQueue:
                 results[Kind.DRIFT] = "retried"
                 await passes.reconcile(KIND, resync=True, work=EVENT, **handler)
                 results[Kind.DRIFT] = "ok"
+            # A scan event asks for the refresh too: whoever can send to the queue could write one for another
+            # team's repository and newest digest, so its counts are never shown; ECR's are (two reads).
             images = pending.kinds & {Kind.IMAGES, Kind.SCAN}
-            if images:
-                scan = None if Kind.IMAGES in images else self._scan_of_newest(body, pending.scans)
-                if scan is not None:
-                    passes.Call.of(KIND, handler).write(passes.subject_of(body), report_scan(scan, body.status))
-                    results[Kind.SCAN] = "scan_from_event"
-                elif KIND.timer is not None:
-                    await passes.tick(KIND, KIND.timer, work=EVENT, **handler)
-                    results.update((kind, "ok") for kind in images)
+            if images and KIND.timer is not None:
+                await passes.tick(KIND, KIND.timer, work=EVENT, **handler)
+                results.update((kind, "ok") for kind in images)
         except kopf.TemporaryError as error:
             self._retry(pending, error.delay or 1.0)
         except kopf.PermanentError:
@@ -655,23 +668,6 @@ class EventQueue:
             EVENT_PASSES.labels(kind, result).inc()
             if result != "retried":
                 EVENT_TO_PASS_SECONDS.labels(kind).observe(max(0.0, ended - pending.sent_at))
-
-    @staticmethod
-    def _scan_of_newest(body: kopf.Body, scans: Mapping[str, ScanResult]) -> ScanSummary | None:
-        """The scan event about the image status.scan shows (the newest), as a summary; None when there is none
-        (another image, or no image known yet: a refresh reads which is the newest)."""
-        digest = (body.status.get("scan") or {}).get("imageDigest")
-        found = scans.get(str(digest)) if digest else None
-        if found is None:
-            return None
-        previous_tags = (body.status.get("scan") or {}).get("imageTags") or []
-        return ScanSummary(
-            image_digest=found.image_digest,
-            image_tags=found.image_tags or tuple(str(t) for t in previous_tags),
-            status=found.status,
-            completed_at=rfc3339(found.completed_at),
-            finding_severity_counts=severity_counts(found.severity_counts),
-        )
 
     def _retry(self, pending: Pending, delay: float) -> None:
         if pending.attempt + 1 >= MAX_ATTEMPTS:
@@ -689,6 +685,23 @@ class EventQueue:
             await kube.patch_status(RESOURCE, served.namespace, served.name, status, self.memo.kopf_settings, logger)
         except Exception as exc:  # the next pass writes it again
             logger.warning("events: could not write status: %r", exc)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """The sender's text for a log line: a message may carry up to 1 MiB of it."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+IMAGE_KINDS = frozenset({Kind.IMAGES, Kind.SCAN})
+
+
+def wait_seconds(pending: Pending, now: float, images_at: float | None) -> float:
+    """How long a pending pass waits (``now``, ``images_at``: time.monotonic()): the coalescing window, a retry's
+    backoff, and for an images refresh the spacing since the object's last one (``images_at``)."""
+    wait = max(COALESCE_SECONDS, pending.not_before - now)
+    if pending.kinds & IMAGE_KINDS and images_at is not None:
+        wait = max(wait, images_at + IMAGES_SPACING_SECONDS - now)
+    return wait
 
 
 def _ref(pending: Pending) -> tuple[str, str]:

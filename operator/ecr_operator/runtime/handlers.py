@@ -18,7 +18,7 @@ from ecr_operator.core.kind import Kind
 from ecr_operator.core.settings import Settings
 from ecr_operator.runtime import eventqueue, passes, watched
 from ecr_operator.runtime.kinds import KINDS
-from ecr_operator.runtime.kube import api_server_version
+from ecr_operator.runtime.kube import DiffBaseStorage, ProgressStorage, api_server_version
 from ecr_operator.runtime.probes import ReadinessChecker
 from ecr_operator.runtime.process import Runtime, cadence
 
@@ -114,10 +114,9 @@ def build_settings(peering_name: str | None, concurrency: int = 32) -> kopf.Oper
     """kopf's settings; ``concurrency`` bounds the objects handled at once (and so the API connections)."""
     settings = kopf.OperatorSettings()
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
+    # Tenants can write these annotations on their objects: what kopf cannot use reads as absent (runtime/kube.py).
+    settings.persistence.progress_storage = ProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = DiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
     # Events are posted by Runtime.events (aggregated, counted), never by kopf (one new Event per call).
     settings.posting.enabled = False
     # kopf's HTTP pool has no connection limit: every object handled at the same moment holds its own TLS

@@ -1,8 +1,9 @@
 """The operator's calls to the Kubernetes API outside kopf's handler protocol, and the only module that touches
 kopf's internals: status in the middle of a pass (records made before AWS writes), ConfigMaps (exports), Events,
 the readiness check, listing a kind's objects and reading one, the watch filter that drops ``managedFields``, and
-the tap through which the events queue sees kopf's watch streams and its pause (``eventqueue.py``), and the
-namespace discovery fix (:func:`serve_namespaces_created_during_startup`).
+the tap through which the events queue sees kopf's watch streams and its pause (``eventqueue.py``), the
+namespace discovery fix (:func:`serve_namespaces_created_during_startup`), and kopf's annotation storages that read
+a value a tenant wrote and kopf cannot use as absent (:class:`ProgressStorage`, :class:`DiffBaseStorage`).
 
 kopf has no public call for this; its own API client (``kopf._cogs.clients.api``) carries the operator's
 credentials (re-authenticating on 401) and retries, so it is used here rather than a second client. The kopf
@@ -17,14 +18,16 @@ import functools
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import kopf
 from kopf._cogs.aiokits import aiotoggles
 from kopf._cogs.clients import api, errors, watching
 from kopf._cogs.structs import bodies, references
+from kopf._core.actions import progression
 from kopf._core.reactor import observation
 
+from ecr_operator.core.documents import depth
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
 
@@ -33,6 +36,7 @@ API_SERVER_MAX_DEPTH = 10000
 """How deeply nested a JSON object the API server decodes and stores (Go's encoding/json limit)."""
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
+log = logging.getLogger(__name__)
 
 NotFound = errors.APINotFoundError
 Conflict = errors.APIConflictError
@@ -136,6 +140,92 @@ async def write_configmap(
         raise OperatorError(Reason.ALREADY_EXISTS, f"ConfigMap {namespace}/{name} appeared meanwhile") from exc
     except ApiError as exc:
         raise OperatorError(Reason.INTERNAL_ERROR, f"could not write ConfigMap {namespace}/{name}: {exc}") from exc
+
+
+class ProgressStorage(kopf.AnnotationsProgressStorage):
+    """kopf's per-handler progress in annotations, where a record it cannot use reads as absent.
+
+    A tenant may write these annotations on its own objects. kopf decodes them and trusts their shape; a value it
+    cannot use raised before any handler, at every event of the object: kopf's error throttling kept the other
+    objects served, but that one was never handled again (no pass, no delete: its finalizer stayed) while the value
+    was there, with a traceback in the log at each retry. Absent, the handler starts afresh (a pass is
+    idempotent) and kopf writes the annotation anew."""
+
+    def fetch(self, *, key: kopf.HandlerId, body: kopf.Body) -> kopf.ProgressRecord | None:
+        try:
+            record: Any = super().fetch(key=key, body=body)
+        except (ValueError, RecursionError):
+            record = _UNUSABLE
+        if record is None or _usable_progress(record):
+            return cast(kopf.ProgressRecord | None, record)
+        _unusable(body, f"progress of {key}")
+        return None
+
+
+class DiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """The spec kopf last handled (last-handled-configuration), where a value it cannot use reads as absent: the
+    object is then handled as if new (see :class:`ProgressStorage`)."""
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        try:
+            essence: Any = super().fetch(body=body)
+        except (ValueError, RecursionError):
+            essence = _UNUSABLE
+        if essence is None:
+            return None
+        metadata = essence.get("metadata", {}) if isinstance(essence, dict) else None
+        usable = (
+            isinstance(metadata, dict)
+            and all(isinstance(metadata.get(part, {}), dict) for part in ("annotations", "labels"))
+            and depth(essence, API_SERVER_MAX_DEPTH) <= API_SERVER_MAX_DEPTH
+        )
+        if usable:
+            return cast(kopf.BodyEssence, essence)
+        _unusable(body, "last-handled-configuration")
+        return None
+
+
+_UNUSABLE = object()
+"""What a value that does not decode reads as, before it is judged unusable."""
+_PROGRESS_FIELDS: dict[str, tuple[type, ...]] = {
+    "started": (str,),
+    "stopped": (str,),
+    "delayed": (str,),
+    "purpose": (str,),
+    "retries": (int,),
+    "success": (bool,),
+    "failure": (bool,),
+    "message": (str,),
+    "subrefs": (list,),
+}
+
+
+def _usable_progress(record: Any) -> bool:
+    """Whether kopf can use a progress record: an object of its fields with their types, its times ISO 8601."""
+    if not isinstance(record, dict):
+        return False
+    for name, value in record.items():
+        kinds = _PROGRESS_FIELDS.get(name)
+        if value is None or kinds is None:
+            continue
+        if not isinstance(value, kinds) or (name == "retries" and isinstance(value, bool)):
+            return False
+        if isinstance(value, list) and not all(isinstance(item, str) for item in value):
+            return False
+    try:
+        for name in ("started", "stopped", "delayed"):
+            progression.parse_iso8601(record.get(name))
+    except ValueError:
+        return False
+    return True
+
+
+def _unusable(body: kopf.Body, what: str) -> None:
+    meta = body.get("metadata", {})
+    log.warning(
+        "%s/%s: annotation of kopf's %s cannot be used; read as absent", meta.get("namespace"), meta.get("name"), what
+    )
+    return None
 
 
 def drop_managed_fields_from_watches() -> None:

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kopf
 import pytest
 from kopf._cogs.clients import watching
 
-from ecr_operator.core.awsevents import KeyRef, Kind, RepositoryRef
+from ecr_operator.core.awsevents import Ignored, KeyRef, Kind, RepositoryRef, classify, parse
 from ecr_operator.core.settings import Settings
 from ecr_operator.repository.kind import KIND
 from ecr_operator.repository.render import key_alias_for
@@ -298,3 +299,48 @@ def test_the_resyncs_batched_views_are_young_enough_for_the_fallback_interval() 
         assert memo.controller(KIND).views.max_age == 0.5
     finally:
         memo.executor.shutdown()
+
+
+DIGEST = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234"
+
+
+def scan_event(time: str, **counts: int) -> dict[str, Any]:
+    document = sample("ecr-image-scan", **{"finding-severity-counts": counts})
+    document["time"] = time
+    return document
+
+
+def test_of_two_scan_events_of_one_image_the_newest_counts_whatever_the_order_they_arrive_in(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]],
+) -> None:
+    """SQS delivers out of order: a rescan's result, then the earlier scan's late event, in one burst."""
+    queue, _, passes = consumer
+    newer, older = scan_event("2026-12-03T10:05:00Z", HIGH=1), scan_event("2026-12-03T10:00:00Z", CRITICAL=4)
+    handle(queue, [message(newer, "m1"), message(older, "m2")])
+    [one] = passes
+    assert one.scans[DIGEST].severity_counts == {"HIGH": 1}
+
+
+def test_a_late_scan_event_does_not_replace_the_newer_scan_status_shows() -> None:
+    """The event of an earlier scan of the image, delivered after a rescan's result reached status (from its event
+    or a refresh): not written from the event (a refresh reads which is the newest)."""
+    status = {
+        "scan": {
+            "imageDigest": DIGEST,
+            "imageTags": ["v1"],
+            "status": "COMPLETE",
+            "completedAt": "2026-12-03T10:05:00Z",
+            "findingSeverityCounts": {"HIGH": 1},
+        }
+    }
+    body = kopf.Body({"metadata": {"name": "app"}, "status": status})
+
+    def scan_of(time: str, **counts: int) -> Any:
+        change = classify(parse(json.dumps(scan_event(time, **counts))))
+        assert not isinstance(change, Ignored) and change.scan is not None
+        return change.scan
+
+    assert EventQueue._scan_of_newest(body, {DIGEST: scan_of("2026-12-03T10:00:00Z", CRITICAL=4)}) is None
+    later = EventQueue._scan_of_newest(body, {DIGEST: scan_of("2026-12-03T10:07:00Z", HIGH=2)})
+    assert later is not None and later.finding_severity_counts is not None
+    assert later.finding_severity_counts["HIGH"] == 2 and later.image_tags == ("v1",)

@@ -321,7 +321,7 @@ class Pending:
     served: Served
     kinds: set[Kind] = field(default_factory=set)
     scans: dict[str, ScanResult] = field(default_factory=dict)
-    """By image digest: the latest event of each."""
+    """By image digest: the newest scan of each (by its event's time, whatever the order of delivery)."""
     sent_at: float = float("inf")
     """Epoch seconds when the earliest of its events entered the queue."""
     attempt: int = 0
@@ -331,13 +331,20 @@ class Pending:
     def add(self, change: Change, sent_at: float) -> None:
         self.kinds.add(change.kind)
         if change.scan is not None:
-            self.scans[change.scan.image_digest] = change.scan
+            self._keep_newest(change.scan)
         self.sent_at = min(self.sent_at, sent_at)
 
     def merge(self, later: Pending) -> None:
         self.kinds |= later.kinds
-        self.scans.update(later.scans)
+        for scan in later.scans.values():
+            self._keep_newest(scan)
         self.sent_at = min(self.sent_at, later.sent_at)
+
+    def _keep_newest(self, scan: ScanResult) -> None:
+        """SQS delivers out of order: an image's earlier scan may arrive after its rescan's."""
+        known = self.scans.get(scan.image_digest)
+        if known is None or known.completed_at <= scan.completed_at:
+            self.scans[scan.image_digest] = scan
 
 
 class _DaemonWorker:
@@ -659,17 +666,22 @@ class EventQueue:
     @staticmethod
     def _scan_of_newest(body: kopf.Body, scans: Mapping[str, ScanResult]) -> ScanSummary | None:
         """The scan event about the image status.scan shows (the newest), as a summary; None when there is none
-        (another image, or no image known yet: a refresh reads which is the newest)."""
-        digest = (body.status.get("scan") or {}).get("imageDigest")
+        (another image, or no image known yet: a refresh reads which is the newest), or when the event is older than
+        the scan status shows (a late delivery of an earlier scan's event: a refresh reads the latest)."""
+        shown = body.status.get("scan") or {}
+        digest = shown.get("imageDigest")
         found = scans.get(str(digest)) if digest else None
         if found is None:
             return None
-        previous_tags = (body.status.get("scan") or {}).get("imageTags") or []
+        completed_at = rfc3339(found.completed_at)
+        if completed_at is not None and str(shown.get("completedAt") or "") > completed_at:
+            return None
+        previous_tags = shown.get("imageTags") or []
         return ScanSummary(
             image_digest=found.image_digest,
             image_tags=found.image_tags or tuple(str(t) for t in previous_tags),
             status=found.status,
-            completed_at=rfc3339(found.completed_at),
+            completed_at=completed_at,
             finding_severity_counts=severity_counts(found.severity_counts),
         )
 

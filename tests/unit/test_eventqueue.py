@@ -344,3 +344,27 @@ def test_a_late_scan_event_does_not_replace_the_newer_scan_status_shows() -> Non
     later = EventQueue._scan_of_newest(body, {DIGEST: scan_of("2026-12-03T10:07:00Z", HIGH=2)})
     assert later is not None and later.finding_severity_counts is not None
     assert later.finding_severity_counts["HIGH"] == 2 and later.image_tags == ("v1",)
+
+
+def test_a_pass_that_could_not_read_its_object_is_retried_with_the_events_that_came_meanwhile(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API server does not answer the pass's read of the object (kopf gave up its own retries): the message is
+    already deleted, so the pass is the event's only trace. It is tried again, with a push that arrived during it;
+    before, both were lost until the resync (hours with a queue)."""
+    queue, _, passes = consumer
+    monkeypatch.setattr(eventqueue.passes, "backoff", lambda retry: 0.01)
+    tried: list[set[Kind]] = []
+
+    async def flaky_pass(pending: Pending) -> None:
+        tried.append(set(pending.kinds))
+        if len(tried) == 1:
+            await queue._handle(message(sample("ecr-image-push"), "m2"))
+            raise ConnectionResetError("the API server went away")
+        passes.append(pending)
+
+    monkeypatch.setattr(queue, "_pass", flaky_pass)
+    handle(queue, [message(sample("cloudtrail-ecr-delete-lifecycle-policy"), "m1")])
+    assert tried[0] == {Kind.DRIFT}
+    [one] = passes
+    assert one.kinds == {Kind.DRIFT, Kind.IMAGES} and one.attempt == 1

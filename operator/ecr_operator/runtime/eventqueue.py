@@ -592,7 +592,9 @@ class EventQueue:
 
     async def _drain(self, uid: str) -> None:
         """Passes for one object, one at a time, until no event waits for it (events arriving during a pass make
-        the next one: the pass may have read before their change)."""
+        the next one: the pass may have read before their change). A pass that fails outside the kind's controller
+        (the API server not answering its read of the object) is retried like a retried error: its messages are
+        already deleted."""
         try:
             while (pending := self._pending.get(uid)) is not None:
                 await asyncio.sleep(max(COALESCE_SECONDS, pending.not_before - time.monotonic()))
@@ -601,11 +603,11 @@ class EventQueue:
                     return
                 assert self._slots is not None
                 async with self._slots:
-                    await self._pass(pending)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("events: a pass of %s failed", uid)
+                    try:
+                        await self._pass(pending)
+                    except Exception as exc:
+                        log.warning("events: a pass of %s/%s failed: %r", *_ref(pending), exc)
+                        self._retry(pending, passes.backoff(pending.attempt))
         finally:
             self._drains.pop(uid, None)
 

@@ -264,3 +264,19 @@ def test_a_delete_that_stopped_halfway_no_longer_claims_what_it_deleted(aws: Par
     their_rule(aws)
     delete_registry(aws.clients, delete, status.deps(), place, record=status.record)
     assert prefixes(aws) == (["quay"], []), "their rule stays, our template went"
+
+
+def test_an_observe_only_pass_claims_nothing_it_did_not_create(aws: PartsHarness) -> None:
+    """Observe-only plans the creates and sends none: status must not record those rules and templates as created,
+    or one someone else makes under the prefix later is deleted once the annotation goes (spec removal, or
+    deletionPolicy Delete)."""
+    want = desired_registry(pullThroughCacheRules=[QUAY], creationTemplates=[TEMPLATE], deletionPolicy="Delete")
+    seen = reconcile_registry(aws.clients, want, RegistryDeps(), observe_only=True)
+    assert seen.planned and not seen.applied and prefixes(aws) == ([], [])
+    status = report(seen, {}, 1, "2026-12-03T00:00:00Z", observe_only=True, resync=False).status
+    assert deps_of(status).created == Created(), status
+
+    their_rule(aws)
+    their_template(aws)
+    delete_registry(aws.clients, want, deps_of(status), RegistryPlacement(ACCOUNT, REGION))
+    assert prefixes(aws) == (["quay"], ["quay"]), "theirs stay"

@@ -303,8 +303,8 @@ def reconcile_registry(
             _withdraw_unmade_claims(record, actions, failed, refused, sections, pin)
             raise
         outcome.applied = done.actions
-    outcome.rules = settle(rules.items, bool(outcome.applied))
-    outcome.templates = settle(templates.items, bool(outcome.applied))
+    outcome.rules = settle(rules.items, bool(outcome.applied), deps.created.rules)
+    outcome.templates = settle(templates.items, bool(outcome.applied), deps.created.templates)
     for action in outcome.applied:
         log.info("EcrRegistry %s: %s", desired.name, action.summary)
     return outcome

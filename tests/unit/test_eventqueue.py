@@ -368,3 +368,25 @@ def test_a_pass_that_could_not_read_its_object_is_retried_with_the_events_that_c
     assert tried[0] == {Kind.DRIFT}
     [one] = passes
     assert one.kinds == {Kind.DRIFT, Kind.IMAGES} and one.attempt == 1
+
+
+def test_a_message_whose_handling_fails_unforeseen_is_dropped_and_the_next_one_is_handled(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception the parser and classifier did not foresee ended the consumer's task: no more events for the
+    process's life, readiness still green (the queue was readable), and the message came back to do it again
+    after each restart. Now it is dropped like a malformed one (logged once, deleted) and the next is handled."""
+    queue, sqs, passes = consumer
+    real = eventqueue.classify
+
+    def classify(event: Any, own: Any) -> Any:
+        if event.id == "poison":
+            raise AttributeError("'str' object has no attribute 'get'")
+        return real(event, own)
+
+    monkeypatch.setattr(eventqueue, "classify", classify)
+    poison = sample("cloudtrail-ecr-delete-lifecycle-policy")
+    poison["id"] = "poison"
+    handle(queue, [message(poison, "p1"), message(sample("ecr-image-push"), "m2")])
+    assert sqs.deleted == ["p1", "m2"]
+    assert [p.kinds for p in passes] == [{Kind.IMAGES}]

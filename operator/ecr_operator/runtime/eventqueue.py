@@ -538,6 +538,16 @@ class EventQueue:
     # -- one message -----------------------------------------------------------------------------------------
 
     async def _handle(self, message: Mapping[str, Any]) -> None:
+        """One message: queued passes, then deleted; or dropped and deleted. Whatever a message holds, the consumer
+        goes on to the next: one the parser and classifier did not foresee is dropped as malformed."""
+        try:
+            await self._handle_one(message)
+        except Exception:
+            DROPPED.labels("malformed", Ignore.MALFORMED).inc()
+            log.exception("events: deleted message %s, which could not be handled", message.get("MessageId"))
+            await self._delete(message)
+
+    async def _handle_one(self, message: Mapping[str, Any]) -> None:
         sent_ms = (message.get("Attributes") or {}).get("SentTimestamp")
         sent_at = int(str(sent_ms)) / 1000 if str(sent_ms or "").isdigit() else time.time()
         try:

@@ -83,7 +83,6 @@ class EventEmitter:
         self.account = account
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
-        self.emitted = 0
 
     def client(self, service: str, region: str) -> Any:
         with self._lock:
@@ -125,8 +124,6 @@ class EventEmitter:
                     for source, kind, detail, resources in batch
                 ]
             )
-            with self._lock:
-                self.emitted += len(batch)
 
     def _api_call(
         self, service: str, operation: str, region: str, access_key: str, request: dict[str, Any], now: datetime

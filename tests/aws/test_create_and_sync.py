@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from aws_harness import ACCOUNT, ALIAS, NAME, REGION, SEED_TAGS, PartsHarness
 
-from ecr_operator.repository.render import CLUSTER_TAG, NAME_TAG, NAMESPACE_TAG, PULL_ACTIONS
+from ecr_operator.core.ecr_policy import PULL_ACTIONS
+from ecr_operator.repository.render import CLUSTER_TAG, NAME_TAG, NAMESPACE_TAG
 
 CREATE_WRITES = [
     "kms:CreateKey",

@@ -142,13 +142,15 @@ class HandOver:
     operator has just found the repository to be this resource's, and its image reads then see theirs. Run from
     botocore's ``before-call`` event on the operator's ECR client, so the interleaving is exact, not timed."""
 
-    def __init__(self, aws: PartsHarness, how: str) -> None:
-        self.aws, self.how = aws, how
+    def __init__(self, aws: PartsHarness, how: str, *, push: bool = True) -> None:
+        self.aws, self.how, self.push = aws, how, push
+        self.done = False
         self.digest: str | None = None
 
     def __call__(self, model: Any, **_: Any) -> None:
-        if model.name != "DescribeImages" or self.digest is not None:
+        if model.name != "DescribeImages" or self.done:
             return
+        self.done = True
         aws = self.aws
         if self.how == "tagged-theirs":  # their ownership tags on our repository
             arn = aws.existing_repository()["repositoryArn"]
@@ -157,8 +159,9 @@ class HandOver:
             ours = [{"Key": k, "Value": v} for k, v in aws.repository_tags().items() if k in OWNER_TAG_KEYS]
             aws.ecr.delete_repository(repositoryName=NAME, force=True)
             aws.ecr.create_repository(repositoryName=NAME, tags=ours)
-        self.digest = push(aws, "their-v1", 5000)
-        aws.ecr.start_image_scan(repositoryName=NAME, imageId={"imageDigest": self.digest})
+        if self.push:
+            self.digest = push(aws, "their-v1", 5000)
+            aws.ecr.start_image_scan(repositoryName=NAME, imageId={"imageDigest": self.digest})
 
     @contextmanager
     def armed(self) -> Iterator[HandOver]:
@@ -207,6 +210,40 @@ def test_a_pass_shows_nothing_of_a_repository_that_changed_hands_while_its_image
         else:
             assert aws.reconcile(desired, inventory=True).inventory is None
     assert handed.digest is not None
+
+
+def test_an_empty_repository_is_not_read_for_ownership_again(aws: PartsHarness) -> None:
+    """An inventory that found no image has nothing of anyone's to hide: the ownership read before the images is
+    its only one (3 reads, not 5)."""
+    desired = aws.desired()
+    aws.reconcile(desired)
+    aws.calls.clear()
+    found = inventory(aws.clients, desired)
+    assert found is not None and found.images.count == 0 and found.scan is None
+    assert aws.calls.operations == ["ecr:DescribeRepositories", "ecr:ListTagsForResource", "ecr:DescribeImages"]
+
+
+@pytest.mark.parametrize("how", ["tagged-theirs", "re-created"])
+def test_an_empty_repository_that_changed_hands_while_read_shows_no_image_and_the_next_inventory_refuses(
+    aws: PartsHarness, how: str
+) -> None:
+    """Handed over, still empty, while its images were read: the inventory shows no image and no scan (nothing of
+    theirs was read), and the next one finds their tags before reading anything (re-created: ours again)."""
+    desired = aws.desired()
+    aws.reconcile(desired)
+    with HandOver(aws, how, push=False).armed() as handed:
+        found = inventory(aws.clients, desired)
+    assert handed.done
+    assert found is not None and (found.images.count, found.scan) == (0, None)
+    aws.calls.clear()
+    if how == "tagged-theirs":
+        with pytest.raises(OperatorError) as raised:
+            inventory(aws.clients, desired)
+        assert raised.value.reason == "RepositoryNotOwned"
+        assert not IMAGE_READS & set(aws.calls.operations), aws.calls.operations
+    else:
+        again = inventory(aws.clients, desired)
+        assert again is not None and again.images.count == 0
 
 
 def test_an_inventory_of_a_repository_that_stayed_ours_is_shown(aws: PartsHarness) -> None:

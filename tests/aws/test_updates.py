@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aws_harness import NAME, PartsHarness
 
-from ecr_operator.repository.render import PULL_ACTIONS
+from ecr_operator.core.ecr_policy import PULL_ACTIONS
 
 CROSS_ON = {"crossAccountPull": {"enabled": True, "allowedAccountIds": ["444455556666", "111122223333"]}}
 CROSS_OFF = {"crossAccountPull": {"enabled": False}}

@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from ecr_operator.core.crd import build_crd, render_crd_yaml, to_structural
+from ecr_operator.core.model import ACCOUNT_ID_PATTERN
 from ecr_operator.repository.crd import CRD
 from ecr_operator.repository.render import OWNER_TAG_KEYS
-from ecr_operator.repository.spec import ACCOUNT_ID_PATTERN, MAX_USER_TAGS, REPOSITORY_NAME_PATTERN
+from ecr_operator.repository.spec import MAX_USER_TAGS, REPOSITORY_NAME_PATTERN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO_ROOT / "crds" / "ecrrepository.yaml"

@@ -179,11 +179,11 @@ def test_exclusion_filters_pass_through() -> None:
         "imageTagMutabilityExclusionFilters": [{"filter": "latest"}, {"filter": "dev-*", "filterType": "WILDCARD"}],
     }
     [template] = desired(creationTemplates=[spec]).creation_templates
-    assert template.params["imageTagMutabilityExclusionFilters"] == [
-        {"filter": "latest", "filterType": "WILDCARD"},
+    assert template.params["imageTagMutabilityExclusionFilters"] == [  # a set, in a fixed order
         {"filter": "dev-*", "filterType": "WILDCARD"},
+        {"filter": "latest", "filterType": "WILDCARD"},
     ]
-    assert normalize_template(template.params)["exclusions"] == [("dev-*", "WILDCARD"), ("latest", "WILDCARD")]
+    assert normalize_template(template.params)["exclusions"] == {("WILDCARD", "dev-*"), ("WILDCARD", "latest")}
 
 
 def test_a_template_needs_the_required_tags_and_a_valid_lifecycle_policy() -> None:

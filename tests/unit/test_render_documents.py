@@ -10,17 +10,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ecr_operator.core.compare import to_json
+from ecr_operator.core.ecr_policy import PULL_ACTIONS
+from ecr_operator.core.repository_settings import render_lifecycle_policy
 from ecr_operator.repository.render import (
     CLUSTER_TAG,
     NAME_TAG,
     NAMESPACE_TAG,
-    PULL_ACTIONS,
     Owner,
     key_alias_for,
     legacy_key_alias_for,
     owner_from_tags,
     render,
-    render_lifecycle_policy,
     render_repository_policy,
     render_tags,
 )

@@ -477,7 +477,11 @@ def _run(args: argparse.Namespace) -> int:
 
     from ecr_operator.runtime import probes
     from ecr_operator.runtime.handlers import build_kopf_registry, build_settings
-    from ecr_operator.runtime.kube import drop_managed_fields_from_watches, read_objects_as_deep_as_the_api_server
+    from ecr_operator.runtime.kube import (
+        drop_managed_fields_from_watches,
+        read_objects_as_deep_as_the_api_server,
+        serve_namespaces_created_during_startup,
+    )
     from ecr_operator.runtime.probes import Readiness
     from ecr_operator.runtime.process import Runtime
 
@@ -490,6 +494,7 @@ def _run(args: argparse.Namespace) -> int:
     kopf_settings = build_settings(peering, concurrency=2 * settings.max_workers)
     drop_managed_fields_from_watches()
     read_objects_as_deep_as_the_api_server()
+    serve_namespaces_created_during_startup()
     kopf_settings.peering.lifetime = args.peering_lifetime
     runtime = Runtime(settings, kopf_settings, readiness=Readiness(interval=args.readiness_interval))
     if args.metrics_port:

@@ -37,7 +37,6 @@ ORGANIZATION_PATH_PATTERN = r"^o-[a-z0-9]{10,32}/r-[0-9a-z]{4,32}/(ou-[0-9a-z]{4
 """An aws:PrincipalOrgPaths value: organization / root / OUs, each ending in '/'; a final '*' takes in the child
 OUs as well (the condition is ForAnyValue:StringLike)."""
 
-STATEMENT_KEYS = ("Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource")
 PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
 MANAGEMENT_ACTIONS = (
     "ecr:DescribeRepositories",

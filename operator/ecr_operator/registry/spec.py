@@ -12,7 +12,7 @@ rules), ``registryPolicy: {}`` removes the registry policy.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -63,7 +63,6 @@ UpstreamRegistry = Literal[
     "gitlab-container-registry",
     "chainguard",
 ]
-UPSTREAM_REGISTRIES: tuple[str, ...] = get_args(UpstreamRegistry)
 UPSTREAM_HOSTS = {
     "ecr-public": "public.ecr.aws",
     "quay": "quay.io",

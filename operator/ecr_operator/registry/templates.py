@@ -2,8 +2,9 @@
 
 A template's ``lifecycle`` and ``crossAccountPull`` are the EcrRepository's shapes, rendered by the same functions
 (``core/repository_settings.py``), so a repository ECR creates from a template gets the documents the operator
-writes for an EcrRepository. The policies are compared parsed (``core/compare.py``), tags and ``appliedFor`` as
-sets, an absent description, role or key as empty: how ECR answers is not how it was asked.
+writes for an EcrRepository; its tag mutability exclusion filters too (``core/ecr_policy.py``). The policies are
+compared parsed (``core/compare.py``), tags, ``appliedFor`` and the filters as sets, an absent description, role or
+key as empty: how ECR answers is not how it was asked.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ecr_operator.core.compare import normalize_lifecycle, normalize_policy, tags_from_list, to_json
+from ecr_operator.core.ecr_policy import exclusion_filter_set, exclusion_filters
 from ecr_operator.core.errors import SpecError, problems_message
 from ecr_operator.core.reasons import Reason
 from ecr_operator.core.repository_settings import (
@@ -70,9 +72,9 @@ def render_template(template: CreationTemplate, region: str, required_tags: Iter
         "encryptionConfiguration": encryption,
         "resourceTags": [{"Key": key, "Value": value} for key, value in sorted(template.resource_tags.items())],
         "imageTagMutability": template.image_tag_mutability,
-        "imageTagMutabilityExclusionFilters": [
-            {"filter": f.filter, "filterType": f.filter_type} for f in template.image_tag_mutability_exclusion_filters
-        ],
+        "imageTagMutabilityExclusionFilters": exclusion_filters(
+            (f.filter_type, f.filter) for f in template.image_tag_mutability_exclusion_filters
+        ),
         "repositoryPolicy": to_json(policy) if policy is not None else None,
         "lifecyclePolicy": to_json(lifecycle) if lifecycle is not None else None,
         "appliedFor": sorted(set(template.applied_for)),
@@ -109,12 +111,7 @@ def normalize_template(template: Mapping[str, Any]) -> dict[str, Any]:
         "description": template.get("description") or "",
         "appliedFor": sorted(set(template.get("appliedFor") or [])),
         "imageTagMutability": template.get("imageTagMutability") or "MUTABLE",
-        "exclusions": sorted(
-            {
-                (str(f.get("filter")), str(f.get("filterType") or "WILDCARD"))
-                for f in template.get("imageTagMutabilityExclusionFilters") or []
-            }
-        ),
+        "exclusions": exclusion_filter_set(template.get("imageTagMutabilityExclusionFilters")),
         "encryption": (encryption.get("encryptionType") or "AES256", encryption.get("kmsKey") or ""),
         "tags": tags_from_list(template.get("resourceTags")),
         "repositoryPolicy": normalize_policy(_parse_document(policy)) if policy else None,

@@ -94,16 +94,16 @@ def reconcile(
     nothing_written: Callable[[], None] | None = None,
 ) -> Outcome:
     """Observe every part, plan them in order (each part's outputs feed the next), then apply the whole plan;
-        writes nothing when already in sync.
+    writes nothing when already in sync.
 
-        ``view`` (a batched read of the region, for resyncs) replaces the per-resource DescribeRepositories
-        and KMS tag reads. ``adoption`` says whether an existing repository nobody owns may be taken over.
-        ``creation`` is the key creation recorded by an earlier pass (from status), and ``checkpoint`` records a new
-        one before CreateKey and again with the key id right after it. ``inventory`` also observes the images part
-        (DescribeImages, and the newest image's scan findings): asked on create and spec changes, never on a drift
-        resync, whose read budget it would otherwise grow. ``before_write`` runs once before the first write (it records
-        where the resource lives, so that every later pass and the delete act there); ``nothing_written`` runs when AWS
-    refused that first write, so nothing of this pass exists (it withdraws a record ``before_write`` made first).
+    ``view`` (a batched read of the region, for resyncs) replaces the per-resource DescribeRepositories and KMS tag
+    reads. ``adoption`` says whether an existing repository nobody owns may be taken over. ``creation`` is the key
+    creation recorded by an earlier pass (from status), and ``checkpoint`` records a new one before CreateKey and
+    again with the key id right after it. ``inventory`` also observes the images part (DescribeImages, and the
+    newest image's scan findings): asked on create and spec changes, never on a drift resync, whose read budget it
+    would otherwise grow. ``before_write`` runs once before the first write (it records where the resource lives, so
+    that every later pass and the delete act there); ``nothing_written`` runs when AWS refused that first write, so
+    nothing of this pass exists (it withdraws a record ``before_write`` made first).
     """
     observed_repository = REPOSITORY.observe(clients, desired, repository.ALL, view)
     key_deps = key.KeyDeps(
@@ -212,8 +212,8 @@ def inventory(clients: AwsClients, desired: Desired) -> images.Inventory | None:
     re-created while its images were read (the next refresh reads it again).
 
     Raises RepositoryNotOwned, before any image is read, when the repository under the name is not this
-    resource's (any more), and after reading them if it changed hands meanwhile: someone else's images, findings
-    and cost never reach this resource's status.
+    resource's (any more), and after reading them if it changed hands meanwhile (when they found an image):
+    someone else's images, findings and cost never reach this resource's status.
     """
     observed_repository = REPOSITORY.observe(clients, desired, OWNERSHIP, None)
     if observed_repository is None:
@@ -226,17 +226,24 @@ def inventory(clients: AwsClients, desired: Desired) -> images.Inventory | None:
 def _owned_inventory(
     clients: AwsClients, desired: Desired, ours: repository.ObservedRepository
 ) -> images.Inventory | None:
-    """The images and newest scan of ``ours`` (a repository found to be this resource's), then its ownership once
-    more: a repository that changed hands while they were read raises RepositoryNotOwned, and one deleted or
-    re-created meanwhile (another creation time) gives None; what was read then is not shown."""
+    """The images and newest scan of ``ours`` (a repository found to be this resource's), then, when an image was
+    read, its ownership once more: a repository that changed hands while they were read raises RepositoryNotOwned,
+    and one deleted or re-created meanwhile (another creation time) gives None; what was read then is not shown.
+    A read that found no image (or no repository) holds nothing of anyone's to hide: no second ownership read."""
     observed = IMAGES.observe(clients, desired, None, None)
-    after = REPOSITORY.observe(clients, desired, OWNERSHIP, None)
-    if after is not None and after.owner != desired.owner:
-        raise _not_owned(desired, after.owner, "its images are not shown")
-    if observed is None or after is None or after.instance != ours.instance:
+    if observed is None or (observed.images and not _still_ours(clients, desired, ours)):
         log.info("%s: deleted or re-created while its images were read; not shown", desired.repository_name)
         return None
     return IMAGES.plan(desired, observed, None).inventory
+
+
+def _still_ours(clients: AwsClients, desired: Desired, ours: repository.ObservedRepository) -> bool:
+    """Whether the repository under the name is still ``ours`` (not deleted or re-created meanwhile); raises
+    RepositoryNotOwned when it changed hands."""
+    after = REPOSITORY.observe(clients, desired, OWNERSHIP, None)
+    if after is not None and after.owner != desired.owner:
+        raise _not_owned(desired, after.owner, "its images are not shown")
+    return after is not None and after.instance == ours.instance
 
 
 def _not_owned(desired: Desired, owner: Owner | None, consequence: str) -> OperatorError:

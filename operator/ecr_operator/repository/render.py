@@ -6,17 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from ecr_operator.core.ecr_policy import (
-    PULL_ACTIONS,
-    PULL_STATEMENT_SID,
-    repository_policy,
-)
-from ecr_operator.core.repository_settings import (
-    LIFECYCLE_POLICY_FIELD,
-    load_lifecycle_policy,
-    render_lifecycle_policy,
-    render_pull_statements,
-)
+from ecr_operator.core.ecr_policy import repository_policy
+from ecr_operator.core.repository_settings import render_lifecycle_policy, render_pull_statements
 from ecr_operator.repository.spec import (
     EcrRepositorySpec,
     ImageTagMutabilityExclusionFilter,
@@ -28,15 +19,6 @@ CLUSTER_TAG = OWNER_TAG_PREFIX + "cluster"
 NAMESPACE_TAG = OWNER_TAG_PREFIX + "namespace"
 NAME_TAG = OWNER_TAG_PREFIX + "name"
 OWNER_TAG_KEYS = (CLUSTER_TAG, NAMESPACE_TAG, NAME_TAG)
-
-__all__ = [  # re-exported: core/ecr_policy.py and core/repository_settings.py define them
-    "LIFECYCLE_POLICY_FIELD",
-    "PULL_ACTIONS",
-    "PULL_STATEMENT_SID",
-    "load_lifecycle_policy",
-    "render_lifecycle_policy",
-    "render_pull_statements",
-]
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from ecr_operator.core.api import GROUP
-from ecr_operator.core.ecr_policy import (
-    RESERVED_SIDS,
-)
-from ecr_operator.core.model import ACCOUNT_ID_PATTERN as ACCOUNT_ID_PATTERN
+from ecr_operator.core.ecr_policy import RESERVED_SIDS
 from ecr_operator.core.model import REGION_PATTERN, ApiModel, CommonStatus, cel_rules
 from ecr_operator.core.repository_settings import KMS_KEY_ARN_PATTERN as KMS_KEY_ARN_PATTERN
-from ecr_operator.core.repository_settings import TAG_FILTER_PATTERN as TAG_FILTER_PATTERN
 from ecr_operator.core.repository_settings import CrossAccountPull as CrossAccountPull
 from ecr_operator.core.repository_settings import ImageTagMutabilityExclusionFilter as ImageTagMutabilityExclusionFilter
 from ecr_operator.core.repository_settings import Lifecycle as Lifecycle

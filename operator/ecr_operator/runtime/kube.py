@@ -1,7 +1,8 @@
 """The operator's calls to the Kubernetes API outside kopf's handler protocol, and the only module that touches
 kopf's internals: status in the middle of a pass (records made before AWS writes), ConfigMaps (exports), Events,
 the readiness check, listing a kind's objects and reading one, the watch filter that drops ``managedFields``, and
-the tap through which the events queue sees kopf's watch streams and its pause (``eventqueue.py``).
+the tap through which the events queue sees kopf's watch streams and its pause (``eventqueue.py``), and the
+namespace discovery fix (:func:`serve_namespaces_created_during_startup`).
 
 kopf has no public call for this; its own API client (``kopf._cogs.clients.api``) carries the operator's
 credentials (re-authenticating on 401) and retries, so it is used here rather than a second client. The kopf
@@ -15,13 +16,14 @@ import asyncio
 import functools
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from typing import Any, Literal, Protocol
 
 import kopf
 from kopf._cogs.aiokits import aiotoggles
 from kopf._cogs.clients import api, errors, watching
-from kopf._cogs.structs import references
+from kopf._cogs.structs import bodies, references
+from kopf._core.reactor import observation
 
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
@@ -159,6 +161,39 @@ def drop_managed_fields_from_watches() -> None:
 
     infinite_watch._drops_managed_fields = True  # type: ignore[attr-defined]
     watching.infinite_watch = infinite_watch
+
+
+def serve_namespaces_created_during_startup() -> None:
+    """Serve a Namespace matching ``--namespace`` that was created while kopf started, not only after a restart.
+
+    kopf finds the namespaces to serve by listing them once, then starting a watch, whose own initial listing it
+    ignores (events of type None). A Namespace created between the two listings is in the second one only, so kopf
+    never served it: its resources stayed without a finalizer or status until the Namespace changed or the operator
+    restarted (seen in CI: a namespace created as the operator became ready). The watch's listing is revised here
+    too; kopf is told only when the set of served namespaces grew. Idempotent.
+    """
+    original = observation.process_discovered_namespace_event
+    if getattr(original, "_revises_listings", False):
+        return
+
+    async def process_discovered_namespace_event(
+        *,
+        raw_event: bodies.RawEvent,
+        namespaces: Collection[references.NamespacePattern],
+        insights: references.Insights,
+        **kwargs: Any,
+    ) -> None:
+        if raw_event["type"] is not None:
+            await original(raw_event=raw_event, namespaces=namespaces, insights=insights, **kwargs)
+            return
+        async with insights.revised:
+            served = len(insights.namespaces)
+            observation.revise_namespaces(raw_events=[raw_event], insights=insights, namespaces=namespaces)
+            if len(insights.namespaces) != served:
+                insights.revised.notify_all()
+
+    process_discovered_namespace_event._revises_listings = True  # type: ignore[attr-defined]
+    observation.process_discovered_namespace_event = process_discovered_namespace_event
 
 
 async def get_object(

@@ -15,7 +15,14 @@ from ecr_operator.core.actions import Action, Plan, read
 from ecr_operator.core.aws import AwsClients
 from ecr_operator.core.errors import OperatorError
 from ecr_operator.core.reasons import Reason
-from ecr_operator.registry.cache_rules import Difference, create_params, difference, prefix_key, update_params
+from ecr_operator.registry.cache_rules import (
+    DesiredRule,
+    Difference,
+    create_params,
+    difference,
+    prefix_key,
+    update_params,
+)
 from ecr_operator.registry.items import Item, ItemsPlan, read_items
 from ecr_operator.registry.parts.registry import RegistryDeps
 from ecr_operator.registry.render import DesiredRegistry
@@ -43,6 +50,15 @@ def _delete(prefix: str) -> Action:
     )
 
 
+def _create(rule: DesiredRule, verb: str = "create") -> Action:
+    return Action(
+        "ecr",
+        "create_pull_through_cache_rule",
+        create_params(rule),
+        f"{verb} the pull through cache rule {rule.prefix} for {rule.upstream_registry_url}",
+    )
+
+
 def plan(desired: DesiredRegistry, observed: ObservedRules, deps: RegistryDeps) -> ItemsPlan:
     if desired.pull_through_cache_rules is None or observed is None:
         return ItemsPlan()
@@ -55,14 +71,7 @@ def plan(desired: DesiredRegistry, observed: ObservedRules, deps: RegistryDeps) 
         ours = rule.key in created
         upstream = (rule.upstream_registry, rule.upstream_registry_url)
         if found is None:
-            actions.append(
-                Action(
-                    "ecr",
-                    "create_pull_through_cache_rule",
-                    create_params(rule),
-                    f"create the pull through cache rule {rule.prefix} for {rule.upstream_registry_url}",
-                )
-            )
+            actions.append(_create(rule))
             items.append(Item(rule.key, "Pending", True, False, *upstream))
             continue
         upstream = (found.get("upstreamRegistry") or rule.upstream_registry, rule.upstream_registry_url)
@@ -80,15 +89,7 @@ def plan(desired: DesiredRegistry, observed: ObservedRules, deps: RegistryDeps) 
             )
             items.append(Item(rule.key, "Pending", ours, False, *upstream))
         elif ours:
-            actions.append(_delete(str(found["ecrRepositoryPrefix"])))
-            actions.append(
-                Action(
-                    "ecr",
-                    "create_pull_through_cache_rule",
-                    create_params(rule),
-                    f"recreate the pull through cache rule {rule.prefix} for {rule.upstream_registry_url}",
-                )
-            )
+            actions += [_delete(str(found["ecrRepositoryPrefix"])), _create(rule, "recreate")]
             items.append(Item(rule.key, "Pending", True, False, *upstream))
         else:
             problems.append(

@@ -196,3 +196,87 @@ def test_a_delete_whose_answer_is_lost_is_retried_by_the_next_pass_not_stalled(a
     assert lost.value.retryable, f"{lost.value.reason}: {lost.value.message}"
     again = reconcile_registry(aws.clients, removed, deps_of(status))
     assert prefixes(aws) == ([], []) and again.problems == []
+
+
+def deny(aws: PartsHarness, operation: str) -> Callable[[], None]:
+    """The operator's ECR client is refused ``operation`` (AccessDenied, before AWS sees it); returns the undo."""
+
+    def refuse(model: Any, **_: Any) -> None:
+        if model.name == operation:
+            raise ClientError(
+                {
+                    "Error": {"Code": "AccessDeniedException", "Message": "no"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                model.name,
+            )
+
+    aws.clients.ecr.meta.events.register("before-call", refuse)
+    return lambda: aws.clients.ecr.meta.events.unregister("before-call", refuse)
+
+
+def test_an_item_deleted_before_a_later_write_failed_is_no_longer_claimed(aws: PartsHarness) -> None:
+    """A template and a rule this EcrRegistry created leave the spec: the template's delete goes through, the
+    rule's is refused (IAM). The template is gone; if status still claimed it, a template someone else makes under
+    that prefix while the EcrRegistry is Stalled would be deleted by the pass after IAM is fixed."""
+    made = reconcile_registry(
+        aws.clients, desired_registry(pullThroughCacheRules=[QUAY], creationTemplates=[TEMPLATE]), RegistryDeps()
+    )
+    status = Status()
+    status.fields = report(made, {}, 1, "2026-12-03T00:00:00Z", observe_only=False, resync=False).status
+    assert status.deps().created == Created(frozenset({"quay"}), frozenset({"quay"}))
+    removed = desired_registry(pullThroughCacheRules=[], creationTemplates=[])
+    undo = deny(aws, "DeletePullThroughCacheRule")
+    try:
+        with pytest.raises(OperatorError) as denied:
+            reconcile_registry(aws.clients, removed, status.deps(), record=status.record)
+    finally:
+        undo()
+    assert denied.value.reason == Reason.ACCESS_DENIED
+    assert prefixes(aws) == (["quay"], []), "the template went, the rule stayed"
+    assert status.deps().created == Created(frozenset({"quay"}), frozenset()), status.fields
+
+    their_template(aws)
+    reconcile_registry(aws.clients, removed, status.deps(), record=status.record)
+    assert prefixes(aws) == ([], ["quay"]), "their template stays, our rule went"
+
+
+def test_a_delete_that_stopped_halfway_no_longer_claims_what_it_deleted(aws: PartsHarness) -> None:
+    """deletionPolicy Delete: our rule is deleted, our template's delete is refused (IAM): the finalizer stays.
+    Someone makes a rule under the freed prefix meanwhile; the delete retried after IAM is fixed must leave it."""
+    made = reconcile_registry(
+        aws.clients, desired_registry(pullThroughCacheRules=[QUAY], creationTemplates=[TEMPLATE]), RegistryDeps()
+    )
+    status = Status()
+    status.fields = report(made, {}, 1, "2026-12-03T00:00:00Z", observe_only=False, resync=False).status
+    delete = desired_registry(pullThroughCacheRules=[QUAY], creationTemplates=[TEMPLATE], deletionPolicy="Delete")
+    place = RegistryPlacement(ACCOUNT, REGION)
+    undo = deny(aws, "DeleteRepositoryCreationTemplate")
+    try:
+        with pytest.raises(OperatorError) as denied:
+            delete_registry(aws.clients, delete, status.deps(), place, record=status.record)
+    finally:
+        undo()
+    assert denied.value.reason == Reason.ACCESS_DENIED
+    assert prefixes(aws) == ([], ["quay"])
+    assert status.deps().created == Created(frozenset(), frozenset({"quay"})), status.fields
+
+    their_rule(aws)
+    delete_registry(aws.clients, delete, status.deps(), place, record=status.record)
+    assert prefixes(aws) == (["quay"], []), "their rule stays, our template went"
+
+
+def test_an_observe_only_pass_claims_nothing_it_did_not_create(aws: PartsHarness) -> None:
+    """Observe-only plans the creates and sends none: status must not record those rules and templates as created,
+    or one someone else makes under the prefix later is deleted once the annotation goes (spec removal, or
+    deletionPolicy Delete)."""
+    want = desired_registry(pullThroughCacheRules=[QUAY], creationTemplates=[TEMPLATE], deletionPolicy="Delete")
+    seen = reconcile_registry(aws.clients, want, RegistryDeps(), observe_only=True)
+    assert seen.planned and not seen.applied and prefixes(aws) == ([], [])
+    status = report(seen, {}, 1, "2026-12-03T00:00:00Z", observe_only=True, resync=False).status
+    assert deps_of(status).created == Created(), status
+
+    their_rule(aws)
+    their_template(aws)
+    delete_registry(aws.clients, want, deps_of(status), RegistryPlacement(ACCOUNT, REGION))
+    assert prefixes(aws) == (["quay"], ["quay"]), "theirs stay"

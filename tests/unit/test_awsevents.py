@@ -283,3 +283,16 @@ def test_any_detail_is_classified_without_an_exception(detail: dict[str, Any], d
     decided = classify(parse(json.dumps(document)), OwnIdentity.of(["arn:aws:iam::123456789012:user/x"]))
     assert isinstance(decided, Change | Ignored)
     assert decided.event is not None and decided.event.type in EVENT_TYPES
+
+
+@pytest.mark.parametrize("context", ["x", 1, True, [1], {"sessionIssuer": "x"}, {"sessionIssuer": [1]}])
+def test_a_userIdentity_of_an_unforeseen_shape_is_judged_by_its_arn(context: object) -> None:
+    """A CloudTrail record whose sessionContext (or its sessionIssuer) is not an object: no exception (the
+    consumer handles messages one after the other), the identity's own ARN decides."""
+    own = OwnIdentity.of(["arn:aws:sts::123456789012:assumed-role/ecr-operator/botocore-session-1709630000"])
+    document = sample("cloudtrail-ecr-by-the-operator")
+    document["detail"]["userIdentity"]["sessionContext"] = context
+    decided = classify(parse(json.dumps(document)), own)
+    assert isinstance(decided, Ignored) and decided.why == Ignore.OWN_CALL
+    document["detail"]["userIdentity"]["arn"] = "arn:aws:sts::123456789012:assumed-role/someone/else"
+    assert isinstance(classify(parse(json.dumps(document)), own), Change)

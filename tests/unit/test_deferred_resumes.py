@@ -9,9 +9,11 @@ from typing import Any
 
 import kopf
 import pytest
+from kopf._cogs.aiokits import aiotoggles
 
 from ecr_operator.runtime import resume
 from ecr_operator.runtime.locks import ObjectLocks
+from ecr_operator.runtime.peering import PauseFollower
 from ecr_operator.runtime.resume import DeferredResumes
 
 
@@ -220,3 +222,66 @@ def test_a_resume_writing_its_status_makes_a_change_pass_wait_until_it_is_writte
 
     asyncio.run(scenario())
     assert order == ["resume wrote", "change pass wrote"]
+
+
+def test_a_replica_put_on_standby_drops_its_waiting_resumes_and_the_running_one_writes_nothing(
+    written: list[tuple[str, dict[str, Any]]],
+) -> None:
+    """kopf's peering pauses this replica (another of higher priority serves): the bodies of its deferred resumes
+    are as it listed them, and it sees no change pass any more to supersede them. Run on, they would apply an old
+    spec over the serving replica's passes (reverting an edit until a resync) and write old status."""
+    ran: list[str] = []
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+
+        async def run(**kwargs: Any) -> None:
+            ran.append(kwargs["meta"].uid)
+            await gate.wait()
+            kwargs["patch"].status["lastSyncTime"] = "then"
+            raise kopf.TemporaryError("throttled", delay=0.01)
+
+        resumes = DeferredResumes(run, concurrency=1, hold=ObjectLocks().hold)
+        for uid in ("a", "b", "c"):
+            resumes.defer(_kwargs(uid))
+        await _settle(resumes)
+        assert ran == ["a"]
+        resumes.stand_by()
+        resumes.defer(_kwargs("d"))  # a handler kopf was already running when it paused
+        gate.set()
+        await _after_timers_due_within(0.05)
+        assert len(resumes) == 0
+        resumes.serve()
+        resumes.defer(_kwargs("e"))
+        await _settle(resumes)
+
+    asyncio.run(scenario())
+    assert ran == ["a", "e"], "nothing more ran while on standby, nor was retried"
+    assert [name for name, _ in written] == ["r-e"], "the pass under way at the pause wrote no status"
+
+
+def test_the_deferred_resumes_follow_kopfs_peering_pause() -> None:
+    """kopf hands its operator-wide pause to every watch stream it starts; the follower, tapped into them, puts
+    the deferred resumes on standby while it is on and back when it is off."""
+
+    async def scenario() -> list[int]:
+        resumes = DeferredResumes(lambda **_: asyncio.sleep(0), concurrency=1, hold=ObjectLocks().hold)
+        paused = aiotoggles.ToggleSet(any)
+        toggle = await paused.make_toggle(name="peering")
+        follower = PauseFollower(resumes)
+        assert follower.started("ecrrepositories", None, paused) is False, "it observes no event"
+        follower.started("ecrregistries", None, paused)  # one follower for every stream
+        counts = []
+        await toggle.turn_to(True)
+        await _settle(resumes)
+        resumes.defer(_kwargs("a"))
+        counts.append(len(resumes))
+        await toggle.turn_to(False)
+        await _settle(resumes)
+        resumes.defer(_kwargs("b"))
+        counts.append(len(resumes))
+        assert follower.task is not None
+        follower.task.cancel()
+        return counts
+
+    assert asyncio.run(scenario()) == [0, 1], "dropped while paused, kept once it serves again"

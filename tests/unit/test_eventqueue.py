@@ -433,3 +433,49 @@ def test_an_objects_images_refreshes_for_events_are_spaced(
     assert eventqueue.wait_seconds(drift, refreshed_at, refreshed_at) == coalesce, "a drift pass is not held back"
     assert eventqueue.wait_seconds(images, refreshed_at + spacing, refreshed_at) == coalesce
     assert eventqueue.wait_seconds(images, 0.0, None) == coalesce, "the first refresh runs at once"
+
+
+def test_a_pass_that_could_not_read_its_object_is_retried_with_the_events_that_came_meanwhile(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API server does not answer the pass's read of the object (kopf gave up its own retries): the message is
+    already deleted, so the pass is the event's only trace. It is tried again, with a push that arrived during it;
+    before, both were lost until the resync (hours with a queue)."""
+    queue, _, passes = consumer
+    monkeypatch.setattr(eventqueue.passes, "backoff", lambda retry: 0.01)
+    tried: list[set[Kind]] = []
+
+    async def flaky_pass(pending: Pending) -> None:
+        tried.append(set(pending.kinds))
+        if len(tried) == 1:
+            await queue._handle(message(sample("ecr-image-push"), "m2"))
+            raise ConnectionResetError("the API server went away")
+        passes.append(pending)
+
+    monkeypatch.setattr(queue, "_pass", flaky_pass)
+    handle(queue, [message(sample("cloudtrail-ecr-delete-lifecycle-policy"), "m1")])
+    assert tried[0] == {Kind.DRIFT}
+    [one] = passes
+    assert one.kinds == {Kind.DRIFT, Kind.IMAGES} and one.attempt == 1
+
+
+def test_a_message_whose_handling_fails_unforeseen_is_dropped_and_the_next_one_is_handled(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception the parser and classifier did not foresee ended the consumer's task: no more events for the
+    process's life, readiness still green (the queue was readable), and the message came back to do it again
+    after each restart. Now it is dropped like a malformed one (logged once, deleted) and the next is handled."""
+    queue, sqs, passes = consumer
+    real = eventqueue.classify
+
+    def classify(event: Any, own: Any) -> Any:
+        if event.id == "poison":
+            raise AttributeError("'str' object has no attribute 'get'")
+        return real(event, own)
+
+    monkeypatch.setattr(eventqueue, "classify", classify)
+    poison = sample("cloudtrail-ecr-delete-lifecycle-policy")
+    poison["id"] = "poison"
+    handle(queue, [message(poison, "p1"), message(sample("ecr-image-push"), "m2")])
+    assert sqs.deleted == ["p1", "m2"]
+    assert [p.kinds for p in passes] == [{Kind.IMAGES}]

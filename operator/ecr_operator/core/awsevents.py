@@ -220,7 +220,9 @@ class OwnIdentity:
         identity = detail.get("userIdentity")
         if not isinstance(identity, Mapping) or not self.principals:
             return False
-        issuer = ((identity.get("sessionContext") or {}).get("sessionIssuer") or {}).get("arn")
+        context = identity.get("sessionContext")
+        session_issuer = context.get("sessionIssuer") if isinstance(context, Mapping) else None
+        issuer = session_issuer.get("arn") if isinstance(session_issuer, Mapping) else None
         candidates = [issuer, identity.get("arn")]
         return any((p := principal_of(arn)) is not None and p in self.principals for arn in candidates)
 

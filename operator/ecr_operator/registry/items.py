@@ -58,10 +58,13 @@ def created_names(recorded: Sequence[Mapping[str, Any]] | None) -> frozenset[str
     return frozenset(str(item["name"]) for item in recorded or [] if item.get("createdByOperator") and "name" in item)
 
 
-def settle(items: list[Item] | None, applied: bool) -> list[Item] | None:
-    """The items once the plan ran: deleted ones gone, written ones in sync; nothing changes when it did not run."""
-    if items is None or not applied:
-        return items
+def settle(items: list[Item] | None, applied: bool, claimed: frozenset[str]) -> list[Item] | None:
+    """The items once the plan ran: deleted ones gone, written ones in sync. When it did not run (observe-only), an
+    item is ours only if the previous status recorded it (``claimed``): a planned create was not sent."""
+    if items is None:
+        return None
+    if not applied:
+        return [replace(i, created=i.name in claimed) for i in items]
     return [replace(i, state="InSync") if i.state == "Pending" else i for i in items if not i.deleting]
 
 

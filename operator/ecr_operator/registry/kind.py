@@ -97,7 +97,7 @@ class RegistryController:
             return Deleted(skipped=let_go)
         deps = await self._deps(subject, host)
         clients = self.clients.for_region(desired.region, desired.role_arn)
-        applied = await host.run(delete_registry, clients, desired, deps, recorded(subject.status))
+        applied = await host.run(delete_registry, clients, desired, deps, recorded(subject.status), host.record)
         return Deleted(applied, skipped=None if applied else f"deletionPolicy {desired.deletion_policy}")
 
 

@@ -221,24 +221,36 @@ def _withdraw_unmade_claims(
     actions: list[Action],
     failed: int,
     refused: bool,
-    rules: ItemsPlan,
-    templates: ItemsPlan,
+    sections: Mapping[str, list[Item] | None],
     pin: RegistryPlacement | None,
 ) -> None:
-    """After ``actions[failed]`` failed: the rules and templates recorded as created that this pass certainly did
-    not create lose their claim -- the one AWS refused (``refused``: e.g. someone else's appeared under the prefix
-    meanwhile), and those never sent -- unless the item is still there as ours (its planned delete was not sent
-    either). Otherwise a later pass or the delete would take someone else's item under that prefix for ours. The
-    placement this pass pinned (``pin``) goes too when nothing at all was written."""
+    """After ``actions[failed]`` failed, status keeps only the claims that are certainly true, in ``sections`` (the
+    status lists as the plan would leave them, by status field):
+
+    * the rules and templates recorded as created that this pass certainly did not create lose their claim -- the
+      one AWS refused (``refused``: e.g. someone else's appeared under the prefix meanwhile), and those never sent --
+      unless the item is still there as ours (its planned delete was not sent either);
+    * the ones this pass deleted (sent before the failure) and does not create again are gone from the list: a rule
+      or template someone else makes under that prefix before the next pass is not ours.
+
+    Otherwise a later pass or the delete would take someone else's item under that prefix for ours. The placement
+    this pass pinned (``pin``) goes too when nothing at all was written."""
     unsent = actions[failed + (0 if refused else 1) :]
     still_ours = {key for action in actions[failed:] if (key := _deleted_key(action)) is not None}
     withdrawn = {key for action in unsent if (key := _created_key(action)) is not None} - still_ours
+    recreated = {key for action in actions if (key := _created_key(action)) is not None}
+    gone = {key for action in actions[:failed] if (key := _deleted_key(action)) is not None} - recreated
     fields: dict[str, Any] = {
-        section: as_status(replace(i, created=False) if (section, i.name) in withdrawn else i for i in plan.items)
-        for section, plan in (("pullThroughCacheRules", rules), ("creationTemplates", templates))
-        if plan.items is not None and any(s == section for s, _ in withdrawn)
+        section: as_status(
+            replace(i, created=False) if (section, i.name) in withdrawn else i
+            for i in items
+            if (section, i.name) not in gone
+        )
+        for section, items in sections.items()
+        if items is not None and any(s == section for s, _ in withdrawn | gone)
     }
     what = [", ".join(sorted(name for _, name in withdrawn)) + " not created by this EcrRegistry"] if withdrawn else []
+    what += [", ".join(sorted(name for _, name in gone)) + " deleted"] if gone else []
     if pin is not None and failed == 0 and refused:
         fields.update(dict.fromkeys(pin.status_fields()))
         what.append(f"nothing written in registry {pin.account} in {pin.region}")
@@ -287,11 +299,12 @@ def reconcile_registry(
             apply(clients, actions, done)
         except OperatorError as error:
             failed, refused = len(done.actions), refused_by_aws(error)
-            _withdraw_unmade_claims(record, actions, failed, refused, rules, templates, pin)
+            sections = {"pullThroughCacheRules": rules.items, "creationTemplates": templates.items}
+            _withdraw_unmade_claims(record, actions, failed, refused, sections, pin)
             raise
         outcome.applied = done.actions
-    outcome.rules = settle(rules.items, bool(outcome.applied))
-    outcome.templates = settle(templates.items, bool(outcome.applied))
+    outcome.rules = settle(rules.items, bool(outcome.applied), deps.created.rules)
+    outcome.templates = settle(templates.items, bool(outcome.applied), deps.created.templates)
     for action in outcome.applied:
         log.info("EcrRegistry %s: %s", desired.name, action.summary)
     return outcome
@@ -302,18 +315,49 @@ def delete_registry(
     desired: DesiredRegistry,
     deps: registry.RegistryDeps,
     pinned: RegistryPlacement | None = None,
+    record: Record | None = None,
 ) -> list[Action]:
     """deletionPolicy Delete: the rules and templates this EcrRegistry created, then the managed sections back to
     ECR's defaults; Retain: no AWS call at all. Only in the ``pinned`` registry: in another account no template or
-    rule is read and nothing is written (AccountChanged: the finalizer stays)."""
+    rule is read and nothing is written (AccountChanged: the finalizer stays). A delete that stops at a failed write
+    ``record``s in status that the rules and templates it deleted are gone: the retried delete must not take a rule
+    or template someone else makes under a freed prefix meanwhile for its own."""
     if desired.deletion_policy != "Delete" or deps.managed_by is not None:
         return []
     observed = REGISTRY.observe(clients, desired, deps, None)
     if pinned is not None and observed.registry_id != pinned.account:
         raise _account_changed(pinned, observed.registry_id, desired.role_arn, deleting=True)
+    rules = CACHE_RULES.observe(clients, desired, deps, None)
+    templates = TEMPLATES.observe(clients, desired, deps, None)
     actions = [
-        *CACHE_RULES.plan_delete(desired, CACHE_RULES.observe(clients, desired, deps, None), deps).actions,
-        *TEMPLATES.plan_delete(desired, TEMPLATES.observe(clients, desired, deps, None), deps).actions,
+        *CACHE_RULES.plan_delete(desired, rules, deps).actions,
+        *TEMPLATES.plan_delete(desired, templates, deps).actions,
         *REGISTRY.plan_delete(desired, observed, deps).actions,
     ]
-    return apply(clients, actions, Applied()).actions
+    done = Applied()
+    try:
+        return apply(clients, actions, done).actions
+    except OperatorError as error:
+        sections = {
+            "pullThroughCacheRules": _deleting(deps.created.rules, rules),
+            "creationTemplates": _deleting(deps.created.templates, templates),
+        }
+        _withdraw_unmade_claims(record, actions, len(done.actions), refused_by_aws(error), sections, None)
+        raise
+
+
+def _deleting(created: frozenset[str], observed: Mapping[str, Mapping[str, Any]] | None) -> list[Item] | None:
+    """The status list of a section being deleted: the items this EcrRegistry created that are still there."""
+    if observed is None:
+        return None
+    return [
+        Item(
+            name,
+            "Pending",
+            True,
+            True,
+            observed[name].get("upstreamRegistry"),
+            observed[name].get("upstreamRegistryUrl"),
+        )
+        for name in sorted(created & observed.keys())
+    ]

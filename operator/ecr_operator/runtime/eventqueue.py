@@ -534,6 +534,16 @@ class EventQueue:
     # -- one message -----------------------------------------------------------------------------------------
 
     async def _handle(self, message: Mapping[str, Any]) -> None:
+        """One message: queued passes, then deleted; or dropped and deleted. Whatever a message holds, the consumer
+        goes on to the next: one the parser and classifier did not foresee is dropped as malformed."""
+        try:
+            await self._handle_one(message)
+        except Exception:
+            DROPPED.labels("malformed", Ignore.MALFORMED).inc()
+            log.exception("events: deleted message %s, which could not be handled", message.get("MessageId"))
+            await self._delete(message)
+
+    async def _handle_one(self, message: Mapping[str, Any]) -> None:
         sent_ms = (message.get("Attributes") or {}).get("SentTimestamp")
         sent_at = int(str(sent_ms)) / 1000 if str(sent_ms or "").isdigit() else time.time()
         try:
@@ -589,7 +599,9 @@ class EventQueue:
 
     async def _drain(self, uid: str) -> None:
         """Passes for one object, one at a time, until no event waits for it (events arriving during a pass make
-        the next one: the pass may have read before their change)."""
+        the next one: the pass may have read before their change). A pass that fails outside the kind's controller
+        (the API server not answering its read of the object) is retried like a retried error: its messages are
+        already deleted."""
         try:
             while (pending := self._pending.get(uid)) is not None:
                 await asyncio.sleep(wait_seconds(pending, time.monotonic(), self._images_at.get(uid)))
@@ -601,13 +613,14 @@ class EventQueue:
                 del self._pending[uid]
                 assert self._slots is not None
                 async with self._slots:
-                    await self._pass(pending)
+                    try:
+                        await self._pass(pending)
+                    except Exception as exc:
+                        log.warning("events: a pass of %s/%s failed: %r", *_ref(pending), exc)
+                        self._retry(pending, passes.backoff(pending.attempt))
+                        continue
                 if pending.kinds & IMAGE_KINDS:
                     self._refreshed(uid)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("events: a pass of %s failed", uid)
         finally:
             self._drains.pop(uid, None)
 

@@ -1,6 +1,6 @@
 """kopf registration, once for every kind: each kind's create, update, resume, periodic timer (the resync and the
 kind's own timer) and delete handlers go to the pass runner (``passes.py``); kopf's settings, the login, the
-readiness checks and the events queue's consumer (``eventqueue.py``)."""
+readiness checks, the events queue's consumer (``eventqueue.py``) and kopf's pause followed (``peering.py``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import kopf
 from ecr_operator.core.api import GROUP, VERSION
 from ecr_operator.core.kind import Kind
 from ecr_operator.core.settings import Settings
-from ecr_operator.runtime import eventqueue, passes, watched
+from ecr_operator.runtime import eventqueue, passes, peering, watched
 from ecr_operator.runtime.kinds import KINDS
 from ecr_operator.runtime.kube import DiffBaseStorage, ProgressStorage, api_server_version
 from ecr_operator.runtime.probes import ReadinessChecker
@@ -100,6 +100,7 @@ def build_kopf_registry(settings: Settings, kinds: Sequence[Kind[Any]] = KINDS) 
     operator = kopf.OperatorRegistry()
     kopf.on.login(registry=operator)(login)
     kopf.on.startup(registry=operator, id="readiness")(start_readiness)
+    kopf.on.startup(registry=operator, id="peering-pause")(peering.start)
     served = [kind for kind in kinds if kind.served(settings)]
     if any(kind.namespaces(settings) for kind in served):
         kopf.on.event("", "v1", "namespaces", registry=operator, id="namespace-annotations")(passes.namespace_event)

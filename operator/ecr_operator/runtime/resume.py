@@ -8,6 +8,11 @@ the object's status itself. A change pass of the object (create, update, delete)
 that pass read the current spec, the deferred one holds the body as it was listed. One still waiting is dropped; one
 already running finishes, but neither writes its status nor is retried. The check and the write hold the object's
 lock, which the change pass waits for after superseding: a resume's status never lands after a change pass's.
+
+A replica kopf's peering puts on standby (:meth:`DeferredResumes.stand_by`, ``runtime/peering.py``) drops every
+resume it holds, as kopf stops its own timers: the serving replica resumes every object itself, and this one sees
+no change pass any more to supersede a body it listed earlier (run on, it would apply an old spec over the serving
+replica's passes).
 """
 
 from __future__ import annotations
@@ -56,13 +61,17 @@ class DeferredResumes:
         self._attempts: dict[str, int] = {}
         self._wakeup: asyncio.Event | None = None
         self._consumers: list[asyncio.Task[None]] = []
+        self._standby = False
 
     def __len__(self) -> int:
         return len(self._pending)
 
     def defer(self, kwargs: Mapping[str, Any]) -> None:
-        """Run this resume later (call from the event loop)."""
+        """Run this resume later (call from the event loop); not on standby (another replica serves)."""
         uid = str(kwargs["meta"].uid)
+        if self._standby:
+            log.info("resume of %s/%s dropped: this replica stands by", kwargs["meta"].namespace, kwargs["meta"].name)
+            return
         if uid not in self._pending:
             self._order.append(uid)
         self._pending[uid] = {key: value for key, value in kwargs.items() if key != "patch"}
@@ -77,6 +86,20 @@ class DeferredResumes:
         self._attempts.pop(uid, None)
         for running in self._running.get(uid, ()):
             running.superseded = True
+
+    def stand_by(self) -> None:
+        """kopf's peering paused this replica: drop what waits (and its retries); a pass under way finishes but
+        writes no status and is not retried."""
+        self._standby = True
+        if self._pending:
+            log.info("this replica stands by: %d deferred resume passes dropped", len(self._pending))
+        for uid in [*self._pending, *self._running, *self._attempts]:
+            self.supersede(uid)
+        self._order.clear()
+
+    def serve(self) -> None:
+        """kopf's peering let this replica serve again."""
+        self._standby = False
 
     def _start(self) -> None:
         if self._wakeup is None:

@@ -163,18 +163,6 @@ Target = RepositoryRef | KeyRef
 
 
 @dataclass(frozen=True)
-class ScanResult:
-    """What an ``ECR Image Scan`` event says about one image."""
-
-    image_digest: str
-    image_tags: tuple[str, ...]
-    status: str
-    severity_counts: Mapping[str, int] | None
-    """``finding-severity-counts`` of a COMPLETE scan (absent severities are 0); None otherwise."""
-    completed_at: datetime
-
-
-@dataclass(frozen=True)
 class Change:
     """An event that asks for a pass of the resources it names."""
 
@@ -183,7 +171,6 @@ class Change:
     targets: tuple[Target, ...]
     action: str
     """What happened, for the log: the API call's name or the image action (PUSH, DELETE, REPLICATE, ...)."""
-    scan: ScanResult | None = None
 
 
 @dataclass(frozen=True)
@@ -320,29 +307,12 @@ def classify(event: Event, own: OwnIdentity = OwnIdentity()) -> Change | Ignored
 
 
 def _scan(event: Event, target: RepositoryRef) -> Change | Ignored:
-    detail = event.detail
-    digest = detail.get("image-digest")
-    status = detail.get("scan-status")
-    if not isinstance(digest, str) or not isinstance(status, str):
+    """A scan finished: the images refresh reads its findings from ECR. The event's own counts are never used:
+    whoever can send to the queue could write them for another team's image."""
+    status = event.detail.get("scan-status")
+    if not isinstance(event.detail.get("image-digest"), str) or not isinstance(status, str):
         return Ignored(event, Ignore.MALFORMED, "ECR Image Scan without image-digest or scan-status")
-    counts = detail.get("finding-severity-counts")
-    severity_counts = None
-    if status == "COMPLETE":
-        if counts is not None and not isinstance(counts, dict):
-            return Ignored(event, Ignore.MALFORMED, "finding-severity-counts is not an object")
-        try:
-            severity_counts = {str(k): int(v) for k, v in (counts or {}).items()}
-        except (TypeError, ValueError):
-            return Ignored(event, Ignore.MALFORMED, "finding-severity-counts are not numbers")
-    tags = detail.get("image-tags") or []
-    scan = ScanResult(
-        image_digest=digest,
-        image_tags=tuple(sorted(str(t) for t in tags)) if isinstance(tags, list) else (),
-        status=status,
-        severity_counts=severity_counts,
-        completed_at=event.time,
-    )
-    return Change(Kind.SCAN, event, (target,), f"scan {status}", scan)
+    return Change(Kind.SCAN, event, (target,), f"scan {status}")
 
 
 def _api_call(event: Event, own: OwnIdentity) -> Change | Ignored:

@@ -83,3 +83,18 @@ def test_a_lengthened_cadence_keeps_the_tick_and_its_fallback_applies_while_fall
 def test_a_fallback_must_tick_with_the_cadence() -> None:
     with pytest.raises(ValueError, match="tick"):
         Ticks(Cadence(600, 36, 36), fallback=Cadence(300, 1, 1))
+
+
+def test_no_resync_while_kopf_retries_the_objects_change_pass() -> None:
+    """The change pass kopf retries would make the same writes; a resync making them first reported a first create
+    as DriftCorrected (seen in CI after NamespaceNotSeen). A change that failed for good is checked by the resync."""
+    ticks, plain = Ticks(Cadence(300, 1, 3)), Ticks(Cadence(300, 1, 3))
+    ticks.change_passed("a", retried=True)
+    held = [ticks.tick("a") for _ in range(3)]
+    assert not any(d.resync for d in held)
+    assert [d.timer for d in held] == [plain.tick("a").timer for _ in range(3)], "the kind's own timer still runs"
+    ticks.change_passed("a", retried=False)
+    assert ticks.tick("a").resync
+    ticks.change_passed("a", retried=True)
+    ticks.forget("a")
+    assert ticks.tick("a").resync, "a deleted object leaves nothing"

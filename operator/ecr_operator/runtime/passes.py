@@ -33,6 +33,8 @@ Logger = logging.Logger | logging.LoggerAdapter[Any]
 T = TypeVar("T")
 
 MAX_BACKOFF_SECONDS = 300.0
+CHANGES = ("create", "update")
+"""The passes kopf runs for a change of the object (and retries with its backoff)."""
 
 
 def backoff(retry: int) -> float:
@@ -150,15 +152,18 @@ async def reconcile(kind: Kind[Any], resync: bool = False, work: str | None = No
     call = Call.of(kind, kwargs)
     subject = subject_of(call.body, call.reason)
     work = work or ("create" if call.reason == kopf.Reason.CREATE else "update")
-    if work in ("create", "update"):
+    if work in CHANGES:
         call.memo.resumes.supersede(subject.uid)
     trigger = "event" if work == EVENT else "resync" if resync else "change"
     counted = kind.metrics
     started = time.monotonic()
+    ticks = call.memo.ticks[kind.crd.kind]
     try:
         async with call.memo.lock(subject.uid):
             passed = await call.controller.reconcile(subject, call.host(subject, work), resync=resync)
     except OperatorError as error:
+        if work in CHANGES:
+            ticks.change_passed(subject.uid, retried=error.retryable)
         counted.passes.labels(trigger, metrics.failed_result(error.retryable)).inc()
         if counted.seconds is not None:
             counted.seconds.labels(trigger).observe(time.monotonic() - started)
@@ -168,6 +173,8 @@ async def reconcile(kind: Kind[Any], resync: bool = False, work: str | None = No
             raise kopf.TemporaryError(error.message, delay=backoff(call.retry)) from error
         raise kopf.PermanentError(f"{error.reason}: {error.message}") from error
 
+    if work in CHANGES:
+        ticks.change_passed(subject.uid, retried=False)
     counted.passes.labels(trigger, passed.result).inc()
     if counted.seconds is not None:
         counted.seconds.labels(trigger).observe(time.monotonic() - started)

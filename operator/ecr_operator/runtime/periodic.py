@@ -61,6 +61,11 @@ class Ticks:
     """The cadence while the kind's events cannot be read (an events queue's safety net; same tick)."""
     falling_back: bool = False
     """Set by the events queue's consumer while the queue cannot be read: the ``fallback`` cadence applies."""
+    changes_retried: set[str] = field(default_factory=set)
+    """Objects whose change pass (create, update) kopf is retrying with its backoff. Their resyncs are left to that
+    pass: a resync would make the same writes, reported as drift (``DriftCorrected``, counted as a resync) on an
+    object whose owner waits for its ``Updated``. A change that failed for good is not here: the resync is what
+    checks it again."""
     _counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -75,7 +80,7 @@ class Ticks:
         resync_offset = spread % cadence.resync_every
         timer_offset = (spread // cadence.resync_every) % cadence.timer_every
         return Due(
-            resync=(count + resync_offset) % cadence.resync_every == 0,
+            resync=(count + resync_offset) % cadence.resync_every == 0 and uid not in self.changes_retried,
             timer=(count + timer_offset) % cadence.timer_every == 0,
         )
 
@@ -84,8 +89,16 @@ class Ticks:
         """kopf retries a tick whose resync failed (with its backoff): the resync again, the tick not counted."""
         return Due(resync=True, timer=False)
 
+    def change_passed(self, uid: str, *, retried: bool) -> None:
+        """A change pass of the object ended: ``retried`` when kopf will run it again (a retried error)."""
+        if retried:
+            self.changes_retried.add(uid)
+        else:
+            self.changes_retried.discard(uid)
+
     def forget(self, uid: str) -> None:
         self._counts.pop(uid, None)
+        self.changes_retried.discard(uid)
 
     def __len__(self) -> int:
         return len(self._counts)

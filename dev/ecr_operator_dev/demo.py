@@ -184,7 +184,7 @@ def _show_events(kubectl: str, env: dict[str, str], ref: list[str], body: dict[s
     shown = _until(lambda: (_status(kubectl, env, ref).get("images") or {}).get("count"), "the push in status")
     print(f"  in status after {shown:.2f}s:")
     print(_kubectl(kubectl, env, "get", "ecrrepositories", "-A"))
-    _say("scanning it: ECR's scan event carries the findings -> status.scan, no read")
+    _say("scanning it: ECR's scan event -> the findings read from ECR -> status.scan (refreshes 5 s apart)")
     console_ecr.start_image_scan(repositoryName=name, imageId={"imageDigest": digest})
     scanned = _until(
         lambda: (_status(kubectl, env, ref).get("scan") or {}).get("status") == "COMPLETE", "the scan in status"

@@ -423,6 +423,8 @@ def test_an_objects_images_refreshes_for_events_are_spaced(
     queue, _, passes = consumer
     handle(queue, [message(sample("ecr-image-push"), "p1")])
     [first] = passes
+    assert first.served.uid not in queue._images_at, "the consumer's fake pass says: not a large repository"
+    queue._refreshed(first.served.uid)
     refreshed_at = queue._images_at[first.served.uid]
     served = first.served
     spacing = eventqueue.IMAGES_SPACING_SECONDS
@@ -433,6 +435,29 @@ def test_an_objects_images_refreshes_for_events_are_spaced(
     assert eventqueue.wait_seconds(drift, refreshed_at, refreshed_at) == coalesce, "a drift pass is not held back"
     assert eventqueue.wait_seconds(images, refreshed_at + spacing, refreshed_at) == coalesce
     assert eventqueue.wait_seconds(images, 0.0, None) == coalesce, "the first refresh runs at once"
+
+
+@pytest.mark.parametrize(("count", "spaced"), [(3, False), (eventqueue.IMAGES_PAGE, False), (5000, True)])
+def test_only_a_large_repositorys_refreshes_are_spaced(
+    consumer: tuple[EventQueue, FakeSqs, list[Pending]], monkeypatch: pytest.MonkeyPatch, count: int, spaced: bool
+) -> None:
+    """A repository of one DescribeImages page costs one read per refresh: its pushes show at once (the spacing made
+    a second push within 5 s wait up to 5 s). Only one whose status counts more than a page is spaced."""
+    queue, _, _ = consumer
+    monkeypatch.undo()  # the real _pass, with the API server and the refresh faked below
+    monkeypatch.setattr(eventqueue, "COALESCE_SECONDS", 0.05)
+    raw = obj("app", "team-a/app", registryId="123456789012", images={"count": count})
+
+    async def get_object(*_: Any) -> dict[str, Any]:
+        return raw
+
+    async def tick(*_: Any, **__: Any) -> None:
+        return None
+
+    monkeypatch.setattr(eventqueue.kube, "get_object", get_object)
+    monkeypatch.setattr(eventqueue.passes, "tick", tick)
+    handle(queue, [message(sample("ecr-image-push"), "p1")])
+    assert ("uid-app" in queue._images_at) is spaced
 
 
 def test_a_pass_that_could_not_read_its_object_is_retried_with_the_events_that_came_meanwhile(

@@ -86,9 +86,12 @@ MAX_MESSAGES = 10
 COALESCE_SECONDS = 0.2
 """Events for one object within this long (a console edit is often several calls) make one pass."""
 IMAGES_SPACING_SECONDS = 5.0
-"""An object's images refresh (DescribeImages, every page) runs for events at most this often: a refresh costs a
-read per 1000 images, so a stream of pushes into a large repository would otherwise cost that many reads per push
-(the events meanwhile coalesce into the next refresh)."""
+"""A large repository's images refresh (DescribeImages, every page) runs for events at most this often: a refresh
+costs a read per 1000 images, so a stream of pushes into it would otherwise cost that many reads per push (the
+events meanwhile coalesce into the next refresh). A repository of one page is refreshed at each event (a push shows
+in status within a second), like any other one-read pass."""
+IMAGES_PAGE = 1000
+"""DescribeImages' page size: a repository whose status counts more images than this is spaced."""
 MAX_ATTEMPTS = 5
 """A pass that failed with a retried error is tried again this often (kopf's backoff), then left to the safety net."""
 ATTRIBUTES_EVERY_SECONDS = 60.0
@@ -614,12 +617,12 @@ class EventQueue:
                 assert self._slots is not None
                 async with self._slots:
                     try:
-                        await self._pass(pending)
+                        large = await self._pass(pending)
                     except Exception as exc:
                         log.warning("events: a pass of %s/%s failed: %r", *_ref(pending), exc)
                         self._retry(pending, passes.backoff(pending.attempt))
                         continue
-                if pending.kinds & IMAGE_KINDS:
+                if large and pending.kinds & IMAGE_KINDS:
                     self._refreshed(uid)
         finally:
             self._drains.pop(uid, None)
@@ -631,7 +634,8 @@ class EventQueue:
             del self._images_at[old]
         self._images_at[uid] = now
 
-    async def _pass(self, pending: Pending) -> None:
+    async def _pass(self, pending: Pending) -> bool:
+        """The pass ``pending`` asks for; whether the object's repository is large (more than a page of images)."""
         served = pending.served
         logger = _ObjectLogger(log, f"{served.namespace}/{served.name}")
         settings = self.memo.kopf_settings
@@ -640,10 +644,12 @@ class EventQueue:
             self.index.remove(served.uid)
             for kind in pending.kinds:
                 EVENT_PASSES.labels(kind, "gone").inc()
-            return
+            return False
         body = kopf.Body(cast(kopf.RawBody, raw))
         if body.meta.get("deletionTimestamp"):
-            return
+            return False
+        count = (body.status.get("images") or {}).get("count")
+        large = isinstance(count, int) and count > IMAGES_PAGE
         patch = kopf.Patch()
         # kopf's handler arguments, as the pass runner reads them (passes.Call): the same pass as kopf's handlers.
         handler: dict[str, Any] = {
@@ -681,6 +687,7 @@ class EventQueue:
             EVENT_PASSES.labels(kind, result).inc()
             if result != "retried":
                 EVENT_TO_PASS_SECONDS.labels(kind).observe(max(0.0, ended - pending.sent_at))
+        return large
 
     def _retry(self, pending: Pending, delay: float) -> None:
         if pending.attempt + 1 >= MAX_ATTEMPTS:
